@@ -1,0 +1,225 @@
+// Package pgcluster starts a private PostgreSQL server from the system's binaries, for `make run`
+// and for tests when no database URL is given.
+package pgcluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Options says where the cluster lives.
+type Options struct {
+	// Dir holds the data directory (Dir/data) and the socket. It is created when missing and kept.
+	Dir string
+	// Port to listen on at 127.0.0.1; 0 picks a free one (remembered in Dir/port for the next start).
+	Port int
+	// Fast turns off durability (fsync, full page writes): for throwaway test clusters only.
+	Fast bool
+	// Log receives the server's output; nil discards it.
+	Log *os.File
+}
+
+// Cluster is a running private PostgreSQL server.
+type Cluster struct {
+	dir  string
+	port int
+	cmd  *exec.Cmd
+	done chan error
+}
+
+// BinDir finds the PostgreSQL server binaries (initdb, postgres), newest version first.
+func BinDir() (string, error) {
+	if p, err := exec.LookPath("initdb"); err == nil {
+		return filepath.Dir(p), nil
+	}
+	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
+	sort.Slice(matches, func(i, j int) bool { return version(matches[i]) > version(matches[j]) })
+	if len(matches) == 0 {
+		return "", errors.New("no PostgreSQL server binaries found (initdb): install them with " +
+			"`apt-get install postgresql` (Debian) or set DATABASE_URL to an existing database")
+	}
+	return filepath.Dir(matches[0]), nil
+}
+
+func version(initdb string) int {
+	v, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(initdb))))
+	return v
+}
+
+// Start initialises the cluster when its data directory is new and starts the server. The server
+// is a child of this process and is told to stop when this process dies.
+func Start(ctx context.Context, opts Options) (*Cluster, error) {
+	bin, err := BinDir()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create %s: %w", dir, err)
+	}
+	cred, err := serverUser()
+	if err != nil {
+		return nil, err
+	}
+	if cred != nil {
+		// The server refuses to run as root; it runs as postgres and must own its directory.
+		if err := chownTree(dir, int(cred.Uid), int(cred.Gid)); err != nil {
+			return nil, err
+		}
+	}
+	data := filepath.Join(dir, "data")
+	if _, err := os.Stat(filepath.Join(data, "PG_VERSION")); err != nil {
+		initdb := exec.CommandContext(ctx, filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres",
+			"--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync")
+		initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+		if out, err := initdb.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("initdb %s: %w: %s", data, err, out)
+		}
+	}
+	// A server left over from a killed run would hold the port and the lock file.
+	_ = os.Remove(filepath.Join(data, "postmaster.pid"))
+
+	port := opts.Port
+	if port == 0 {
+		if b, err := os.ReadFile(filepath.Join(dir, "port")); err == nil {
+			port, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		}
+		if port == 0 || !portFree(port) {
+			if port, err = freePort(); err != nil {
+				return nil, err
+			}
+		}
+		_ = os.WriteFile(filepath.Join(dir, "port"), []byte(strconv.Itoa(port)), 0o600)
+	}
+
+	args := []string{"-D", data, "-p", strconv.Itoa(port), "-h", "127.0.0.1", "-k", dir,
+		"-c", "max_connections=300", "-c", "shared_buffers=128MB"}
+	if opts.Fast {
+		args = append(args, "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off")
+	}
+	cmd := exec.Command(filepath.Join(bin, "postgres"), args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGTERM, Setpgid: true}
+	if opts.Log != nil {
+		cmd.Stdout, cmd.Stderr = opts.Log, opts.Log
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start postgres: %w", err)
+	}
+	c := &Cluster{dir: dir, port: port, cmd: cmd, done: make(chan error, 1)}
+	go func() { c.done <- cmd.Wait() }()
+	if err := c.waitReady(ctx); err != nil {
+		_ = c.Stop()
+		return nil, err
+	}
+	return c, nil
+}
+
+// URL is a connection URL for database name (postgres when empty).
+func (c *Cluster) URL(name string) string {
+	if name == "" {
+		name = "postgres"
+	}
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.port, name)
+}
+
+// Port is the TCP port the server listens on.
+func (c *Cluster) Port() int { return c.port }
+
+// Stop shuts the server down (fast shutdown) and waits for it.
+func (c *Cluster) Stop() error {
+	_ = c.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-c.done:
+		return nil
+	case <-time.After(30 * time.Second):
+		_ = c.cmd.Process.Kill()
+		return errors.New("postgres did not stop within 30s; killed")
+	}
+}
+
+// Done is closed with the server's exit status when it stops.
+func (c *Cluster) Done() <-chan error { return c.done }
+
+func (c *Cluster) waitReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	var last error
+	for {
+		conn, err := pgx.Connect(ctx, c.URL(""))
+		if err == nil {
+			return conn.Close(ctx)
+		}
+		last = err
+		select {
+		case err := <-c.done:
+			return fmt.Errorf("postgres exited while starting: %v (see its log in %s)", err, c.dir)
+		case <-ctx.Done():
+			return fmt.Errorf("postgres not ready: %w", last)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// serverUser is the identity to run the server as: postgres when we are root, ourselves otherwise.
+func serverUser() (*syscall.Credential, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return nil, errors.New("running as root, but there is no postgres user to run PostgreSQL as: " +
+			"install the server with `apt-get install postgresql` (it creates the user)")
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+}
+
+func chownTree(dir string, uid, gid int) error {
+	// The parent directories must be searchable by the server's user.
+	for p := filepath.Dir(dir); p != "/" && p != "."; p = filepath.Dir(p) {
+		if st, err := os.Stat(p); err == nil && st.Mode().Perm()&0o001 == 0 {
+			_ = os.Chmod(p, st.Mode().Perm()|0o001)
+		}
+	}
+	return filepath.Walk(dir, func(path string, _ os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(path, uid, gid)
+	})
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func portFree(port int) bool {
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		return false
+	}
+	_ = l.Close()
+	return true
+}

@@ -1,0 +1,27 @@
+-- name: SessionCreate :one
+INSERT INTO admin_sessions (token_hash, admin_id, csrf_token, ip, user_agent, expires_at)
+VALUES (@token_hash::bytea, @admin_id::bigint, @csrf_token::text, @ip::text, @user_agent::text, @expires_at::timestamptz)
+RETURNING *;
+
+-- name: SessionGet :one
+-- A session that has neither expired absolutely nor been idle since before @idle_since.
+SELECT sqlc.embed(admin_sessions), admins.email AS admin_email
+FROM admin_sessions
+JOIN admins ON admins.id = admin_sessions.admin_id
+WHERE admin_sessions.token_hash = @token_hash::bytea
+  AND admin_sessions.expires_at > now()
+  AND admin_sessions.last_seen_at > @idle_since::timestamptz;
+
+-- name: SessionTouch :exec
+UPDATE admin_sessions SET last_seen_at = now()
+WHERE token_hash = @token_hash::bytea AND last_seen_at < now() - interval '30 seconds';
+
+-- name: SessionDelete :exec
+DELETE FROM admin_sessions WHERE token_hash = @token_hash::bytea;
+
+-- name: SessionDeleteByAdmin :exec
+DELETE FROM admin_sessions WHERE admin_id = @admin_id::bigint;
+
+-- name: SessionDeleteExpired :execrows
+DELETE FROM admin_sessions
+WHERE expires_at <= now() OR last_seen_at <= @idle_since::timestamptz;
