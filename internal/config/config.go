@@ -1,0 +1,222 @@
+// Package config reads the service's configuration from the environment, once, and validates it.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rachelcloud/admin/internal/secrets"
+)
+
+// Config is every setting of the service. It is parsed once at start and passed explicitly.
+type Config struct {
+	DatabaseURL string // DATABASE_URL
+	Port        int    // PORT
+
+	HCloudToken    secrets.Secret // HCLOUD_TOKEN or the file named by HCLOUD_TOKEN_FILE
+	HCloudEndpoint string         // HCLOUD_ENDPOINT
+
+	Keyring       *secrets.Keyring // RACHEL_KEYRING
+	PublicBaseURL string           // PUBLIC_BASE_URL: where VPSes call back
+
+	ServerType       string         // HCLOUD_SERVER_TYPE
+	Image            string         // HCLOUD_IMAGE
+	Location         string         // HCLOUD_LOCATION
+	SSHKeyAlgorithm  string         // SSH_KEY_ALGORITHM: rsa-4096 or ed25519
+	SSHAllowedFrom   []netip.Prefix // SSH_ALLOWED_SOURCES: who may reach a VPS's sshd
+	VPSSSHPort       int            // VPS_SSH_PORT
+	CallbackDeadline time.Duration  // CALLBACK_DEADLINE
+	CreateDeadline   time.Duration  // CREATE_DEADLINE
+	InjectDeadline   time.Duration  // INJECT_DEADLINE
+
+	SessionIdle   time.Duration // SESSION_IDLE_TIMEOUT
+	SessionMaxAge time.Duration // SESSION_MAX_AGE
+	SecureCookies bool          // COOKIE_SECURE
+	LogFormat     string        // LOG_FORMAT: json or text
+}
+
+// Var documents one environment variable, for the README and `-h`.
+type Var struct{ Name, Default, Meaning string }
+
+// Vars lists every variable the service reads.
+var Vars = []Var{
+	{"DATABASE_URL", "(private cluster in `make run`)", "PostgreSQL URL. Required for serve, work, migrate."},
+	{"PORT", "8080", "HTTP port of the web process."},
+	{"HCLOUD_TOKEN", "(simulator in `make run`)", "Hetzner Cloud API token. Required for work unless HCLOUD_TOKEN_FILE is set."},
+	{"HCLOUD_TOKEN_FILE", "", "File holding the Hetzner token (e.g. a mounted secret) instead of HCLOUD_TOKEN."},
+	{"HCLOUD_ENDPOINT", "Hetzner's API", "Point the client elsewhere, e.g. at the standalone simulator."},
+	{"RACHEL_KEYRING", "(generated and kept in .data/ by `make run`)", "Encryption keyring `3:BASE64,2:BASE64`: 32-byte keys, first is primary."},
+	{"PUBLIC_BASE_URL", "http://127.0.0.1:$PORT", "Public URL of the web process, used in the VPS callback URL."},
+	{"HCLOUD_SERVER_TYPE", "cx22", "Server type of new VPSes."},
+	{"HCLOUD_IMAGE", "debian-12", "Image of new VPSes."},
+	{"HCLOUD_LOCATION", "fsn1", "Location of new VPSes."},
+	{"SSH_KEY_ALGORITHM", "rsa-4096", "Provisioner key pair algorithm: rsa-4096 or ed25519."},
+	{"SSH_ALLOWED_SOURCES", "0.0.0.0/0,::/0", "CIDRs the VPS firewall admits to SSH (nothing else is admitted)."},
+	{"VPS_SSH_PORT", "22", "SSH port of the VPSes."},
+	{"CALLBACK_DEADLINE", "15m", "How long a new VPS has to call back before the provisioning fails."},
+	{"CREATE_DEADLINE", "10m", "How long the server create and start actions may take."},
+	{"INJECT_DEADLINE", "5m", "How long secret injection may retry while sshd comes up."},
+	{"SESSION_IDLE_TIMEOUT", "30m", "Admin session idle expiry."},
+	{"SESSION_MAX_AGE", "12h", "Admin session absolute expiry."},
+	{"COOKIE_SECURE", "true", "Mark cookies Secure (set false only for plain-HTTP development)."},
+	{"LOG_FORMAT", "json", "json or text."},
+}
+
+// Getenv reads one variable; os.Getenv in production, a map in tests.
+type Getenv func(string) string
+
+var locationRe = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{0,62}$`)
+
+// Load parses and validates the environment. Every problem found is reported, each naming its
+// variable; secret values are never echoed.
+func Load(getenv Getenv) (*Config, error) {
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+	}
+	str := func(name, def string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	dur := func(name, def string) time.Duration {
+		v := str(name, def)
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			bad(name, "%q is not a positive duration such as 15m or 90s", v)
+		}
+		return d
+	}
+	port := func(name, def string) int {
+		v := str(name, def)
+		p, err := strconv.Atoi(v)
+		if err != nil || p < 1 || p > 65535 {
+			bad(name, "%q is not a port number (1-65535)", v)
+		}
+		return p
+	}
+
+	c := &Config{
+		DatabaseURL:      str("DATABASE_URL", ""),
+		Port:             port("PORT", "8080"),
+		HCloudEndpoint:   str("HCLOUD_ENDPOINT", ""),
+		ServerType:       str("HCLOUD_SERVER_TYPE", "cx22"),
+		Image:            str("HCLOUD_IMAGE", "debian-12"),
+		Location:         str("HCLOUD_LOCATION", "fsn1"),
+		SSHKeyAlgorithm:  str("SSH_KEY_ALGORITHM", "rsa-4096"),
+		VPSSSHPort:       port("VPS_SSH_PORT", "22"),
+		CallbackDeadline: dur("CALLBACK_DEADLINE", "15m"),
+		CreateDeadline:   dur("CREATE_DEADLINE", "10m"),
+		InjectDeadline:   dur("INJECT_DEADLINE", "5m"),
+		SessionIdle:      dur("SESSION_IDLE_TIMEOUT", "30m"),
+		SessionMaxAge:    dur("SESSION_MAX_AGE", "12h"),
+		LogFormat:        str("LOG_FORMAT", "json"),
+	}
+
+	if c.DatabaseURL != "" {
+		if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			bad("DATABASE_URL", "must be a postgres:// URL")
+		}
+	}
+
+	token := getenv("HCLOUD_TOKEN")
+	if file := str("HCLOUD_TOKEN_FILE", ""); file != "" {
+		if token != "" {
+			bad("HCLOUD_TOKEN_FILE", "set either HCLOUD_TOKEN or HCLOUD_TOKEN_FILE, not both")
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			bad("HCLOUD_TOKEN_FILE", "cannot read %s: %v", file, errors.Unwrap(err))
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	if strings.ContainsAny(token, " \t\r\n") {
+		bad("HCLOUD_TOKEN", "contains white space")
+	}
+	c.HCloudToken = secrets.NewSecret(token)
+
+	if c.HCloudEndpoint != "" {
+		if u, err := url.Parse(c.HCloudEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("HCLOUD_ENDPOINT", "%q is not an http(s) URL", c.HCloudEndpoint)
+		}
+	}
+
+	if v := getenv("RACHEL_KEYRING"); v != "" {
+		kr, err := secrets.ParseKeyring(v)
+		if err != nil {
+			bad("RACHEL_KEYRING", "%v", err)
+		}
+		c.Keyring = kr
+	}
+
+	c.PublicBaseURL = strings.TrimRight(str("PUBLIC_BASE_URL", fmt.Sprintf("http://127.0.0.1:%d", c.Port)), "/")
+	if u, err := url.Parse(c.PublicBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		bad("PUBLIC_BASE_URL", "%q is not an http(s) base URL", c.PublicBaseURL)
+	}
+
+	for _, kv := range []struct{ name, v string }{{"HCLOUD_SERVER_TYPE", c.ServerType}, {"HCLOUD_IMAGE", c.Image}, {"HCLOUD_LOCATION", c.Location}} {
+		if !locationRe.MatchString(kv.v) {
+			bad(kv.name, "%q is not a Hetzner name", kv.v)
+		}
+	}
+	if c.SSHKeyAlgorithm != "rsa-4096" && c.SSHKeyAlgorithm != "ed25519" {
+		bad("SSH_KEY_ALGORITHM", "%q: use rsa-4096 or ed25519", c.SSHKeyAlgorithm)
+	}
+	for _, s := range strings.Split(str("SSH_ALLOWED_SOURCES", "0.0.0.0/0,::/0"), ",") {
+		p, err := netip.ParsePrefix(strings.TrimSpace(s))
+		if err != nil {
+			bad("SSH_ALLOWED_SOURCES", "%q is not a CIDR", s)
+			continue
+		}
+		c.SSHAllowedFrom = append(c.SSHAllowedFrom, p.Masked())
+	}
+
+	switch v := str("COOKIE_SECURE", "true"); v {
+	case "true", "1", "yes":
+		c.SecureCookies = true
+	case "false", "0", "no":
+	default:
+		bad("COOKIE_SECURE", "%q: use true or false", v)
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		bad("LOG_FORMAT", "%q: use json or text", c.LogFormat)
+	}
+	if c.SessionIdle > c.SessionMaxAge {
+		bad("SESSION_IDLE_TIMEOUT", "is longer than SESSION_MAX_AGE")
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	return c, nil
+}
+
+// Need reports a missing variable that a subcommand cannot run without.
+func (c *Config) Need(names ...string) error {
+	var errs []error
+	for _, n := range names {
+		missing := false
+		switch n {
+		case "DATABASE_URL":
+			missing = c.DatabaseURL == ""
+		case "RACHEL_KEYRING":
+			missing = c.Keyring == nil
+		case "HCLOUD_TOKEN":
+			missing = c.HCloudToken.IsZero()
+		}
+		if missing {
+			errs = append(errs, fmt.Errorf("%s: required but not set", n))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,65 @@
+package config_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rachelcloud/admin/internal/config"
+	"github.com/rachelcloud/admin/internal/secrets"
+)
+
+func env(m map[string]string) config.Getenv { return func(k string) string { return m[k] } }
+
+func TestDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(nil))
+	require.NoError(t, err)
+	require.Equal(t, 8080, c.Port)
+	require.Equal(t, "cx22", c.ServerType)
+	require.Equal(t, 15*time.Minute, c.CallbackDeadline)
+	require.Equal(t, "http://127.0.0.1:8080", c.PublicBaseURL)
+	require.True(t, c.SecureCookies)
+	require.Len(t, c.SSHAllowedFrom, 2)
+	require.Error(t, c.Need("DATABASE_URL", "RACHEL_KEYRING"))
+}
+
+func TestValidValues(t *testing.T) {
+	t.Parallel()
+	kr, err := secrets.GenerateKeyring()
+	require.NoError(t, err)
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	require.NoError(t, os.WriteFile(tokenFile, []byte("tok-from-file\n"), 0o600))
+	c, err := config.Load(env(map[string]string{
+		"DATABASE_URL": "postgres://u@h/db", "PORT": "9000", "RACHEL_KEYRING": kr,
+		"HCLOUD_TOKEN_FILE": tokenFile, "PUBLIC_BASE_URL": "https://admin.example.com/",
+		"SSH_ALLOWED_SOURCES": "203.0.113.7/32, 10.0.0.0/8", "CALLBACK_DEADLINE": "90s",
+	}))
+	require.NoError(t, err)
+	require.NoError(t, c.Need("DATABASE_URL", "RACHEL_KEYRING", "HCLOUD_TOKEN"))
+	require.Equal(t, "tok-from-file", c.HCloudToken.Reveal())
+	require.Equal(t, "https://admin.example.com", c.PublicBaseURL)
+	require.Equal(t, 90*time.Second, c.CallbackDeadline)
+	require.Equal(t, "203.0.113.7/32", c.SSHAllowedFrom[0].String())
+}
+
+func TestErrorsNameTheVariable(t *testing.T) {
+	t.Parallel()
+	for name, value := range map[string]string{
+		"PORT": "http", "DATABASE_URL": "mysql://x", "RACHEL_KEYRING": "1:c2hvcnQ=",
+		"PUBLIC_BASE_URL": "ftp://x", "HCLOUD_ENDPOINT": "nope", "CALLBACK_DEADLINE": "-1m",
+		"SSH_KEY_ALGORITHM": "dsa", "SSH_ALLOWED_SOURCES": "everyone", "COOKIE_SECURE": "maybe",
+		"LOG_FORMAT": "xml", "HCLOUD_SERVER_TYPE": "CX 22", "HCLOUD_TOKEN": "has space",
+	} {
+		_, err := config.Load(env(map[string]string{name: value}))
+		require.Error(t, err, name)
+		require.Contains(t, err.Error(), name)
+		if name == "RACHEL_KEYRING" || name == "HCLOUD_TOKEN" {
+			require.False(t, strings.Contains(err.Error(), value), "secret echoed for %s", name)
+		}
+	}
+}
