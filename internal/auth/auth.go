@@ -1,0 +1,206 @@
+package auth
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/rachelcloud/admin/internal/database"
+	"github.com/rachelcloud/admin/internal/db"
+)
+
+// Throttling: more failures than these within ThrottleWindow lock sign-in for that account or
+// address until the window has passed.
+const (
+	ThrottleWindow   = 15 * time.Minute
+	MaxFailsAccount  = 5
+	MaxFailsAddress  = 20
+	sessionTokenSize = 32
+)
+
+// ErrBadCredentials is returned for an unknown email or a wrong password, without saying which.
+var ErrBadCredentials = errors.New("email or password is wrong")
+
+// ErrThrottled is returned when too many sign-ins failed recently.
+var ErrThrottled = errors.New("too many failed sign-ins; try again in 15 minutes")
+
+// ErrNoSession is returned for a missing, unknown or expired session.
+var ErrNoSession = errors.New("no valid session")
+
+// Session is a signed-in admin.
+type Session struct {
+	AdminID    int64
+	AdminEmail string
+	CSRFToken  string
+	ExpiresAt  time.Time
+}
+
+// Service signs admins in and out and looks sessions up.
+type Service struct {
+	pool    *pgxpool.Pool
+	q       *db.Queries
+	idle    time.Duration
+	maxAge  time.Duration
+	nowFunc func() time.Time
+}
+
+// NewService returns a Service with the given idle and absolute session lifetimes.
+func NewService(pool *pgxpool.Pool, idle, maxAge time.Duration) *Service {
+	return &Service{pool: pool, q: db.New(), idle: idle, maxAge: maxAge, nowFunc: time.Now}
+}
+
+// NormalizeEmail lower-cases and trims an email for lookups.
+func NormalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+// CreateAdmin stores a new admin with an argon2id hash of password.
+func (s *Service) CreateAdmin(ctx context.Context, email, password string) (db.Admin, error) {
+	email = NormalizeEmail(email)
+	if !strings.Contains(email, "@") || strings.ContainsAny(email, " \t\r\n") {
+		return db.Admin{}, fmt.Errorf("%q is not an email address", email)
+	}
+	hash, err := HashPassword(password)
+	if err != nil {
+		return db.Admin{}, err
+	}
+	a, err := s.q.AdminCreate(ctx, s.pool, db.AdminCreateParams{Email: email, PasswordHash: hash})
+	if err != nil {
+		return db.Admin{}, fmt.Errorf("create admin %s: %w", email, err)
+	}
+	return a, nil
+}
+
+// SignIn checks the credentials and starts a new session. Every attempt is recorded for
+// throttling and audited. The returned token goes into the session cookie; a fresh one is issued
+// on every sign-in, so a session fixed before sign-in is never reused.
+func (s *Service) SignIn(ctx context.Context, email, password, ip, userAgent string) (token string, sess *Session, err error) {
+	email = NormalizeEmail(email)
+	if len(email) > 254 || len(password) > 1024 {
+		return "", nil, ErrBadCredentials
+	}
+	fails, err := s.q.LoginAttemptCountRecentFailures(ctx, s.pool, db.LoginAttemptCountRecentFailuresParams{
+		Email: email, Ip: ip, Since: s.nowFunc().Add(-ThrottleWindow),
+	})
+	if err != nil {
+		return "", nil, fmt.Errorf("count sign-in failures: %w", err)
+	}
+	if fails.ByEmail >= MaxFailsAccount || fails.ByIp >= MaxFailsAddress {
+		_ = s.audit(ctx, s.pool, nil, email, "sign_in_throttled", ip)
+		return "", nil, ErrThrottled
+	}
+
+	admin, err := s.q.AdminGetByEmail(ctx, s.pool, email)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return "", nil, fmt.Errorf("look up admin: %w", err)
+	}
+	ok := false
+	if err == nil {
+		ok = CheckPassword(admin.PasswordHash, password)
+	} else {
+		CheckPassword(dummyHash, password)
+	}
+
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	defer tx.Rollback(ctx)
+	if err := s.q.LoginAttemptInsert(ctx, tx, db.LoginAttemptInsertParams{Email: email, Ip: ip, Succeeded: ok}); err != nil {
+		return "", nil, fmt.Errorf("record sign-in attempt: %w", err)
+	}
+	if !ok {
+		if err := s.audit(ctx, tx, nil, email, "sign_in_failed", ip); err != nil {
+			return "", nil, err
+		}
+		if err := tx.Commit(ctx); err != nil {
+			return "", nil, err
+		}
+		return "", nil, ErrBadCredentials
+	}
+	token = RandomToken(sessionTokenSize)
+	row, err := s.q.SessionCreate(ctx, tx, db.SessionCreateParams{
+		TokenHash: hashToken(token), AdminID: admin.ID, CsrfToken: RandomToken(32),
+		Ip: ip, UserAgent: truncate(userAgent, 300), ExpiresAt: s.nowFunc().Add(s.maxAge),
+	})
+	if err != nil {
+		return "", nil, fmt.Errorf("create session: %w", err)
+	}
+	if err := s.audit(ctx, tx, &admin.ID, admin.Email, "sign_in", ip); err != nil {
+		return "", nil, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return "", nil, err
+	}
+	return token, &Session{AdminID: admin.ID, AdminEmail: admin.Email, CSRFToken: row.CsrfToken, ExpiresAt: row.ExpiresAt}, nil
+}
+
+// Lookup returns the live session for a cookie token and marks it used.
+func (s *Service) Lookup(ctx context.Context, token string) (*Session, error) {
+	if token == "" || len(token) > 100 {
+		return nil, ErrNoSession
+	}
+	h := hashToken(token)
+	row, err := s.q.SessionGet(ctx, s.pool, db.SessionGetParams{TokenHash: h, IdleSince: s.nowFunc().Add(-s.idle)})
+	if err != nil {
+		if errors.Is(database.NotFound(err), database.ErrNotFound) {
+			return nil, ErrNoSession
+		}
+		return nil, fmt.Errorf("look up session: %w", err)
+	}
+	if err := s.q.SessionTouch(ctx, s.pool, h); err != nil {
+		return nil, fmt.Errorf("touch session: %w", err)
+	}
+	return &Session{AdminID: row.AdminSession.AdminID, AdminEmail: row.AdminEmail,
+		CSRFToken: row.AdminSession.CsrfToken, ExpiresAt: row.AdminSession.ExpiresAt}, nil
+}
+
+// SignOut ends the session of token.
+func (s *Service) SignOut(ctx context.Context, token string, sess *Session, ip string) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	if err := s.q.SessionDelete(ctx, tx, hashToken(token)); err != nil {
+		return fmt.Errorf("delete session: %w", err)
+	}
+	if sess != nil {
+		if err := s.audit(ctx, tx, &sess.AdminID, sess.AdminEmail, "sign_out", ip); err != nil {
+			return err
+		}
+	}
+	return tx.Commit(ctx)
+}
+
+// Cleanup deletes expired sessions and old sign-in attempts.
+func (s *Service) Cleanup(ctx context.Context) error {
+	if _, err := s.q.SessionDeleteExpired(ctx, s.pool, s.nowFunc().Add(-s.idle)); err != nil {
+		return err
+	}
+	_, err := s.q.LoginAttemptDeleteBefore(ctx, s.pool, s.nowFunc().Add(-24*time.Hour))
+	return err
+}
+
+func (s *Service) audit(ctx context.Context, dbtx db.DBTX, adminID *int64, email, action, ip string) error {
+	if err := s.q.AuditInsert(ctx, dbtx, db.AuditInsertParams{AdminID: adminID, AdminEmail: email, Action: action, Ip: ip}); err != nil {
+		return fmt.Errorf("audit %s: %w", action, err)
+	}
+	return nil
+}
+
+func hashToken(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return h[:]
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
