@@ -1,0 +1,147 @@
+package customer_test
+
+import (
+	"context"
+	"os"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rachelcloud/admin/internal/audit"
+	"github.com/rachelcloud/admin/internal/customer"
+	"github.com/rachelcloud/admin/internal/db"
+	"github.com/rachelcloud/admin/internal/dbtest"
+	"github.com/rachelcloud/admin/internal/secrets"
+)
+
+func TestMain(m *testing.M) { os.Exit(dbtest.Main(m)) }
+
+var actor = audit.Actor{Email: "ops@example.com", IP: "192.0.2.1"}
+
+func validForm() customer.Form {
+	return customer.Form{
+		Email: "Ann@Example.com", Name: "Ann Example", TelegramUserID: "4242", Plan: "personal", BillingStatus: "active",
+		ClaudeAccessToken: "sk-ant-oat01-ACCESS-secret-value", ClaudeRefreshToken: "sk-ant-ort01-REFRESH-secret-value",
+		ClaudeTokenExpiresAt: "2027-01-31T12:00", TelegramBotToken: "123456789:AAEhBP0av28FAKEfakeFAKEfakeFAKEfake12",
+		OwnerTelegramUserID: "4242",
+	}
+}
+
+func setup(t *testing.T) (*customer.Service, *secrets.Keyring, *dbtestPool) {
+	t.Helper()
+	krs, err := secrets.GenerateKeyring()
+	require.NoError(t, err)
+	kr, err := secrets.ParseKeyring(krs)
+	require.NoError(t, err)
+	pool := dbtest.New(t)
+	return customer.NewService(pool, kr), kr, &dbtestPool{pool}
+}
+
+func TestCreateEncryptsSecretsAndAudits(t *testing.T) {
+	t.Parallel()
+	s, kr, p := setup(t)
+	ctx := context.Background()
+	cid, sid, err := s.Create(ctx, validForm(), actor)
+	require.NoError(t, err)
+	require.NotZero(t, sid)
+
+	sec, err := db.New().CustomerSecretsGet(ctx, p.pool, cid)
+	require.NoError(t, err)
+	require.NotContains(t, string(sec.ClaudeAccessToken), "ACCESS-secret")
+	plain, err := kr.Decrypt(sec.ClaudeAccessToken, secrets.AD{Table: "customer_secrets", Column: "claude_access_token", RowID: cid})
+	require.NoError(t, err)
+	require.Equal(t, "sk-ant-oat01-ACCESS-secret-value", string(plain))
+	exp, err := kr.Decrypt(sec.ClaudeTokenExpiresAt, secrets.AD{Table: "customer_secrets", Column: "claude_token_expires_at", RowID: cid})
+	require.NoError(t, err)
+	require.Equal(t, "2027-01-31T12:00:00Z", string(exp))
+
+	d, err := s.Get(ctx, cid)
+	require.NoError(t, err)
+	require.Equal(t, "ann@example.com", d.Customer.Email)
+	require.True(t, d.Claude.Set)
+	require.True(t, d.Telegram.Set)
+
+	var detail string
+	require.NoError(t, p.pool.QueryRow(ctx, `SELECT detail FROM audit_log WHERE action = 'customer_create'`).Scan(&detail))
+	require.Contains(t, detail, "Claude access token")
+	require.NotContains(t, detail, "secret-value")
+}
+
+func TestUpdateKeepsBlankSecrets(t *testing.T) {
+	t.Parallel()
+	s, kr, p := setup(t)
+	ctx := context.Background()
+	cid, _, err := s.Create(ctx, validForm(), actor)
+	require.NoError(t, err)
+	f := validForm()
+	f.Name = "Ann Renamed"
+	f.ClaudeAccessToken, f.ClaudeRefreshToken, f.TelegramBotToken = "", "", ""
+	f.Plan = "pro"
+	require.NoError(t, s.Update(ctx, cid, f, actor))
+	sec, err := db.New().CustomerSecretsGet(ctx, p.pool, cid)
+	require.NoError(t, err)
+	plain, err := kr.Decrypt(sec.TelegramBotToken, secrets.AD{Table: "customer_secrets", Column: "telegram_bot_token", RowID: cid})
+	require.NoError(t, err)
+	require.Contains(t, string(plain), "123456789:")
+	d, err := s.Get(ctx, cid)
+	require.NoError(t, err)
+	require.Equal(t, "Ann Renamed", d.Customer.Name)
+	require.Equal(t, "pro", d.Subscriptions[0].Plan)
+}
+
+func TestInvalidInputWritesNothing(t *testing.T) {
+	t.Parallel()
+	s, _, p := setup(t)
+	ctx := context.Background()
+	bad := validForm()
+	bad.Email = "not-an-email"
+	bad.TelegramBotToken = "nope"
+	bad.Plan = "gold"
+	bad.Name = "<script>\x00</script>"
+	_, _, err := s.Create(ctx, bad, actor)
+	var fe customer.FieldErrors
+	require.ErrorAs(t, err, &fe)
+	require.Contains(t, fe, "email")
+	require.Contains(t, fe, "telegram_bot_token")
+	require.Contains(t, fe, "plan")
+	require.Contains(t, fe, "name")
+
+	_, _, err = s.Create(ctx, validForm(), actor)
+	require.NoError(t, err)
+	_, _, err = s.Create(ctx, validForm(), actor)
+	require.ErrorAs(t, err, &fe)
+	require.Contains(t, fe["email"], "already exists")
+
+	var n int
+	require.NoError(t, p.pool.QueryRow(ctx, `SELECT count(*) FROM customers`).Scan(&n))
+	require.Equal(t, 1, n)
+	require.NoError(t, p.pool.QueryRow(ctx, `SELECT count(*) FROM audit_log`).Scan(&n))
+	require.Equal(t, 1, n)
+}
+
+func TestList(t *testing.T) {
+	t.Parallel()
+	s, _, _ := setup(t)
+	ctx := context.Background()
+	for _, e := range []string{"a_1@example.com", "b%2@example.com", "carol@example.com"} {
+		f := validForm()
+		f.Email = e
+		_, _, err := s.Create(ctx, f, actor)
+		require.NoError(t, err)
+	}
+	page, err := s.List(ctx, customer.ListParams{Search: "_1"})
+	require.NoError(t, err)
+	require.EqualValues(t, 1, page.Total, "LIKE wildcards are escaped")
+	page, err = s.List(ctx, customer.ListParams{Status: "none", Sort: "email", PerPage: 2})
+	require.NoError(t, err)
+	require.EqualValues(t, 3, page.Total)
+	require.Equal(t, 2, page.TotalPages)
+	require.Equal(t, "a_1@example.com", page.Rows[0].CustomerEmail)
+	_, err = s.List(ctx, customer.ListParams{Status: "bogus"})
+	require.Error(t, err)
+	_, err = s.List(ctx, customer.ListParams{Sort: "id; DROP TABLE customers"})
+	require.Error(t, err)
+}
+
+type dbtestPool struct{ pool *pgxpool.Pool }
