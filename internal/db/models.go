@@ -150,6 +150,14 @@ type HetznerAction struct {
 	FinishedAt     *time.Time
 }
 
+type HetznerRateLimit struct {
+	Singleton bool
+	Lim       int32
+	Remaining int32
+	ResetAt   time.Time
+	SeenAt    time.Time
+}
+
 type HetznerSharedResource struct {
 	Name      string
 	Kind      string

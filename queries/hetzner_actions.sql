@@ -1,0 +1,30 @@
+-- name: HetznerActionInsert :exec
+-- Records an action before anything waits on it; recording twice (a retried step) is harmless.
+INSERT INTO hetzner_actions (id, subscription_id, command, status, progress, error_code, error_message, finished_at)
+VALUES (@id::bigint, @subscription_id::bigint, @command::text, @status::text, @progress::int,
+        sqlc.narg(error_code)::text, sqlc.narg(error_message)::text,
+        CASE WHEN @status::text = 'running' THEN NULL ELSE now() END)
+ON CONFLICT (id) DO NOTHING;
+
+-- name: HetznerActionListRunning :many
+-- Every action in flight, of every subscription: the poller's batch.
+SELECT id, subscription_id FROM hetzner_actions WHERE status = 'running' ORDER BY id LIMIT @lim::int;
+
+-- name: HetznerActionFinish :one
+UPDATE hetzner_actions
+SET status = @status::text, progress = @progress::int, error_code = sqlc.narg(error_code)::text,
+    error_message = sqlc.narg(error_message)::text, finished_at = now()
+WHERE id = @id::bigint AND status = 'running'
+RETURNING *;
+
+-- name: HetznerActionProgress :exec
+UPDATE hetzner_actions SET progress = @progress::int WHERE id = @id::bigint AND status = 'running';
+
+-- name: HetznerActionListBySubscription :many
+SELECT * FROM hetzner_actions WHERE subscription_id = @subscription_id::bigint ORDER BY id;
+
+-- name: HetznerActionListSince :many
+-- The actions of one step: those recorded since it started.
+SELECT * FROM hetzner_actions
+WHERE subscription_id = @subscription_id::bigint AND created_at >= @since::timestamptz
+ORDER BY id;

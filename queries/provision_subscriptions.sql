@@ -1,0 +1,135 @@
+-- Queries of the provisioning state machine on subscriptions. Status changes are conditional on
+-- the status the caller saw, so a concurrent change (a destroy, a callback) wins cleanly.
+
+-- name: ProvisionSubscriptionGet :one
+-- The subscription with its customer, for the service and the status page.
+SELECT sqlc.embed(subscriptions), customers.email AS customer_email, customers.name AS customer_name
+FROM subscriptions
+JOIN customers ON customers.id = subscriptions.customer_id
+WHERE subscriptions.id = @id::bigint;
+
+-- name: ProvisionEnter :one
+-- Moves to a new step, clearing any failure, if the status is still @from (NULL: never provisioned).
+UPDATE subscriptions
+SET provisioning_status = @next::provisioning_status,
+    step_started_at     = now(),
+    provisioning_error  = NULL,
+    failed_step         = NULL,
+    updated_at          = now()
+WHERE id = @id::bigint
+  AND provisioning_status IS NOT DISTINCT FROM sqlc.narg(from_status)::provisioning_status
+RETURNING *;
+
+-- name: ProvisionFail :one
+-- Fails the current step @step (kept for Retry), if the status is still @step.
+UPDATE subscriptions
+SET provisioning_status = 'failed',
+    failed_step         = @step::provisioning_status,
+    provisioning_error  = @reason::text,
+    callback_token_hash = NULL,
+    updated_at          = now()
+WHERE id = @id::bigint AND provisioning_status = @step::provisioning_status
+RETURNING *;
+
+-- name: ProvisionSetKeys :one
+-- Stores the access key pair and host key once; a second call (a retried step) keeps the first.
+UPDATE subscriptions
+SET ssh_private_key      = @ssh_private_key::bytea,
+    ssh_public_key       = @ssh_public_key::text,
+    ssh_host_key_private = @ssh_host_key_private::bytea,
+    ssh_host_key_public  = @ssh_host_key_public::text,
+    updated_at           = now()
+WHERE id = @id::bigint AND ssh_private_key IS NULL
+RETURNING *;
+
+-- name: ProvisionSetSSHKeyID :exec
+UPDATE subscriptions SET hetzner_ssh_key_id = sqlc.narg(ssh_key_id)::bigint, updated_at = now()
+WHERE id = @id::bigint;
+
+-- name: ProvisionSetCallbackToken :exec
+-- Records the hash of the token baked into the server's user data, before the server is created.
+UPDATE subscriptions
+SET callback_token_hash = @hash::bytea, callback_received_at = NULL, callback_expires_at = NULL, updated_at = now()
+WHERE id = @id::bigint;
+
+-- name: ProvisionSetServer :exec
+UPDATE subscriptions
+SET hetzner_server_id = @server_id::bigint,
+    vps_hostname      = @hostname::text,
+    vps_ip_address    = sqlc.narg(ip)::inet,
+    updated_at        = now()
+WHERE id = @id::bigint;
+
+-- name: ProvisionClearServer :exec
+UPDATE subscriptions SET hetzner_server_id = NULL, vps_ip_address = NULL, updated_at = now()
+WHERE id = @id::bigint;
+
+-- name: ProvisionAwaitCallback :one
+-- creating → cloud_init: the callback deadline starts now.
+UPDATE subscriptions
+SET provisioning_status = 'cloud_init',
+    step_started_at     = now(),
+    callback_expires_at = now() + make_interval(secs => @deadline_seconds::float8),
+    updated_at          = now()
+WHERE id = @id::bigint AND provisioning_status = 'creating'
+RETURNING *;
+
+-- name: ProvisionGetByCallbackToken :one
+SELECT * FROM subscriptions WHERE callback_token_hash = @hash::bytea FOR UPDATE;
+
+-- name: ProvisionCallbackReceived :one
+-- cloud_init → injecting_secrets; the token is spent.
+UPDATE subscriptions
+SET provisioning_status  = 'injecting_secrets',
+    step_started_at      = now(),
+    callback_token_hash  = NULL,
+    callback_received_at = now(),
+    updated_at           = now()
+WHERE id = @id::bigint AND provisioning_status = 'cloud_init'
+RETURNING *;
+
+-- name: ProvisionReady :one
+UPDATE subscriptions
+SET provisioning_status = 'ready', provisioned_at = coalesce(provisioned_at, now()), step_started_at = now(), updated_at = now()
+WHERE id = @id::bigint AND provisioning_status = 'injecting_secrets'
+RETURNING *;
+
+-- name: ProvisionDestroyed :one
+-- Nothing is left in Hetzner: forget the keys and addresses, keep the row and its history.
+UPDATE subscriptions
+SET provisioning_status  = 'destroyed',
+    deprovisioned_at     = now(),
+    step_started_at      = now(),
+    hetzner_server_id    = NULL,
+    hetzner_ssh_key_id   = NULL,
+    vps_ip_address       = NULL,
+    ssh_private_key      = NULL,
+    ssh_public_key       = NULL,
+    ssh_host_key_private = NULL,
+    ssh_host_key_public  = NULL,
+    callback_token_hash  = NULL,
+    callback_expires_at  = NULL,
+    updated_at           = now()
+WHERE id = @id::bigint AND provisioning_status = 'destroying'
+RETURNING *;
+
+-- name: ProvisionResetForNewServer :exec
+-- Before a fresh provisioning after destroy: the old server's timestamps no longer apply.
+UPDATE subscriptions
+SET provisioned_at = NULL, deprovisioned_at = NULL, callback_received_at = NULL, updated_at = now()
+WHERE id = @id::bigint;
+
+-- name: ProvisionCallbackOverdue :many
+-- Subscriptions whose VPS did not call back in time.
+SELECT id FROM subscriptions
+WHERE provisioning_status = 'cloud_init' AND callback_expires_at < now()
+ORDER BY id;
+
+-- name: ProvisionListWithServer :many
+-- What the reconciler compares with Hetzner's listing.
+SELECT id, hetzner_server_id, provisioning_status, vps_hostname FROM subscriptions
+WHERE hetzner_server_id IS NOT NULL;
+
+-- name: ProvisionListByHostname :many
+SELECT id, provisioning_status, hetzner_server_id FROM subscriptions
+WHERE vps_hostname = ANY(@hostnames::text[]);

@@ -1,0 +1,19 @@
+-- name: SSHKeyPoolTake :one
+-- Takes one pre-generated pair; SKIP LOCKED lets many provisionings take different pairs at once.
+DELETE FROM ssh_key_pool
+WHERE id = (
+    SELECT id FROM ssh_key_pool WHERE algorithm = @algorithm::text ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED
+)
+RETURNING *;
+
+-- name: SSHKeyPoolInsert :one
+INSERT INTO ssh_key_pool (algorithm, public_key, private_key)
+VALUES (@algorithm::text, @public_key::text, '\x00'::bytea)
+RETURNING id;
+
+-- name: SSHKeyPoolSetPrivate :exec
+-- The private key is encrypted bound to the row's ID, which exists only after the insert.
+UPDATE ssh_key_pool SET private_key = @private_key::bytea WHERE id = @id::bigint;
+
+-- name: SSHKeyPoolCount :one
+SELECT count(*) FROM ssh_key_pool WHERE algorithm = @algorithm::text;
