@@ -1,0 +1,180 @@
+package hcloudsim
+
+import (
+	"cmp"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/hetznercloud/hcloud-go/v2/hcloud/schema"
+)
+
+// action is a Hetzner action with what the simulator needs to report its progress.
+type action struct {
+	schema.Action
+	realStart time.Time
+	realDur   time.Duration
+}
+
+// newAction registers a running action expected to take the simulated duration d; mu must be
+// held.
+func (s *Simulator) newAction(command string, d time.Duration, resources ...schema.ActionResourceReference) *action {
+	a := &action{
+		Action: schema.Action{ID: s.id("action"), Status: "running", Command: command,
+			Started: s.now(), Resources: resources},
+		realStart: time.Now(),
+		realDur:   s.scale(d),
+	}
+	s.actions[a.ID] = a
+	return a
+}
+
+// finish ends a running action, in error when code is set; mu must be held.
+func (s *Simulator) finish(a *action, code, message string) {
+	if a == nil || a.Status != "running" {
+		return
+	}
+	now := s.now()
+	a.Finished = &now
+	a.Progress = 100
+	a.Status = "success"
+	if code != "" {
+		a.Status = "error"
+		a.Error = &schema.ActionError{Code: code, Message: message}
+	}
+}
+
+// wire renders the action with its progress estimated from the elapsed real time.
+func (a *action) wire() schema.Action {
+	w := a.Action
+	w.Resources = slices.Clone(nonNil(a.Resources))
+	if w.Status == "running" && a.realDur > 0 {
+		w.Progress = min(99, int(100*time.Since(a.realStart)/a.realDur))
+	}
+	return w
+}
+
+func serverRef(id int64) schema.ActionResourceReference {
+	return schema.ActionResourceReference{ID: id, Type: "server"}
+}
+
+// listActions answers GET /actions?id=1&id=2: the poller reads many actions in one request.
+func (s *Simulator) listActions(w http.ResponseWriter, r *http.Request) *apiError {
+	q := r.URL.Query()
+	ids := map[int64]bool{}
+	for _, v := range q["id"] {
+		id, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || id < 1 {
+			return errInvalid(fieldError{Name: "id", Messages: []string{"must be a positive integer"}})
+		}
+		ids[id] = true
+	}
+	if len(ids) == 0 {
+		return errInvalid(fieldError{Name: "id", Messages: []string{"Missing data for required field."}})
+	}
+	s.mu.Lock()
+	out := s.filterActions(r, func(a *action) bool { return ids[a.ID] })
+	s.mu.Unlock()
+	return writeActions(w, r, out)
+}
+
+func (s *Simulator) listServerActions(w http.ResponseWriter, r *http.Request) *apiError {
+	id, aerr := pathID(r, "id", "server")
+	if aerr != nil {
+		return aerr
+	}
+	s.mu.Lock()
+	_, ok := s.servers[id]
+	out := s.filterActions(r, func(a *action) bool { return touches(a, id) })
+	s.mu.Unlock()
+	if !ok {
+		return errNotFound("server")
+	}
+	return writeActions(w, r, out)
+}
+
+func touches(a *action, serverID int64) bool {
+	return slices.ContainsFunc(a.Resources, func(rr schema.ActionResourceReference) bool {
+		return rr.Type == "server" && rr.ID == serverID
+	})
+}
+
+// filterActions applies keep and ?status=, ordered by ID; mu must be held.
+func (s *Simulator) filterActions(r *http.Request, keep func(*action) bool) []schema.Action {
+	statuses := r.URL.Query()["status"]
+	var out []schema.Action
+	for _, a := range s.actions {
+		if keep(a) && (len(statuses) == 0 || slices.Contains(statuses, a.Status)) {
+			out = append(out, a.wire())
+		}
+	}
+	slices.SortFunc(out, func(a, b schema.Action) int { return cmp.Compare(a.ID, b.ID) })
+	return out
+}
+
+func writeActions(w http.ResponseWriter, r *http.Request, all []schema.Action) *apiError {
+	page, meta, aerr := pageOf(r, all)
+	if aerr != nil {
+		return aerr
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Actions []schema.Action `json:"actions"`
+		Meta    listMeta        `json:"meta"`
+	}{nonNil(page), meta})
+	return nil
+}
+
+func (s *Simulator) getAction(w http.ResponseWriter, r *http.Request) *apiError {
+	id, aerr := pathID(r, "id", "action")
+	if aerr != nil {
+		return aerr
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.actions[id]
+	if !ok {
+		return errNotFound("action")
+	}
+	writeJSON(w, http.StatusOK, schema.ActionGetResponse{Action: a.wire()})
+	return nil
+}
+
+func (s *Simulator) getServerAction(w http.ResponseWriter, r *http.Request) *apiError {
+	sid, aerr := pathID(r, "id", "server")
+	if aerr != nil {
+		return aerr
+	}
+	aid, aerr := pathID(r, "action_id", "action")
+	if aerr != nil {
+		return aerr
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.actions[aid]
+	if !ok || !touches(a, sid) {
+		return errNotFound("action")
+	}
+	writeJSON(w, http.StatusOK, schema.ActionGetResponse{Action: a.wire()})
+	return nil
+}
+
+// actionFailure consumes a matching ActionFailure fault; mu must be held.
+func (s *Simulator) actionFailure(command, server string) (code, message string) {
+	f := &s.faults
+	for i := range f.ActionFailures {
+		af := &f.ActionFailures[i]
+		if af.Command != command || (af.Server != "" && af.Server != server) {
+			continue
+		}
+		code, message = cmp.Or(af.Code, "resource_unavailable"), cmp.Or(af.Message, "injected fault: "+command+" failed")
+		if af.Count > 0 {
+			af.Count--
+			if af.Count == 0 {
+				f.ActionFailures = slices.Delete(f.ActionFailures, i, i+1)
+			}
+		}
+		return code, message
+	}
+	return "", ""
+}

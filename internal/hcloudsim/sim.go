@@ -1,0 +1,468 @@
+// Package hcloudsim simulates the part of the Hetzner Cloud API this project uses, statefully
+// and faithfully to Hetzner's published OpenAPI description, with a simulated VPS (package
+// vps) behind every server, a scaled clock, Hetzner's rate limiting and faults on demand.
+package hcloudsim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rachelcloud/admin/internal/hcloudsim/vps"
+)
+
+// Default simulated durations, close to what Hetzner takes for a small cloud server.
+const (
+	DefaultCreateDuration    = 10 * time.Second
+	DefaultStartDuration     = 5 * time.Second
+	DefaultCloudInitDuration = 60 * time.Second
+	DefaultDeleteDuration    = 5 * time.Second
+)
+
+// DefaultSSHPort is where simulated VPSes serve SSH. Not 22: that needs privileges, and a host
+// sshd listening on 0.0.0.0:22 would hold every loopback address's port 22.
+const DefaultSSHPort = 2222
+
+// Config configures a Simulator. The zero value is usable: Hetzner's timings in real time,
+// Hetzner's rate limit, any bearer token accepted.
+type Config struct {
+	// Token is the bearer token clients must send; empty accepts any non-empty token.
+	Token string
+	// TimeScale multiplies every simulated duration (0.01 makes a 10 s action take 100 ms);
+	// 0 means 1.
+	TimeScale float64
+	// CreateDuration is how long create_server runs (simulated time).
+	CreateDuration time.Duration
+	// StartDuration is how long start_server runs after the create finished.
+	StartDuration time.Duration
+	// CloudInitDuration is the time from running to cloud-init's phone_home callback.
+	CloudInitDuration time.Duration
+	// DeleteDuration is how long delete_server runs.
+	DeleteDuration time.Duration
+	// RateLimit is the bucket size (default 3600 requests).
+	RateLimit int
+	// RateLimitRefill is the real time to earn one request back (default 1 s).
+	RateLimitRefill time.Duration
+	// SSHPort is the port every simulated VPS's sshd listens on at its own loopback address
+	// (default DefaultSSHPort).
+	SSHPort int
+	// Seed seeds the PRNG behind probabilistic faults; 0 picks a random seed.
+	Seed uint64
+	// Faults are switched on from the start.
+	Faults Faults
+	// HTTPClient is used by the simulated VPSes for their callbacks (nil: vps's default).
+	HTTPClient *http.Client
+	// Logger receives the simulator's log (nil: discarded).
+	Logger *slog.Logger
+	// Now is the clock of timestamps and the rate limiter (nil: time.Now); tests replace it.
+	Now func() time.Time
+	// StartMachine starts a simulated VPS (nil: vps.Start); tests may wrap it.
+	StartMachine func(context.Context, vps.Config) (*vps.Machine, error)
+}
+
+func (c *Config) setDefaults() {
+	if c.TimeScale <= 0 {
+		c.TimeScale = 1
+	}
+	if c.CreateDuration == 0 {
+		c.CreateDuration = DefaultCreateDuration
+	}
+	if c.StartDuration == 0 {
+		c.StartDuration = DefaultStartDuration
+	}
+	if c.CloudInitDuration == 0 {
+		c.CloudInitDuration = DefaultCloudInitDuration
+	}
+	if c.DeleteDuration == 0 {
+		c.DeleteDuration = DefaultDeleteDuration
+	}
+	if c.RateLimit <= 0 {
+		c.RateLimit = 3600
+	}
+	if c.RateLimitRefill <= 0 {
+		c.RateLimitRefill = time.Second
+	}
+	if c.SSHPort == 0 {
+		c.SSHPort = DefaultSSHPort
+	}
+	if c.Seed == 0 {
+		c.Seed = rand.Uint64()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.StartMachine == nil {
+		c.StartMachine = vps.Start
+	}
+}
+
+// Simulator is a simulated Hetzner Cloud project. It is an http.Handler; Start serves it on
+// a loopback listener.
+type Simulator struct {
+	cfg    Config
+	cat    *catalog
+	api    *http.ServeMux
+	simMux *http.ServeMux
+	bucket *bucket
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu        sync.Mutex
+	closed    bool
+	pcg       *rand.PCG
+	rng       *rand.Rand
+	faults    Faults
+	counts    map[RequestKey]int
+	nextID    map[string]int64
+	servers   map[int64]*server
+	sshKeys   map[int64]*sshKey
+	firewalls map[int64]*firewall
+	actions   map[int64]*action
+	timers    map[*time.Timer]struct{}
+	ipBase    [4]byte
+	ipNext    uint32
+
+	srv *http.Server
+	url string
+}
+
+// New returns a simulator with an empty project.
+func New(cfg Config) (*Simulator, error) {
+	cfg.setDefaults()
+	if err := cfg.Faults.validate(); err != nil {
+		return nil, fmt.Errorf("initial faults: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Simulator{
+		cfg:    cfg,
+		cat:    newCatalog(),
+		bucket: newBucket(cfg.RateLimit, cfg.RateLimitRefill, cfg.Now),
+		ctx:    ctx,
+		cancel: cancel,
+		faults: cfg.Faults,
+		counts: map[RequestKey]int{},
+		// Different ID ranges per resource, as on Hetzner, so mixing up IDs is caught.
+		nextID:    map[string]int64{"server": 40000000, "ssh_key": 1000000, "firewall": 700000, "action": 90000000},
+		servers:   map[int64]*server{},
+		sshKeys:   map[int64]*sshKey{},
+		firewalls: map[int64]*firewall{},
+		actions:   map[int64]*action{},
+		timers:    map[*time.Timer]struct{}{},
+		// A random 127.x.y.0/24-ish base per instance keeps parallel test processes apart.
+		ipBase: [4]byte{127, byte(1 + rand.IntN(254)), byte(rand.IntN(256)), 0},
+	}
+	s.pcg = rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)
+	s.rng = rand.New(s.pcg)
+	s.routes()
+	return s, nil
+}
+
+// scale converts a simulated duration into real time.
+func (s *Simulator) scale(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * s.cfg.TimeScale)
+}
+
+// after runs fn after the simulated duration d; Close cancels pending timers and waits for
+// running ones. mu must be held (it orders the timer's registration before its callback).
+func (s *Simulator) after(d time.Duration, fn func()) {
+	if s.closed {
+		return
+	}
+	var t *time.Timer
+	s.wg.Add(1)
+	t = time.AfterFunc(s.scale(d), func() {
+		defer s.wg.Done()
+		s.mu.Lock()
+		delete(s.timers, t)
+		closed := s.closed
+		s.mu.Unlock()
+		if !closed {
+			fn()
+		}
+	})
+	s.timers[t] = struct{}{}
+}
+
+// id hands out the next ID of a resource kind; mu must be held.
+func (s *Simulator) id(kind string) int64 {
+	s.nextID[kind]++
+	return s.nextID[kind]
+}
+
+// Start serves the simulator on a fresh loopback port.
+func (s *Simulator) Start() error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("listen for the simulator: %w", err)
+	}
+	return s.Serve(ln)
+}
+
+// Serve serves the simulator on ln in the background until Close.
+func (s *Simulator) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.srv != nil {
+		s.mu.Unlock()
+		_ = ln.Close()
+		return errors.New("simulator already serving")
+	}
+	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	s.url = "http://" + ln.Addr().String()
+	srv := s.srv
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.cfg.Logger.Error("simulator stopped serving", "err", err)
+		}
+	}()
+	return nil
+}
+
+// URL is the base URL given by Start ("http://127.0.0.1:PORT"), empty before Start.
+func (s *Simulator) URL() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.url
+}
+
+// Endpoint is URL plus "/v1", what hcloud.WithEndpoint and HCLOUD_ENDPOINT expect.
+func (s *Simulator) Endpoint() string {
+	return s.URL() + "/v1"
+}
+
+// Close stops serving, cancels pending timers and stops every simulated VPS.
+func (s *Simulator) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	for t := range s.timers {
+		if t.Stop() {
+			s.wg.Done()
+		}
+	}
+	clear(s.timers)
+	var machines []*vps.Machine
+	for _, sv := range s.servers {
+		if sv.machine != nil {
+			machines = append(machines, sv.machine)
+			sv.machine = nil
+		}
+	}
+	srv := s.srv
+	s.mu.Unlock()
+	s.cancel()
+	var errs []error
+	if srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := srv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("shut down the simulator's HTTP server: %w", err))
+		}
+		cancel()
+	}
+	for _, m := range machines {
+		if err := m.Stop(); err != nil {
+			errs = append(errs, fmt.Errorf("stop simulated VPS: %w", err))
+		}
+	}
+	s.wg.Wait()
+	return errors.Join(errs...)
+}
+
+// ServeHTTP answers Hetzner API paths (with or without the /v1 prefix) and the simulator's own
+// /_sim/ endpoints.
+func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/_sim/") {
+		s.simMux.ServeHTTP(w, r)
+		return
+	}
+	if p, ok := strings.CutPrefix(r.URL.Path, "/v1"); ok && (p == "" || p[0] == '/') {
+		r2 := r.Clone(r.Context())
+		r2.URL.Path = p
+		r2.URL.RawPath = ""
+		r = r2
+	}
+	s.serveAPI(w, r)
+}
+
+// statusRecorder remembers the status written, for the request counters.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusRecorder) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// serveAPI applies what Hetzner applies to every request, in Hetzner's order: rate limit
+// (authenticated or not), then authentication, then the handler; faults are injected after
+// the rate limit so that injected errors still cost a request, as real ones do.
+func (s *Simulator) serveAPI(w http.ResponseWriter, r *http.Request) {
+	// Handler finds the route template without dispatching; ServeHTTP below dispatches (and
+	// sets the path values).
+	_, pattern := s.api.Handler(r)
+	route := pattern
+	if route == "" {
+		route = "unknown"
+	}
+	rec := &statusRecorder{ResponseWriter: w}
+	defer func() {
+		s.mu.Lock()
+		s.counts[RequestKey{Route: route, Status: rec.status}]++
+		s.mu.Unlock()
+	}()
+
+	ok, st := s.bucket.take()
+	hdr := rec.Header()
+	hdr.Set("RateLimit-Limit", fmt.Sprint(st.Limit))
+	hdr.Set("RateLimit-Remaining", fmt.Sprint(st.Remaining))
+	hdr.Set("RateLimit-Reset", fmt.Sprint(st.Reset.Unix()))
+
+	storm, slow, injected := s.requestFaults(route)
+	if !ok || storm {
+		writeError(rec, &apiError{status: http.StatusTooManyRequests, code: "rate_limit_exceeded", message: "limit of requests per hour reached"})
+		return
+	}
+	if tok := bearerToken(r); tok == "" || (s.cfg.Token != "" && tok != s.cfg.Token) {
+		writeError(rec, &apiError{status: http.StatusUnauthorized, code: "unauthorized", message: "unable to authenticate"})
+		return
+	}
+	if slow > 0 {
+		t := time.NewTimer(slow)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		case <-s.ctx.Done():
+			t.Stop()
+		}
+	}
+	if injected != 0 {
+		writeError(rec, &apiError{status: injected, code: statusCodes[injected], message: "injected fault: " + statusCodes[injected]})
+		return
+	}
+	if pattern == "" {
+		writeError(rec, &apiError{status: http.StatusNotFound, code: "not_found", message: "no such route: " + r.Method + " " + r.URL.Path})
+		return
+	}
+	s.api.ServeHTTP(rec, r)
+}
+
+// requestFaults decides, under one lock, which request-level faults hit this request.
+func (s *Simulator) requestFaults(route string) (storm bool, slow time.Duration, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := &s.faults
+	if f.RateLimitStorm > 0 {
+		f.RateLimitStorm--
+		return true, 0, 0
+	}
+	for i := range f.Slow {
+		sf := &f.Slow[i]
+		if routeMatches(sf.Route, route) && s.roll(sf.Probability) {
+			slow = time.Duration(sf.Delay)
+			if sf.Count > 0 {
+				sf.Count--
+				if sf.Count == 0 {
+					f.Slow = append(f.Slow[:i], f.Slow[i+1:]...)
+				}
+			}
+			break
+		}
+	}
+	for i := range f.Errors {
+		ef := &f.Errors[i]
+		if routeMatches(ef.Route, route) && s.roll(ef.Probability) {
+			status = ef.Status
+			if ef.Count > 0 {
+				ef.Count--
+				if ef.Count == 0 {
+					f.Errors = append(f.Errors[:i], f.Errors[i+1:]...)
+				}
+			}
+			break
+		}
+	}
+	return false, slow, status
+}
+
+// roll returns true with probability p (0 meaning always); mu must be held.
+func (s *Simulator) roll(p float64) bool {
+	return p <= 0 || p >= 1 || s.rng.Float64() < p
+}
+
+// apiHandler adapts a handler returning *apiError.
+type apiHandler func(w http.ResponseWriter, r *http.Request) *apiError
+
+func (s *Simulator) handle(pattern string, h apiHandler) {
+	s.api.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			writeError(w, err)
+		}
+	})
+}
+
+func (s *Simulator) routes() {
+	s.api = http.NewServeMux()
+	s.handle("GET /ssh_keys", s.listSSHKeys)
+	s.handle("POST /ssh_keys", s.createSSHKey)
+	s.handle("GET /ssh_keys/{id}", s.getSSHKey)
+	s.handle("PUT /ssh_keys/{id}", s.updateSSHKey)
+	s.handle("DELETE /ssh_keys/{id}", s.deleteSSHKey)
+
+	s.handle("GET /servers", s.listServers)
+	s.handle("POST /servers", s.createServer)
+	s.handle("GET /servers/{id}", s.getServer)
+	s.handle("PUT /servers/{id}", s.updateServer)
+	s.handle("DELETE /servers/{id}", s.deleteServer)
+	s.handle("GET /servers/{id}/actions", s.listServerActions)
+	s.handle("GET /servers/{id}/actions/{action_id}", s.getServerAction)
+
+	s.handle("GET /actions", s.listActions)
+	s.handle("GET /actions/{id}", s.getAction)
+
+	s.handle("GET /firewalls", s.listFirewalls)
+	s.handle("POST /firewalls", s.createFirewall)
+	s.handle("GET /firewalls/{id}", s.getFirewall)
+	s.handle("DELETE /firewalls/{id}", s.deleteFirewall)
+
+	s.handle("GET /server_types", s.listServerTypes)
+	s.handle("GET /server_types/{id}", s.getServerType)
+	s.handle("GET /images", s.listImages)
+	s.handle("GET /images/{id}", s.getImage)
+	s.handle("GET /locations", s.listLocations)
+	s.handle("GET /locations/{id}", s.getLocation)
+	s.handle("GET /datacenters", s.listDatacenters)
+	s.handle("GET /datacenters/{id}", s.getDatacenter)
+
+	s.simRoutes()
+}

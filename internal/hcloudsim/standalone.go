@@ -1,0 +1,80 @@
+package hcloudsim
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+)
+
+// Main runs the simulator standalone (the app's "sim" subcommand): it parses args, serves until
+// ctx is cancelled and then shuts down. "-h" prints the flags to stderr and returns nil.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg Config
+	listen := fs.String("listen", "127.0.0.1:8090", "address to serve the API on")
+	fs.StringVar(&cfg.Token, "token", "", "bearer token clients must send (empty: any token)")
+	fs.Float64Var(&cfg.TimeScale, "time-scale", 1, "factor applied to every simulated duration (0.01: 100x faster)")
+	fs.DurationVar(&cfg.CreateDuration, "create", DefaultCreateDuration, "simulated duration of create_server")
+	fs.DurationVar(&cfg.StartDuration, "start", DefaultStartDuration, "simulated duration of start_server")
+	fs.DurationVar(&cfg.CloudInitDuration, "cloud-init", DefaultCloudInitDuration, "simulated time from running to the phone_home callback")
+	fs.DurationVar(&cfg.DeleteDuration, "delete", DefaultDeleteDuration, "simulated duration of delete_server")
+	fs.IntVar(&cfg.RateLimit, "rate-limit", 3600, "rate-limit bucket size (requests)")
+	fs.DurationVar(&cfg.RateLimitRefill, "rate-refill", 0, "real time to earn one request back (default 1s)")
+	fs.IntVar(&cfg.SSHPort, "ssh-port", DefaultSSHPort, "port of each simulated VPS's sshd on its own 127.x.y.z address")
+	fs.Uint64Var(&cfg.Seed, "seed", 0, "seed of the fault PRNG (0: random)")
+	faults := fs.String("faults", "", "initial faults as JSON, or @FILE (same shape as PUT /_sim/faults)")
+	verbose := fs.Bool("v", false, "log every simulated VPS event at debug level")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return fmt.Errorf("parse simulator flags: %w", err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if *faults != "" {
+		raw := []byte(*faults)
+		if name, ok := strings.CutPrefix(*faults, "@"); ok {
+			b, err := os.ReadFile(name)
+			if err != nil {
+				return fmt.Errorf("read faults file: %w", err)
+			}
+			raw = b
+		}
+		if err := json.Unmarshal(raw, &cfg.Faults); err != nil {
+			return fmt.Errorf("parse -faults: %w", err)
+		}
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	sim, err := New(cfg)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", *listen, err)
+	}
+	if err := sim.Serve(ln); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Hetzner Cloud API simulator listening: HCLOUD_ENDPOINT=%s\n", sim.Endpoint())
+	<-ctx.Done()
+	if err := sim.Close(); err != nil {
+		return fmt.Errorf("close simulator: %w", err)
+	}
+	return nil
+}
