@@ -61,17 +61,9 @@ func serverRef(id int64) schema.ActionResourceReference {
 
 // listActions answers GET /actions?id=1&id=2: the poller reads many actions in one request.
 func (s *Simulator) listActions(w http.ResponseWriter, r *http.Request) *apiError {
-	q := r.URL.Query()
-	ids := map[int64]bool{}
-	for _, v := range q["id"] {
-		id, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || id < 1 {
-			return errInvalid(fieldError{Name: "id", Messages: []string{"must be a positive integer"}})
-		}
-		ids[id] = true
-	}
-	if len(ids) == 0 {
-		return errInvalid(fieldError{Name: "id", Messages: []string{"Missing data for required field."}})
+	ids, aerr := actionIDs(r)
+	if aerr != nil {
+		return aerr
 	}
 	s.mu.Lock()
 	out := s.filterActions(r, func(a *action) bool { return ids[a.ID] })
@@ -79,19 +71,52 @@ func (s *Simulator) listActions(w http.ResponseWriter, r *http.Request) *apiErro
 	return writeActions(w, r, out)
 }
 
-func (s *Simulator) listServerActions(w http.ResponseWriter, r *http.Request) *apiError {
-	id, aerr := pathID(r, "id", "server")
+// listServerTypeActions answers GET /servers/actions?id=…: like GET /actions, restricted to
+// actions on servers.
+func (s *Simulator) listServerTypeActions(w http.ResponseWriter, r *http.Request) *apiError {
+	ids, aerr := actionIDs(r)
 	if aerr != nil {
 		return aerr
 	}
 	s.mu.Lock()
-	_, ok := s.servers[id]
-	out := s.filterActions(r, func(a *action) bool { return touches(a, id) })
+	out := s.filterActions(r, func(a *action) bool { return ids[a.ID] && onServer(a) })
 	s.mu.Unlock()
-	if !ok {
-		return errNotFound("server")
-	}
 	return writeActions(w, r, out)
+}
+
+func (s *Simulator) getServerTypeAction(w http.ResponseWriter, r *http.Request) *apiError {
+	id, aerr := pathID(r, "id", "action")
+	if aerr != nil {
+		return aerr
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.actions[id]
+	if !ok || !onServer(a) {
+		return errNotFound("action")
+	}
+	writeJSON(w, http.StatusOK, schema.ActionGetResponse{Action: a.wire()})
+	return nil
+}
+
+func onServer(a *action) bool {
+	return slices.ContainsFunc(a.Resources, func(rr schema.ActionResourceReference) bool { return rr.Type == "server" })
+}
+
+// actionIDs reads the required, repeatable ?id= of action lists.
+func actionIDs(r *http.Request) (map[int64]bool, *apiError) {
+	ids := map[int64]bool{}
+	for _, v := range r.URL.Query()["id"] {
+		id, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || id < 1 {
+			return nil, errInvalid(fieldError{Name: "id", Messages: []string{"must be a positive integer"}})
+		}
+		ids[id] = true
+	}
+	if len(ids) == 0 {
+		return nil, errInvalid(fieldError{Name: "id", Messages: []string{"Missing data for required field."}})
+	}
+	return ids, nil
 }
 
 func touches(a *action, serverID int64) bool {

@@ -444,7 +444,10 @@ func (s *Simulator) routes() {
 	s.handle("GET /servers/{id}", s.getServer)
 	s.handle("PUT /servers/{id}", s.updateServer)
 	s.handle("DELETE /servers/{id}", s.deleteServer)
-	s.handle("GET /servers/{id}/actions", s.listServerActions)
+	// GET /servers/{id}/actions is left out: Go's mux cannot hold it beside
+	// GET /servers/actions/{id}, which hcloud-go's Server.Action uses.
+	s.handle("GET /servers/actions", s.listServerTypeActions)
+	s.handle("GET /servers/actions/{id}", s.getServerTypeAction)
 	s.handle("GET /servers/{id}/actions/{action_id}", s.getServerAction)
 
 	s.handle("GET /actions", s.listActions)
