@@ -253,4 +253,3 @@ func sudoersFile(users []userSpec) []byte {
 	}
 	return []byte(b.String())
 }
-
