@@ -76,8 +76,20 @@ func (s *Simulator) getLocation(w http.ResponseWriter, r *http.Request) *apiErro
 	return getCatalog(w, r, "location", "location", s.cat.locations, func(l schema.Location) int64 { return l.ID })
 }
 
+// listDatacenters also names the recommended data center, which the spec requires.
 func (s *Simulator) listDatacenters(w http.ResponseWriter, r *http.Request) *apiError {
-	return listCatalog(w, r, "datacenters", s.cat.datacenters, func(d schema.Datacenter) string { return d.Name })
+	var out []schema.Datacenter
+	for _, d := range s.cat.datacenters {
+		if nameMatches(r, d.Name) {
+			out = append(out, d)
+		}
+	}
+	page, meta, aerr := pageOf(r, out)
+	if aerr != nil {
+		return aerr
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"datacenters": nonNil(page), "recommendation": s.cat.datacenters[0].ID, "meta": meta})
+	return nil
 }
 
 func (s *Simulator) getDatacenter(w http.ResponseWriter, r *http.Request) *apiError {

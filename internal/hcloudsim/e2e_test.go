@@ -71,7 +71,7 @@ func newE2EFixture(t *testing.T) *e2eFixture {
 		"ssh_genkeytypes": []string{},
 		"disable_root":    true,
 		"ssh_pwauth":      false,
-		"write_files": []any{map[string]any{"path": "/etc/motd", "permissions": "0644", "owner": "root:root", "content": "hello\n"}},
+		"write_files":     []any{map[string]any{"path": "/etc/motd", "permissions": "0644", "owner": "root:root", "content": "hello\n"}},
 		"phone_home": map[string]any{
 			"url":   sink.URL + "/callback/tok123",
 			"post":  []string{"pub_key_ed25519", "instance_id", "hostname", "fqdn"},
