@@ -24,6 +24,7 @@ type cloudConfig struct {
 	users          []userSpec
 	groups         []string
 	hostKeys       []hostKeySeed
+	sshKeysGiven   bool // cc_ssh generates keys only when ssh_keys is absent
 	deleteKeys     bool
 	genKeyTypes    []string
 	disableRoot    bool
@@ -147,6 +148,7 @@ func (cc *cloudConfig) parseKey(key string, val *yaml.Node) error {
 	case "groups":
 		cc.groups, err = parseGroups(val)
 	case "ssh_keys":
+		cc.sshKeysGiven = !isNull(val)
 		err = cc.parseSSHKeys(val)
 	case "ssh_deletekeys":
 		cc.deleteKeys, err = scalarBool(val)

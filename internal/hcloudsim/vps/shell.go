@@ -127,6 +127,8 @@ func init() {
 		"systemctl":  cmdSystemctl,
 		"sudo":       cmdSudo,
 		"cloud-init": cmdCloudInit,
+		"sh":         cmdSh,
+		"bash":       cmdSh,
 	}
 }
 
@@ -188,14 +190,111 @@ func (p *proc) run(argv []string) int {
 	return commands[path.Base(full)](p, argv[1:])
 }
 
-// runLine parses and executes a command line.
+// runLine executes a command line: simple commands joined by `;`, `&&`, `||` or newlines,
+// as a runcmd script would run them.
 func (p *proc) runLine(line string) int {
-	argv, err := splitWords(line)
+	parts, ops, err := splitList(line)
 	if err != nil {
-		p.errf("bash: %v (the simulated machine runs single commands only)", err)
+		p.errf("bash: %v (the simulated machine runs simple commands only)", err)
 		return 2
 	}
-	return p.run(argv)
+	status := 0
+	for i, part := range parts {
+		if i > 0 && (ops[i-1] == "&&" && status != 0 || ops[i-1] == "||" && status == 0) {
+			continue
+		}
+		argv, err := splitWords(part)
+		if err != nil {
+			p.errf("bash: %v (the simulated machine runs simple commands only)", err)
+			return 2
+		}
+		status = p.run(argv)
+	}
+	return status
+}
+
+// splitList cuts a command line at unquoted `;`, `&&`, `||` and newlines.
+func splitList(line string) ([]string, []string, error) {
+	var parts, ops []string
+	start := 0
+	for i := 0; i < len(line); i++ {
+		switch line[i] {
+		case '\\':
+			i++
+		case '\'':
+			end := strings.IndexByte(line[i+1:], '\'')
+			if end < 0 {
+				return nil, nil, errors.New("unterminated quoted string")
+			}
+			i += end + 1
+		case '"':
+			for i++; i < len(line) && line[i] != '"'; i++ {
+				if line[i] == '\\' {
+					i++
+				}
+			}
+			if i >= len(line) {
+				return nil, nil, errors.New("unterminated quoted string")
+			}
+		case ';', '\n':
+			parts, ops = append(parts, line[start:i]), append(ops, ";")
+			start = i + 1
+		case '&', '|':
+			if i+1 < len(line) && line[i+1] == line[i] {
+				parts, ops = append(parts, line[start:i]), append(ops, line[i:i+2])
+				start = i + 2
+				i++
+			}
+		}
+	}
+	parts = append(parts, line[start:])
+	// Empty pieces (a trailing `;`, blank lines) are no commands; keep ops aligned.
+	var keptParts, keptOps []string
+	for i, part := range parts {
+		if strings.TrimSpace(part) == "" {
+			if i > 0 && ops[i-1] != ";" {
+				return nil, nil, fmt.Errorf("%w: %q without a command", errShellSyntax, ops[i-1])
+			}
+			continue
+		}
+		if len(keptParts) > 0 {
+			keptOps = append(keptOps, ops[i-1])
+		}
+		keptParts = append(keptParts, part)
+	}
+	return keptParts, keptOps, nil
+}
+
+// cmdSh runs `sh -c SCRIPT`, the form runcmd entries often take.
+func cmdSh(p *proc, args []string) int {
+	if len(args) >= 2 && args[0] == "-c" {
+		return p.runLine(args[1])
+	}
+	if len(args) >= 3 && (args[0] == "-e" || args[0] == "-ex") && args[1] == "-c" {
+		return p.runLineStrict(args[2])
+	}
+	p.errf("sh: only `sh -c SCRIPT` is simulated")
+	return 2
+}
+
+// runLineStrict is runLine under `set -e`: it stops at the first failing command.
+func (p *proc) runLineStrict(line string) int {
+	parts, _, err := splitList(line)
+	if err != nil {
+		p.errf("bash: %v (the simulated machine runs simple commands only)", err)
+		return 2
+	}
+	for _, part := range parts {
+		argv, err := splitWords(part)
+		if err != nil {
+			p.errf("bash: %v (the simulated machine runs simple commands only)", err)
+			return 2
+		}
+		if status := p.run(argv); status != 0 {
+			return status
+		}
+	}
+	return 0
 }
 
 func (p *proc) path(arg string) string { return cleanPath(p.cwd, arg) }
@@ -399,7 +498,7 @@ func cmdInstall(p *proc, args []string) int {
 				status = 1
 				continue
 			}
-			if err := m.setAttrs(p.cred, dp, mode, owner, group, opts); err != nil {
+			if err := m.setAttrs(p.cred, dp, mode, owner, group); err != nil {
 				p.errf("install: cannot change ownership of '%s': %v", d, err)
 				status = 1
 			}
@@ -442,7 +541,7 @@ func cmdInstall(p *proc, args []string) int {
 		// install(1) creates the file as the caller, then changes ownership and mode.
 		err := m.fs.writeFile(p.cred, target, content, 0o600, p.cred.user, p.cred.groups[0], false)
 		if err == nil {
-			err = m.setAttrs(p.cred, target, mode, owner, group, opts)
+			err = m.setAttrs(p.cred, target, mode, owner, group)
 			if err != nil {
 				err = fmt.Errorf("cannot change ownership of '%s': %w", target, err)
 			}
@@ -815,6 +914,12 @@ func (m *Machine) changeUnit(p *proc, verb, unit string, exists, now bool) int {
 			return 0
 		}
 	}
+	if cond := m.unitConditionFailed(unit); cond != "" {
+		// A failed condition skips the start: no error, the unit just stays inactive.
+		m.units[unit] = "inactive"
+		m.log.Info("vps: unit start skipped", "unit", unit, "condition", cond)
+		return 0
+	}
 	if reason := m.unitStartProblem(unit); reason != "" {
 		m.units[unit] = "failed"
 		m.log.Info("vps: unit failed to start", "unit", unit, "reason", reason)
@@ -860,6 +965,27 @@ func (m *Machine) unitState(unit string) string {
 		return st
 	}
 	return "inactive"
+}
+
+// unitConditionFailed returns the first ConditionPathExists= that does not hold, or "".
+func (m *Machine) unitConditionFailed(unit string) string {
+	up := m.unitPath(unit)
+	if up == "" {
+		return ""
+	}
+	for line := range strings.SplitSeq(string(m.fs.nodes[up].content), "\n") {
+		key, val, ok := strings.Cut(strings.TrimSpace(line), "=")
+		if !ok || strings.TrimSpace(key) != "ConditionPathExists" {
+			continue
+		}
+		val = strings.TrimSpace(val)
+		want := !strings.HasPrefix(val, "!")
+		_, exists := m.fs.nodes[path.Clean(strings.TrimPrefix(strings.TrimPrefix(val, "|"), "!"))]
+		if exists != want {
+			return line
+		}
+	}
+	return ""
 }
 
 // unitStartProblem returns why systemd would fail to start unit, or "".

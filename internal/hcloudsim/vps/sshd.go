@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -75,12 +76,33 @@ func (m *Machine) authorize(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Perm
 	if !ok {
 		return nil, fmt.Errorf("invalid user %q", meta.User())
 	}
+	if allowed := m.sshdAllowUsers(); allowed != nil && !slices.Contains(allowed, meta.User()) {
+		return nil, fmt.Errorf("user %q not in AllowUsers", meta.User())
+	}
 	for _, k := range a.keys {
 		if bytes.Equal(k.Marshal(), key.Marshal()) {
 			return &ssh.Permissions{Extensions: map[string]string{"pubkey-fp": ssh.FingerprintSHA256(key)}}, nil
 		}
 	}
 	return nil, fmt.Errorf("key %s not authorized for %s", ssh.FingerprintSHA256(key), meta.User())
+}
+
+// sshdAllowUsers reads AllowUsers from sshd_config drop-ins (nil: no restriction). Patterns
+// with wildcards or user@host forms are taken literally.
+func (m *Machine) sshdAllowUsers() []string {
+	var allowed []string
+	for p, n := range m.fs.nodes {
+		if n.dir || !strings.HasPrefix(p, "/etc/ssh/sshd_config.d/") || !strings.HasSuffix(p, ".conf") {
+			continue
+		}
+		for line := range strings.SplitSeq(string(n.content), "\n") {
+			fields := strings.Fields(line)
+			if len(fields) > 1 && strings.EqualFold(fields[0], "AllowUsers") {
+				allowed = append(allowed, fields[1:]...)
+			}
+		}
+	}
+	return allowed
 }
 
 // lateSSHD brings sshd up after SSHDelay on the address reserved at Start.
@@ -200,17 +222,11 @@ func (m *Machine) exec(user, line string, ch ssh.Channel) {
 	m.mu.Lock()
 	a := m.users[user]
 	m.mu.Unlock()
-	var stderr strings.Builder
+	// Output is buffered and sent when the command ends, so no command writes to the network
+	// while holding the machine's lock.
+	var stdout, stderr bytes.Buffer
 	stdin := &countingReader{r: ch}
-	p := &proc{
-		ctx:    m.ctx,
-		m:      m,
-		cred:   a.cred(),
-		cwd:    a.home,
-		stdin:  stdin,
-		stdout: ch,
-		stderr: io.MultiWriter(ch.Stderr(), &stderr),
-	}
+	p := &proc{ctx: m.ctx, m: m, cred: a.cred(), cwd: a.home, stdin: stdin, stdout: &stdout, stderr: &stderr}
 	status := p.runLine(line)
 	m.mu.Lock()
 	m.commands = append(m.commands, Command{
@@ -219,6 +235,8 @@ func (m *Machine) exec(user, line string, ch ssh.Channel) {
 	})
 	m.mu.Unlock()
 	m.log.Debug("vps: ssh exec", "user", user, "line", line, "exit_status", status)
+	_, _ = ch.Write(stdout.Bytes())
+	_, _ = ch.Stderr().Write(stderr.Bytes())
 	_ = ch.CloseWrite()
 	_, _ = ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{uint32(status)}))
 }

@@ -254,7 +254,8 @@ func (m *Machine) File(path string) (File, bool) {
 	return n.file(path), true
 }
 
-// Dir returns a directory's mode and ownership, for checks such as "/etc/rachel is 0700".
+// Dir returns a directory's mode (with fs.ModeDir) and ownership, for checks such as
+// "/etc/rachel is 0700 rachel:rachel".
 func (m *Machine) Dir(path string) (File, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -264,6 +265,7 @@ func (m *Machine) Dir(path string) (File, bool) {
 	}
 	f := n.file(path)
 	f.SHA256 = ""
+	f.Mode |= fs.ModeDir
 	return f, true
 }
 
@@ -364,7 +366,7 @@ func (m *Machine) ownerGroup(c cred, owner, group string) (string, string, strin
 }
 
 // setAttrs applies ownership, then mode, the order install(1) uses.
-func (m *Machine) setAttrs(c cred, p string, mode fs.FileMode, owner, group string, _ map[string]string) error {
+func (m *Machine) setAttrs(c cred, p string, mode fs.FileMode, owner, group string) error {
 	n := m.fs.nodes[p]
 	if n.owner != owner || n.group != group {
 		if err := m.fs.chown(c, p, owner, group); err != nil {
@@ -493,8 +495,8 @@ func (m *Machine) addUser(u userSpec) error {
 	return nil
 }
 
-// setupHostKeys follows cloud-init's ssh module: delete the image's keys, write the seeded
-// ones, generate the listed types that were not seeded.
+// setupHostKeys follows cloud-init's ssh module: delete the image's keys, then either write the
+// seeded ones or generate ssh_genkeytypes.
 func (m *Machine) setupHostKeys(cc *cloudConfig) error {
 	root := m.users["root"].cred()
 	seeded := map[string]bool{}
@@ -507,12 +509,16 @@ func (m *Machine) setupHostKeys(cc *cloudConfig) error {
 		_ = m.fs.writeFile(root, base, []byte("(seeded private key)\n"), 0o600, "root", "root", false)
 		_ = m.fs.writeFile(root, base+".pub", []byte(seed.publicLine), 0o644, "root", "root", false)
 	}
-	genTypes := cc.genKeyTypes
-	if genTypes == nil {
+	// cc_ssh generates host keys only when no ssh_keys are given; a surviving image key (no
+	// ssh_deletekeys) is one nobody outside knows.
+	var genTypes []string
+	switch {
+	case !cc.sshKeysGiven && cc.genKeyTypes == nil:
 		genTypes = []string{"rsa", "ecdsa", "ed25519"}
+	case !cc.sshKeysGiven:
+		genTypes = cc.genKeyTypes
 	}
 	if !cc.deleteKeys && !seeded["ed25519"] && !slices.Contains(genTypes, "ed25519") {
-		// The image's own key survives; nobody outside knows it.
 		genTypes = append(genTypes, "ed25519")
 	}
 	for _, kt := range genTypes {

@@ -323,7 +323,11 @@ func TestLateSSHDRefusesUntilTheDelayHasPassed(t *testing.T) {
 	t.Parallel()
 	const delay = 150 * time.Millisecond
 	start := time.Now()
-	b := setup(t, func(c *Config, _ map[string]any) { c.SSHDelay = delay })
+	b := setup(t, func(c *Config, _ map[string]any) {
+		c.SSHDelay = delay
+		c.IP = net.IPv4(127, 0, 1, 7) // each machine has its own loopback address
+	})
+	require.True(t, strings.HasPrefix(b.m.SSHAddr(), "127.0.1.7:"))
 	host := b.keys.hostSigner.PublicKey()
 	_, err := dial(b.m.SSHAddr(), loginUser, b.keys.clientSigner, host)
 	require.Error(t, err)
@@ -355,7 +359,7 @@ func TestSecretInjectionSequenceFromContracts(t *testing.T) {
 
 	dir, ok := m.Dir("/etc/rachel")
 	require.True(t, ok, "runcmd created /etc/rachel")
-	require.Equal(t, File{Path: "/etc/rachel", Mode: 0o700, Owner: serviceUser, Group: serviceUser, WrittenAt: dir.WrittenAt}, dir)
+	require.Equal(t, File{Path: "/etc/rachel", Mode: fs.ModeDir | 0o700, Owner: serviceUser, Group: serviceUser, WrittenAt: dir.WrittenAt}, dir)
 	require.Equal(t, map[string]string{unit: "inactive", sshUnit: "active"}, m.Services())
 
 	// Restarting before the secrets exist fails the way systemd would (EnvironmentFile missing).
@@ -699,4 +703,40 @@ func TestWriteFilesOwnedByACreatedUserNeedDefer(t *testing.T) {
 	warnings := strings.Join(b.m.State().Warnings, "\n")
 	require.Contains(t, warnings, `no user "rachel" yet`)
 	require.Contains(t, warnings, "curl -fsSL")
+}
+
+func TestUnitConditionsAllowUsersAndRuncmdScripts(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(_ *Config, cc map[string]any) {
+		cc["ssh_genkeytypes"] = []string{"ed25519", "rsa"} // ignored: ssh_keys is given
+		cc["write_files"] = []any{
+			map[string]any{"path": "/etc/ssh/sshd_config.d/50-rachel.conf", "content": "PasswordAuthentication no\nAllowUsers rachel-ops\n"},
+			map[string]any{"path": "/etc/systemd/system/" + unit, "content": "[Unit]\nConditionPathExists=/etc/rachel/telegram.env\n[Service]\nUser=rachel\n"},
+		}
+		users := cc["users"].([]any)
+		cc["users"] = append(users, map[string]any{"name": "intruder", "ssh_authorized_keys": users[0].(map[string]any)["ssh_authorized_keys"]})
+		cc["runcmd"] = []any{
+			"install -d -m 0700 -o rachel -g rachel /etc/rachel; false && echo never; true",
+			[]string{"sh", "-c", "mkdir -p /var/lib/rachel && chown -R rachel:rachel /var/lib/rachel || echo failed"},
+		}
+	})
+	<-b.m.Done()
+	require.Empty(t, b.m.State().Warnings)
+	require.Len(t, b.m.HostKeys(), 1, "no key generated next to the seeded one")
+	lib, ok := b.m.Dir("/var/lib/rachel")
+	require.True(t, ok)
+	require.Equal(t, "rachel", lib.Owner)
+
+	_, err := dial(b.m.SSHAddr(), "intruder", b.keys.clientSigner, b.keys.hostSigner.PublicKey())
+	require.ErrorContains(t, err, "unable to authenticate", "AllowUsers in the sshd drop-in")
+
+	c := b.login(t)
+	// The condition skips the start: restart succeeds, the unit stays inactive.
+	require.Equal(t, result{}, run(t, c, injectionCommands[4], nil))
+	require.Equal(t, result{stdout: "inactive\n", status: 3}, run(t, c, injectionCommands[5], nil))
+	require.Equal(t, 0, b.m.ServiceStarts(unit))
+	require.Equal(t, 0, run(t, c, injectionCommands[2], []byte("T=1\n")).status)
+	require.Equal(t, 0, run(t, c, injectionCommands[3], nil).status)
+	require.Equal(t, result{}, run(t, c, injectionCommands[4], nil))
+	require.Equal(t, result{stdout: "active\n"}, run(t, c, injectionCommands[5], nil))
 }
