@@ -280,3 +280,22 @@ func optInt(s string) *int64 {
 func likeEscape(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
+
+// StatusCount is how many subscriptions are in one provisioning status ("none": never provisioned).
+type StatusCount struct {
+	Status string
+	Count  int64
+}
+
+// CountByStatus counts subscriptions per provisioning status.
+func (s *Service) CountByStatus(ctx context.Context) ([]StatusCount, error) {
+	rows, err := s.q.SubscriptionCountByStatus(ctx, s.pool)
+	if err != nil {
+		return nil, fmt.Errorf("count subscriptions by status: %w", err)
+	}
+	out := make([]StatusCount, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, StatusCount{Status: r.Status, Count: r.N})
+	}
+	return out, nil
+}

@@ -1,0 +1,39 @@
+# Rachel Cloud admin. `make help` lists the targets.
+SHELL := /bin/bash
+export GOTOOLCHAIN := local
+SQLC := go run github.com/sqlc-dev/sqlc/cmd/sqlc@v1.31.1
+TEMPL := go tool templ
+GO_TEST_FLAGS ?= -race -count=1 -timeout 20m
+
+.PHONY: help run test verify lint generate bench deps
+
+help: ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+
+run: ## run the whole app: private PostgreSQL, simulator, web and worker (prints the URL and a login)
+	go run . dev
+
+test: deps ## run every test (starts its own PostgreSQL; installs missing Debian packages as root)
+	go test $(GO_TEST_FLAGS) ./...
+
+verify: ## regenerate sqlc and templ output and fail on any difference; gofmt and go vet
+	$(SQLC) generate
+	$(TEMPL) generate -path views
+	@git diff --exit-code -- internal/db views || (echo "generated code differs: run 'make generate' and commit" >&2; exit 1)
+	@test -z "$$(git status --porcelain -- internal/db views)" || (git status --porcelain -- internal/db views; echo "untracked generated files: commit them" >&2; exit 1)
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt needed" >&2; exit 1)
+	go vet ./...
+
+lint: ## gofmt and go vet
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	go vet ./...
+
+generate: ## regenerate sqlc and templ output
+	$(SQLC) generate
+	$(TEMPL) generate -path views
+
+bench: deps ## run the benchmarks: writes docs/benchmarks.md, prints JSON
+	go run . bench
+
+deps: ## install the Debian packages the tests need (when root), or say which are missing
+	@bash .ci/deps.sh

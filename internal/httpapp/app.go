@@ -1,0 +1,94 @@
+// Package httpapp is the admin web app: Echo routes, middleware and thin handlers that parse
+// input, call one service method and render a templ view.
+package httpapp
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/a-h/templ"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/labstack/echo/v4"
+
+	"github.com/rachelcloud/admin/internal/audit"
+	"github.com/rachelcloud/admin/internal/auth"
+	"github.com/rachelcloud/admin/internal/config"
+	"github.com/rachelcloud/admin/internal/customer"
+	"github.com/rachelcloud/admin/internal/database"
+	"github.com/rachelcloud/admin/views"
+	"github.com/rachelcloud/admin/web"
+)
+
+// Deps are what the handlers need.
+type Deps struct {
+	Pool      *pgxpool.Pool
+	Config    *config.Config
+	Auth      *auth.Service
+	Customers *customer.Service
+	Log       *slog.Logger
+}
+
+// App holds the handlers' dependencies.
+type App struct {
+	Deps
+}
+
+// New builds the Echo server with every route registered.
+func New(d Deps) *echo.Echo {
+	if d.Log == nil {
+		d.Log = slog.Default()
+	}
+	a := &App{Deps: d}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = a.errorHandler
+	a.routes(e)
+	return e
+}
+
+// Ready reports whether the database answers and the schema is current (for /readyz).
+func (a *App) Ready(ctx context.Context) error {
+	if err := a.Pool.Ping(ctx); err != nil {
+		return err
+	}
+	return database.Current(ctx, a.Pool)
+}
+
+// render writes a component into a buffer first, so a render error never leaves half a page.
+func render(c echo.Context, status int, comp templ.Component) error {
+	var buf bytes.Buffer
+	if err := comp.Render(c.Request().Context(), &buf); err != nil {
+		return err
+	}
+	return c.HTMLBlob(status, buf.Bytes())
+}
+
+// page is the layout's view model for the current request.
+func (a *App) page(c echo.Context, title, nav string) views.Page {
+	p := views.Page{Title: title, Nav: nav, AssetsHash: web.Hash, CSRFToken: csrfToken(c)}
+	if s := session(c); s != nil {
+		p.AdminEmail = s.AdminEmail
+	}
+	p.Flash = takeFlash(c)
+	return p
+}
+
+// actor is the signed-in admin making the request, for the audit log.
+func actor(c echo.Context) audit.Actor {
+	act := audit.Actor{IP: c.RealIP()}
+	if s := session(c); s != nil {
+		act.AdminID, act.Email = s.AdminID, s.AdminEmail
+	}
+	return act
+}
+
+// redirect answers a form POST: 303 to url, or an HX-Redirect for htmx requests.
+func redirect(c echo.Context, url string) error {
+	if c.Request().Header.Get("HX-Request") == "true" {
+		c.Response().Header().Set("HX-Redirect", url)
+		return c.NoContent(http.StatusNoContent)
+	}
+	return c.Redirect(http.StatusSeeOther, url)
+}

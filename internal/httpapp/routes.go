@@ -1,0 +1,65 @@
+package httpapp
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/rachelcloud/admin/web"
+)
+
+// routes registers every route in one place. Public routes are listed in publicRoutes; every
+// other route requires a session, and every unsafe method a CSRF token.
+func (a *App) routes(e *echo.Echo) {
+	e.Use(requestID, a.logRequests, securityHeaders, limitBody)
+
+	// Public, no session, no CSRF: health, assets, the VPS callback.
+	e.GET("/healthz", a.healthz)
+	e.GET("/readyz", a.readyz)
+	static := http.StripPrefix("/static/", http.FileServer(http.FS(web.Static)))
+	e.GET("/static/*", echo.WrapHandler(cacheStatic(static)))
+
+	// Pages.
+	pages := e.Group("", a.loadSession, checkCSRF)
+	pages.GET("/signin", a.signInShow)
+	pages.POST("/signin", a.signIn)
+
+	admin := pages.Group("", requireSession)
+	admin.POST("/signout", a.signOut)
+	admin.GET("/", a.dashboard)
+	admin.GET("/subscriptions", a.subscriptionList)
+	admin.GET("/customers/new", a.customerNew)
+	admin.POST("/customers", a.customerCreate)
+	admin.GET("/customers/:id/edit", a.customerEdit)
+	admin.POST("/customers/:id", a.customerUpdate)
+}
+
+// publicRoutes are the only routes reachable without a session (tests hold the router to it).
+var publicRoutes = map[string]bool{
+	"GET /healthz":  true,
+	"GET /readyz":   true,
+	"GET /static/*": true,
+	"GET /signin":   true,
+	"POST /signin":  true,
+}
+
+// cacheStatic lets browsers keep assets: their URLs carry the assets' hash.
+func cacheStatic(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("v") == web.Hash {
+			w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+		} else {
+			w.Header().Set("Cache-Control", "public, max-age=3600")
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// PublicRoutes returns the routes reachable without a session, as "METHOD /path".
+func PublicRoutes() map[string]bool {
+	out := make(map[string]bool, len(publicRoutes))
+	for k, v := range publicRoutes {
+		out[k] = v
+	}
+	return out
+}

@@ -1,0 +1,80 @@
+// Package keyrotation re-encrypts every stored secret under the keyring's primary key.
+package keyrotation
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/rachelcloud/admin/internal/db"
+	"github.com/rachelcloud/admin/internal/secrets"
+)
+
+// Rotate re-encrypts, in one transaction, every ciphertext not yet under the primary key, and
+// returns how many values it rewrote. A value no key of the keyring can decrypt stops it with an
+// error and nothing is changed.
+func Rotate(ctx context.Context, pool *pgxpool.Pool, kr *secrets.Keyring) (int, error) {
+	q := db.New()
+	n := 0
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		re := func(ct []byte, ad secrets.AD) ([]byte, error) {
+			if ct == nil || !kr.NeedsRotation(ct) {
+				return ct, nil
+			}
+			out, err := kr.Reencrypt(ct, ad)
+			if err != nil {
+				return nil, fmt.Errorf("re-encrypt %s: %w", ad, err)
+			}
+			n++
+			return out, nil
+		}
+		rows, err := q.CustomerSecretsListAll(ctx, tx)
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			p := db.CustomerSecretsReplaceParams{CustomerID: r.CustomerID}
+			for _, f := range []struct {
+				dst    *[]byte
+				src    []byte
+				column string
+			}{
+				{&p.ClaudeAccessToken, r.ClaudeAccessToken, "claude_access_token"},
+				{&p.ClaudeRefreshToken, r.ClaudeRefreshToken, "claude_refresh_token"},
+				{&p.ClaudeTokenExpiresAt, r.ClaudeTokenExpiresAt, "claude_token_expires_at"},
+				{&p.TelegramBotToken, r.TelegramBotToken, "telegram_bot_token"},
+				{&p.OwnerTelegramUserID, r.OwnerTelegramUserID, "owner_telegram_user_id"},
+			} {
+				if *f.dst, err = re(f.src, secrets.AD{Table: "customer_secrets", Column: f.column, RowID: r.CustomerID}); err != nil {
+					return err
+				}
+			}
+			if err := q.CustomerSecretsReplace(ctx, tx, p); err != nil {
+				return err
+			}
+		}
+		keys, err := q.SubscriptionKeysListAll(ctx, tx)
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			p := db.SubscriptionKeysReplaceParams{ID: k.ID}
+			if p.SshPrivateKey, err = re(k.SshPrivateKey, secrets.AD{Table: "subscriptions", Column: "ssh_private_key", RowID: k.ID}); err != nil {
+				return err
+			}
+			if p.SshHostKeyPrivate, err = re(k.SshHostKeyPrivate, secrets.AD{Table: "subscriptions", Column: "ssh_host_key_private", RowID: k.ID}); err != nil {
+				return err
+			}
+			if err := q.SubscriptionKeysReplace(ctx, tx, p); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("rotate keys: %w", err)
+	}
+	return n, nil
+}
