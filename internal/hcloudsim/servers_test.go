@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hetznercloud/hcloud-go/v2/hcloud"
 	"github.com/hetznercloud/hcloud-go/v2/hcloud/schema"
@@ -17,7 +18,8 @@ import (
 
 func TestServerLifecycle(t *testing.T) {
 	t.Parallel()
-	b := setup(t, nil)
+	// A delete long enough (200 ms real) to observe the deleting status.
+	b := setup(t, func(c *Config) { c.DeleteDuration = 200 * time.Second })
 	ctx := context.Background()
 	key := b.createKey(t, "rachel-key")
 	fw, _, err := b.client.Firewall.Create(ctx, hcloud.FirewallCreateOpts{Name: "ssh-only", Rules: []hcloud.FirewallRule{{
