@@ -12,10 +12,6 @@ func runWork(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return errors.New("work: the provisioning worker is not built yet")
 }
 
-func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("sim: the simulator is not built yet")
-}
-
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return errors.New("bench: the benchmarks are not built yet")
 }

@@ -13,6 +13,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/rachelcloud/admin/internal/hcloudsim"
 )
 
 // command is one subcommand.
@@ -27,7 +29,7 @@ func commands() map[string]command {
 		"work":    {"run the provisioning worker (the Procfile's worker)", runWork},
 		"migrate": {"apply database migrations and exit (the Procfile's release)", runMigrate},
 		"dev":     {"run everything in one process: private PostgreSQL, simulator, web and worker", runDev},
-		"sim":     {"run the Hetzner Cloud API simulator standalone", runSim},
+		"sim":     {"run the Hetzner Cloud API simulator standalone", hcloudsim.Main},
 		"admin":   {"create an admin (password from stdin, or generated and printed once)", runAdmin},
 		"rekey":   {"re-encrypt every stored secret under the keyring's primary key", runRekey},
 		"bench":   {"run the benchmarks and write docs/benchmarks.md", runBench},
