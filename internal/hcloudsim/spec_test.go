@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hetznercloud/hcloud-go/v2/hcloud"
 	"github.com/stretchr/testify/require"
@@ -99,8 +100,8 @@ func TestResponsesMatchSpec(t *testing.T) {
 		require.NoError(t, sim.Close())
 	})
 	c := hcloud.NewClient(hcloud.WithToken(testToken), hcloud.WithEndpoint(srv.URL+"/v1"),
-		hcloud.WithPollOpts(hcloud.PollOpts{BackoffFunc: hcloud.ConstantBackoff(2e6)}),
-		hcloud.WithRetryOpts(hcloud.RetryOpts{BackoffFunc: hcloud.ConstantBackoff(1e6), MaxRetries: 3}))
+		hcloud.WithPollOpts(hcloud.PollOpts{BackoffFunc: hcloud.ConstantBackoff(2 * time.Millisecond)}),
+		hcloud.WithRetryOpts(hcloud.RetryOpts{BackoffFunc: hcloud.ConstantBackoff(time.Millisecond), MaxRetries: 3}))
 	ctx := context.Background()
 	must := func(err error) {
 		t.Helper()
