@@ -21,10 +21,14 @@ import (
 
 // Default simulated durations, close to what Hetzner takes for a small cloud server.
 const (
-	DefaultCreateDuration    = 10 * time.Second
-	DefaultStartDuration     = 5 * time.Second
+	// DefaultCreateDuration is how long create_server runs.
+	DefaultCreateDuration = 10 * time.Second
+	// DefaultStartDuration is how long start_server runs after the create.
+	DefaultStartDuration = 5 * time.Second
+	// DefaultCloudInitDuration is the time from running to the phone_home callback.
 	DefaultCloudInitDuration = 60 * time.Second
-	DefaultDeleteDuration    = 5 * time.Second
+	// DefaultDeleteDuration is how long delete_server runs.
+	DefaultDeleteDuration = 5 * time.Second
 )
 
 // DefaultSSHPort is where simulated VPSes serve SSH. Not 22: that needs privileges, and a host
