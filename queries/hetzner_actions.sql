@@ -8,7 +8,7 @@ ON CONFLICT (id) DO NOTHING;
 
 -- name: HetznerActionListRunning :many
 -- Every action in flight, of every subscription: the poller's batch.
-SELECT id, subscription_id FROM hetzner_actions WHERE status = 'running' ORDER BY id LIMIT @lim::int;
+SELECT id, subscription_id, progress FROM hetzner_actions WHERE status = 'running' ORDER BY id LIMIT @lim::int;
 
 -- name: HetznerActionFinish :one
 UPDATE hetzner_actions

@@ -26,7 +26,6 @@ UPDATE subscriptions
 SET provisioning_status = 'failed',
     failed_step         = @step::provisioning_status,
     provisioning_error  = @reason::text,
-    callback_token_hash = NULL,
     updated_at          = now()
 WHERE id = @id::bigint AND provisioning_status = @step::provisioning_status
 RETURNING *;
@@ -78,14 +77,15 @@ RETURNING *;
 SELECT * FROM subscriptions WHERE callback_token_hash = @hash::bytea FOR UPDATE;
 
 -- name: ProvisionCallbackReceived :one
--- cloud_init → injecting_secrets; the token is spent.
+-- cloud_init → injecting_secrets; the token is spent. A VPS may call back before the poller has
+-- seen its start action finish, so creating is accepted too.
 UPDATE subscriptions
 SET provisioning_status  = 'injecting_secrets',
     step_started_at      = now(),
     callback_token_hash  = NULL,
     callback_received_at = now(),
     updated_at           = now()
-WHERE id = @id::bigint AND provisioning_status = 'cloud_init'
+WHERE id = @id::bigint AND provisioning_status IN ('creating', 'cloud_init')
 RETURNING *;
 
 -- name: ProvisionReady :one
@@ -133,3 +133,16 @@ WHERE hetzner_server_id IS NOT NULL;
 -- name: ProvisionListByHostname :many
 SELECT id, provisioning_status, hetzner_server_id FROM subscriptions
 WHERE vps_hostname = ANY(@hostnames::text[]);
+
+-- name: ProvisionMarkServerGone :one
+-- The server vanished behind our back: fail at creating, so Retry makes a new one.
+UPDATE subscriptions
+SET provisioning_status = 'failed',
+    failed_step         = 'creating',
+    provisioning_error  = @reason::text,
+    callback_token_hash = NULL,
+    hetzner_server_id   = NULL,
+    vps_ip_address      = NULL,
+    updated_at          = now()
+WHERE id = @id::bigint
+RETURNING *;

@@ -116,12 +116,13 @@ func (q *Queries) HetznerActionListBySubscription(ctx context.Context, db DBTX, 
 }
 
 const hetznerActionListRunning = `-- name: HetznerActionListRunning :many
-SELECT id, subscription_id FROM hetzner_actions WHERE status = 'running' ORDER BY id LIMIT $1::int
+SELECT id, subscription_id, progress FROM hetzner_actions WHERE status = 'running' ORDER BY id LIMIT $1::int
 `
 
 type HetznerActionListRunningRow struct {
 	ID             int64
 	SubscriptionID int64
+	Progress       int32
 }
 
 // Every action in flight, of every subscription: the poller's batch.
@@ -134,7 +135,7 @@ func (q *Queries) HetznerActionListRunning(ctx context.Context, db DBTX, lim int
 	var items []HetznerActionListRunningRow
 	for rows.Next() {
 		var i HetznerActionListRunningRow
-		if err := rows.Scan(&i.ID, &i.SubscriptionID); err != nil {
+		if err := rows.Scan(&i.ID, &i.SubscriptionID, &i.Progress); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

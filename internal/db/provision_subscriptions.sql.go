@@ -91,11 +91,12 @@ SET provisioning_status  = 'injecting_secrets',
     callback_token_hash  = NULL,
     callback_received_at = now(),
     updated_at           = now()
-WHERE id = $1::bigint AND provisioning_status = 'cloud_init'
+WHERE id = $1::bigint AND provisioning_status IN ('creating', 'cloud_init')
 RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at
 `
 
-// cloud_init → injecting_secrets; the token is spent.
+// cloud_init → injecting_secrets; the token is spent. A VPS may call back before the poller has
+// seen its start action finish, so creating is accepted too.
 func (q *Queries) ProvisionCallbackReceived(ctx context.Context, db DBTX, id int64) (Subscription, error) {
 	row := db.QueryRow(ctx, provisionCallbackReceived, id)
 	var i Subscription
@@ -243,7 +244,6 @@ UPDATE subscriptions
 SET provisioning_status = 'failed',
     failed_step         = $1::provisioning_status,
     provisioning_error  = $2::text,
-    callback_token_hash = NULL,
     updated_at          = now()
 WHERE id = $3::bigint AND provisioning_status = $1::provisioning_status
 RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at
@@ -389,6 +389,56 @@ func (q *Queries) ProvisionListWithServer(ctx context.Context, db DBTX) ([]Provi
 		return nil, err
 	}
 	return items, nil
+}
+
+const provisionMarkServerGone = `-- name: ProvisionMarkServerGone :one
+UPDATE subscriptions
+SET provisioning_status = 'failed',
+    failed_step         = 'creating',
+    provisioning_error  = $1::text,
+    callback_token_hash = NULL,
+    hetzner_server_id   = NULL,
+    vps_ip_address      = NULL,
+    updated_at          = now()
+WHERE id = $2::bigint
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at
+`
+
+type ProvisionMarkServerGoneParams struct {
+	Reason string
+	ID     int64
+}
+
+// The server vanished behind our back: fail at creating, so Retry makes a new one.
+func (q *Queries) ProvisionMarkServerGone(ctx context.Context, db DBTX, arg ProvisionMarkServerGoneParams) (Subscription, error) {
+	row := db.QueryRow(ctx, provisionMarkServerGone, arg.Reason, arg.ID)
+	var i Subscription
+	err := row.Scan(
+		&i.ID,
+		&i.CustomerID,
+		&i.Plan,
+		&i.BillingStatus,
+		&i.HetznerServerID,
+		&i.HetznerSshKeyID,
+		&i.VpsIpAddress,
+		&i.VpsHostname,
+		&i.ProvisioningStatus,
+		&i.ProvisioningError,
+		&i.ProvisionedAt,
+		&i.DeprovisionedAt,
+		&i.SshPrivateKey,
+		&i.SshPublicKey,
+		&i.SshHostKeyPrivate,
+		&i.SshHostKeyPublic,
+		&i.FailedStep,
+		&i.StepStartedAt,
+		&i.CallbackTokenHash,
+		&i.CallbackExpiresAt,
+		&i.CallbackReceivedAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
 }
 
 const provisionReady = `-- name: ProvisionReady :one

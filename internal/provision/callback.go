@@ -1,0 +1,105 @@
+package provision
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/rachelcloud/admin/internal/db"
+)
+
+// newCallbackToken returns a 256-bit random token, base64url for the URL, and the SHA-256 that
+// is all the database keeps of it.
+func newCallbackToken() (token string, hash []byte, err error) {
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", nil, fmt.Errorf("callback token: %w", err)
+	}
+	h := sha256.Sum256(raw)
+	return base64.RawURLEncoding.EncodeToString(raw), h[:], nil
+}
+
+// callbackURL is where cloud-init's phone_home posts.
+func callbackURL(baseURL, token string) string {
+	return strings.TrimRight(baseURL, "/") + "/callback/" + token
+}
+
+// HandleCallback accepts the phone_home POST of a new VPS: the token must be one issued for a
+// server still waiting for it and not expired, instance_id must be that server's ID and
+// pub_key_ed25519 the host key seeded into it. It is then spent, and injection starts. Anything
+// else returns [ErrCallbackRejected] (the handler answers 404) and changes nothing.
+func (s *Service) HandleCallback(ctx context.Context, token string, form url.Values, remoteIP string) error {
+	raw, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil || len(raw) != 32 {
+		return ErrCallbackRejected
+	}
+	sum := sha256.Sum256(raw)
+	reject := func(why string, subID int64) error {
+		s.o.log.Warn("VPS callback rejected", "reason", why, "subscription_id", subID, "remote_ip", remoteIP)
+		return ErrCallbackRejected
+	}
+	return inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		sub, err := s.q.ProvisionGetByCallbackToken(ctx, tx, sum[:])
+		if errors.Is(err, pgx.ErrNoRows) {
+			return reject("unknown or spent token", 0)
+		}
+		if err != nil {
+			return fmt.Errorf("callback: read subscription: %w", err)
+		}
+		if subtle.ConstantTimeCompare(sub.CallbackTokenHash, sum[:]) != 1 {
+			return reject("token hash mismatch", sub.ID)
+		}
+		st := statusOf(sub)
+		if st != db.ProvisioningStatusCloudInit && st != db.ProvisioningStatusCreating {
+			return reject("not waiting for a callback (state "+string(st)+")", sub.ID)
+		}
+		if sub.CallbackExpiresAt != nil && time.Now().After(*sub.CallbackExpiresAt) {
+			return reject("token expired", sub.ID)
+		}
+		id, err := strconv.ParseInt(strings.TrimSpace(form.Get("instance_id")), 10, 64)
+		if err != nil || sub.HetznerServerID == nil || id != *sub.HetznerServerID {
+			return reject("instance_id does not match the server", sub.ID)
+		}
+		if sub.SshHostKeyPublic == nil || !sameKey(form.Get("pub_key_ed25519"), *sub.SshHostKeyPublic) {
+			return reject("pub_key_ed25519 is not the seeded host key", sub.ID)
+		}
+		if _, err := s.q.ProvisionCallbackReceived(ctx, tx, sub.ID); err != nil {
+			return fmt.Errorf("callback: record for subscription %d: %w", sub.ID, err)
+		}
+		if st == db.ProvisioningStatusCreating {
+			if err := event(ctx, tx, sub.ID, db.ProvisioningStatusCloudInit, "entered", actorVPS, "Server running"); err != nil {
+				return err
+			}
+		}
+		if err := event(ctx, tx, sub.ID, db.ProvisioningStatusCloudInit, "completed", actorVPS,
+			"cloud-init finished: the VPS called back from %s (hostname %q)", remoteIP, form.Get("hostname")); err != nil {
+			return err
+		}
+		if err := event(ctx, tx, sub.ID, db.ProvisioningStatusInjectingSecrets, "entered", actorVPS, "Injecting secrets over SSH"); err != nil {
+			return err
+		}
+		return enqueueStep(ctx, s.river, tx, sub.ID)
+	})
+}
+
+// sameKey compares two authorized_keys lines by key material, ignoring comments and spacing.
+func sameKey(a, b string) bool {
+	ka, _, _, _, err1 := ssh.ParseAuthorizedKey([]byte(strings.TrimSpace(a)))
+	kb, _, _, _, err2 := ssh.ParseAuthorizedKey([]byte(strings.TrimSpace(b)))
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return bytes.Equal(ka.Marshal(), kb.Marshal())
+}

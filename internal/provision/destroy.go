@@ -1,0 +1,140 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/hetznercloud/hcloud-go/v2/hcloud"
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"github.com/rachelcloud/admin/internal/db"
+)
+
+// stepDestroy deletes the server (waiting for its delete action through the poller), then the
+// SSH key; 404 counts as gone. It also finds what a crashed step created without recording.
+func (w *Worker) stepDestroy(ctx context.Context, sub db.Subscription) (outcome, error) {
+	name := ServerName(sub.ID)
+	if sub.HetznerServerID != nil {
+		return w.destroyServer(ctx, sub)
+	}
+	if sub.CallbackTokenHash != nil {
+		// A create may have gone out without its server being recorded.
+		srv, _, err := w.hc.Server.GetByName(ctx, name)
+		if err != nil {
+			return waiting, hetznerError("look up the server", err)
+		}
+		if srv != nil && ownedBy(srv.Labels, sub.ID) {
+			if err := w.recordServer(ctx, w.pool, sub.ID, srv); err != nil {
+				return waiting, err
+			}
+			return advanced, nil
+		}
+	}
+	if sub.HetznerSshKeyID != nil {
+		_, err := w.hc.SSHKey.Delete(ctx, &hcloud.SSHKey{ID: *sub.HetznerSshKeyID})
+		if err != nil && !hcloud.IsError(err, hcloud.ErrorCodeNotFound) {
+			return waiting, hetznerError("delete the SSH key", err)
+		}
+		if err := w.q.ProvisionSetSSHKeyID(ctx, w.pool, db.ProvisionSetSSHKeyIDParams{ID: sub.ID}); err != nil {
+			return waiting, fmt.Errorf("forget SSH key: %w", err)
+		}
+	} else if sub.SshPublicKey != nil {
+		// An upload may have gone out without its key being recorded.
+		key, _, err := w.hc.SSHKey.GetByName(ctx, name)
+		if err != nil {
+			return waiting, hetznerError("look up the SSH key", err)
+		}
+		if key != nil && ownedBy(key.Labels, sub.ID) {
+			if _, err := w.hc.SSHKey.Delete(ctx, key); err != nil && !hcloud.IsError(err, hcloud.ErrorCodeNotFound) {
+				return waiting, hetznerError("delete the SSH key", err)
+			}
+		}
+	}
+	err := inTx(ctx, w.pool, func(tx pgx.Tx) error {
+		if _, err := w.q.ProvisionDestroyed(ctx, tx, sub.ID); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			return fmt.Errorf("mark destroyed: %w", err)
+		}
+		if err := event(ctx, tx, sub.ID, db.ProvisioningStatusDestroying, "completed", actorWorker, "Server and SSH key deleted"); err != nil {
+			return err
+		}
+		return event(ctx, tx, sub.ID, db.ProvisioningStatusDestroyed, "entered", actorWorker, "Destroyed; the subscription can be provisioned again")
+	})
+	return advanced, err
+}
+
+func (w *Worker) destroyServer(ctx context.Context, sub db.Subscription) (outcome, error) {
+	id := *sub.HetznerServerID
+	actions, err := w.q.HetznerActionListSince(ctx, w.pool, db.HetznerActionListSinceParams{SubscriptionID: sub.ID, Since: *sub.StepStartedAt})
+	if err != nil {
+		return waiting, fmt.Errorf("read actions: %w", err)
+	}
+	var last *db.HetznerAction
+	for i := range actions {
+		if actions[i].Command == "delete_server" {
+			last = &actions[i]
+		}
+	}
+	if last != nil {
+		switch last.Status {
+		case "running":
+			return waiting, nil
+		case "success":
+			if err := w.q.ProvisionClearServer(ctx, w.pool, sub.ID); err != nil {
+				return waiting, fmt.Errorf("forget deleted server: %w", err)
+			}
+			return advanced, event(ctx, w.pool, sub.ID, db.ProvisioningStatusDestroying, "info", actorWorker, "Server %d deleted", id)
+		}
+		// error: fall through and ask again; a real failure repeats until the deadline.
+	}
+	res, _, err := w.hc.Server.DeleteWithResult(ctx, &hcloud.Server{ID: id})
+	if hcloud.IsError(err, hcloud.ErrorCodeNotFound) {
+		if err := w.q.ProvisionClearServer(ctx, w.pool, sub.ID); err != nil {
+			return waiting, fmt.Errorf("forget deleted server: %w", err)
+		}
+		return advanced, event(ctx, w.pool, sub.ID, db.ProvisioningStatusDestroying, "info", actorWorker, "Server %d was already gone", id)
+	}
+	if err != nil {
+		return waiting, hetznerError("delete the server", err)
+	}
+	err = inTx(ctx, w.pool, func(tx pgx.Tx) error {
+		if err := w.recordActions(ctx, tx, sub.ID, res.Action); err != nil {
+			return err
+		}
+		return event(ctx, tx, sub.ID, db.ProvisioningStatusDestroying, "info", actorWorker, "Deleting server %d", id)
+	})
+	if err != nil {
+		return waiting, err
+	}
+	w.nudgePoller()
+	return waiting, nil
+}
+
+// destroyOrphanWorker deletes an orphan server an admin chose to delete.
+type destroyOrphanWorker struct {
+	river.WorkerDefaults[destroyOrphanArgs]
+	w *Worker
+}
+
+func (dw *destroyOrphanWorker) Work(ctx context.Context, job *river.Job[destroyOrphanArgs]) error {
+	w := dw.w
+	var owner int64
+	err := w.pool.QueryRow(ctx, `SELECT count(*) FROM subscriptions WHERE hetzner_server_id = $1`, job.Args.ServerID).Scan(&owner)
+	if err != nil {
+		return fmt.Errorf("check server owner: %w", err)
+	}
+	if owner > 0 {
+		w.o.log.Warn("orphan deletion skipped: a subscription owns the server now", "server_id", job.Args.ServerID)
+		return nil
+	}
+	_, err = w.hc.Server.Delete(ctx, &hcloud.Server{ID: job.Args.ServerID})
+	if err != nil && !hcloud.IsError(err, hcloud.ErrorCodeNotFound) {
+		return fmt.Errorf("delete orphan server %d: %w", job.Args.ServerID, err)
+	}
+	w.o.log.Info("orphan server deleted", "server_id", job.Args.ServerID, "finding_id", job.Args.FindingID)
+	return nil
+}

@@ -1,0 +1,67 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/hetznercloud/hcloud-go/v2/hcloud"
+)
+
+// stepFailure ends a step at once as failed, with a reason an admin can act on.
+type stepFailure struct{ reason string }
+
+func (f *stepFailure) Error() string { return f.reason }
+
+func fail(format string, args ...any) error { return &stepFailure{reason: fmt.Sprintf(format, args...)} }
+
+// transientCodes are Hetzner errors worth retrying with backoff (hcloud-go already retries some
+// of them a few times per request).
+var transientCodes = []hcloud.ErrorCode{
+	hcloud.ErrorCodeLocked, hcloud.ErrorCodeServerError, hcloud.ErrorCodeBadGateway,
+	hcloud.ErrorCodeTimeout, hcloud.ErrorCodeConflict, hcloud.ErrorCodeRateLimitExceeded,
+	hcloud.ErrorCodeResourceUnavailable, hcloud.ErrorCodeMaintenance, hcloud.ErrorCodeRobotUnavailable,
+	hcloud.ErrorCodeServiceError, hcloud.ErrorCodeUnknownError, "unavailable",
+}
+
+// hetznerError classifies an error of a Hetzner call made while doing what: transient errors come
+// back wrapped (the step is retried), anything else becomes a [stepFailure] saying what to do.
+func hetznerError(doing string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var herr hcloud.Error
+	if !errors.As(err, &herr) {
+		// Network trouble, timeouts, a 5xx without Hetzner's envelope: try again.
+		return fmt.Errorf("%s: %w", doing, err)
+	}
+	if hcloud.IsError(err, transientCodes...) {
+		return fmt.Errorf("%s: %w", doing, err)
+	}
+	if resp := herr.Response(); resp != nil && resp.StatusCode >= 500 {
+		return fmt.Errorf("%s: %w", doing, err)
+	}
+	switch herr.Code {
+	case hcloud.ErrorCodeUnauthorized:
+		return fail("Hetzner refused the API token while trying to %s (unauthorized). Check HCLOUD_TOKEN, then Retry.", doing)
+	case hcloud.ErrorCodeForbidden:
+		return fail("The Hetzner API token may not %s (forbidden: %s). Give the token read & write permission, then Retry.", doing, herr.Message)
+	case hcloud.ErrorCodeResourceLimitExceeded:
+		return fail("Hetzner's project limit is reached, so it would not %s (%s). Ask Hetzner to raise the limit or remove unused servers, then Retry.", doing, herr.Message)
+	case hcloud.ErrorCodeInvalidInput:
+		return fail("Hetzner rejected the request to %s as invalid (%s). Check the server type, image and location settings, then Retry.", doing, herr.Message)
+	}
+	return fail("Hetzner refused to %s (%s: %s). Retry, or Destroy to clean up.", doing, herr.Code, herr.Message)
+}
+
+// isTransient reports whether a step error should be retried.
+func isTransient(err error) bool {
+	var f *stepFailure
+	return !errors.As(err, &f)
+}
+
+func isNetTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded)
+}

@@ -1,0 +1,80 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/rachelcloud/admin/internal/db"
+	"github.com/rachelcloud/admin/internal/secrets"
+	"github.com/rachelcloud/admin/internal/sshkey"
+)
+
+func poolAD(id int64) secrets.AD {
+	return secrets.AD{Table: "ssh_key_pool", Column: "private_key", RowID: id}
+}
+
+// takeKeyPair takes a pre-generated pair from ssh_key_pool inside tx (SKIP LOCKED, so a burst
+// of provisionings takes different pairs at once), or generates one when the pool is empty. In
+// the process, generation is parallel up to GOMAXPROCS, so a burst does not queue behind one RSA
+// generation after another.
+func (w *Worker) takeKeyPair(ctx context.Context, tx pgx.Tx) (*sshkey.KeyPair, error) {
+	row, err := w.q.SSHKeyPoolTake(ctx, tx, string(w.alg))
+	if err == nil {
+		pem, err := w.cfg.Keyring.Decrypt(row.PrivateKey, poolAD(row.ID))
+		if err != nil {
+			return nil, fmt.Errorf("decrypt pooled key %d: %w", row.ID, err)
+		}
+		return &sshkey.KeyPair{PublicKey: row.PublicKey, PrivateKeyPEM: pem}, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("take pooled key: %w", err)
+	}
+	kp, err := w.keys.Get(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("generate key pair: %w", err)
+	}
+	return kp, nil
+}
+
+// keyPoolLoop keeps ssh_key_pool at KeyPoolSize pairs of the configured algorithm.
+func (w *Worker) keyPoolLoop(ctx context.Context) error {
+	for {
+		if err := w.refillKeyPool(ctx); err != nil && ctx.Err() == nil {
+			w.o.log.Warn("refill SSH key pool", "err", err)
+		}
+		if !sleep(ctx, w.o.timings.Sweep) {
+			return nil
+		}
+	}
+}
+
+func (w *Worker) refillKeyPool(ctx context.Context) error {
+	n, err := w.q.SSHKeyPoolCount(ctx, w.pool, string(w.alg))
+	if err != nil {
+		return fmt.Errorf("count pooled keys: %w", err)
+	}
+	for ; n < int64(w.o.timings.KeyPoolSize); n++ {
+		kp, err := w.keys.Get(ctx)
+		if err != nil {
+			return err
+		}
+		err = inTx(ctx, w.pool, func(tx pgx.Tx) error {
+			id, err := w.q.SSHKeyPoolInsert(ctx, tx, db.SSHKeyPoolInsertParams{Algorithm: string(w.alg), PublicKey: kp.PublicKey})
+			if err != nil {
+				return fmt.Errorf("pool key: %w", err)
+			}
+			enc, err := w.cfg.Keyring.Encrypt(kp.PrivateKeyPEM, poolAD(id))
+			if err != nil {
+				return fmt.Errorf("encrypt pooled key: %w", err)
+			}
+			return w.q.SSHKeyPoolSetPrivate(ctx, tx, db.SSHKeyPoolSetPrivateParams{ID: id, PrivateKey: enc})
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,168 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/hetznercloud/hcloud-go/v2/hcloud"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/rachelcloud/admin/internal/db"
+)
+
+// actionsPerRequest is Hetzner's page size maximum: one GET /actions?id=…&per_page=50 reads 50.
+const actionsPerRequest = 50
+
+// pollLoop runs on the one worker holding the poller lock. It reads every running action of every
+// subscription in batched requests, backs off while nothing changes, and paces itself by
+// RateLimit-Remaining and RateLimit-Reset.
+func (w *Worker) pollLoop(ctx context.Context) error {
+	t := w.o.timings
+	interval := t.PollMin
+	leader := false
+	for {
+		if !leader {
+			if err := w.withLockConn(func(c *pgxpool.Conn) error {
+				return c.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtextextended($1, 0))`, pollerLockKey).Scan(&leader)
+			}); err != nil {
+				return fmt.Errorf("poller lock: %w", err)
+			}
+			if !leader {
+				if !sleep(ctx, t.Sweep) {
+					return nil
+				}
+				continue
+			}
+			w.o.log.Info("this worker polls Hetzner actions", "worker_id", w.id)
+		}
+		n, changed, err := w.pollOnce(ctx)
+		if err != nil && ctx.Err() == nil {
+			w.o.log.Warn("poll Hetzner actions", "err", err)
+		}
+		switch {
+		case changed:
+			interval = t.PollMin
+		case n == 0:
+			interval = t.PollMax
+		default:
+			interval = min(interval*2, t.PollMax)
+		}
+		wait := max(interval, w.rateLimitPause())
+		w.persistRateLimit(ctx)
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil
+		case <-w.nudge:
+			timer.Stop()
+			// New actions were just recorded: they will not be done at once, so look after PollMin.
+			if !sleep(ctx, t.PollMin) {
+				return nil
+			}
+			interval = t.PollMin
+		case <-timer.C:
+		}
+	}
+}
+
+// rateLimitPause is how long to wait before the next poll so the project's budget lasts: after a
+// 429 until RateLimit-Reset, and below a tenth of the limit spread over the time to reset.
+func (w *Worker) rateLimitPause() time.Duration {
+	if w.rl == nil {
+		return 0
+	}
+	st, ok := w.rl.Latest()
+	if !ok {
+		return 0
+	}
+	untilReset := time.Until(st.Reset)
+	switch {
+	case st.Limited || st.Remaining <= 0:
+		return min(max(untilReset, time.Second), time.Hour)
+	case st.Remaining < st.Limit/10:
+		return min(untilReset/time.Duration(st.Remaining), time.Minute)
+	}
+	return 0
+}
+
+// pollOnce reads the running actions; n is how many were running, changed whether any finished.
+func (w *Worker) pollOnce(ctx context.Context) (n int, changed bool, err error) {
+	rows, err := w.q.HetznerActionListRunning(ctx, w.pool, 1000)
+	if err != nil {
+		return 0, false, fmt.Errorf("list running actions: %w", err)
+	}
+	if len(rows) == 0 {
+		return 0, false, nil
+	}
+	known := make(map[int64]db.HetznerActionListRunningRow, len(rows))
+	ids := make([]int64, 0, len(rows))
+	for _, r := range rows {
+		known[r.ID] = r
+		ids = append(ids, r.ID)
+	}
+	finishedSubs := map[int64]bool{}
+	for chunk := range slices.Chunk(ids, actionsPerRequest) {
+		actions, _, err := w.hc.Action.List(ctx, hcloud.ActionListOpts{ListOpts: hcloud.ListOpts{PerPage: actionsPerRequest}, ID: chunk})
+		if err != nil {
+			return len(rows), changed, fmt.Errorf("GET /actions: %w", err)
+		}
+		for _, a := range actions {
+			r, ok := known[a.ID]
+			if !ok {
+				continue
+			}
+			if a.Status == hcloud.ActionStatusRunning {
+				if int32(a.Progress) != r.Progress {
+					_ = w.q.HetznerActionProgress(ctx, w.pool, db.HetznerActionProgressParams{ID: a.ID, Progress: int32(a.Progress)})
+				}
+				continue
+			}
+			p := db.HetznerActionFinishParams{ID: a.ID, Status: string(a.Status), Progress: int32(a.Progress)}
+			if a.Status == hcloud.ActionStatusError {
+				p.ErrorCode, p.ErrorMessage = &a.ErrorCode, &a.ErrorMessage
+			}
+			if _, err := w.q.HetznerActionFinish(ctx, w.pool, p); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return len(rows), changed, fmt.Errorf("record action %d: %w", a.ID, err)
+			}
+			changed = true
+			finishedSubs[r.SubscriptionID] = true
+		}
+	}
+	for subID := range finishedSubs {
+		if err := w.wake(ctx, subID); err != nil {
+			return len(rows), changed, err
+		}
+	}
+	return len(rows), changed, nil
+}
+
+// wake enqueues the step job of a subscription whose actions are all done.
+func (w *Worker) wake(ctx context.Context, subID int64) error {
+	return inTx(ctx, w.pool, func(tx pgx.Tx) error {
+		var running bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM hetzner_actions WHERE subscription_id = $1 AND status = 'running')`, subID).Scan(&running); err != nil {
+			return fmt.Errorf("check actions of subscription %d: %w", subID, err)
+		}
+		if running {
+			return nil
+		}
+		return enqueueStep(ctx, w.river, tx, subID)
+	})
+}
+
+// persistRateLimit shares the latest headers with the web processes (the dashboard).
+func (w *Worker) persistRateLimit(ctx context.Context) {
+	if w.rl == nil {
+		return
+	}
+	st, ok := w.rl.Latest()
+	if !ok || time.Since(st.Seen) > time.Minute {
+		return
+	}
+	_ = w.q.RateLimitPut(ctx, w.pool, db.RateLimitPutParams{Lim: int32(st.Limit), Remaining: int32(st.Remaining), ResetAt: st.Reset})
+}

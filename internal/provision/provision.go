@@ -1,0 +1,158 @@
+// Package provision creates, watches, repairs and destroys the subscribers' Hetzner VPSes.
+//
+// The state of every provisioning lives in PostgreSQL (subscriptions.provisioning_status and the
+// tables around it); River jobs in the same database move it forward:
+//
+//	pending → creating → cloud_init → injecting_secrets → ready
+//	any     → destroying → destroyed          failed (keeps failed_step) → Retry resumes there
+//
+// One step job per subscription runs at a time (River unique jobs). A step records what it created
+// before it waits on anything, so a worker killed at any instant is replaced without a second
+// server or a leaked key. Waiting costs no goroutine: the action poller ([Worker]) reads every
+// in-flight Hetzner action of every subscription in batched requests and wakes the job when its
+// actions are done; the VPS's callback ([Service.HandleCallback]) wakes it after cloud-init.
+//
+// [Service] is what the web layer calls; [Worker] runs the jobs.
+package provision
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hetznercloud/hcloud-go/v2/hcloud"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rachelcloud/admin/internal/db"
+)
+
+// Labels and names of what the service creates in Hetzner.
+const (
+	LabelManagedBy      = "managed-by"
+	LabelManagedByValue = "rachel-cloud"
+	LabelSubscription   = "subscription"
+	// FirewallName is the one shared firewall admitting inbound SSH only.
+	FirewallName = "rachel-ssh-only"
+)
+
+// ServerName is the deterministic RFC 1123 name of a subscription's server (and of its SSH key),
+// so that a repeated create meets uniqueness_error instead of making a second server.
+func ServerName(subscriptionID int64) string { return fmt.Sprintf("rachel-sub-%d", subscriptionID) }
+
+// Actor is who pressed the button, for the audit log and the event timeline.
+type Actor struct {
+	AdminID   int64
+	Email, IP string
+}
+
+func (a Actor) label() string {
+	if a.Email == "" {
+		return "admin"
+	}
+	return a.Email
+}
+
+// ErrInvalidState means the action is not allowed in the subscription's current state.
+var ErrInvalidState = errors.New("action not allowed in the current provisioning state")
+
+// ErrCallbackRejected means a VPS callback was wrong in some way; the handler answers 404.
+var ErrCallbackRejected = errors.New("callback rejected")
+
+// ErrNotFound means the subscription or finding does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Actors recorded by the system itself in the event timeline.
+const (
+	actorWorker   = "worker"
+	actorVPS      = "vps"
+	actorDeadline = "deadline"
+)
+
+// Timings are the intervals of the worker's loops; tests shrink them together with the
+// simulator's time scale.
+type Timings struct {
+	// PollMin and PollMax bound the action poller's backoff while nothing changes.
+	PollMin, PollMax time.Duration
+	// Sweep is how often each worker checks deadlines, wakes subscriptions whose job went
+	// missing, and rescues jobs of dead workers.
+	Sweep time.Duration
+	// Retry is the base of the exponential backoff of a step that met a transient error.
+	Retry time.Duration
+	// InjectRetry is the pause between SSH attempts while the VPS's sshd comes up.
+	InjectRetry time.Duration
+	// Reconcile is the period of the reconciler.
+	Reconcile time.Duration
+	// FetchPoll is how often River looks for jobs besides its notifications.
+	FetchPoll time.Duration
+	// JobTimeout bounds one run of a step job.
+	JobTimeout time.Duration
+	// SSHTimeout bounds dialing and the handshake with a VPS.
+	SSHTimeout time.Duration
+	// KeyPoolSize is how many pre-generated access key pairs the worker keeps in ssh_key_pool.
+	KeyPoolSize int
+}
+
+// DefaultTimings suit real Hetzner.
+func DefaultTimings() Timings {
+	return Timings{
+		PollMin: time.Second, PollMax: 10 * time.Second, Sweep: 2 * time.Second, Retry: time.Second,
+		InjectRetry: 2 * time.Second, Reconcile: 10 * time.Minute, FetchPoll: time.Second,
+		JobTimeout: 2 * time.Minute, SSHTimeout: 10 * time.Second, KeyPoolSize: 32,
+	}
+}
+
+// Option configures a [Service] or a [Worker].
+type Option func(*options)
+
+type options struct {
+	log      *slog.Logger
+	hc       *hcloud.Client
+	rl       *RateLimitTracker
+	timings  Timings
+	registry prometheus.Registerer
+	hook     func(point string)
+}
+
+func buildOptions(opts []Option) options {
+	o := options{timings: DefaultTimings()}
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.log == nil {
+		o.log = slog.New(slog.DiscardHandler)
+	}
+	if o.hook == nil {
+		o.hook = func(string) {}
+	}
+	return o
+}
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
+// WithHCloudClient sets the Hetzner client (default: [NewHCloudClient] from the configuration),
+// with the tracker that its transport feeds (may be nil).
+func WithHCloudClient(c *hcloud.Client, rl *RateLimitTracker) Option {
+	return func(o *options) { o.hc, o.rl = c, rl }
+}
+
+// WithTimings replaces [DefaultTimings].
+func WithTimings(t Timings) Option { return func(o *options) { o.timings = t } }
+
+// WithRegistry registers the worker's metrics (and hcloud-go's instrumentation) there.
+func WithRegistry(r prometheus.Registerer) Option { return func(o *options) { o.registry = r } }
+
+// WithHook calls fn at named points of the steps; the crash-safety test blocks there to be killed.
+func WithHook(fn func(point string)) Option { return func(o *options) { o.hook = fn } }
+
+// status helpers
+
+func statusOf(s db.Subscription) db.ProvisioningStatus {
+	if s.ProvisioningStatus == nil {
+		return ""
+	}
+	return *s.ProvisioningStatus
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,349 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/rachelcloud/admin/internal/config"
+	"github.com/rachelcloud/admin/internal/db"
+)
+
+// Service is what the web layer calls: admin actions, the status page's view model, reconcile
+// findings and the VPS callback. It never talks to Hetzner itself; it changes state and enqueues
+// jobs, each in one transaction with the audit and event rows.
+type Service struct {
+	pool  *pgxpool.Pool
+	cfg   *config.Config
+	q     *db.Queries
+	river *river.Client[pgx.Tx]
+	o     options
+
+	rlMu      sync.Mutex
+	rlCached  RateLimitState
+	rlOK      bool
+	rlLoading atomic.Bool
+}
+
+// NewService returns the service; it inserts jobs with an insert-only River client.
+func NewService(pool *pgxpool.Pool, cfg *config.Config, opts ...Option) (*Service, error) {
+	o := buildOptions(opts)
+	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: o.log})
+	if err != nil {
+		return nil, fmt.Errorf("provision service: river client: %w", err)
+	}
+	return &Service{pool: pool, cfg: cfg, q: db.New(), river: rc, o: o}, nil
+}
+
+// inTx runs fn in a transaction and commits it when fn returns nil.
+func inTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// lockSubscription reads the subscription FOR UPDATE, mapping a missing row to [ErrNotFound].
+func (s *Service) lockSubscription(ctx context.Context, tx pgx.Tx, id int64) (db.Subscription, error) {
+	sub, err := s.q.SubscriptionGetForUpdate(ctx, tx, id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return sub, fmt.Errorf("subscription %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return sub, fmt.Errorf("read subscription %d: %w", id, err)
+	}
+	return sub, nil
+}
+
+func event(ctx context.Context, tx db.DBTX, subID int64, step db.ProvisioningStatus, kind, actor, format string, args ...any) error {
+	_, err := db.New().ProvisioningEventInsert(ctx, tx, db.ProvisioningEventInsertParams{
+		SubscriptionID: subID, Step: step, Kind: kind, Message: fmt.Sprintf(format, args...), Actor: actor,
+	})
+	if err != nil {
+		return fmt.Errorf("record event of subscription %d: %w", subID, err)
+	}
+	return nil
+}
+
+func auditAction(ctx context.Context, tx db.DBTX, a Actor, action string, customerID, subID *int64, detail string) error {
+	var adminID *int64
+	if a.AdminID != 0 {
+		adminID = &a.AdminID
+	}
+	err := db.New().AuditInsert(ctx, tx, db.AuditInsertParams{
+		AdminID: adminID, AdminEmail: a.label(), Action: action, CustomerID: customerID,
+		SubscriptionID: subID, Ip: a.IP, Detail: detail,
+	})
+	if err != nil {
+		return fmt.Errorf("audit %s: %w", action, err)
+	}
+	return nil
+}
+
+// transition is one admin action on a subscription: the status change, its event, the audit row
+// and the job, in one transaction.
+func (s *Service) transition(ctx context.Context, id int64, a Actor, action string,
+	decide func(sub db.Subscription) (next db.ProvisioningStatus, message string, err error)) error {
+	return inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		sub, err := s.lockSubscription(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		next, msg, err := decide(sub)
+		if err != nil || next == "" {
+			return err
+		}
+		from := sub.ProvisioningStatus
+		if statusOf(sub) == db.ProvisioningStatusDestroyed {
+			if err := s.q.ProvisionResetForNewServer(ctx, tx, id); err != nil {
+				return fmt.Errorf("reset subscription %d: %w", id, err)
+			}
+		}
+		if _, err := s.q.ProvisionEnter(ctx, tx, db.ProvisionEnterParams{Next: next, ID: id, FromStatus: from}); err != nil {
+			return fmt.Errorf("%s subscription %d: %w", action, id, err)
+		}
+		if err := event(ctx, tx, id, next, "entered", a.label(), "%s", msg); err != nil {
+			return err
+		}
+		if err := auditAction(ctx, tx, a, action, &sub.CustomerID, &id, msg); err != nil {
+			return err
+		}
+		return enqueueStep(ctx, s.river, tx, id)
+	})
+}
+
+// Provision starts provisioning a never-provisioned or destroyed subscription. Pressing it again
+// while a provisioning is under way (or done) changes nothing.
+func (s *Service) Provision(ctx context.Context, subscriptionID int64, a Actor) error {
+	return s.transition(ctx, subscriptionID, a, "vps.provision", func(sub db.Subscription) (db.ProvisioningStatus, string, error) {
+		switch statusOf(sub) {
+		case "", db.ProvisioningStatusDestroyed:
+			return db.ProvisioningStatusPending, "Provisioning requested", nil
+		case db.ProvisioningStatusPending, db.ProvisioningStatusCreating, db.ProvisioningStatusCloudInit,
+			db.ProvisioningStatusInjectingSecrets, db.ProvisioningStatusReady:
+			return "", "", nil
+		}
+		return "", "", fmt.Errorf("provision subscription %d in state %s: %w", sub.ID, statusOf(sub), ErrInvalidState)
+	})
+}
+
+// Retry resumes a failed provisioning (or destroy) at the step that failed. A failed callback
+// wait resumes with the injection: the pinned host key proves the VPS is ours, and cloud-init
+// does not call back twice.
+func (s *Service) Retry(ctx context.Context, subscriptionID int64, a Actor) error {
+	return s.transition(ctx, subscriptionID, a, "vps.retry", func(sub db.Subscription) (db.ProvisioningStatus, string, error) {
+		if statusOf(sub) != db.ProvisioningStatusFailed || sub.FailedStep == nil {
+			return "", "", fmt.Errorf("retry subscription %d in state %s: %w", sub.ID, statusOf(sub), ErrInvalidState)
+		}
+		step := *sub.FailedStep
+		switch step {
+		case db.ProvisioningStatusCloudInit:
+			if sub.HetznerServerID == nil || sub.VpsIpAddress == nil {
+				return db.ProvisioningStatusCreating, "Retry: the server is gone, creating it again", nil
+			}
+			return db.ProvisioningStatusInjectingSecrets, "Retry after the missing callback: injecting secrets over SSH with the pinned host key", nil
+		case db.ProvisioningStatusInjectingSecrets:
+			if sub.HetznerServerID == nil || sub.VpsIpAddress == nil {
+				return db.ProvisioningStatusCreating, "Retry: the server is gone, creating it again", nil
+			}
+		case db.ProvisioningStatusPending:
+			step = db.ProvisioningStatusCreating
+		}
+		return step, fmt.Sprintf("Retry from step %s", step), nil
+	})
+}
+
+// Reinject repeats the secret injection on a ready VPS, after the customer's secrets changed.
+func (s *Service) Reinject(ctx context.Context, subscriptionID int64, a Actor) error {
+	return s.transition(ctx, subscriptionID, a, "vps.reinject", func(sub db.Subscription) (db.ProvisioningStatus, string, error) {
+		if statusOf(sub) != db.ProvisioningStatusReady {
+			return "", "", fmt.Errorf("re-inject secrets of subscription %d in state %s: %w", sub.ID, statusOf(sub), ErrInvalidState)
+		}
+		return db.ProvisioningStatusInjectingSecrets, "Re-injection of secrets requested", nil
+	})
+}
+
+// Destroy deletes the VPS and its SSH key from any state; a provisioning under way stops at its
+// next step boundary and the same job turns to destroying. Pressing it twice changes nothing.
+func (s *Service) Destroy(ctx context.Context, subscriptionID int64, a Actor) error {
+	return s.transition(ctx, subscriptionID, a, "vps.destroy", func(sub db.Subscription) (db.ProvisioningStatus, string, error) {
+		switch statusOf(sub) {
+		case db.ProvisioningStatusDestroying:
+			return "", "", nil
+		case "", db.ProvisioningStatusDestroyed:
+			return "", "", fmt.Errorf("destroy subscription %d in state %q: %w", sub.ID, statusOf(sub), ErrInvalidState)
+		}
+		return db.ProvisioningStatusDestroying, fmt.Sprintf("Destroy requested (was %s)", statusOf(sub)), nil
+	})
+}
+
+// ReconcileNow enqueues a reconciler run.
+func (s *Service) ReconcileNow(ctx context.Context, a Actor) error {
+	return inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := s.river.InsertTx(ctx, tx, reconcileArgs{}, nil); err != nil {
+			return fmt.Errorf("enqueue reconcile: %w", err)
+		}
+		return auditAction(ctx, tx, a, "reconcile.run", nil, nil, "Reconciliation requested")
+	})
+}
+
+// Finding is one open reconciler finding, for the UI.
+type Finding struct {
+	ID              int64
+	Kind            string // "orphan" (in Hetzner, not live here) or "ghost" (live here, gone from Hetzner)
+	HetznerServerID int64
+	ServerName      string
+	ServerType      string
+	SubscriptionID  *int64
+	CustomerEmail   string
+	ServerCreatedAt *time.Time
+	FirstSeenAt     time.Time
+	LastSeenAt      time.Time
+	// Explanation says in words what was found and what the buttons do.
+	Explanation string
+}
+
+// Findings lists the open reconciler findings, oldest first.
+func (s *Service) Findings(ctx context.Context) ([]Finding, error) {
+	rows, err := s.q.FindingListOpen(ctx, s.pool)
+	if err != nil {
+		return nil, fmt.Errorf("list findings: %w", err)
+	}
+	out := make([]Finding, 0, len(rows))
+	for _, r := range rows {
+		f := r.ReconcileFinding
+		fd := Finding{ID: f.ID, Kind: f.Kind, HetznerServerID: f.HetznerServerID, ServerName: f.ServerName,
+			ServerType: f.ServerType, SubscriptionID: f.SubscriptionID, CustomerEmail: r.CustomerEmail,
+			ServerCreatedAt: f.ServerCreatedAt, FirstSeenAt: f.FirstSeenAt, LastSeenAt: f.LastSeenAt}
+		if f.Kind == findingOrphan {
+			fd.Explanation = fmt.Sprintf("Server %s (%d) runs in Hetzner and costs money, but no live subscription owns it. Destroy deletes it in Hetzner.", f.ServerName, f.HetznerServerID)
+		} else {
+			fd.Explanation = fmt.Sprintf("The database says server %s (%d) exists, but Hetzner no longer has it. Mark gone makes the subscription forget it (failed, ready for Retry; or destroyed if it was being destroyed).", f.ServerName, f.HetznerServerID)
+		}
+		out = append(out, fd)
+	}
+	return out, nil
+}
+
+// DestroyOrphan deletes an orphan server in Hetzner (through a job), audited.
+func (s *Service) DestroyOrphan(ctx context.Context, findingID int64, a Actor) error {
+	return inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		f, err := s.q.FindingGetForUpdate(ctx, tx, findingID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("finding %d: %w", findingID, ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("read finding %d: %w", findingID, err)
+		}
+		if f.Kind != findingOrphan || f.ResolvedAt != nil {
+			return fmt.Errorf("destroy orphan of finding %d (%s, resolved %v): %w", findingID, f.Kind, f.ResolvedAt != nil, ErrInvalidState)
+		}
+		if err := s.q.FindingResolve(ctx, tx, db.FindingResolveParams{ID: f.ID, Resolution: "deletion requested by " + a.label()}); err != nil {
+			return fmt.Errorf("resolve finding %d: %w", f.ID, err)
+		}
+		if _, err := s.river.InsertTx(ctx, tx, destroyOrphanArgs{FindingID: f.ID, ServerID: f.HetznerServerID}, nil); err != nil {
+			return fmt.Errorf("enqueue orphan deletion: %w", err)
+		}
+		return auditAction(ctx, tx, a, "orphan.destroy", nil, f.SubscriptionID,
+			fmt.Sprintf("Delete orphan server %s (%d)", f.ServerName, f.HetznerServerID))
+	})
+}
+
+// MarkGhostGone makes the database forget a server Hetzner no longer has: the subscription
+// becomes failed at creating (Retry makes a new server), or, while destroying, the destroy goes on
+// without it. Audited.
+func (s *Service) MarkGhostGone(ctx context.Context, findingID int64, a Actor) error {
+	return inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		f, err := s.q.FindingGetForUpdate(ctx, tx, findingID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("finding %d: %w", findingID, ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("read finding %d: %w", findingID, err)
+		}
+		if f.Kind != findingGhost || f.ResolvedAt != nil {
+			return fmt.Errorf("mark ghost gone of finding %d: %w", findingID, ErrInvalidState)
+		}
+		if err := s.q.FindingResolve(ctx, tx, db.FindingResolveParams{ID: f.ID, Resolution: "marked gone by " + a.label()}); err != nil {
+			return fmt.Errorf("resolve finding %d: %w", f.ID, err)
+		}
+		var custID *int64
+		if f.SubscriptionID != nil {
+			sub, err := s.lockSubscription(ctx, tx, *f.SubscriptionID)
+			if err != nil {
+				return err
+			}
+			custID = &sub.CustomerID
+			if sub.HetznerServerID != nil && *sub.HetznerServerID == f.HetznerServerID {
+				if err := s.forgetServer(ctx, tx, sub, a); err != nil {
+					return err
+				}
+			}
+		}
+		return auditAction(ctx, tx, a, "ghost.mark_gone", custID, f.SubscriptionID,
+			fmt.Sprintf("Server %s (%d) confirmed gone from Hetzner", f.ServerName, f.HetznerServerID))
+	})
+}
+
+func (s *Service) forgetServer(ctx context.Context, tx pgx.Tx, sub db.Subscription, a Actor) error {
+	if err := s.q.ProvisionClearServer(ctx, tx, sub.ID); err != nil {
+		return fmt.Errorf("forget server of subscription %d: %w", sub.ID, err)
+	}
+	st := statusOf(sub)
+	if st == db.ProvisioningStatusDestroying {
+		if err := event(ctx, tx, sub.ID, st, "info", a.label(), "The server was already gone from Hetzner"); err != nil {
+			return err
+		}
+		return enqueueStep(ctx, s.river, tx, sub.ID)
+	}
+	reason := "The server was deleted outside this app (found by the reconciler, confirmed by an admin). Retry creates a new server; Destroy cleans up the rest."
+	if _, err := s.q.ProvisionMarkServerGone(ctx, tx, db.ProvisionMarkServerGoneParams{ID: sub.ID, Reason: reason}); err != nil {
+		return fmt.Errorf("fail subscription %d: %w", sub.ID, err)
+	}
+	return event(ctx, tx, sub.ID, db.ProvisioningStatusCreating, "error", a.label(), "%s", reason)
+}
+
+// RateLimit returns the latest Hetzner rate-limit headers: this process's own when it talks to
+// Hetzner, else what a worker stored (refreshed in the background, so this never blocks).
+func (s *Service) RateLimit() (remaining, limit int, reset time.Time, ok bool) {
+	if s.o.rl != nil {
+		if st, ok := s.o.rl.Latest(); ok {
+			return st.Remaining, st.Limit, st.Reset, true
+		}
+	}
+	s.rlMu.Lock()
+	st, have := s.rlCached, s.rlOK
+	s.rlMu.Unlock()
+	if (!have || time.Since(st.Seen) > 5*time.Second) && s.rlLoading.CompareAndSwap(false, true) {
+		go func() {
+			defer s.rlLoading.Store(false)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			row, err := s.q.RateLimitGet(ctx, s.pool)
+			s.rlMu.Lock()
+			defer s.rlMu.Unlock()
+			if err == nil {
+				s.rlCached, s.rlOK = RateLimitState{Limit: int(row.Lim), Remaining: int(row.Remaining), Reset: row.ResetAt, Seen: time.Now()}, true
+			} else {
+				s.rlCached.Seen = time.Now() // try again in a while, not on every call
+			}
+		}()
+	}
+	return st.Remaining, st.Limit, st.Reset, have
+}

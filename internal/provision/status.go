@@ -1,0 +1,260 @@
+package provision
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/rachelcloud/admin/internal/db"
+)
+
+// Status is everything the status page shows about one subscription's VPS. It holds no secret.
+type Status struct {
+	SubscriptionID int64
+	CustomerID     int64
+	CustomerEmail  string
+	CustomerName   string
+	Plan           string
+	BillingStatus  string
+
+	// State is the provisioning status; "" when never provisioned.
+	State         string
+	FailedStep    string
+	Error         string
+	StepStartedAt *time.Time
+
+	Hostname           string
+	IPv4               string
+	ServerID           *int64
+	SSHKeyID           *int64
+	HostKeyFingerprint string // SHA256 fingerprint of the pinned host key
+	ProvisionedAt      *time.Time
+	DeprovisionedAt    *time.Time
+
+	Steps   []StepView
+	Events  []EventView
+	Actions []ActionView
+	Receipt *Receipt
+
+	Allowed Allowed
+	// Stuck is set when the current step runs longer than it normally takes.
+	Stuck *Stuck
+	// Terminal means nothing will change without an admin (ready, failed, destroyed, never
+	// provisioned): the page can stop polling.
+	Terminal bool
+}
+
+// StepView is one row of the steps timeline.
+type StepView struct {
+	Step     string
+	Started  *time.Time
+	Duration time.Duration // so far, for the current step
+	State    string        // "done", "current", "failed" or "todo"
+}
+
+// EventView is one provisioning event.
+type EventView struct {
+	At      time.Time
+	Step    string
+	Kind    string // entered, info, error, completed
+	Message string
+	Actor   string
+}
+
+// ActionView is a Hetzner action of the subscription.
+type ActionView struct {
+	ID       int64
+	Command  string
+	Status   string
+	Progress int
+	Error    string
+	Started  time.Time
+}
+
+// Receipt is what the last secret injection wrote: paths and hashes, never the secrets.
+type Receipt struct {
+	WrittenAt time.Time
+	Files     []ReceiptFile
+}
+
+// ReceiptFile is one file written to the VPS.
+type ReceiptFile struct {
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
+	Bytes  int    `json:"bytes"`
+	Mode   string `json:"mode"`
+	Owner  string `json:"owner"`
+}
+
+// Allowed says which buttons the page offers.
+type Allowed struct{ Provision, Retry, Reinject, Destroy bool }
+
+// Stuck says how long the current step overran and what an admin can do.
+type Stuck struct {
+	Over time.Duration
+	Hint string
+}
+
+// stepOrder is the happy path, for the timeline.
+var stepOrder = []db.ProvisioningStatus{
+	db.ProvisioningStatusPending, db.ProvisioningStatusCreating, db.ProvisioningStatusCloudInit,
+	db.ProvisioningStatusInjectingSecrets, db.ProvisioningStatusReady,
+}
+
+// expected is how long a step normally takes; beyond it the page says the step is stuck.
+var expected = map[db.ProvisioningStatus]struct {
+	d    time.Duration
+	hint string
+}{
+	db.ProvisioningStatusPending:          {time.Minute, "No worker has picked the job up: check that a worker process runs (Procfile `worker`)."},
+	db.ProvisioningStatusCreating:         {3 * time.Minute, "Hetzner is slow to create the server, or the worker cannot reach Hetzner: check the worker's log and the rate limit. Destroy stops it."},
+	db.ProvisioningStatusCloudInit:        {5 * time.Minute, "The VPS has not called back yet: cloud-init may still be installing packages, or the VPS cannot reach PUBLIC_BASE_URL. It fails by itself at the callback deadline."},
+	db.ProvisioningStatusInjectingSecrets: {2 * time.Minute, "The worker cannot finish the SSH injection (sshd not answering?). It fails by itself at the injection deadline; Retry then."},
+	db.ProvisioningStatusDestroying:       {3 * time.Minute, "Hetzner is slow to delete the server, or the worker cannot reach Hetzner: check the worker's log."},
+}
+
+// Status returns the status page's view model.
+func (s *Service) Status(ctx context.Context, subscriptionID int64) (*Status, error) {
+	row, err := s.q.ProvisionSubscriptionGet(ctx, s.pool, subscriptionID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("subscription %d: %w", subscriptionID, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read subscription %d: %w", subscriptionID, err)
+	}
+	sub := row.Subscription
+	st := &Status{
+		SubscriptionID: sub.ID, CustomerID: sub.CustomerID, CustomerEmail: row.CustomerEmail,
+		CustomerName: row.CustomerName, Plan: sub.Plan, BillingStatus: sub.BillingStatus,
+		State: string(statusOf(sub)), StepStartedAt: sub.StepStartedAt, ServerID: sub.HetznerServerID,
+		SSHKeyID: sub.HetznerSshKeyID, ProvisionedAt: sub.ProvisionedAt, DeprovisionedAt: sub.DeprovisionedAt,
+	}
+	if sub.FailedStep != nil {
+		st.FailedStep = string(*sub.FailedStep)
+	}
+	if sub.ProvisioningError != nil {
+		st.Error = *sub.ProvisioningError
+	}
+	if sub.VpsHostname != nil {
+		st.Hostname = *sub.VpsHostname
+	}
+	if sub.VpsIpAddress != nil {
+		st.IPv4 = sub.VpsIpAddress.String()
+	}
+	if sub.SshHostKeyPublic != nil {
+		if pk, _, _, _, err := ssh.ParseAuthorizedKey([]byte(*sub.SshHostKeyPublic)); err == nil {
+			st.HostKeyFingerprint = ssh.FingerprintSHA256(pk)
+		}
+	}
+
+	events, err := s.q.ProvisioningEventList(ctx, s.pool, sub.ID)
+	if err != nil {
+		return nil, fmt.Errorf("read events of subscription %d: %w", sub.ID, err)
+	}
+	for _, e := range events {
+		st.Events = append(st.Events, EventView{At: e.OccurredAt, Step: string(e.Step), Kind: e.Kind, Message: e.Message, Actor: e.Actor})
+	}
+	st.Steps = timeline(sub, events, time.Now())
+
+	actions, err := s.q.HetznerActionListBySubscription(ctx, s.pool, sub.ID)
+	if err != nil {
+		return nil, fmt.Errorf("read actions of subscription %d: %w", sub.ID, err)
+	}
+	for _, a := range actions {
+		av := ActionView{ID: a.ID, Command: a.Command, Status: a.Status, Progress: int(a.Progress), Started: a.CreatedAt}
+		if a.ErrorMessage != nil {
+			av.Error = *a.ErrorMessage
+		}
+		st.Actions = append(st.Actions, av)
+	}
+
+	rc, err := s.q.SecretReceiptLatest(ctx, s.pool, sub.ID)
+	switch {
+	case err == nil:
+		r := &Receipt{WrittenAt: rc.WrittenAt}
+		if err := json.Unmarshal(rc.Files, &r.Files); err != nil {
+			return nil, fmt.Errorf("read receipt of subscription %d: %w", sub.ID, err)
+		}
+		st.Receipt = r
+	case !errors.Is(err, pgx.ErrNoRows):
+		return nil, fmt.Errorf("read receipt of subscription %d: %w", sub.ID, err)
+	}
+
+	state := statusOf(sub)
+	st.Allowed = Allowed{
+		Provision: state == "" || state == db.ProvisioningStatusDestroyed,
+		Retry:     state == db.ProvisioningStatusFailed,
+		Reinject:  state == db.ProvisioningStatusReady,
+		Destroy:   state != "" && state != db.ProvisioningStatusDestroyed && state != db.ProvisioningStatusDestroying,
+	}
+	switch state {
+	case "", db.ProvisioningStatusReady, db.ProvisioningStatusFailed, db.ProvisioningStatusDestroyed:
+		st.Terminal = true
+	}
+	if e, ok := expected[state]; ok && sub.StepStartedAt != nil {
+		if over := time.Since(*sub.StepStartedAt) - e.d; over > 0 {
+			st.Stuck = &Stuck{Over: over.Round(time.Second), Hint: e.hint}
+		}
+	}
+	return st, nil
+}
+
+// timeline lays the latest run's events over the happy path.
+func timeline(sub db.Subscription, events []db.ProvisioningEvent, now time.Time) []StepView {
+	// The latest run starts at the last "entered pending".
+	start := 0
+	for i, e := range events {
+		if e.Kind == "entered" && e.Step == db.ProvisioningStatusPending {
+			start = i
+		}
+	}
+	entered := map[db.ProvisioningStatus]time.Time{}
+	for _, e := range events[start:] {
+		if e.Kind == "entered" {
+			entered[e.Step] = e.OccurredAt
+		}
+	}
+	cur := statusOf(sub)
+	failedAt := db.ProvisioningStatus("")
+	if cur == db.ProvisioningStatusFailed && sub.FailedStep != nil {
+		failedAt = *sub.FailedStep
+	}
+	out := make([]StepView, 0, len(stepOrder))
+	reached := true
+	for i, step := range stepOrder {
+		v := StepView{Step: string(step), State: "todo"}
+		if t, ok := entered[step]; ok {
+			t := t
+			v.Started = &t
+			end := now
+			if i+1 < len(stepOrder) {
+				if nt, ok := entered[stepOrder[i+1]]; ok && !nt.Before(t) {
+					end = nt
+				}
+			}
+			if step != db.ProvisioningStatusReady {
+				v.Duration = end.Sub(t)
+			}
+		}
+		switch {
+		case step == failedAt:
+			v.State = "failed"
+			reached = false
+		case step == cur:
+			v.State = "current"
+			if step == db.ProvisioningStatusReady {
+				v.State = "done"
+			}
+			reached = false
+		case reached && v.Started != nil:
+			v.State = "done"
+		}
+		out = append(out, v)
+	}
+	return out
+}

@@ -1,0 +1,164 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"github.com/rachelcloud/admin/internal/db"
+)
+
+// stepWorker runs the step job of one subscription.
+type stepWorker struct {
+	river.WorkerDefaults[stepArgs]
+	w *Worker
+}
+
+func (sw *stepWorker) Work(ctx context.Context, job *river.Job[stepArgs]) error {
+	return sw.w.runSteps(ctx, job.Args.SubscriptionID, job.Attempt, job.MaxAttempts)
+}
+
+func (sw *stepWorker) Timeout(*river.Job[stepArgs]) time.Duration { return sw.w.o.timings.JobTimeout }
+
+// outcome is what a step did: moved the state on (run the next step now), or left the
+// subscription waiting for the poller or the callback, or wants to look again after a while.
+type outcome struct {
+	next   bool
+	snooze time.Duration
+}
+
+var (
+	advanced = outcome{next: true}
+	waiting  = outcome{}
+)
+
+func snoozeFor(d time.Duration) outcome { return outcome{snooze: d} }
+
+// runSteps moves the subscription on as far as it goes without waiting.
+func (w *Worker) runSteps(ctx context.Context, id int64, attempt, maxAttempts int) error {
+	for range 12 {
+		sub, err := w.q.SubscriptionGet(ctx, w.pool, id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read subscription %d: %w", id, err)
+		}
+		st := statusOf(sub)
+		if over := w.overdue(sub); over != "" {
+			w.failStep(ctx, sub.ID, st, over)
+			return nil
+		}
+		var out outcome
+		switch st {
+		case db.ProvisioningStatusPending:
+			err = w.enter(ctx, sub.ID, st, db.ProvisioningStatusCreating, "Creating the SSH key and the server")
+			out = advanced
+		case db.ProvisioningStatusCreating:
+			out, err = w.stepCreating(ctx, sub)
+		case db.ProvisioningStatusInjectingSecrets:
+			out, err = w.stepInject(ctx, sub)
+		case db.ProvisioningStatusDestroying:
+			out, err = w.stepDestroy(ctx, sub)
+		default:
+			return nil // cloud_init waits for the callback; the rest wait for an admin
+		}
+		if err != nil {
+			return w.stepError(ctx, sub, st, err, attempt, maxAttempts)
+		}
+		switch {
+		case out.next:
+			continue
+		case out.snooze > 0:
+			return river.JobSnooze(out.snooze)
+		default:
+			return nil
+		}
+	}
+	return river.JobSnooze(w.o.timings.PollMin)
+}
+
+// stepDeadline is how long a step may take in all.
+func (w *Worker) stepDeadline(st db.ProvisioningStatus) time.Duration {
+	switch st {
+	case db.ProvisioningStatusInjectingSecrets:
+		return w.cfg.InjectDeadline
+	case db.ProvisioningStatusCloudInit:
+		return w.cfg.CallbackDeadline
+	}
+	return w.cfg.CreateDeadline
+}
+
+// overdue says why a step that ran past its deadline fails; "" when it has time left. Injection
+// checks its own deadline, to report its last error.
+func (w *Worker) overdue(sub db.Subscription) string {
+	st := statusOf(sub)
+	if sub.StepStartedAt == nil || time.Since(*sub.StepStartedAt) <= w.stepDeadline(st) {
+		return ""
+	}
+	switch st {
+	case db.ProvisioningStatusPending, db.ProvisioningStatusCreating:
+		return fmt.Sprintf("Hetzner did not finish creating the server within CREATE_DEADLINE (%s). What was created is kept: Retry waits for it again, Destroy removes it.", w.cfg.CreateDeadline)
+	case db.ProvisioningStatusDestroying:
+		return fmt.Sprintf("Hetzner did not finish deleting the server within CREATE_DEADLINE (%s). Retry tries again.", w.cfg.CreateDeadline)
+	}
+	return ""
+}
+
+// stepError decides what a step's error means: a permanent failure fails the step now; a
+// transient one is retried by River with backoff until the step's deadline or the last attempt.
+func (w *Worker) stepError(ctx context.Context, sub db.Subscription, st db.ProvisioningStatus, err error, attempt, maxAttempts int) error {
+	if ctx.Err() != nil {
+		return err // shutting down or timed out: the next run picks it up
+	}
+	var f *stepFailure
+	if errors.As(err, &f) {
+		w.failStep(ctx, sub.ID, st, f.reason)
+		return nil
+	}
+	late := sub.StepStartedAt != nil && time.Since(*sub.StepStartedAt) > w.stepDeadline(st)
+	if late || attempt >= maxAttempts-1 {
+		w.failStep(ctx, sub.ID, st, fmt.Sprintf("Gave up after repeated errors: %v. Retry tries again; Destroy removes what was created.", err))
+		return nil
+	}
+	w.o.log.Warn("provisioning step failed, will retry", "subscription_id", sub.ID, "step", st, "attempt", attempt, "err", err)
+	return err
+}
+
+// failStep moves the subscription to failed, keeping the step, if it is still in that step.
+func (w *Worker) failStep(ctx context.Context, id int64, st db.ProvisioningStatus, reason string) {
+	err := inTx(ctx, w.pool, func(tx pgx.Tx) error {
+		if _, err := w.q.ProvisionFail(ctx, tx, db.ProvisionFailParams{ID: id, Step: st, Reason: reason}); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil // the state moved on (destroy, callback): nothing to fail
+			}
+			return err
+		}
+		return event(ctx, tx, id, st, "error", actorWorker, "%s", reason)
+	})
+	if err != nil {
+		w.o.log.Error("record provisioning failure", "subscription_id", id, "step", st, "err", err)
+	}
+	w.o.log.Info("provisioning step failed", "subscription_id", id, "step", st, "reason", reason)
+}
+
+// enter moves from one step to the next with its event, if the state is still from.
+func (w *Worker) enter(ctx context.Context, id int64, from, next db.ProvisioningStatus, message string) error {
+	return inTx(ctx, w.pool, func(tx pgx.Tx) error {
+		_, err := w.q.ProvisionEnter(ctx, tx, db.ProvisionEnterParams{ID: id, Next: next, FromStatus: &from})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("subscription %d %s → %s: %w", id, from, next, err)
+		}
+		if err := event(ctx, tx, id, from, "completed", actorWorker, "Done"); err != nil {
+			return err
+		}
+		return event(ctx, tx, id, next, "entered", actorWorker, "%s", message)
+	})
+}

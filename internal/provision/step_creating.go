@@ -1,0 +1,411 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/hetznercloud/hcloud-go/v2/hcloud"
+	"github.com/jackc/pgx/v5"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/rachelcloud/admin/internal/cloudinit"
+	"github.com/rachelcloud/admin/internal/db"
+	"github.com/rachelcloud/admin/internal/secrets"
+	"github.com/rachelcloud/admin/internal/sshkey"
+)
+
+func labelsFor(subID int64) map[string]string {
+	return map[string]string{LabelManagedBy: LabelManagedByValue, LabelSubscription: strconv.FormatInt(subID, 10)}
+}
+
+func ownedBy(labels map[string]string, subID int64) bool {
+	return labels[LabelManagedBy] == LabelManagedByValue && labels[LabelSubscription] == strconv.FormatInt(subID, 10)
+}
+
+// stepCreating: key pair, SSH key in Hetzner, server; each recorded before anything waits on it.
+// Then the create and start actions are left to the poller.
+func (w *Worker) stepCreating(ctx context.Context, sub db.Subscription) (outcome, error) {
+	name := ServerName(sub.ID)
+	var err error
+	if sub.SshPrivateKey == nil {
+		if sub, err = w.storeKeys(ctx, sub); err != nil {
+			return waiting, err
+		}
+		w.o.hook("keys-stored")
+	}
+	if sub.HetznerSshKeyID == nil {
+		keyID, err := w.uploadKey(ctx, sub, name)
+		if err != nil {
+			return waiting, err
+		}
+		if err := w.q.ProvisionSetSSHKeyID(ctx, w.pool, db.ProvisionSetSSHKeyIDParams{ID: sub.ID, SshKeyID: &keyID}); err != nil {
+			return waiting, fmt.Errorf("record SSH key %d: %w", keyID, err)
+		}
+		sub.HetznerSshKeyID = &keyID
+		w.o.hook("ssh-key-recorded")
+	}
+	if sub.HetznerServerID == nil {
+		return w.createServer(ctx, sub, name)
+	}
+
+	// The server exists: wait for this step's actions.
+	actions, err := w.q.HetznerActionListSince(ctx, w.pool, db.HetznerActionListSinceParams{SubscriptionID: sub.ID, Since: *sub.StepStartedAt})
+	if err != nil {
+		return waiting, fmt.Errorf("read actions: %w", err)
+	}
+	if len(actions) == 0 {
+		return w.checkServer(ctx, sub)
+	}
+	for _, a := range actions {
+		if a.Status == "running" {
+			return waiting, nil
+		}
+	}
+	for _, a := range actions {
+		if a.Status == "error" {
+			return waiting, fail("Hetzner could not %s server %s: %s (%s). Retry creates it again; Destroy removes what is left.",
+				strings.ReplaceAll(strings.TrimSuffix(a.Command, "_server"), "_", " "), name, deref(a.ErrorMessage), deref(a.ErrorCode))
+		}
+	}
+	return advanced, w.awaitCallback(ctx, sub, "Server running")
+}
+
+// checkServer looks at a recorded server with no actions of this step to wait on (a Retry, an
+// adopted server): gone → create again; off → power on; running → wait for the callback.
+func (w *Worker) checkServer(ctx context.Context, sub db.Subscription) (outcome, error) {
+	srv, _, err := w.hc.Server.GetByID(ctx, *sub.HetznerServerID)
+	if err != nil {
+		return waiting, hetznerError("read the server", err)
+	}
+	if srv == nil {
+		if err := w.q.ProvisionClearServer(ctx, w.pool, sub.ID); err != nil {
+			return waiting, fmt.Errorf("forget vanished server: %w", err)
+		}
+		return advanced, event(ctx, w.pool, sub.ID, db.ProvisioningStatusCreating, "info", actorWorker,
+			"Server %d no longer exists in Hetzner; creating a new one", *sub.HetznerServerID)
+	}
+	switch srv.Status {
+	case hcloud.ServerStatusRunning:
+		return advanced, w.awaitCallback(ctx, sub, "Server running")
+	case hcloud.ServerStatusOff:
+		action, _, err := w.hc.Server.Poweron(ctx, srv)
+		if err != nil {
+			return waiting, hetznerError("power the server on", err)
+		}
+		if err := w.recordActions(ctx, w.pool, sub.ID, action); err != nil {
+			return waiting, err
+		}
+		w.nudgePoller()
+		return waiting, event(ctx, w.pool, sub.ID, db.ProvisioningStatusCreating, "info", actorWorker, "Server was off; powering it on")
+	}
+	return snoozeFor(max(w.o.timings.PollMin, w.o.timings.PollMax/2)), nil // initializing or starting
+}
+
+// storeKeys takes a pre-generated access key pair (or makes one), generates the host key, and
+// stores both encrypted, in one transaction with taking the pooled pair.
+func (w *Worker) storeKeys(ctx context.Context, sub db.Subscription) (db.Subscription, error) {
+	hk, err := sshkey.GenerateHostKey()
+	if err != nil {
+		return sub, err
+	}
+	err = inTx(ctx, w.pool, func(tx pgx.Tx) error {
+		kp, err := w.takeKeyPair(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if kp, err = kp.WithComment("rachel-provisioner@" + ServerName(sub.ID)); err != nil {
+			return err
+		}
+		kr := w.cfg.Keyring
+		priv, err := kr.Encrypt(kp.PrivateKeyPEM, secrets.AD{Table: "subscriptions", Column: "ssh_private_key", RowID: sub.ID})
+		if err != nil {
+			return fmt.Errorf("encrypt private key: %w", err)
+		}
+		hostPriv, err := kr.Encrypt([]byte(hk.PrivateOpenSSH), secrets.AD{Table: "subscriptions", Column: "ssh_host_key_private", RowID: sub.ID})
+		if err != nil {
+			return fmt.Errorf("encrypt host key: %w", err)
+		}
+		_, err = w.q.ProvisionSetKeys(ctx, tx, db.ProvisionSetKeysParams{ID: sub.ID, SshPrivateKey: priv,
+			SshPublicKey: kp.PublicKey, SshHostKeyPrivate: hostPriv, SshHostKeyPublic: hk.Public})
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("store keys: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return sub, fmt.Errorf("key pair for subscription %d: %w", sub.ID, err)
+	}
+	return w.q.SubscriptionGet(ctx, w.pool, sub.ID)
+}
+
+// uploadKey uploads the public key under the subscription's name. A uniqueness_error (a retry
+// after the upload went through, or a leftover) adopts the existing key when it is ours.
+func (w *Worker) uploadKey(ctx context.Context, sub db.Subscription, name string) (int64, error) {
+	pub := *sub.SshPublicKey
+	key, _, err := w.hc.SSHKey.Create(ctx, hcloud.SSHKeyCreateOpts{Name: name, PublicKey: pub, Labels: labelsFor(sub.ID)})
+	w.o.hook("ssh-key-uploaded")
+	if err == nil {
+		return key.ID, nil
+	}
+	if !hcloud.IsError(err, hcloud.ErrorCodeUniquenessError) {
+		return 0, hetznerError("upload the SSH key", err)
+	}
+	parsed, perr := sshkey.ParseAuthorizedKey(pub)
+	if perr != nil {
+		return 0, fmt.Errorf("parse stored public key: %w", perr)
+	}
+	fp := ssh.FingerprintLegacyMD5(parsed)
+	existing, _, err := w.hc.SSHKey.GetByName(ctx, name)
+	if err != nil {
+		return 0, hetznerError("look up the SSH key", err)
+	}
+	if existing != nil && existing.Fingerprint == fp {
+		return existing.ID, nil
+	}
+	if existing != nil {
+		if !ownedBy(existing.Labels, sub.ID) {
+			return 0, fail("An SSH key named %s that this app did not create exists in Hetzner. Rename or delete it there, then Retry.", name)
+		}
+		// A leftover of an earlier provisioning of this subscription: replace it.
+		if _, err := w.hc.SSHKey.Delete(ctx, existing); err != nil && !hcloud.IsError(err, hcloud.ErrorCodeNotFound) {
+			return 0, hetznerError("delete the stale SSH key", err)
+		}
+		return 0, errors.New("replaced a stale SSH key; uploading again")
+	}
+	byFP, _, err := w.hc.SSHKey.GetByFingerprint(ctx, fp)
+	if err != nil {
+		return 0, hetznerError("look up the SSH key", err)
+	}
+	if byFP != nil {
+		return byFP.ID, nil
+	}
+	return 0, errors.New("SSH key upload conflicted but no such key was found; trying again")
+}
+
+// createServer creates the server, or adopts the one a previous attempt created. The callback
+// token's hash is stored before the create is sent, so it doubles as "a create may be out".
+func (w *Worker) createServer(ctx context.Context, sub db.Subscription, name string) (outcome, error) {
+	if sub.CallbackTokenHash != nil {
+		srv, _, err := w.hc.Server.GetByName(ctx, name)
+		if err != nil {
+			return waiting, hetznerError("look up the server", err)
+		}
+		if srv != nil {
+			return w.adoptServer(ctx, sub, srv)
+		}
+	}
+	token, hash, err := newCallbackToken()
+	if err != nil {
+		return waiting, err
+	}
+	if err := w.q.ProvisionSetCallbackToken(ctx, w.pool, db.ProvisionSetCallbackTokenParams{ID: sub.ID, Hash: hash}); err != nil {
+		return waiting, fmt.Errorf("store callback token: %w", err)
+	}
+	hostKeyPriv, err := w.cfg.Keyring.Decrypt(sub.SshHostKeyPrivate, secrets.AD{Table: "subscriptions", Column: "ssh_host_key_private", RowID: sub.ID})
+	if err != nil {
+		return waiting, fail("The stored host key cannot be decrypted (%v): was RACHEL_KEYRING changed? Destroy and provision again.", err)
+	}
+	userData, err := cloudinit.Build(cloudinit.Config{
+		Hostname: name, AuthorizedKeys: []string{*sub.SshPublicKey},
+		HostKeyPrivate: string(hostKeyPriv), HostKeyPublic: *sub.SshHostKeyPublic,
+		CallbackURL: callbackURL(w.cfg.PublicBaseURL, token),
+	})
+	if err != nil {
+		return waiting, fail("Cannot build the cloud-init user data: %v", err)
+	}
+	fwID, err := w.ensureFirewall(ctx)
+	if err != nil {
+		return waiting, err
+	}
+	w.o.hook("before-server-create")
+	res, _, err := w.hc.Server.Create(ctx, hcloud.ServerCreateOpts{
+		Name:             name,
+		ServerType:       &hcloud.ServerType{Name: w.cfg.ServerType},
+		Image:            &hcloud.Image{Name: w.cfg.Image},
+		Location:         &hcloud.Location{Name: w.cfg.Location},
+		SSHKeys:          []*hcloud.SSHKey{{ID: *sub.HetznerSshKeyID}},
+		UserData:         string(userData),
+		StartAfterCreate: ptr(true),
+		Labels:           labelsFor(sub.ID),
+		Firewalls:        []*hcloud.ServerCreateFirewall{{Firewall: hcloud.Firewall{ID: fwID}}},
+	})
+	w.o.hook("server-created")
+	if err != nil {
+		if hcloud.IsError(err, hcloud.ErrorCodeUniquenessError) {
+			srv, _, gerr := w.hc.Server.GetByName(ctx, name)
+			if gerr != nil {
+				return waiting, hetznerError("look up the server", gerr)
+			}
+			if srv != nil {
+				return w.adoptServer(ctx, sub, srv)
+			}
+			return waiting, errors.New("server name conflict but no such server found; trying again")
+		}
+		if hcloud.IsError(err, hcloud.ErrorCodeInvalidInput) && strings.Contains(strings.ToLower(err.Error()), "firewall") {
+			w.forgetFirewall(ctx)
+			return waiting, fmt.Errorf("the shared firewall is gone; creating it again: %w", err)
+		}
+		return waiting, hetznerError("create the server", err)
+	}
+	actions := append([]*hcloud.Action{res.Action}, res.NextActions...)
+	err = inTx(ctx, w.pool, func(tx pgx.Tx) error {
+		if err := w.recordServer(ctx, tx, sub.ID, res.Server); err != nil {
+			return err
+		}
+		if err := w.recordActions(ctx, tx, sub.ID, actions...); err != nil {
+			return err
+		}
+		return event(ctx, tx, sub.ID, db.ProvisioningStatusCreating, "info", actorWorker,
+			"Server %s (%d) created at %s; waiting for Hetzner to start it", name, res.Server.ID, ipv4(res.Server))
+	})
+	if err != nil {
+		return waiting, err
+	}
+	w.o.hook("server-recorded")
+	w.nudgePoller()
+	return waiting, nil
+}
+
+// adoptServer takes over a server this subscription created earlier (name and labels match).
+func (w *Worker) adoptServer(ctx context.Context, sub db.Subscription, srv *hcloud.Server) (outcome, error) {
+	if !ownedBy(srv.Labels, sub.ID) {
+		return waiting, fail("A server named %s that this app did not create exists in Hetzner (ID %d). Rename or delete it there, then Retry.", srv.Name, srv.ID)
+	}
+	err := inTx(ctx, w.pool, func(tx pgx.Tx) error {
+		if err := w.recordServer(ctx, tx, sub.ID, srv); err != nil {
+			return err
+		}
+		return event(ctx, tx, sub.ID, db.ProvisioningStatusCreating, "info", actorWorker,
+			"Adopted server %s (%d), created by an earlier attempt", srv.Name, srv.ID)
+	})
+	if err != nil {
+		return waiting, err
+	}
+	sub.HetznerServerID = &srv.ID
+	return w.checkServer(ctx, sub)
+}
+
+func (w *Worker) recordServer(ctx context.Context, tx db.DBTX, subID int64, srv *hcloud.Server) error {
+	var ip *netip.Addr
+	if a, ok := netip.AddrFromSlice(srv.PublicNet.IPv4.IP.To4()); ok && !a.IsUnspecified() {
+		ip = &a
+	}
+	if err := w.q.ProvisionSetServer(ctx, tx, db.ProvisionSetServerParams{ID: subID, ServerID: srv.ID, Hostname: srv.Name, Ip: ip}); err != nil {
+		return fmt.Errorf("record server %d: %w", srv.ID, err)
+	}
+	return nil
+}
+
+func (w *Worker) recordActions(ctx context.Context, tx db.DBTX, subID int64, actions ...*hcloud.Action) error {
+	for _, a := range actions {
+		if a == nil {
+			continue
+		}
+		p := db.HetznerActionInsertParams{ID: a.ID, SubscriptionID: subID, Command: a.Command,
+			Status: string(a.Status), Progress: int32(a.Progress)}
+		if a.Status == hcloud.ActionStatusError {
+			p.ErrorCode, p.ErrorMessage = &a.ErrorCode, &a.ErrorMessage
+		}
+		if err := w.q.HetznerActionInsert(ctx, tx, p); err != nil {
+			return fmt.Errorf("record action %d: %w", a.ID, err)
+		}
+	}
+	return nil
+}
+
+// awaitCallback: creating → cloud_init, the callback deadline starting now.
+func (w *Worker) awaitCallback(ctx context.Context, sub db.Subscription, message string) error {
+	return inTx(ctx, w.pool, func(tx pgx.Tx) error {
+		_, err := w.q.ProvisionAwaitCallback(ctx, tx, db.ProvisionAwaitCallbackParams{ID: sub.ID, DeadlineSeconds: w.cfg.CallbackDeadline.Seconds()})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("enter cloud_init: %w", err)
+		}
+		if err := event(ctx, tx, sub.ID, db.ProvisioningStatusCreating, "completed", actorWorker, "%s", message); err != nil {
+			return err
+		}
+		return event(ctx, tx, sub.ID, db.ProvisioningStatusCloudInit, "entered", actorWorker,
+			"Waiting for cloud-init to call back (deadline %s)", w.cfg.CallbackDeadline)
+	})
+}
+
+// ensureFirewall returns the shared SSH-only firewall, creating it once for the project.
+func (w *Worker) ensureFirewall(ctx context.Context) (int64, error) {
+	w.fwMu.Lock()
+	defer w.fwMu.Unlock()
+	if w.fwID != 0 {
+		return w.fwID, nil
+	}
+	row, err := w.q.SharedResourceGet(ctx, w.pool, FirewallName)
+	if err == nil {
+		w.fwID = row.HetznerID
+		return w.fwID, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return 0, fmt.Errorf("read firewall record: %w", err)
+	}
+	var sources []net.IPNet
+	for _, p := range w.cfg.SSHAllowedFrom {
+		bits := 32
+		if p.Addr().Is6() {
+			bits = 128
+		}
+		sources = append(sources, net.IPNet{IP: net.IP(p.Addr().AsSlice()), Mask: net.CIDRMask(p.Bits(), bits)})
+	}
+	port := strconv.Itoa(w.cfg.VPSSSHPort)
+	res, _, err := w.hc.Firewall.Create(ctx, hcloud.FirewallCreateOpts{
+		Name:   FirewallName,
+		Labels: map[string]string{LabelManagedBy: LabelManagedByValue},
+		Rules: []hcloud.FirewallRule{{
+			Direction: hcloud.FirewallRuleDirectionIn, Protocol: hcloud.FirewallRuleProtocolTCP,
+			Port: &port, SourceIPs: sources, Description: ptr("SSH for the provisioner"),
+		}},
+	})
+	var id int64
+	switch {
+	case err == nil:
+		id = res.Firewall.ID
+	case hcloud.IsError(err, hcloud.ErrorCodeUniquenessError):
+		fw, _, gerr := w.hc.Firewall.GetByName(ctx, FirewallName)
+		if gerr != nil || fw == nil {
+			return 0, hetznerError("look up the firewall", errors.Join(err, gerr))
+		}
+		id = fw.ID
+	default:
+		return 0, hetznerError("create the SSH-only firewall", err)
+	}
+	row, err = w.q.SharedResourcePut(ctx, w.pool, db.SharedResourcePutParams{Name: FirewallName, Kind: "firewall", HetznerID: id})
+	if err != nil {
+		return 0, fmt.Errorf("record firewall %d: %w", id, err)
+	}
+	w.fwID = row.HetznerID
+	return w.fwID, nil
+}
+
+func (w *Worker) forgetFirewall(ctx context.Context) {
+	w.fwMu.Lock()
+	defer w.fwMu.Unlock()
+	w.fwID = 0
+	_ = w.q.SharedResourceDelete(ctx, w.pool, FirewallName)
+}
+
+func ipv4(srv *hcloud.Server) string {
+	if srv == nil || srv.PublicNet.IPv4.IP == nil {
+		return "(no IPv4)"
+	}
+	return srv.PublicNet.IPv4.IP.String()
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

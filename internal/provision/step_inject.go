@@ -1,0 +1,270 @@
+package provision
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/rachelcloud/admin/internal/cloudinit"
+	"github.com/rachelcloud/admin/internal/db"
+	"github.com/rachelcloud/admin/internal/secrets"
+	"github.com/rachelcloud/admin/internal/sshkey"
+)
+
+// secretFile is one file injection writes: content goes over stdin only.
+type secretFile struct {
+	path    string
+	install string // the sudo command that writes the temporary file from stdin
+	rename  string // the sudo command that moves it into place atomically
+	content []byte
+}
+
+// stepInject writes the customer's secrets to the VPS over SSH, pinned to the seeded host key,
+// restarts the assistant and checks it runs; then records a receipt and marks the VPS ready.
+func (w *Worker) stepInject(ctx context.Context, sub db.Subscription) (outcome, error) {
+	if sub.HetznerServerID == nil || sub.VpsIpAddress == nil || sub.SshPrivateKey == nil || sub.SshHostKeyPublic == nil {
+		return waiting, fail("No server or keys are recorded for this subscription. Destroy it and provision again.")
+	}
+	files, err := w.secretFiles(ctx, sub.CustomerID)
+	if err != nil {
+		return waiting, err
+	}
+	privPEM, err := w.cfg.Keyring.Decrypt(sub.SshPrivateKey, secrets.AD{Table: "subscriptions", Column: "ssh_private_key", RowID: sub.ID})
+	if err != nil {
+		return waiting, fail("The stored SSH key cannot be decrypted (%v): was RACHEL_KEYRING changed? Destroy and provision again.", err)
+	}
+	signer, err := sshkey.ParsePrivateKey(privPEM)
+	if err != nil {
+		return waiting, fail("The stored SSH key is unusable (%v). Destroy and provision again.", err)
+	}
+	pinned, err := sshkey.ParseAuthorizedKey(*sub.SshHostKeyPublic)
+	if err != nil {
+		return waiting, fail("The pinned host key is unusable (%v). Destroy and provision again.", err)
+	}
+
+	addr := net.JoinHostPort(sub.VpsIpAddress.String(), strconv.Itoa(w.cfg.VPSSSHPort))
+	var mismatch error
+	check := sshkey.FixedHostKeyCallback(pinned)
+	client, err := w.dialSSH(ctx, addr, &ssh.ClientConfig{
+		User: cloudinit.DefaultLoginUser,
+		Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)},
+		HostKeyCallback: func(host string, remote net.Addr, key ssh.PublicKey) error {
+			if err := check(host, remote, key); err != nil {
+				mismatch = err
+				return err
+			}
+			return nil
+		},
+		HostKeyAlgorithms: []string{pinned.Type()},
+		Timeout:           w.o.timings.SSHTimeout,
+	})
+	if mismatch != nil {
+		return waiting, fail("The VPS at %s presented a different SSH host key than the one seeded into it (%v). Nothing was sent. Someone else may answer at that address: Destroy the VPS and provision again.", addr, mismatch)
+	}
+	if err != nil {
+		return w.injectRetry(ctx, sub, fmt.Sprintf("cannot reach sshd at %s: %v", addr, err))
+	}
+	defer client.Close()
+	w.o.hook("inject-connected")
+
+	var receipt []ReceiptFile
+	for _, f := range files {
+		if err := run(client, f.install, f.content); err != nil {
+			return w.injectRetry(ctx, sub, fmt.Sprintf("write %s: %v", f.path, err))
+		}
+		w.o.hook("inject-wrote-temp")
+		if err := run(client, f.rename, nil); err != nil {
+			return w.injectRetry(ctx, sub, fmt.Sprintf("move %s into place: %v", f.path, err))
+		}
+		sum := sha256.Sum256(f.content)
+		receipt = append(receipt, ReceiptFile{Path: f.path, SHA256: hex.EncodeToString(sum[:]), Bytes: len(f.content), Mode: "0600", Owner: cloudinit.DefaultServiceUser + ":" + cloudinit.DefaultServiceUser})
+	}
+	cmds := cloudinit.SudoCommands(cloudinit.DefaultServiceUser)
+	if err := run(client, "sudo "+cmds[4], nil); err != nil {
+		return w.injectRetry(ctx, sub, fmt.Sprintf("restart %s: %v", cloudinit.UnitName, err))
+	}
+	out, err := output(client, "sudo "+cmds[5])
+	if strings.TrimSpace(out) != "active" {
+		return w.injectRetry(ctx, sub, fmt.Sprintf("%s is %q after the restart (%v)", cloudinit.UnitName, strings.TrimSpace(out), err))
+	}
+	w.o.hook("inject-done")
+
+	filesJSON, err := json.Marshal(receipt)
+	if err != nil {
+		return waiting, fmt.Errorf("receipt: %w", err)
+	}
+	err = inTx(ctx, w.pool, func(tx pgx.Tx) error {
+		if _, err := w.q.ProvisionReady(ctx, tx, sub.ID); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil // destroyed meanwhile: the loop turns to that
+			}
+			return fmt.Errorf("mark ready: %w", err)
+		}
+		if _, err := w.q.SecretReceiptInsert(ctx, tx, db.SecretReceiptInsertParams{SubscriptionID: sub.ID, Files: filesJSON}); err != nil {
+			return fmt.Errorf("record receipt: %w", err)
+		}
+		paths := make([]string, len(receipt))
+		for i, r := range receipt {
+			paths[i] = r.Path
+		}
+		if err := event(ctx, tx, sub.ID, db.ProvisioningStatusInjectingSecrets, "completed", actorWorker,
+			"Wrote %s (0600, %s); %s is active", strings.Join(paths, ", "), receipt[0].Owner, cloudinit.UnitName); err != nil {
+			return err
+		}
+		return event(ctx, tx, sub.ID, db.ProvisioningStatusReady, "entered", actorWorker, "VPS ready at %s", sub.VpsIpAddress)
+	})
+	return advanced, err
+}
+
+// injectRetry waits for sshd (or the assistant) a little longer, until INJECT_DEADLINE. A server
+// that has vanished fails at once.
+func (w *Worker) injectRetry(ctx context.Context, sub db.Subscription, problem string) (outcome, error) {
+	srv, _, err := w.hc.Server.GetByID(ctx, *sub.HetznerServerID)
+	if err == nil && srv == nil {
+		reason := fmt.Sprintf("Server %d was deleted outside this app while secrets were being injected. Retry creates a new server; Destroy cleans up the rest.", *sub.HetznerServerID)
+		err := inTx(ctx, w.pool, func(tx pgx.Tx) error {
+			if _, err := w.q.ProvisionMarkServerGone(ctx, tx, db.ProvisionMarkServerGoneParams{ID: sub.ID, Reason: reason}); err != nil {
+				return err
+			}
+			return event(ctx, tx, sub.ID, db.ProvisioningStatusInjectingSecrets, "error", actorWorker, "%s", reason)
+		})
+		return waiting, err
+	}
+	if sub.StepStartedAt != nil && time.Since(*sub.StepStartedAt) > w.cfg.InjectDeadline {
+		return waiting, fail("Secret injection did not succeed within INJECT_DEADLINE (%s): %s. Retry tries again; Destroy removes the VPS.", w.cfg.InjectDeadline, problem)
+	}
+	w.o.log.Info("secret injection will retry", "subscription_id", sub.ID, "problem", problem)
+	return snoozeFor(w.o.timings.InjectRetry), nil
+}
+
+func (w *Worker) dialSSH(ctx context.Context, addr string, cc *ssh.ClientConfig) (*ssh.Client, error) {
+	d := net.Dialer{Timeout: cc.Timeout}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	_ = conn.SetDeadline(time.Now().Add(cc.Timeout))
+	c, chans, reqs, err := ssh.NewClientConn(conn, addr, cc)
+	if err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	_ = conn.SetDeadline(time.Time{})
+	return ssh.NewClient(c, chans, reqs), nil
+}
+
+// run runs one command in its own session, with stdin (secret bytes never go on a command line).
+func run(c *ssh.Client, cmd string, stdin []byte) error {
+	s, err := c.NewSession()
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	var stderr bytes.Buffer
+	s.Stderr = &stderr
+	s.Stdin = bytes.NewReader(stdin)
+	if err := s.Run(cmd); err != nil {
+		return fmt.Errorf("%s: %w: %s", strings.Fields(cmd)[1], err, strings.TrimSpace(stderr.String()))
+	}
+	return nil
+}
+
+func output(c *ssh.Client, cmd string) (string, error) {
+	s, err := c.NewSession()
+	if err != nil {
+		return "", err
+	}
+	defer s.Close()
+	out, err := s.Output(cmd)
+	return string(out), err
+}
+
+// claudeCredentials is the Claude tooling's credentials file.
+type claudeCredentials struct {
+	ClaudeAiOauth struct {
+		AccessToken  string `json:"accessToken"`
+		RefreshToken string `json:"refreshToken,omitempty"`
+		ExpiresAt    int64  `json:"expiresAt,omitempty"` // Unix milliseconds
+	} `json:"claudeAiOauth"`
+}
+
+// secretFiles decrypts the customer's secrets into the files of docs/contracts.md.
+func (w *Worker) secretFiles(ctx context.Context, customerID int64) ([]secretFile, error) {
+	row, err := w.q.CustomerSecretsGet(ctx, w.pool, customerID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fail("The customer has no secrets yet. Enter the Claude credentials and the Telegram bot token on the customer page, then Retry.")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read customer secrets: %w", err)
+	}
+	dec := func(column string, ct []byte) (string, error) {
+		if ct == nil {
+			return "", nil
+		}
+		pt, err := w.cfg.Keyring.Decrypt(ct, secrets.AD{Table: "customer_secrets", Column: column, RowID: customerID})
+		if err != nil {
+			return "", fail("The customer's %s cannot be decrypted (%v): was RACHEL_KEYRING changed? Enter it again, then Retry.", column, err)
+		}
+		return string(pt), nil
+	}
+	var errs []error
+	get := func(column string, ct []byte) string {
+		v, err := dec(column, ct)
+		errs = append(errs, err)
+		return v
+	}
+	access := get("claude_access_token", row.ClaudeAccessToken)
+	refresh := get("claude_refresh_token", row.ClaudeRefreshToken)
+	expires := get("claude_token_expires_at", row.ClaudeTokenExpiresAt)
+	bot := get("telegram_bot_token", row.TelegramBotToken)
+	owner := get("owner_telegram_user_id", row.OwnerTelegramUserID)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	var missing []string
+	if access == "" {
+		missing = append(missing, "Claude access token")
+	}
+	if bot == "" {
+		missing = append(missing, "Telegram bot token")
+	}
+	if owner == "" {
+		missing = append(missing, "owner's Telegram user ID")
+	}
+	if len(missing) > 0 {
+		return nil, fail("The customer's %s is not set. Enter it on the customer page, then Retry.", strings.Join(missing, " and "))
+	}
+	var cc claudeCredentials
+	cc.ClaudeAiOauth.AccessToken, cc.ClaudeAiOauth.RefreshToken = access, refresh
+	if expires != "" {
+		t, err := time.Parse(time.RFC3339, expires)
+		if err != nil {
+			return nil, fail("The customer's Claude token expiry %q is not a time. Enter it again, then Retry.", expires)
+		}
+		cc.ClaudeAiOauth.ExpiresAt = t.UnixMilli()
+	}
+	creds, err := json.Marshal(cc)
+	if err != nil {
+		return nil, fmt.Errorf("encode credentials: %w", err)
+	}
+	if strings.ContainsAny(bot, "\n\r") || strings.ContainsAny(owner, "\n\r") {
+		return nil, fail("The customer's Telegram settings contain a line break. Enter them again, then Retry.")
+	}
+	env := "TELEGRAM_BOT_TOKEN=" + bot + "\nTELEGRAM_OWNER_ID=" + owner + "\n"
+	cmds := cloudinit.SudoCommands(cloudinit.DefaultServiceUser)
+	return []secretFile{
+		{path: cloudinit.CredentialsPath, install: "sudo " + cmds[0], rename: "sudo " + cmds[1], content: append(creds, '\n')},
+		{path: cloudinit.TelegramEnvPath, install: "sudo " + cmds[2], rename: "sudo " + cmds[3], content: []byte(env)},
+	}, nil
+}

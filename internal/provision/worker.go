@@ -1,0 +1,205 @@
+package provision
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/hetznercloud/hcloud-go/v2/hcloud"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/rachelcloud/admin/internal/config"
+	"github.com/rachelcloud/admin/internal/db"
+	"github.com/rachelcloud/admin/internal/sshkey"
+)
+
+// Worker runs the provisioning: River workers for the step jobs, the action poller, the
+// sweeper (deadlines, lost wake-ups, jobs of dead workers), the key-pool refill and the periodic
+// reconciler. Several workers may run against one database.
+type Worker struct {
+	pool  *pgxpool.Pool
+	cfg   *config.Config
+	q     *db.Queries
+	o     options
+	hc    *hcloud.Client
+	rl    *RateLimitTracker
+	river *river.Client[pgx.Tx]
+	id    string
+	alg   sshkey.Algorithm
+	keys  *sshkey.Pool
+
+	nudge chan struct{} // wakes the poller when a step recorded actions
+
+	fwMu sync.Mutex
+	fwID int64
+
+	lockMu   sync.Mutex
+	lockConn *pgxpool.Conn // holds this worker's liveness lock and, when leader, the poller lock
+}
+
+// NewWorker prepares a worker; [Worker.Run] starts it. Without [WithHCloudClient] it builds the
+// Hetzner client from the configuration ([NewHCloudClient]).
+func NewWorker(pool *pgxpool.Pool, cfg *config.Config, opts ...Option) (*Worker, error) {
+	o := buildOptions(opts)
+	if cfg.Keyring == nil {
+		return nil, errors.New("provision worker: RACHEL_KEYRING: required but not set")
+	}
+	alg, err := sshkey.ParseAlgorithm(cfg.SSHKeyAlgorithm)
+	if err != nil {
+		return nil, fmt.Errorf("provision worker: SSH_KEY_ALGORITHM: %w", err)
+	}
+	w := &Worker{pool: pool, cfg: cfg, q: db.New(), o: o, hc: o.hc, rl: o.rl, alg: alg,
+		nudge: make(chan struct{}, 1)}
+	if w.hc == nil {
+		w.rl = &RateLimitTracker{}
+		if w.hc, err = NewHCloudClient(cfg, w.rl, o.registry); err != nil {
+			return nil, fmt.Errorf("provision worker: %w", err)
+		}
+	}
+	host, _ := os.Hostname()
+	suffix := make([]byte, 4)
+	_, _ = rand.Read(suffix)
+	w.id = fmt.Sprintf("%.30s-%d-%s", host, os.Getpid(), hex.EncodeToString(suffix))
+
+	workers := river.NewWorkers()
+	if err := river.AddWorkerSafely(workers, &stepWorker{w: w}); err != nil {
+		return nil, fmt.Errorf("provision worker: %w", err)
+	}
+	if err := river.AddWorkerSafely(workers, &reconcileWorker{w: w}); err != nil {
+		return nil, fmt.Errorf("provision worker: %w", err)
+	}
+	if err := river.AddWorkerSafely(workers, &destroyOrphanWorker{w: w}); err != nil {
+		return nil, fmt.Errorf("provision worker: %w", err)
+	}
+	t := o.timings
+	w.river, err = river.NewClient(riverpgxv5.New(pool), &river.Config{
+		ID:     w.id,
+		Logger: o.log,
+		Queues: map[string]river.QueueConfig{
+			queueSteps:       {MaxWorkers: 100},
+			queueMaintenance: {MaxWorkers: 2},
+		},
+		Workers:              workers,
+		RetryPolicy:          retryPolicy{base: t.Retry},
+		FetchPollInterval:    t.FetchPoll,
+		FetchCooldown:        min(t.FetchPoll, 100*time.Millisecond),
+		JobTimeout:           t.JobTimeout,
+		RescueStuckJobsAfter: 2 * t.JobTimeout,
+		PeriodicJobs: []*river.PeriodicJob{
+			river.NewPeriodicJob(river.PeriodicInterval(t.Reconcile),
+				func() (river.JobArgs, *river.InsertOpts) { return reconcileArgs{}, nil },
+				&river.PeriodicJobOpts{RunOnStart: true}),
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("provision worker: river client: %w", err)
+	}
+	return w, nil
+}
+
+// ID is this worker's River client ID.
+func (w *Worker) ID() string { return w.id }
+
+// Run works until ctx ends. It then stops taking jobs, gives running ones a moment to finish and
+// cancels the rest, which stay in the database for the next worker.
+func (w *Worker) Run(ctx context.Context) error {
+	conn, err := w.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("provision worker: %w", err)
+	}
+	w.lockConn = conn
+	defer func() {
+		w.lockMu.Lock()
+		conn.Release()
+		w.lockConn = nil
+		w.lockMu.Unlock()
+	}()
+	// The liveness lock: while this session lives, the jobs this worker runs are not rescued.
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(hashtextextended($1, 0))`, livenessKey(w.id)); err != nil {
+		return fmt.Errorf("provision worker: liveness lock: %w", err)
+	}
+
+	w.keys, err = sshkey.NewPool(sshkey.PoolConfig{Size: min(4, w.o.timings.KeyPoolSize), Algorithm: w.alg, Comment: "rachel-provisioner"})
+	if err != nil {
+		return fmt.Errorf("provision worker: %w", err)
+	}
+	defer w.keys.Close()
+
+	if err := w.river.Start(ctx); err != nil {
+		return fmt.Errorf("provision worker: start river: %w", err)
+	}
+	w.o.log.Info("provision worker started", "worker_id", w.id)
+
+	loopCtx, cancelLoops := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	errc := make(chan error, 3)
+	for _, loop := range []func(context.Context) error{w.pollLoop, w.sweepLoop, w.keyPoolLoop} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := loop(loopCtx); err != nil && loopCtx.Err() == nil {
+				errc <- err
+				cancelLoops()
+			}
+		}()
+	}
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	cancelLoops()
+	wg.Wait()
+
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+	defer cancel()
+	if err := w.river.Stop(stopCtx); err != nil {
+		hardCtx, cancel2 := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel2()
+		_ = w.river.StopAndCancel(hardCtx)
+	}
+	w.o.log.Info("provision worker stopped", "worker_id", w.id)
+	return runErr
+}
+
+func livenessKey(workerID string) string { return "rachel-worker:" + workerID }
+
+const pollerLockKey = "rachel-action-poller"
+
+// withLockConn runs fn on the worker's dedicated session (advisory locks live there).
+func (w *Worker) withLockConn(fn func(*pgxpool.Conn) error) error {
+	w.lockMu.Lock()
+	defer w.lockMu.Unlock()
+	if w.lockConn == nil {
+		return errors.New("worker not running")
+	}
+	return fn(w.lockConn)
+}
+
+// nudgePoller wakes the poller early (new actions to watch).
+func (w *Worker) nudgePoller() {
+	select {
+	case w.nudge <- struct{}{}:
+	default:
+	}
+}
+
+// sleep waits d or until ctx ends; it reports whether ctx is still alive.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
