@@ -14,7 +14,9 @@ type stepFailure struct{ reason string }
 
 func (f *stepFailure) Error() string { return f.reason }
 
-func fail(format string, args ...any) error { return &stepFailure{reason: fmt.Sprintf(format, args...)} }
+func fail(format string, args ...any) error {
+	return &stepFailure{reason: fmt.Sprintf(format, args...)}
+}
 
 // transientCodes are Hetzner errors worth retrying with backoff (hcloud-go already retries some
 // of them a few times per request).

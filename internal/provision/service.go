@@ -110,13 +110,13 @@ func (s *Service) transition(ctx context.Context, id int64, a Actor, action stri
 			return err
 		}
 		from := sub.ProvisioningStatus
+		if _, err := s.q.ProvisionEnter(ctx, tx, db.ProvisionEnterParams{Next: next, ID: id, FromStatus: from}); err != nil {
+			return fmt.Errorf("%s subscription %d: %w", action, id, err)
+		}
 		if statusOf(sub) == db.ProvisioningStatusDestroyed {
 			if err := s.q.ProvisionResetForNewServer(ctx, tx, id); err != nil {
 				return fmt.Errorf("reset subscription %d: %w", id, err)
 			}
-		}
-		if _, err := s.q.ProvisionEnter(ctx, tx, db.ProvisionEnterParams{Next: next, ID: id, FromStatus: from}); err != nil {
-			return fmt.Errorf("%s subscription %d: %w", action, id, err)
 		}
 		if err := event(ctx, tx, id, next, "entered", a.label(), "%s", msg); err != nil {
 			return err

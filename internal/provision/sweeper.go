@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -136,4 +135,3 @@ func (w *Worker) rescueDeadWorkersJobs(ctx context.Context) error {
 	}
 	return nil
 }
-

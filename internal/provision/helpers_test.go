@@ -1,0 +1,258 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hetznercloud/hcloud-go/v2/hcloud"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rachelcloud/admin/internal/config"
+	"github.com/rachelcloud/admin/internal/db"
+	"github.com/rachelcloud/admin/internal/dbtest"
+	"github.com/rachelcloud/admin/internal/hcloudsim"
+	"github.com/rachelcloud/admin/internal/secrets"
+)
+
+// envHelper marks the test binary re-executed as a worker process (see crash_test.go).
+const envHelper = "RACHEL_PROVISION_TEST_WORKER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(envHelper) != "" {
+		os.Exit(m.Run())
+	}
+	os.Exit(dbtest.Main(m))
+}
+
+// simSSHPort is the port every simulated VPS's sshd listens on (each VPS has its own loopback IP).
+const simSSHPort = 22022
+
+const simToken = "test-token"
+
+type bundle struct {
+	pool *pgxpool.Pool
+	cfg  *config.Config
+	env  map[string]string
+	sim  *hcloudsim.Simulator
+	svc  *Service
+	hc   *hcloud.Client
+	rl   *RateLimitTracker
+	log  *slog.Logger
+}
+
+type setupOpts struct {
+	env    map[string]string
+	sim    hcloudsim.Config
+	noWork bool
+}
+
+func testTimings() Timings {
+	return Timings{
+		PollMin: 20 * time.Millisecond, PollMax: 150 * time.Millisecond, Sweep: 150 * time.Millisecond,
+		Retry: 50 * time.Millisecond, InjectRetry: 100 * time.Millisecond, Reconcile: time.Hour,
+		FetchPoll: 50 * time.Millisecond, JobTimeout: 30 * time.Second, SSHTimeout: 3 * time.Second, KeyPoolSize: 2,
+	}
+}
+
+// setup gives a database, a simulator (time scale 1/100), a callback endpoint wired to the
+// service, and (unless noWork) a running worker.
+func setup(t *testing.T, mods ...func(*setupOpts)) *bundle {
+	t.Helper()
+	o := setupOpts{
+		env: map[string]string{
+			"SSH_KEY_ALGORITHM": "ed25519", "VPS_SSH_PORT": fmt.Sprint(simSSHPort),
+			"CALLBACK_DEADLINE": "20s", "CREATE_DEADLINE": "20s", "INJECT_DEADLINE": "10s",
+			"HCLOUD_TOKEN": simToken, "SSH_ALLOWED_SOURCES": "10.0.0.0/8,2001:db8::/32",
+		},
+		sim: hcloudsim.Config{Token: simToken, TimeScale: 0.01, SSHPort: simSSHPort,
+			RateLimitRefill: time.Millisecond},
+	}
+	for _, m := range mods {
+		m(&o)
+	}
+	b := &bundle{pool: dbtest.New(t), log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+
+	var svcMu sync.Mutex
+	cb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, ok := strings.CutPrefix(r.URL.Path, "/callback/")
+		if !ok || r.Method != http.MethodPost || r.ParseForm() != nil {
+			http.NotFound(w, r)
+			return
+		}
+		svcMu.Lock()
+		svc := b.svc
+		svcMu.Unlock()
+		if err := svc.HandleCallback(r.Context(), token, r.PostForm, r.RemoteAddr); err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(cb.Close)
+
+	o.sim.Logger = b.log
+	sim, err := hcloudsim.New(o.sim)
+	require.NoError(t, err)
+	require.NoError(t, sim.Start())
+	t.Cleanup(func() { _ = sim.Close() })
+	b.sim = sim
+
+	kr, err := secrets.GenerateKeyring()
+	require.NoError(t, err)
+	o.env["DATABASE_URL"] = b.pool.Config().ConnString()
+	o.env["RACHEL_KEYRING"] = kr
+	o.env["PUBLIC_BASE_URL"] = cb.URL
+	o.env["HCLOUD_ENDPOINT"] = sim.Endpoint()
+	b.env = o.env
+	b.cfg, err = config.Load(func(k string) string { return o.env[k] })
+	require.NoError(t, err)
+
+	b.rl = &RateLimitTracker{}
+	b.hc, err = NewHCloudClient(b.cfg, b.rl, nil)
+	require.NoError(t, err)
+	svcMu.Lock()
+	b.svc, err = NewService(b.pool, b.cfg, WithLogger(b.log))
+	svcMu.Unlock()
+	require.NoError(t, err)
+	if !o.noWork {
+		b.startWorker(t)
+	}
+	return b
+}
+
+// startWorker runs a worker until the test ends.
+func (b *bundle) startWorker(t *testing.T, opts ...Option) *Worker {
+	t.Helper()
+	w, err := NewWorker(b.pool, b.cfg, append([]Option{WithLogger(b.log), WithHCloudClient(b.hc, b.rl), WithTimings(testTimings())}, opts...)...)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil && !errors.Is(err, context.Canceled) {
+				t.Errorf("worker: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Errorf("worker did not stop")
+		}
+	})
+	return w
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+var _ io.Writer = testWriter{}
+
+var admin = Actor{Email: "ops@example.com", IP: "192.0.2.1"}
+
+// newSubscription creates a customer with all secrets and a subscription.
+func (b *bundle) newSubscription(t *testing.T) int64 {
+	t.Helper()
+	ctx := context.Background()
+	q := db.New()
+	n := time.Now().UnixNano()
+	cust, err := q.CustomerCreate(ctx, b.pool, db.CustomerCreateParams{Email: fmt.Sprintf("c%d@example.com", n), Name: "Customer"})
+	require.NoError(t, err)
+	enc := func(col, v string) []byte {
+		ct, err := b.cfg.Keyring.Encrypt([]byte(v), secrets.AD{Table: "customer_secrets", Column: col, RowID: cust.ID})
+		require.NoError(t, err)
+		return ct
+	}
+	_, err = q.CustomerSecretsUpsert(ctx, b.pool, db.CustomerSecretsUpsertParams{
+		CustomerID:           cust.ID,
+		ClaudeAccessToken:    enc("claude_access_token", "sk-ant-oat01-access"),
+		ClaudeRefreshToken:   enc("claude_refresh_token", "sk-ant-ort01-refresh"),
+		ClaudeTokenExpiresAt: enc("claude_token_expires_at", "2030-01-02T03:04:05Z"),
+		TelegramBotToken:     enc("telegram_bot_token", "123456:ABC-bot"),
+		OwnerTelegramUserID:  enc("owner_telegram_user_id", "424242"),
+	})
+	require.NoError(t, err)
+	sub, err := q.SubscriptionCreate(ctx, b.pool, db.SubscriptionCreateParams{CustomerID: cust.ID, Plan: "personal", BillingStatus: "active"})
+	require.NoError(t, err)
+	return sub.ID
+}
+
+func (b *bundle) sub(t *testing.T, id int64) db.Subscription {
+	t.Helper()
+	s, err := db.New().SubscriptionGet(context.Background(), b.pool, id)
+	require.NoError(t, err)
+	return s
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(15 * time.Millisecond) // polling interval of a condition, not a wait for an event
+	}
+}
+
+// waitStatus waits until the subscription is in one of the states and returns it.
+func (b *bundle) waitStatus(t *testing.T, id int64, timeout time.Duration, want ...db.ProvisioningStatus) db.Subscription {
+	t.Helper()
+	var s db.Subscription
+	waitFor(t, timeout, fmt.Sprintf("subscription %d to reach %v", id, want), func() bool {
+		s = b.sub(t, id)
+		for _, w := range want {
+			if statusOf(s) == w {
+				return true
+			}
+		}
+		return false
+	})
+	return s
+}
+
+// events returns the subscription's events as "step kind: message" lines.
+func (b *bundle) events(t *testing.T, id int64) []string {
+	t.Helper()
+	evs, err := db.New().ProvisioningEventList(context.Background(), b.pool, id)
+	require.NoError(t, err)
+	var out []string
+	for _, e := range evs {
+		out = append(out, fmt.Sprintf("%s %s: %s", e.Step, e.Kind, e.Message))
+	}
+	return out
+}
+
+// assertClean checks the simulator holds exactly the servers and keys of the given subscriptions
+// (by name) and nothing else.
+func (b *bundle) assertOnly(t *testing.T, subIDs ...int64) {
+	t.Helper()
+	var want []string
+	for _, id := range subIDs {
+		want = append(want, ServerName(id))
+	}
+	var servers, keys []string
+	for _, s := range b.sim.Servers() {
+		servers = append(servers, s.Name)
+	}
+	for _, k := range b.sim.SSHKeys() {
+		keys = append(keys, k.Name)
+	}
+	require.ElementsMatch(t, want, servers, "servers in the simulator")
+	require.ElementsMatch(t, want, keys, "SSH keys in the simulator")
+}

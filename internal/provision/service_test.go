@@ -1,0 +1,109 @@
+package provision
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rachelcloud/admin/internal/cloudinit"
+	"github.com/rachelcloud/admin/internal/db"
+	"github.com/rachelcloud/admin/internal/secrets"
+)
+
+const happyTimeout = 30 * time.Second
+
+func TestHappyPath(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	id := b.newSubscription(t)
+
+	require.NoError(t, b.svc.Provision(ctx, id, admin))
+	sub := b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
+	require.Equal(t, db.ProvisioningStatusReady, statusOf(sub), "error: %v; events: %v", deref(sub.ProvisioningError), b.events(t, id))
+	require.NotNil(t, sub.ProvisionedAt)
+	b.assertOnly(t, id)
+
+	// The stored private key is encrypted, bound to the row.
+	require.NotContains(t, string(sub.SshPrivateKey), "PRIVATE KEY")
+	pem, err := b.cfg.Keyring.Decrypt(sub.SshPrivateKey, secrets.AD{Table: "subscriptions", Column: "ssh_private_key", RowID: id})
+	require.NoError(t, err)
+	require.Contains(t, string(pem), "-----BEGIN PRIVATE KEY-----")
+
+	// The VPS holds the secrets, 0600, owned by the service user, and the assistant runs.
+	srv, ok := b.sim.Server(*sub.HetznerServerID)
+	require.True(t, ok)
+	require.Equal(t, map[string]string{LabelManagedBy: LabelManagedByValue, LabelSubscription: itoa(id)}, srv.Labels)
+	require.Len(t, srv.Firewalls, 1)
+	m := b.sim.Machine(srv.ID)
+	require.NotNil(t, m)
+	for _, p := range []string{cloudinit.CredentialsPath, cloudinit.TelegramEnvPath} {
+		f, ok := m.File(p)
+		require.True(t, ok, p)
+		require.EqualValues(t, 0o600, f.Mode, p)
+		require.Equal(t, "rachel", f.Owner, p)
+		require.Equal(t, "rachel", f.Group, p)
+	}
+	env, _ := m.File(cloudinit.TelegramEnvPath)
+	require.Equal(t, "TELEGRAM_BOT_TOKEN=123456:ABC-bot\nTELEGRAM_OWNER_ID=424242\n", string(env.Content))
+	creds, _ := m.File(cloudinit.CredentialsPath)
+	require.Contains(t, string(creds.Content), `"accessToken":"sk-ant-oat01-access"`)
+	require.Equal(t, "active", m.Services()[cloudinit.UnitName])
+	for _, c := range m.Commands() {
+		require.NotContains(t, c.Line, "sk-ant", "a secret went over a command line")
+	}
+
+	// The event log shows every step with times; the status page shows the timeline.
+	st, err := b.svc.Status(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, "ready", st.State)
+	require.True(t, st.Terminal)
+	require.Equal(t, Allowed{Reinject: true, Destroy: true}, st.Allowed)
+	require.Len(t, st.Steps, 5)
+	for _, s := range st.Steps {
+		require.Equal(t, "done", s.State, s.Step)
+		require.NotNil(t, s.Started, s.Step)
+	}
+	require.NotNil(t, st.Receipt)
+	require.Len(t, st.Receipt.Files, 2)
+	require.Equal(t, env.SHA256, st.Receipt.Files[1].SHA256)
+	require.NotEmpty(t, st.HostKeyFingerprint)
+	entered := map[string]bool{}
+	for _, e := range st.Events {
+		require.False(t, e.At.IsZero())
+		if e.Kind == "entered" {
+			entered[e.Step] = true
+		}
+	}
+	require.Equal(t, map[string]bool{"pending": true, "creating": true, "cloud_init": true, "injecting_secrets": true, "ready": true}, entered)
+
+	// Re-inject after the secrets change.
+	q := db.New()
+	ct, err := b.cfg.Keyring.Encrypt([]byte("999:NEW-bot"), secrets.AD{Table: "customer_secrets", Column: "telegram_bot_token", RowID: sub.CustomerID})
+	require.NoError(t, err)
+	_, err = q.CustomerSecretsUpsert(ctx, b.pool, db.CustomerSecretsUpsertParams{CustomerID: sub.CustomerID, TelegramBotToken: ct})
+	require.NoError(t, err)
+	require.NoError(t, b.svc.Reinject(ctx, id, admin))
+	waitFor(t, happyTimeout, "re-injected file", func() bool {
+		f, _ := m.File(cloudinit.TelegramEnvPath)
+		return string(f.Content) == "TELEGRAM_BOT_TOKEN=999:NEW-bot\nTELEGRAM_OWNER_ID=424242\n"
+	})
+	b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusReady)
+
+	// Destroy, then provision again.
+	require.NoError(t, b.svc.Destroy(ctx, id, admin))
+	sub = b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusDestroyed)
+	require.NotNil(t, sub.DeprovisionedAt)
+	b.assertOnly(t)
+	require.NoError(t, b.svc.Provision(ctx, id, admin))
+	b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusReady)
+	b.assertOnly(t, id)
+
+	var audits int
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE subscription_id = $1`, id).Scan(&audits))
+	require.Equal(t, 4, audits) // provision, re-inject, destroy, provision
+}
+
+func itoa(i int64) string { return ServerName(i)[len("rachel-sub-"):] }
