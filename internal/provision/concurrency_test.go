@@ -1,0 +1,93 @@
+package provision
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rachelcloud/admin/internal/db"
+)
+
+func TestDoubleSubmitAndTwoWorkers(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.startWorker(t) // a second worker on the same database
+	ctx := context.Background()
+	ids := []int64{b.newSubscription(t), b.newSubscription(t), b.newSubscription(t)}
+
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		for range 3 { // pressing Provision three times at once
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				require.NoError(t, b.svc.Provision(ctx, id, admin))
+			}()
+		}
+	}
+	wg.Wait()
+	for _, id := range ids {
+		sub := b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
+		require.Equal(t, db.ProvisioningStatusReady, statusOf(sub), deref(sub.ProvisioningError))
+		var audits int
+		require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE subscription_id = $1`, id).Scan(&audits))
+		require.Equal(t, 1, audits, "only the first press changes anything")
+	}
+	b.assertOnly(t, ids...)
+	require.Equal(t, 1, len(b.sim.Firewalls()), "one shared firewall")
+	require.Equal(t, len(ids), b.sim.RequestCount("POST /servers", 0))
+}
+
+func TestDestroyDuringProvisioning(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	// One destroy per step the provisioning can be in.
+	for _, at := range []db.ProvisioningStatus{db.ProvisioningStatusPending, db.ProvisioningStatusCreating, db.ProvisioningStatusCloudInit, db.ProvisioningStatusInjectingSecrets} {
+		t.Run(string(at), func(t *testing.T) {
+			id := b.newSubscription(t)
+			require.NoError(t, b.svc.Provision(ctx, id, admin))
+			if at != db.ProvisioningStatusPending {
+				b.waitStatus(t, id, happyTimeout, at, db.ProvisioningStatusReady)
+			}
+			require.NoError(t, b.svc.Destroy(ctx, id, admin))
+			require.NoError(t, b.svc.Destroy(ctx, id, admin)) // twice changes nothing
+			sub := b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusDestroyed, db.ProvisioningStatusFailed)
+			require.Equal(t, db.ProvisioningStatusDestroyed, statusOf(sub), "%v: %v", deref(sub.ProvisioningError), b.events(t, id))
+			for _, s := range b.sim.Servers() {
+				require.NotEqual(t, ServerName(id), s.Name, "server left over")
+			}
+			for _, k := range b.sim.SSHKeys() {
+				require.NotEqual(t, ServerName(id), k.Name, "SSH key left over")
+			}
+		})
+	}
+}
+
+func TestInvalidStates(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(o *setupOpts) { o.noWork = true })
+	ctx := context.Background()
+	id := b.newSubscription(t)
+	require.ErrorIs(t, b.svc.Retry(ctx, id, admin), ErrInvalidState)
+	require.ErrorIs(t, b.svc.Reinject(ctx, id, admin), ErrInvalidState)
+	require.ErrorIs(t, b.svc.Destroy(ctx, id, admin), ErrInvalidState)
+	require.ErrorIs(t, b.svc.Provision(ctx, 999999, admin), ErrNotFound)
+	st, err := b.svc.Status(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, Allowed{Provision: true}, st.Allowed)
+	require.True(t, st.Terminal)
+
+	// Provision writes status, event, audit row and job together.
+	require.NoError(t, b.svc.Provision(ctx, id, admin))
+	require.Equal(t, db.ProvisioningStatusPending, statusOf(b.sub(t, id)))
+	var jobs, audits int
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'provision_step'`).Scan(&jobs))
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE action = 'vps.provision'`).Scan(&audits))
+	require.Equal(t, 1, jobs)
+	require.Equal(t, 1, audits)
+	require.Len(t, b.events(t, id), 1)
+	require.ErrorIs(t, b.svc.Retry(ctx, id, admin), ErrInvalidState)
+}

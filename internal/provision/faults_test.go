@@ -1,0 +1,171 @@
+package provision
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rachelcloud/admin/internal/cloudinit"
+	"github.com/rachelcloud/admin/internal/db"
+	"github.com/rachelcloud/admin/internal/hcloudsim"
+)
+
+// provisionExpect provisions one subscription and waits for ready or failed.
+func (b *bundle) provisionUntilSettled(t *testing.T, id int64) db.Subscription {
+	t.Helper()
+	require.NoError(t, b.svc.Provision(context.Background(), id, admin))
+	return b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
+}
+
+func requireReady(t *testing.T, b *bundle, sub db.Subscription) {
+	t.Helper()
+	require.Equal(t, db.ProvisioningStatusReady, statusOf(sub), "error: %s; events: %v", deref(sub.ProvisioningError), b.events(t, sub.ID))
+}
+
+func requireFailed(t *testing.T, b *bundle, sub db.Subscription, step db.ProvisioningStatus, reason string) {
+	t.Helper()
+	require.Equal(t, db.ProvisioningStatusFailed, statusOf(sub), "events: %v", b.events(t, sub.ID))
+	require.Equal(t, step, *sub.FailedStep)
+	require.Contains(t, deref(sub.ProvisioningError), reason)
+}
+
+func (b *bundle) retryUntilSettled(t *testing.T, id int64) db.Subscription {
+	t.Helper()
+	require.NoError(t, b.svc.Retry(context.Background(), id, admin))
+	return b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
+}
+
+func TestFaultServerErrors(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(o *setupOpts) {
+		o.sim.Faults.Errors = []hcloudsim.ErrorFault{
+			{Route: "POST /servers", Status: 503, Count: 3},
+			{Route: "POST /ssh_keys", Status: 500, Count: 2},
+			{Route: "GET /actions", Status: 502, Count: 4},
+		}
+	})
+	id := b.newSubscription(t)
+	requireReady(t, b, b.provisionUntilSettled(t, id))
+	b.assertOnly(t, id)
+}
+
+func TestFaultRateLimitStorm(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(o *setupOpts) { o.sim.Faults.RateLimitStorm = 12 })
+	id := b.newSubscription(t)
+	requireReady(t, b, b.provisionUntilSettled(t, id))
+	b.assertOnly(t, id)
+	_, _, _, ok := b.svc.RateLimit()
+	_ = ok // the web process reads the worker's stored headers in the background
+	waitFor(t, 5*time.Second, "rate limit shared through the database", func() bool {
+		_, limit, _, ok := b.svc.RateLimit()
+		return ok && limit > 0
+	})
+}
+
+func TestFaultFailingAction(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	id := b.newSubscription(t)
+	require.NoError(t, b.sim.UpdateFaults(func(f *hcloudsim.Faults) {
+		f.ActionFailures = append(f.ActionFailures, hcloudsim.ActionFailure{Command: "create_server", Server: ServerName(id), Count: 1})
+	}))
+	sub := b.provisionUntilSettled(t, id)
+	requireFailed(t, b, sub, db.ProvisioningStatusCreating, "Hetzner could not create server")
+	requireReady(t, b, b.retryUntilSettled(t, id))
+	b.assertOnly(t, id)
+}
+
+func TestFaultPermanentError(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(o *setupOpts) { o.env["HCLOUD_SERVER_TYPE"] = "cx999" })
+	id := b.newSubscription(t)
+	sub := b.provisionUntilSettled(t, id)
+	requireFailed(t, b, sub, db.ProvisioningStatusCreating, "server type")
+	require.NoError(t, b.svc.Destroy(context.Background(), id, admin))
+	b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusDestroyed)
+	b.assertOnly(t)
+}
+
+func TestFaultLostCallback(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(o *setupOpts) { o.env["CALLBACK_DEADLINE"] = "2s" })
+	id := b.newSubscription(t)
+	require.NoError(t, b.sim.UpdateFaults(func(f *hcloudsim.Faults) {
+		f.Servers = append(f.Servers, hcloudsim.ServerFault{Server: ServerName(id), LoseCallback: true})
+	}))
+	sub := b.provisionUntilSettled(t, id)
+	requireFailed(t, b, sub, db.ProvisioningStatusCloudInit, "did not call back within CALLBACK_DEADLINE")
+	requireReady(t, b, b.retryUntilSettled(t, id))
+	b.assertOnly(t, id)
+}
+
+func TestFaultLateSSHD(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	id := b.newSubscription(t)
+	require.NoError(t, b.sim.UpdateFaults(func(f *hcloudsim.Faults) {
+		f.Servers = append(f.Servers, hcloudsim.ServerFault{Server: ServerName(id), SSHDelay: hcloudsim.Duration(200 * time.Second)})
+	}))
+	sub := b.provisionUntilSettled(t, id)
+	requireReady(t, b, sub)
+	b.assertOnly(t, id)
+}
+
+func TestFaultLateSSHDPastDeadline(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(o *setupOpts) { o.env["INJECT_DEADLINE"] = "1s" })
+	id := b.newSubscription(t)
+	require.NoError(t, b.sim.UpdateFaults(func(f *hcloudsim.Faults) {
+		f.Servers = append(f.Servers, hcloudsim.ServerFault{Server: ServerName(id), SSHDelay: hcloudsim.Duration(400 * time.Second)})
+	}))
+	sub := b.provisionUntilSettled(t, id)
+	requireFailed(t, b, sub, db.ProvisioningStatusInjectingSecrets, "INJECT_DEADLINE")
+	m := b.sim.Machine(*sub.HetznerServerID)
+	waitFor(t, 10*time.Second, "sshd up", func() bool { return m.State().SSHReady })
+	requireReady(t, b, b.retryUntilSettled(t, id))
+}
+
+func TestFaultSwappedHostKey(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	id := b.newSubscription(t)
+	require.NoError(t, b.sim.UpdateFaults(func(f *hcloudsim.Faults) {
+		f.Servers = append(f.Servers, hcloudsim.ServerFault{Server: ServerName(id), SwapHostKey: true})
+	}))
+	sub := b.provisionUntilSettled(t, id)
+	requireFailed(t, b, sub, db.ProvisioningStatusInjectingSecrets, "different SSH host key")
+	m := b.sim.Machine(*sub.HetznerServerID)
+	for _, f := range m.Files() {
+		require.False(t, strings.HasPrefix(f.Path, cloudinit.ConfigDir+"/"), "nothing may be sent: %s", f.Path)
+	}
+	for _, c := range m.Commands() {
+		require.NotContains(t, c.Line, "install -m 0600")
+	}
+	require.NoError(t, b.svc.Destroy(context.Background(), id, admin))
+	b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusDestroyed)
+	b.assertOnly(t)
+}
+
+func TestFaultServerDeletedBehindBack(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(o *setupOpts) { o.env["CALLBACK_DEADLINE"] = "2s" })
+	id := b.newSubscription(t)
+	require.NoError(t, b.sim.UpdateFaults(func(f *hcloudsim.Faults) {
+		f.Servers = append(f.Servers, hcloudsim.ServerFault{Server: ServerName(id), LoseCallback: true})
+	}))
+	require.NoError(t, b.svc.Provision(context.Background(), id, admin))
+	sub := b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusCloudInit)
+	require.True(t, b.sim.DeleteServerBehindBack(*sub.HetznerServerID))
+
+	sub = b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusFailed)
+	requireFailed(t, b, sub, db.ProvisioningStatusCloudInit, "did not call back")
+	sub = b.retryUntilSettled(t, id) // injection finds the server gone
+	requireFailed(t, b, sub, db.ProvisioningStatusCreating, "deleted outside this app")
+	require.NoError(t, b.sim.SetFaults(hcloudsim.Faults{}))
+	requireReady(t, b, b.retryUntilSettled(t, id))
+	b.assertOnly(t, id)
+}
