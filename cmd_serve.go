@@ -22,6 +22,7 @@ import (
 	"github.com/rachelcloud/admin/internal/database"
 	"github.com/rachelcloud/admin/internal/httpapp"
 	"github.com/rachelcloud/admin/internal/keyrotation"
+	"github.com/rachelcloud/admin/internal/provision"
 )
 
 // newFlags returns a flag set whose -h prints the summary, the flags and the environment.
@@ -89,10 +90,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 // serveHTTP runs the web app until ctx ends, then drains in-flight requests.
 func serveHTTP(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, log *slog.Logger, ready chan<- string) error {
+	prov, err := provision.NewService(pool, cfg, provision.WithLogger(log))
+	if err != nil {
+		return err
+	}
 	app := httpapp.New(httpapp.Deps{
 		Pool: pool, Config: cfg, Log: log,
 		Auth:      auth.NewService(pool, cfg.SessionIdle, cfg.SessionMaxAge),
 		Customers: customer.NewService(pool, cfg.Keyring),
+		Provision: prov,
 	})
 	ln, err := net.Listen("tcp", fmt.Sprintf(":%d", cfg.Port))
 	if err != nil {

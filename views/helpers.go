@@ -53,3 +53,14 @@ func Duration(d time.Duration) string {
 		return strconv.Itoa(int(d.Minutes())) + " min " + strconv.Itoa(int(d.Seconds())%60) + " s"
 	}
 }
+
+// Clock formats a time to the second, for timelines and event logs.
+func Clock(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02 15:04:05 UTC")
+}
+
+// money formats euros with two decimals.
+func money(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/a-h/templ"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -17,6 +18,7 @@ import (
 	"github.com/rachelcloud/admin/internal/config"
 	"github.com/rachelcloud/admin/internal/customer"
 	"github.com/rachelcloud/admin/internal/database"
+	"github.com/rachelcloud/admin/internal/provision"
 	"github.com/rachelcloud/admin/views"
 	"github.com/rachelcloud/admin/web"
 )
@@ -27,6 +29,7 @@ type Deps struct {
 	Config    *config.Config
 	Auth      *auth.Service
 	Customers *customer.Service
+	Provision *provision.Service
 	Log       *slog.Logger
 }
 
@@ -84,6 +87,12 @@ func actor(c echo.Context) audit.Actor {
 	return act
 }
 
+// provisionActor is the signed-in admin in the provisioning service's terms.
+func provisionActor(c echo.Context) provision.Actor {
+	a := actor(c)
+	return provision.Actor{AdminID: a.AdminID, Email: a.Email, IP: a.IP}
+}
+
 // redirect answers a form POST: 303 to url, or an HX-Redirect for htmx requests.
 func redirect(c echo.Context, url string) error {
 	if c.Request().Header.Get("HX-Request") == "true" {
@@ -92,3 +101,5 @@ func redirect(c echo.Context, url string) error {
 	}
 	return c.Redirect(http.StatusSeeOther, url)
 }
+
+func itoa64(n int64) string { return strconv.FormatInt(n, 10) }

@@ -22,6 +22,7 @@ import (
 	"github.com/rachelcloud/admin/internal/customer"
 	"github.com/rachelcloud/admin/internal/dbtest"
 	"github.com/rachelcloud/admin/internal/httpapp"
+	"github.com/rachelcloud/admin/internal/provision"
 	"github.com/rachelcloud/admin/internal/secrets"
 )
 
@@ -51,8 +52,10 @@ func setup(t *testing.T) *testBundle {
 	authSvc := auth.NewService(pool, cfg.SessionIdle, cfg.SessionMaxAge)
 	_, err = authSvc.CreateAdmin(context.Background(), adminEmail, adminPassword)
 	require.NoError(t, err)
+	prov, err := provision.NewService(pool, cfg)
+	require.NoError(t, err)
 	e := httpapp.New(httpapp.Deps{Pool: pool, Config: cfg, Auth: authSvc, Customers: customer.NewService(pool, cfg.Keyring),
-		Log: discardLogger()})
+		Provision: prov, Log: discardLogger()})
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
 	jar, _ := cookiejar.New(nil)

@@ -2,17 +2,30 @@ package httpapp
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/rachelcloud/admin/views"
 )
 
-// dashboard shows counts per provisioning status.
+// dashboard shows what needs attention first (failed and stuck provisionings), then the counts per
+// status, Hetzner's request budget and the reconciler's findings.
 func (a *App) dashboard(c echo.Context) error {
-	counts, err := a.Customers.CountByStatus(c.Request().Context())
+	ctx := c.Request().Context()
+	counts, err := a.Customers.CountByStatus(ctx)
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, views.Dashboard(a.page(c, "Dashboard", "dashboard"), views.DashboardView{Counts: counts}))
+	attention, err := a.Provision.Attention(ctx, 20)
+	if err != nil {
+		return err
+	}
+	findings, err := a.Provision.Findings(ctx)
+	if err != nil {
+		return err
+	}
+	v := views.DashboardView{Counts: counts, Attention: attention, Findings: findings, Now: time.Now()}
+	v.RateLimit.Remaining, v.RateLimit.Limit, v.RateLimit.Reset, v.RateLimit.Known = a.Provision.RateLimit()
+	return render(c, http.StatusOK, views.Dashboard(a.page(c, "Dashboard", "dashboard"), v))
 }

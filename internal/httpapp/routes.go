@@ -18,6 +18,8 @@ func (a *App) routes(e *echo.Echo) {
 	e.GET("/readyz", a.readyz)
 	static := http.StripPrefix("/static/", http.FileServer(http.FS(web.Static)))
 	e.GET("/static/*", echo.WrapHandler(cacheStatic(static)))
+	// The VPS's phone_home: guarded by its single-use token, the only unauthenticated write.
+	e.POST("/callback/:token", a.callback)
 
 	// Pages.
 	pages := e.Group("", a.loadSession, checkCSRF)
@@ -32,6 +34,17 @@ func (a *App) routes(e *echo.Echo) {
 	admin.POST("/customers", a.customerCreate)
 	admin.GET("/customers/:id/edit", a.customerEdit)
 	admin.POST("/customers/:id", a.customerUpdate)
+	admin.GET("/subscriptions/:id", a.subscriptionShow)
+	admin.GET("/subscriptions/:id/status", a.subscriptionStatus)
+	admin.POST("/subscriptions/:id/provision", a.subscriptionProvision)
+	admin.POST("/subscriptions/:id/retry", a.subscriptionRetry)
+	admin.POST("/subscriptions/:id/reinject", a.subscriptionReinject)
+	admin.POST("/subscriptions/:id/destroy", a.subscriptionDestroy)
+	admin.GET("/reconcile", a.reconcileShow)
+	admin.POST("/reconcile/run", a.reconcileRun)
+	admin.POST("/reconcile/:id/destroy", a.findingDestroy)
+	admin.POST("/reconcile/:id/gone", a.findingGone)
+	admin.GET("/audit", a.auditList)
 }
 
 // publicRoutes are the only routes reachable without a session (tests hold the router to it).
@@ -41,6 +54,8 @@ var publicRoutes = map[string]bool{
 	"GET /static/*": true,
 	"GET /signin":   true,
 	"POST /signin":  true,
+	// The only unauthenticated POST.
+	"POST /callback/:token": true,
 }
 
 // cacheStatic lets browsers keep assets: their URLs carry the assets' hash.

@@ -1,0 +1,61 @@
+package httpapp
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/rachelcloud/admin/internal/provision"
+	"github.com/rachelcloud/admin/views"
+)
+
+// statusStopPolling is htmx's "stop polling" status: the fragment is final.
+const statusStopPolling = 286
+
+// subscriptionShow renders a subscription's status page.
+func (a *App) subscriptionShow(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	st, err := a.Provision.Status(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return a.renderStatusPage(c, http.StatusOK, st, "")
+}
+
+// renderStatusPage renders the full status page, with a message for a wrong Destroy confirmation.
+func (a *App) renderStatusPage(c echo.Context, code int, st *provision.Status, confirmError string) error {
+	v := a.statusView(c, st)
+	v.ConfirmError = confirmError
+	title := st.CustomerName + " · subscription " + itoa64(st.SubscriptionID)
+	return render(c, code, views.SubscriptionPage(a.page(c, title, "subscriptions"), v))
+}
+
+// subscriptionStatus renders the live part of the status page, which open pages poll every 2 s.
+// A terminal state is answered 286 so htmx stops polling.
+func (a *App) subscriptionStatus(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	st, err := a.Provision.Status(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	code := http.StatusOK
+	if st.Terminal {
+		code = statusStopPolling
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return render(c, code, views.StatusLive(a.statusView(c, st)))
+}
+
+func (a *App) statusView(c echo.Context, st *provision.Status) views.StatusView {
+	return views.StatusView{
+		Status: st, CSRFToken: csrfToken(c), ServerName: provision.ServerName(st.SubscriptionID),
+		Location: a.Config.Location, ServerType: a.Config.ServerType, Now: time.Now(),
+	}
+}
