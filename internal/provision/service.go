@@ -302,11 +302,11 @@ func (s *Service) MarkGhostGone(ctx context.Context, findingID int64, a Actor) e
 }
 
 func (s *Service) forgetServer(ctx context.Context, tx pgx.Tx, sub db.Subscription, a Actor) error {
-	if err := s.q.ProvisionClearServer(ctx, tx, sub.ID); err != nil {
-		return fmt.Errorf("forget server of subscription %d: %w", sub.ID, err)
-	}
 	st := statusOf(sub)
 	if st == db.ProvisioningStatusDestroying {
+		if err := s.q.ProvisionClearServer(ctx, tx, sub.ID); err != nil {
+			return fmt.Errorf("forget server of subscription %d: %w", sub.ID, err)
+		}
 		if err := event(ctx, tx, sub.ID, st, "info", a.label(), "The server was already gone from Hetzner"); err != nil {
 			return err
 		}
