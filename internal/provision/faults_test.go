@@ -14,13 +14,13 @@ import (
 )
 
 // provisionExpect provisions one subscription and waits for ready or failed.
-func (b *bundle) provisionUntilSettled(t *testing.T, id int64) db.Subscription {
+func (b *bundle) provisionUntilSettled(t testing.TB, id int64) db.Subscription {
 	t.Helper()
 	require.NoError(t, b.svc.Provision(context.Background(), id, admin))
 	return b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
 }
 
-func requireReady(t *testing.T, b *bundle, sub db.Subscription) {
+func requireReady(t testing.TB, b *bundle, sub db.Subscription) {
 	t.Helper()
 	require.Equal(t, db.ProvisioningStatusReady, statusOf(sub), "error: %s; events: %v", deref(sub.ProvisioningError), b.events(t, sub.ID))
 }

@@ -67,7 +67,7 @@ func testTimings() Timings {
 
 // setup gives a database, a simulator (time scale 1/100), a callback endpoint wired to the
 // service, and (unless noWork) a running worker.
-func setup(t *testing.T, mods ...func(*setupOpts)) *bundle {
+func setup(t testing.TB, mods ...func(*setupOpts)) *bundle {
 	t.Helper()
 	o := setupOpts{
 		env: map[string]string{
@@ -132,7 +132,7 @@ func setup(t *testing.T, mods ...func(*setupOpts)) *bundle {
 }
 
 // startWorker runs a worker until the test ends.
-func (b *bundle) startWorker(t *testing.T, opts ...Option) *Worker {
+func (b *bundle) startWorker(t testing.TB, opts ...Option) *Worker {
 	t.Helper()
 	w, err := NewWorker(b.pool, b.cfg, append([]Option{WithLogger(b.log), WithHCloudClient(b.hc, b.rl), WithTimings(testTimings())}, opts...)...)
 	require.NoError(t, err)
@@ -153,7 +153,7 @@ func (b *bundle) startWorker(t *testing.T, opts ...Option) *Worker {
 	return w
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
@@ -165,7 +165,7 @@ var _ io.Writer = testWriter{}
 var admin = Actor{Email: "ops@example.com", IP: "192.0.2.1"}
 
 // newSubscription creates a customer with all secrets and a subscription.
-func (b *bundle) newSubscription(t *testing.T) int64 {
+func (b *bundle) newSubscription(t testing.TB) int64 {
 	t.Helper()
 	ctx := context.Background()
 	q := db.New()
@@ -191,7 +191,7 @@ func (b *bundle) newSubscription(t *testing.T) int64 {
 	return sub.ID
 }
 
-func (b *bundle) sub(t *testing.T, id int64) db.Subscription {
+func (b *bundle) sub(t testing.TB, id int64) db.Subscription {
 	t.Helper()
 	s, err := db.New().SubscriptionGet(context.Background(), b.pool, id)
 	require.NoError(t, err)
@@ -199,7 +199,7 @@ func (b *bundle) sub(t *testing.T, id int64) db.Subscription {
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
@@ -211,7 +211,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 }
 
 // waitStatus waits until the subscription is in one of the states and returns it.
-func (b *bundle) waitStatus(t *testing.T, id int64, timeout time.Duration, want ...db.ProvisioningStatus) db.Subscription {
+func (b *bundle) waitStatus(t testing.TB, id int64, timeout time.Duration, want ...db.ProvisioningStatus) db.Subscription {
 	t.Helper()
 	var s db.Subscription
 	waitFor(t, timeout, fmt.Sprintf("subscription %d to reach %v", id, want), func() bool {
@@ -227,7 +227,7 @@ func (b *bundle) waitStatus(t *testing.T, id int64, timeout time.Duration, want 
 }
 
 // events returns the subscription's events as "step kind: message" lines.
-func (b *bundle) events(t *testing.T, id int64) []string {
+func (b *bundle) events(t testing.TB, id int64) []string {
 	t.Helper()
 	evs, err := db.New().ProvisioningEventList(context.Background(), b.pool, id)
 	require.NoError(t, err)
@@ -240,7 +240,7 @@ func (b *bundle) events(t *testing.T, id int64) []string {
 
 // assertClean checks the simulator holds exactly the servers and keys of the given subscriptions
 // (by name) and nothing else.
-func (b *bundle) assertOnly(t *testing.T, subIDs ...int64) {
+func (b *bundle) assertOnly(t testing.TB, subIDs ...int64) {
 	t.Helper()
 	var want []string
 	for _, id := range subIDs {
