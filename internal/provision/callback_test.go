@@ -3,7 +3,6 @@ package provision
 import (
 	"context"
 	"net/url"
-	"strconv"
 	"testing"
 	"time"
 
@@ -88,5 +87,4 @@ func TestCallbackDeadline(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, st.Allowed.Retry)
 	require.Equal(t, "failed", st.Steps[2].State)
-	_ = strconv.Itoa
 }

@@ -1,10 +1,8 @@
 package provision
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"net"
 
 	"github.com/hetznercloud/hcloud-go/v2/hcloud"
 )
@@ -55,15 +53,4 @@ func hetznerError(doing string, err error) error {
 		return fail("Hetzner rejected the request to %s as invalid (%s). Check the server type, image and location settings, then Retry.", doing, herr.Message)
 	}
 	return fail("Hetzner refused to %s (%s: %s). Retry, or Destroy to clean up.", doing, herr.Code, herr.Message)
-}
-
-// isTransient reports whether a step error should be retried.
-func isTransient(err error) bool {
-	var f *stepFailure
-	return !errors.As(err, &f)
-}
-
-func isNetTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded)
 }

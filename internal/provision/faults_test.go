@@ -13,7 +13,7 @@ import (
 	"github.com/rachelcloud/admin/internal/hcloudsim"
 )
 
-// provisionExpect provisions one subscription and waits for ready or failed.
+// provisionUntilSettled provisions one subscription and waits for ready or failed.
 func (b *bundle) provisionUntilSettled(t testing.TB, id int64) db.Subscription {
 	t.Helper()
 	require.NoError(t, b.svc.Provision(context.Background(), id, admin))
@@ -58,8 +58,7 @@ func TestFaultRateLimitStorm(t *testing.T) {
 	id := b.newSubscription(t)
 	requireReady(t, b, b.provisionUntilSettled(t, id))
 	b.assertOnly(t, id)
-	_, _, _, ok := b.svc.RateLimit()
-	_ = ok // the web process reads the worker's stored headers in the background
+	// The web process reads the headers the worker stored, in the background.
 	waitFor(t, 5*time.Second, "rate limit shared through the database", func() bool {
 		_, limit, _, ok := b.svc.RateLimit()
 		return ok && limit > 0
