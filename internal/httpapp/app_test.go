@@ -18,15 +18,21 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rachelcloud/admin/internal/auth"
+	"github.com/rachelcloud/admin/internal/browsertest"
 	"github.com/rachelcloud/admin/internal/config"
 	"github.com/rachelcloud/admin/internal/customer"
 	"github.com/rachelcloud/admin/internal/dbtest"
+	"github.com/rachelcloud/admin/internal/hcloudsim"
 	"github.com/rachelcloud/admin/internal/httpapp"
 	"github.com/rachelcloud/admin/internal/provision"
 	"github.com/rachelcloud/admin/internal/secrets"
 )
 
-func TestMain(m *testing.M) { os.Exit(dbtest.Main(m)) }
+func TestMain(m *testing.M) {
+	code := dbtest.Main(m)
+	browsertest.Close()
+	os.Exit(code)
+}
 
 const (
 	adminEmail    = "ops@example.com"
@@ -38,6 +44,8 @@ type testBundle struct {
 	echo   *echo.Echo
 	server *httptest.Server
 	client *http.Client // keeps cookies, does not follow redirects
+	sim    *hcloudsim.Simulator
+	prov   *provision.Service
 }
 
 func setup(t *testing.T) *testBundle {
@@ -60,7 +68,7 @@ func setup(t *testing.T) *testBundle {
 	t.Cleanup(srv.Close)
 	jar, _ := cookiejar.New(nil)
 	client := &http.Client{Jar: jar, Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	return &testBundle{pool: pool, echo: e, server: srv, client: client}
+	return &testBundle{pool: pool, echo: e, server: srv, client: client, prov: prov}
 }
 
 var csrfRe = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)

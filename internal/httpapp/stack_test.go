@@ -1,0 +1,134 @@
+package httpapp_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rachelcloud/admin/internal/auth"
+	"github.com/rachelcloud/admin/internal/config"
+	"github.com/rachelcloud/admin/internal/customer"
+	"github.com/rachelcloud/admin/internal/db"
+	"github.com/rachelcloud/admin/internal/dbtest"
+	"github.com/rachelcloud/admin/internal/hcloudsim"
+	"github.com/rachelcloud/admin/internal/httpapp"
+	"github.com/rachelcloud/admin/internal/provision"
+	"github.com/rachelcloud/admin/internal/secrets"
+)
+
+// stackSSHPort is where this package's simulated VPSes serve SSH (each on its own loopback
+// address); other packages' tests use other ports.
+const stackSSHPort = 22031
+
+const stackSimToken = "stack-test-token"
+
+// stackTimings shrink the worker's loops to the simulator's time scale.
+func stackTimings() provision.Timings {
+	return provision.Timings{
+		PollMin: 20 * time.Millisecond, PollMax: 150 * time.Millisecond, Sweep: 150 * time.Millisecond,
+		Retry: 50 * time.Millisecond, InjectRetry: 100 * time.Millisecond, Reconcile: time.Hour,
+		FetchPoll: 50 * time.Millisecond, JobTimeout: 30 * time.Second, SSHTimeout: 3 * time.Second, KeyPoolSize: 2,
+	}
+}
+
+// setupStack runs everything an admin's browser talks to: a database, the simulator (1/100 time
+// scale), a provisioning worker, and the app on an httptest server whose URL is PUBLIC_BASE_URL,
+// so the simulated VPSes call back into it.
+func setupStack(t *testing.T, sim hcloudsim.Config) *testBundle {
+	t.Helper()
+	pool := dbtest.New(t)
+	log := slog.New(slog.NewTextHandler(testLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+
+	var handler atomic.Pointer[http.Handler]
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		(*handler.Load()).ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+
+	sim.Token, sim.TimeScale, sim.SSHPort, sim.RateLimitRefill, sim.Logger = stackSimToken, 0.01, stackSSHPort, time.Millisecond, log
+	s, err := hcloudsim.New(sim)
+	require.NoError(t, err)
+	require.NoError(t, s.Start())
+	t.Cleanup(func() { _ = s.Close() })
+
+	kr, err := secrets.GenerateKeyring()
+	require.NoError(t, err)
+	env := map[string]string{
+		"RACHEL_KEYRING": kr, "COOKIE_SECURE": "false", "PUBLIC_BASE_URL": srv.URL,
+		"HCLOUD_TOKEN": stackSimToken, "HCLOUD_ENDPOINT": s.Endpoint(),
+		"SSH_KEY_ALGORITHM": "ed25519", "VPS_SSH_PORT": fmt.Sprint(stackSSHPort),
+		"CALLBACK_DEADLINE": "20s", "CREATE_DEADLINE": "20s", "INJECT_DEADLINE": "10s",
+	}
+	cfg, err := config.Load(func(k string) string { return env[k] })
+	require.NoError(t, err)
+
+	rl := &provision.RateLimitTracker{}
+	hc, err := provision.NewHCloudClient(cfg, rl, nil)
+	require.NoError(t, err)
+	prov, err := provision.NewService(pool, cfg, provision.WithLogger(log), provision.WithHCloudClient(hc, rl))
+	require.NoError(t, err)
+	w, err := provision.NewWorker(pool, cfg, provision.WithLogger(log), provision.WithHCloudClient(hc, rl),
+		provision.WithTimings(stackTimings()))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil && !errors.Is(err, context.Canceled) {
+				t.Errorf("worker: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Errorf("worker did not stop")
+		}
+	})
+
+	authSvc := auth.NewService(pool, cfg.SessionIdle, cfg.SessionMaxAge)
+	_, err = authSvc.CreateAdmin(context.Background(), adminEmail, adminPassword)
+	require.NoError(t, err)
+	e := httpapp.New(httpapp.Deps{Pool: pool, Config: cfg, Auth: authSvc, Customers: customer.NewService(pool, cfg.Keyring),
+		Provision: prov, Log: log})
+	var h http.Handler = e
+	handler.Store(&h)
+
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar, Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return &testBundle{pool: pool, echo: e, server: srv, client: client, sim: s, prov: prov}
+}
+
+// waitState polls the database until the subscription is in state (or the deadline passes).
+func (b *testBundle) waitState(t *testing.T, id int64, timeout time.Duration, state db.ProvisioningStatus) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		sub, err := db.New().SubscriptionGet(context.Background(), b.pool, id)
+		require.NoError(t, err)
+		if sub.ProvisioningStatus != nil && *sub.ProvisioningStatus == state {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("subscription %d did not reach %s within %s (now %v)", id, state, timeout, sub.ProvisioningStatus)
+		}
+		time.Sleep(20 * time.Millisecond) // the interval of a condition poll, not a wait for an event
+	}
+}
+
+// testLogWriter sends the stack's warnings to the test log.
+type testLogWriter struct{ t *testing.T }
+
+func (w testLogWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
