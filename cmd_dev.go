@@ -15,6 +15,8 @@ import (
 	"github.com/rachelcloud/admin/internal/auth"
 	"github.com/rachelcloud/admin/internal/config"
 	"github.com/rachelcloud/admin/internal/database"
+	"github.com/rachelcloud/admin/internal/hcloudsim"
+	"github.com/rachelcloud/admin/internal/metrics"
 	"github.com/rachelcloud/admin/internal/pgcluster"
 	"github.com/rachelcloud/admin/internal/secrets"
 )
@@ -124,7 +126,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return fmt.Errorf("dev admin: %w", err)
 	}
-	stopBackground, err := startDevBackground(ctx, cfg, pool, log)
+	m := metrics.New(pool, log)
+	stopBackground, err := startDevBackground(ctx, cfg, pool, log, m, stdout)
 	if err != nil {
 		return err
 	}
@@ -140,7 +143,39 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return serveHTTP(ctx, cfg, pool, log, ready)
 }
 
-// startDevBackground starts what runs beside the web app in dev (simulator and worker).
-func startDevBackground(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, log *slog.Logger) (stop func(), err error) {
-	return func() {}, nil
+// startDevBackground starts what runs beside the web app in dev: the simulator (when no Hetzner
+// token is given) and the worker. cfg is pointed at the simulator.
+func startDevBackground(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, log *slog.Logger, m *metrics.Metrics, out io.Writer) (stop func(), err error) {
+	var stops []func()
+	stopAll := func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
+	if cfg.HCloudToken.IsZero() {
+		token := auth.RandomToken(24)
+		sim, err := hcloudsim.New(hcloudsim.Config{Token: token, TimeScale: cfg.SimTimeScale,
+			Logger: log.With("component", "hcloudsim")})
+		if err != nil {
+			return nil, err
+		}
+		if err := sim.Start(); err != nil {
+			return nil, err
+		}
+		stops = append(stops, func() { _ = sim.Close() })
+		cfg.HCloudToken = secrets.NewSecret(token)
+		cfg.HCloudEndpoint = sim.Endpoint()
+		cfg.VPSSSHPort = hcloudsim.DefaultSSHPort
+		fmt.Fprintf(out, "HCLOUD_TOKEN is unset: using the built-in Hetzner simulator at %s (time scale %g)\n", sim.URL(), cfg.SimTimeScale)
+	}
+	workCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := runWorker(workCtx, pool, cfg, log.With("process", "worker"), m); err != nil && workCtx.Err() == nil {
+			log.Error("worker stopped", "error", err)
+		}
+	}()
+	stops = append(stops, func() { cancel(); <-done })
+	return stopAll, nil
 }

@@ -40,6 +40,9 @@ type Config struct {
 	SessionMaxAge time.Duration // SESSION_MAX_AGE
 	SecureCookies bool          // COOKIE_SECURE
 	LogFormat     string        // LOG_FORMAT: json or text
+
+	MetricsPort  int     // METRICS_PORT: the worker's /metrics and /healthz (0: off)
+	SimTimeScale float64 // SIM_TIME_SCALE: the dev simulator's time scale
 }
 
 // Var documents one environment variable, for the README and `-h`.
@@ -67,6 +70,8 @@ var Vars = []Var{
 	{"SESSION_MAX_AGE", "12h", "Admin session absolute expiry."},
 	{"COOKIE_SECURE", "true", "Mark cookies Secure (set false only for plain-HTTP development)."},
 	{"LOG_FORMAT", "json", "json or text."},
+	{"METRICS_PORT", "(off)", "Port of the worker's own /metrics and /healthz (the web process serves them on PORT)."},
+	{"SIM_TIME_SCALE", "0.1", "`make run` only: time scale of the built-in simulator (1 = Hetzner's real timings)."},
 }
 
 // Getenv reads one variable; os.Getenv in production, a map in tests.
@@ -119,6 +124,17 @@ func Load(getenv Getenv) (*Config, error) {
 		SessionIdle:      dur("SESSION_IDLE_TIMEOUT", "30m"),
 		SessionMaxAge:    dur("SESSION_MAX_AGE", "12h"),
 		LogFormat:        str("LOG_FORMAT", "json"),
+	}
+
+	if v := str("METRICS_PORT", ""); v != "" {
+		c.MetricsPort = port("METRICS_PORT", v)
+	}
+	if v := str("SIM_TIME_SCALE", "0.1"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f <= 0 || f > 10 {
+			bad("SIM_TIME_SCALE", "%q is not a number between 0 and 10", v)
+		}
+		c.SimTimeScale = f
 	}
 
 	if c.DatabaseURL != "" {

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/rachelcloud/admin/internal/config"
+	"github.com/rachelcloud/admin/internal/database"
+	"github.com/rachelcloud/admin/internal/metrics"
+	"github.com/rachelcloud/admin/internal/provision"
+)
+
+func runWork(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("work", "Runs the provisioning worker: the step jobs, the Hetzner action poller, deadlines and the\n"+
+		"reconciler. Run as many as you like against one database. SIGTERM stops taking jobs; unfinished ones\n"+
+		"are resumed by the next worker.", stderr,
+		"DATABASE_URL", "RACHEL_KEYRING", "HCLOUD_TOKEN", "HCLOUD_TOKEN_FILE", "HCLOUD_ENDPOINT", "PUBLIC_BASE_URL",
+		"HCLOUD_SERVER_TYPE", "HCLOUD_IMAGE", "HCLOUD_LOCATION", "SSH_KEY_ALGORITHM", "SSH_ALLOWED_SOURCES", "VPS_SSH_PORT",
+		"CALLBACK_DEADLINE", "CREATE_DEADLINE", "INJECT_DEADLINE", "METRICS_PORT", "LOG_FORMAT")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(os.Getenv)
+	if err != nil {
+		return err
+	}
+	if err := cfg.Need("DATABASE_URL", "RACHEL_KEYRING", "HCLOUD_TOKEN"); err != nil {
+		return err
+	}
+	log := newLogger(cfg.LogFormat, stderr)
+	pool, err := database.Open(ctx, cfg.DatabaseURL, 0)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := waitMigrated(ctx, pool, log); err != nil {
+		return err
+	}
+	m := metrics.New(pool, log)
+	if cfg.MetricsPort != 0 {
+		stop, err := serveMetrics(cfg.MetricsPort, m, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	return runWorker(ctx, pool, cfg, log, m)
+}
+
+// runWorker runs a provisioning worker until ctx ends.
+func runWorker(ctx context.Context, pool *pgxpool.Pool, cfg *config.Config, log *slog.Logger, m *metrics.Metrics, opts ...provision.Option) error {
+	opts = append([]provision.Option{provision.WithLogger(log), provision.WithRegistry(m.Registry)}, opts...)
+	w, err := provision.NewWorker(pool, cfg, opts...)
+	if err != nil {
+		return err
+	}
+	return w.Run(ctx)
+}
+
+// waitMigrated waits for the release step's migrations, so a worker started beside it does not
+// run against an old schema.
+func waitMigrated(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		err := database.Current(ctx, pool)
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("database schema is not current (run `rachel-admin migrate`): %w", err)
+		}
+		log.Info("waiting for migrations", "reason", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+// serveMetrics serves /metrics and /healthz for a process without a web server.
+func serveMetrics(port int, m *metrics.Metrics, log *slog.Logger) (stop func(), err error) {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	ln, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
+	if err != nil {
+		return nil, fmt.Errorf("METRICS_PORT %d: %w", port, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server", "error", err)
+		}
+	}()
+	log.Info("metrics listening", "addr", ln.Addr().String())
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, nil
+}
