@@ -172,14 +172,41 @@ func Eval[T any](tb *Tab, expr string) T {
 	return v
 }
 
-// WaitJS waits until the JavaScript expression is truthy in the page.
+// WaitJS waits until the JavaScript expression is truthy in the page, evaluating it every 50 ms
+// until timeout. Evaluation errors (the page is being replaced by a navigation) count as false.
 func (tb *Tab) WaitJS(timeout time.Duration, what, expr string) {
 	tb.t.Helper()
-	tb.Do(timeout+5*time.Second, what, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-		_, err := chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingInterval(50*time.Millisecond),
-			chromedp.WithPollingTimeout(timeout))(ctx, t)
-		return err
-	}))
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	var lastErr error
+	for {
+		ctx, cancel := context.WithTimeout(tb.ctx, 5*time.Second)
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("!!("+expr+")"))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		lastErr = err
+		if time.Now().After(deadline) {
+			tb.Screenshot(tb.t.Name() + "-failed")
+			tb.t.Fatalf("%s: not true within %s: %s (last error: %v)", what, timeout, expr, lastErr)
+		}
+		select {
+		case <-tick.C:
+		case <-tb.ctx.Done():
+			tb.t.Fatalf("%s: %v", what, tb.ctx.Err())
+		}
+	}
+}
+
+// ClickAndLoad clicks the element and waits until a new document has loaded in which expr is
+// true (the old document is tagged first, so it cannot satisfy the wait).
+func (tb *Tab) ClickAndLoad(timeout time.Duration, what, sel, expr string) {
+	tb.t.Helper()
+	Eval[bool](tb, `(window.__browsertestOld = true)`)
+	tb.Do(timeout, what, chromedp.Click(chromedp.CSS(sel)))
+	tb.WaitJS(timeout, what, `window.__browsertestOld === undefined && document.readyState === 'complete' && (`+expr+`)`)
 }
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)

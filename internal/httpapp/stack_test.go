@@ -132,3 +132,11 @@ func (w testLogWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
+
+// latestSubscription is the ID of the newest subscription.
+func (b *testBundle) latestSubscription(t *testing.T) int64 {
+	t.Helper()
+	var id int64
+	require.NoError(t, b.pool.QueryRow(context.Background(), `SELECT max(id) FROM subscriptions`).Scan(&id))
+	return id
+}
