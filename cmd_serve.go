@@ -21,6 +21,7 @@ import (
 	"github.com/rachelcloud/admin/internal/customer"
 	"github.com/rachelcloud/admin/internal/database"
 	"github.com/rachelcloud/admin/internal/httpapp"
+	"github.com/rachelcloud/admin/internal/logging"
 	"github.com/rachelcloud/admin/internal/keyrotation"
 	"github.com/rachelcloud/admin/internal/provision"
 )
@@ -55,12 +56,10 @@ func hasFlags(fs *flag.FlagSet) bool {
 	return n > 0
 }
 
-// newLogger logs JSON in production and text in development.
+// newLogger logs JSON in production and text in development, with the context's request and
+// subscription IDs on every line and secrets redacted.
 func newLogger(format string, w io.Writer) *slog.Logger {
-	if format == "text" {
-		return slog.New(slog.NewTextHandler(w, nil))
-	}
-	return slog.New(slog.NewJSONHandler(w, nil))
+	return logging.New(format, w, slog.LevelInfo)
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {

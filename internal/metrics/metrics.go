@@ -21,8 +21,6 @@ import (
 // Metrics is a process's registry with the metrics the web layer records itself.
 type Metrics struct {
 	Registry *prometheus.Registry
-	// Callbacks counts VPS callbacks by outcome (accepted, rejected, rate_limited).
-	Callbacks *prometheus.CounterVec
 	// Requests counts HTTP requests by route and status code.
 	Requests *prometheus.CounterVec
 }
@@ -37,14 +35,11 @@ func New(pool *pgxpool.Pool, log *slog.Logger) *Metrics {
 	}
 	m := &Metrics{
 		Registry: reg,
-		Callbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "rachel_callbacks_total", Help: "VPS cloud-init callbacks by outcome.",
-		}, []string{"outcome"}),
 		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rachel_http_requests_total", Help: "HTTP requests by route and status code.",
 		}, []string{"route", "code"}),
 	}
-	reg.MustRegister(m.Callbacks, m.Requests)
+	reg.MustRegister(m.Requests)
 	return m
 }
 

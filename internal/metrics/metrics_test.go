@@ -25,7 +25,7 @@ func TestFleetGaugesFromTheDatabase(t *testing.T) {
 		INSERT INTO hetzner_rate_limit (lim, remaining, reset_at) VALUES (3600, 3512, now());`)
 	require.NoError(t, err)
 	m := metrics.New(pool, nil)
-	m.Callbacks.WithLabelValues("accepted").Inc()
+	m.Requests.WithLabelValues("/healthz", "200").Inc()
 
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
@@ -33,7 +33,7 @@ func TestFleetGaugesFromTheDatabase(t *testing.T) {
 	text := string(body)
 	require.Contains(t, text, `rachel_subscriptions{status="none"} 1`)
 	require.Contains(t, text, `rachel_hetzner_rate_limit_remaining 3512`)
-	require.Contains(t, text, `rachel_callbacks_total{outcome="accepted"} 1`)
+	require.Contains(t, text, `rachel_http_requests_total{code="200",route="/healthz"} 1`)
 	require.Contains(t, text, `go_goroutines`)
 	require.NotContains(t, text, "secret-customer")
 	require.NotContains(t, text, "Secret Name")

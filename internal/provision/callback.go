@@ -43,14 +43,18 @@ func callbackURL(baseURL, token string) string {
 func (s *Service) HandleCallback(ctx context.Context, token string, form url.Values, remoteIP string) error {
 	raw, err := base64.RawURLEncoding.DecodeString(token)
 	if err != nil || len(raw) != 32 {
+		s.metrics.callback("malformed_token")
 		return ErrCallbackRejected
 	}
 	sum := sha256.Sum256(raw)
+	var outcome string
 	reject := func(why string, subID int64) error {
-		s.o.log.Warn("VPS callback rejected", "reason", why, "subscription_id", subID, "remote_ip", remoteIP)
+		outcome = why
+		s.o.log.WarnContext(ctx, "VPS callback rejected", "reason", why, "subscription_id", subID, "remote_ip", remoteIP)
 		return ErrCallbackRejected
 	}
-	return inTx(ctx, s.pool, func(tx pgx.Tx) error {
+	var accepted db.Subscription
+	err = inTx(ctx, s.pool, func(tx pgx.Tx) error {
 		sub, err := s.q.ProvisionGetByCallbackToken(ctx, tx, sum[:])
 		if errors.Is(err, pgx.ErrNoRows) {
 			return reject("unknown or spent token", 0)
@@ -90,8 +94,37 @@ func (s *Service) HandleCallback(ctx context.Context, token string, form url.Val
 		if err := event(ctx, tx, sub.ID, db.ProvisioningStatusInjectingSecrets, "entered", actorVPS, "Injecting secrets over SSH"); err != nil {
 			return err
 		}
+		accepted = sub
 		return enqueueStep(ctx, s.river, tx, sub.ID)
 	})
+	switch {
+	case err == nil:
+		s.metrics.callback("accepted")
+		if statusOf(accepted) == db.ProvisioningStatusCloudInit {
+			s.metrics.stepDone(db.ProvisioningStatusCloudInit, accepted.StepStartedAt)
+		}
+		s.o.log.InfoContext(ctx, "VPS called back", "subscription_id", accepted.ID)
+	case errors.Is(err, ErrCallbackRejected):
+		s.metrics.callback(outcomeLabel(outcome))
+	}
+	return err
+}
+
+// outcomeLabel turns a rejection reason into a metric label of bounded cardinality.
+func outcomeLabel(why string) string {
+	switch {
+	case strings.HasPrefix(why, "unknown"):
+		return "unknown_token"
+	case strings.HasPrefix(why, "not waiting"):
+		return "not_waiting"
+	case strings.HasPrefix(why, "token expired"):
+		return "expired"
+	case strings.HasPrefix(why, "instance_id"):
+		return "wrong_instance"
+	case strings.HasPrefix(why, "pub_key"):
+		return "wrong_host_key"
+	}
+	return "rejected"
 }
 
 // sameKey compares two authorized_keys lines by key material, ignoring comments and spacing.

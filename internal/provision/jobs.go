@@ -2,6 +2,7 @@ package provision
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -9,7 +10,20 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
+
+	"github.com/rachelcloud/admin/internal/logging"
 )
+
+// jobRequestID reads the request ID a job was inserted with, if any.
+func jobRequestID(metadata []byte) string {
+	var md struct {
+		RequestID string `json:"request_id"`
+	}
+	if len(metadata) == 0 || json.Unmarshal(metadata, &md) != nil {
+		return ""
+	}
+	return md.RequestID
+}
 
 // liveStates are the River job states in which a job still will or does run.
 var liveStates = []rivertype.JobState{
@@ -74,7 +88,13 @@ type inserter interface {
 // when one is already waiting (snoozed or backing off), moves it to now. A running job re-reads
 // the status before it finishes, and the sweeper catches the rest.
 func enqueueStep(ctx context.Context, rc inserter, tx pgx.Tx, subscriptionID int64) error {
-	res, err := rc.InsertTx(ctx, tx, stepArgs{SubscriptionID: subscriptionID}, nil)
+	var opts *river.InsertOpts
+	if rid := logging.RequestID(ctx); rid != "" {
+		// The request that started the job, for its log lines (metadata does not count for uniqueness).
+		md, _ := json.Marshal(map[string]string{"request_id": rid})
+		opts = &river.InsertOpts{Metadata: md}
+	}
+	res, err := rc.InsertTx(ctx, tx, stepArgs{SubscriptionID: subscriptionID}, opts)
 	if err != nil {
 		return fmt.Errorf("enqueue step job for subscription %d: %w", subscriptionID, err)
 	}

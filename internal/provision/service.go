@@ -21,11 +21,12 @@ import (
 // findings and the VPS callback. It never talks to Hetzner itself; it changes state and enqueues
 // jobs, each in one transaction with the audit and event rows.
 type Service struct {
-	pool  *pgxpool.Pool
-	cfg   *config.Config
-	q     *db.Queries
-	river *river.Client[pgx.Tx]
-	o     options
+	pool    *pgxpool.Pool
+	cfg     *config.Config
+	q       *db.Queries
+	river   *river.Client[pgx.Tx]
+	o       options
+	metrics *stepMetrics
 
 	rlMu      sync.Mutex
 	rlCached  RateLimitState
@@ -40,7 +41,7 @@ func NewService(pool *pgxpool.Pool, cfg *config.Config, opts ...Option) (*Servic
 	if err != nil {
 		return nil, fmt.Errorf("provision service: river client: %w", err)
 	}
-	return &Service{pool: pool, cfg: cfg, q: db.New(), river: rc, o: o}, nil
+	return &Service{pool: pool, cfg: cfg, q: db.New(), river: rc, o: o, metrics: newStepMetrics(o.registry)}, nil
 }
 
 // inTx runs fn in a transaction and commits it when fn returns nil.

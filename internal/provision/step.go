@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
 	"github.com/rachelcloud/admin/internal/db"
+	"github.com/rachelcloud/admin/internal/logging"
 )
 
 // stepWorker runs the step job of one subscription.
@@ -19,7 +21,12 @@ type stepWorker struct {
 }
 
 func (sw *stepWorker) Work(ctx context.Context, job *river.Job[stepArgs]) error {
-	return sw.w.runSteps(ctx, job.Args.SubscriptionID, job.Attempt, job.MaxAttempts)
+	// Every line this job logs names its subscription, its job and the request that started it.
+	attrs := []slog.Attr{slog.Int64("subscription_id", job.Args.SubscriptionID), slog.Int64("job_id", job.ID)}
+	if rid := jobRequestID(job.Metadata); rid != "" {
+		attrs = append(attrs, slog.String("request_id", rid))
+	}
+	return sw.w.runSteps(logging.With(ctx, attrs...), job.Args.SubscriptionID, job.Attempt, job.MaxAttempts)
 }
 
 func (sw *stepWorker) Timeout(*river.Job[stepArgs]) time.Duration { return sw.w.o.timings.JobTimeout }
@@ -72,6 +79,10 @@ func (w *Worker) runSteps(ctx context.Context, id int64, attempt, maxAttempts in
 		}
 		switch {
 		case out.next:
+			if st != db.ProvisioningStatusPending {
+				w.metrics.stepDone(st, sub.StepStartedAt)
+			}
+			w.o.log.InfoContext(ctx, "provisioning step done", "step", st)
 			continue
 		case out.snooze > 0:
 			return river.JobSnooze(out.snooze)
@@ -125,7 +136,7 @@ func (w *Worker) stepError(ctx context.Context, sub db.Subscription, st db.Provi
 		w.failStep(ctx, sub.ID, st, fmt.Sprintf("Gave up after repeated errors: %v. Retry tries again; Destroy removes what was created.", err))
 		return nil
 	}
-	w.o.log.Warn("provisioning step failed, will retry", "subscription_id", sub.ID, "step", st, "attempt", attempt, "err", err)
+	w.o.log.WarnContext(ctx, "provisioning step failed, will retry", "step", st, "attempt", attempt, "err", err)
 	return err
 }
 
@@ -141,9 +152,11 @@ func (w *Worker) failStep(ctx context.Context, id int64, st db.ProvisioningStatu
 		return event(ctx, tx, id, st, "error", actorWorker, "%s", reason)
 	})
 	if err != nil {
-		w.o.log.Error("record provisioning failure", "subscription_id", id, "step", st, "err", err)
+		w.o.log.ErrorContext(ctx, "record provisioning failure", "step", st, "err", err)
+		return
 	}
-	w.o.log.Info("provisioning step failed", "subscription_id", id, "step", st, "reason", reason)
+	w.metrics.stepFailed(st)
+	w.o.log.InfoContext(ctx, "provisioning step failed", "step", st, "reason", reason)
 }
 
 // enter moves from one step to the next with its event, if the state is still from.

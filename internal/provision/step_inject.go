@@ -144,7 +144,7 @@ func (w *Worker) injectRetry(ctx context.Context, sub db.Subscription, problem s
 	if sub.StepStartedAt != nil && time.Since(*sub.StepStartedAt) > w.cfg.InjectDeadline {
 		return waiting, fail("Secret injection did not succeed within INJECT_DEADLINE (%s): %s. Retry tries again; Destroy removes the VPS.", w.cfg.InjectDeadline, problem)
 	}
-	w.o.log.Info("secret injection will retry", "subscription_id", sub.ID, "problem", problem)
+	w.o.log.InfoContext(ctx, "secret injection will retry", "problem", problem)
 	return snoozeFor(w.o.timings.InjectRetry), nil
 }
 

@@ -36,7 +36,8 @@ type Worker struct {
 	alg   sshkey.Algorithm
 	keys  *sshkey.Pool
 
-	nudge chan struct{} // wakes the poller when a step recorded actions
+	nudge   chan struct{} // wakes the poller when a step recorded actions
+	metrics *stepMetrics
 
 	fwMu sync.Mutex
 	fwID int64
@@ -57,7 +58,7 @@ func NewWorker(pool *pgxpool.Pool, cfg *config.Config, opts ...Option) (*Worker,
 		return nil, fmt.Errorf("provision worker: SSH_KEY_ALGORITHM: %w", err)
 	}
 	w := &Worker{pool: pool, cfg: cfg, q: db.New(), o: o, hc: o.hc, rl: o.rl, alg: alg,
-		nudge: make(chan struct{}, 1)}
+		nudge: make(chan struct{}, 1), metrics: newStepMetrics(o.registry)}
 	if w.hc == nil {
 		w.rl = &RateLimitTracker{}
 		if w.hc, err = NewHCloudClient(cfg, w.rl, o.registry); err != nil {
