@@ -12,6 +12,7 @@ import (
 	"github.com/a-h/templ"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/rachelcloud/admin/internal/audit"
 	"github.com/rachelcloud/admin/internal/auth"
@@ -36,6 +37,9 @@ type Deps struct {
 // App holds the handlers' dependencies.
 type App struct {
 	Deps
+	sessions *sessionCache
+	// statusFlight coalesces concurrent polls of one subscription's status fragment.
+	statusFlight singleflight.Group
 }
 
 // New builds the Echo server with every route registered.
@@ -43,7 +47,7 @@ func New(d Deps) *echo.Echo {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
-	a := &App{Deps: d}
+	a := &App{Deps: d, sessions: newSessionCache()}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = a.errorHandler

@@ -86,7 +86,7 @@ func limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 func (a *App) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if ck, err := c.Cookie(sessionCookie); err == nil && ck.Value != "" {
-			s, err := a.Auth.Lookup(c.Request().Context(), ck.Value)
+			s, err := a.sessions.lookup(c.Request().Context(), ck.Value, a.Auth.Lookup)
 			switch {
 			case err == nil:
 				c.Set(ctxSession, s)

@@ -43,6 +43,7 @@ func (a *App) signIn(c echo.Context) error {
 // signOut ends the session.
 func (a *App) signOut(c echo.Context) error {
 	if ck, err := c.Cookie(sessionCookie); err == nil {
+		a.sessions.forget(ck.Value)
 		if err := a.Auth.SignOut(c.Request().Context(), ck.Value, session(c), c.RealIP()); err != nil {
 			return err
 		}

@@ -1,7 +1,9 @@
 package httpapp
 
 import (
+	"context"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -19,7 +21,7 @@ func (a *App) subscriptionShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	st, err := a.Provision.Status(c.Request().Context(), id)
+	st, err := a.Provision.LiveStatus(c.Request().Context(), id)
 	if err != nil {
 		return err
 	}
@@ -41,7 +43,7 @@ func (a *App) subscriptionStatus(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	st, err := a.Provision.Status(c.Request().Context(), id)
+	st, err := a.pollStatus(c.Request().Context(), id)
 	if err != nil {
 		return err
 	}
@@ -51,6 +53,21 @@ func (a *App) subscriptionStatus(c echo.Context) error {
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return render(c, code, views.StatusLive(a.statusView(c, st)))
+}
+
+// pollStatus reads a subscription's status for the fragment. Polls of the same subscription that
+// arrive while its query runs share that query's answer (nothing older is ever served), so many
+// pages watching one provisioning cost one query at a time.
+func (a *App) pollStatus(ctx context.Context, id int64) (*provision.Status, error) {
+	v, err, _ := a.statusFlight.Do(strconv.FormatInt(id, 10), func() (any, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		return a.Provision.LiveStatus(ctx, id)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*provision.Status), nil
 }
 
 func (a *App) statusView(c echo.Context, st *provision.Status) views.StatusView {
