@@ -60,8 +60,8 @@ func fillCustomer(email string) chromedp.Action[chromedp.Void] {
 // → the page reaches ready by polling → a wrong, then the right Destroy confirmation → destroyed.
 func TestBrowserProvisionWatchDestroy(t *testing.T) {
 	t.Parallel()
+	tab := browsertest.NewTab(t) // first: it skips or fails at once without Chromium
 	b := setupStack(t, hcloudsim.Config{})
-	tab := browsertest.NewTab(t)
 	base := b.server.URL
 	browserSignIn(tab, base)
 
@@ -88,7 +88,15 @@ func TestBrowserProvisionWatchDestroy(t *testing.T) {
 	tab.ClickAndLoad(browserStep, "press Provision", `form[action$="/provision"] button`,
 		`document.querySelector('#live[data-polling="true"]') !== null`)
 	markPage(tab)
+	// What the admin types into the Destroy confirmation survives the polling swaps.
+	tab.Do(browserStep, "start typing a confirmation while the page polls",
+		chromedp.Click(chromedp.CSS("#destroy-box summary")),
+		chromedp.WaitVisible(chromedp.CSS("#confirm_name")),
+		chromedp.SendKeys(chromedp.CSS("#confirm_name"), "half-typed"),
+	)
 	waitLiveState(tab, "ready")
+	require.Equal(t, "half-typed", browsertest.Eval[string](tab, `document.querySelector('#confirm_name').value`))
+	require.True(t, browsertest.Eval[bool](tab, `document.querySelector('#destroy-box').open`))
 	require.Contains(t, tab.Text("dl.facts"), provision.ServerName(id))
 	require.Contains(t, tab.Text("dl.facts"), "SHA256:")
 	require.Contains(t, tab.Text(".timeline"), "injecting secrets")
@@ -96,8 +104,7 @@ func TestBrowserProvisionWatchDestroy(t *testing.T) {
 
 	// A wrong server name is refused with its message; the right one destroys.
 	tab.Do(browserStep, "type a wrong server name",
-		chromedp.Click(chromedp.CSS("#destroy-box summary")),
-		chromedp.WaitVisible(chromedp.CSS("#confirm_name")),
+		chromedp.Clear(chromedp.CSS("#confirm_name")),
 		chromedp.SendKeys(chromedp.CSS("#confirm_name"), "rachel-sub-0"),
 	)
 	tab.ClickAndLoad(browserStep, "destroy with a wrong name", `#destroy-box button[type=submit]`,
@@ -118,13 +125,13 @@ func TestBrowserProvisionWatchDestroy(t *testing.T) {
 // ready, the page following along by itself.
 func TestBrowserFailedThenRetry(t *testing.T) {
 	t.Parallel()
+	tab := browsertest.NewTab(t)
 	b := setupStack(t, hcloudsim.Config{})
 	id := b.createCustomer(t, b.signIn(t), customerForm("retry@example.com"))
 	require.NoError(t, b.sim.UpdateFaults(func(f *hcloudsim.Faults) {
 		f.ActionFailures = append(f.ActionFailures, hcloudsim.ActionFailure{Command: "create_server", Server: provision.ServerName(id), Count: 1})
 	}))
 
-	tab := browsertest.NewTab(t)
 	base := b.server.URL
 	browserSignIn(tab, base)
 	tab.Do(browserStep, "open the status page",

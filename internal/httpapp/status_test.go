@@ -321,3 +321,58 @@ func TestNoSecretInAnyPage(t *testing.T) {
 	_, body, _ = b.get(t, "/")
 	require.Contains(t, doc(t, body).Find("#rate-limit").Text(), "requests left")
 }
+
+func TestDashboard(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tok := b.signIn(t)
+	ctx := context.Background()
+	failed := b.createCustomer(t, tok, customerForm("failed@example.com"))
+	stuck := b.createCustomer(t, tok, customerForm("stuck@example.com"))
+	b.createCustomer(t, tok, customerForm("idle@example.com"))
+	for _, id := range []int64{failed, stuck} {
+		resp, _ := b.post(t, "/subscriptions/"+itoa(id)+"/provision", url.Values{"_csrf": {tok}})
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	}
+	_, err := b.pool.Exec(ctx, `UPDATE subscriptions SET provisioning_status = 'failed', failed_step = 'cloud_init', provisioning_error = 'no callback' WHERE id = $1`, failed)
+	require.NoError(t, err)
+	_, err = b.pool.Exec(ctx, `UPDATE subscriptions SET step_started_at = now() - interval '12 minutes' WHERE id = $1`, stuck)
+	require.NoError(t, err)
+	_, err = db.New().FindingUpsert(ctx, b.pool, db.FindingUpsertParams{Kind: "orphan", HetznerServerID: 5151, ServerName: "rachel-sub-5151", ServerType: "cx22"})
+	require.NoError(t, err)
+
+	status, body, _ := b.get(t, "/")
+	require.Equal(t, http.StatusOK, status)
+	d := doc(t, body)
+	rows := d.Find("#attention tbody tr")
+	require.Equal(t, 2, rows.Length())
+	require.Contains(t, rows.Eq(0).Text(), "failed at cloud-init")
+	require.Equal(t, "/subscriptions/"+itoa(failed), rows.Eq(0).Find("a").AttrOr("href", ""))
+	require.Contains(t, rows.Eq(1).Text(), "stuck for 11 min in pending")
+	counts := d.Find("ul.counts").Text()
+	require.Contains(t, counts, "not provisioned")
+	require.Equal(t, 1, d.Find(`ul.counts a[href="/subscriptions?status=failed"]`).Length())
+	require.Contains(t, d.Find("#findings-h").Parent().Text(), "rachel-sub-5151 (5151)")
+	require.Contains(t, d.Find("#rate-limit").Text(), "No Hetzner response seen yet")
+
+	// The stuck subscription's own page says so, with what to do.
+	_, body, _ = b.get(t, "/subscriptions/"+itoa(stuck))
+	stuckBox := doc(t, body).Find("#stuck").Text()
+	require.Contains(t, stuckBox, "Stuck for 11 min")
+	require.Contains(t, stuckBox, "worker")
+}
+
+// TestServerErrorLeaksNothing: a failure deep down answers a friendly 500 page without details.
+func TestServerErrorLeaksNothing(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.signIn(t)
+	_, err := b.pool.Exec(context.Background(), `ALTER TABLE reconcile_findings RENAME TO reconcile_findings_gone`)
+	require.NoError(t, err)
+	status, body, _ := b.get(t, "/reconcile")
+	require.Equal(t, http.StatusInternalServerError, status)
+	require.Contains(t, body, "Something went wrong on our side.")
+	for _, leak := range []string{"reconcile_findings", "SQLSTATE", "relation", "list findings"} {
+		require.NotContains(t, body, leak)
+	}
+}
