@@ -1,0 +1,270 @@
+package faultsuite
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rachelcloud/admin/internal/provision"
+)
+
+// subRow is what the suite reads of a subscription.
+type subRow struct {
+	ID       int64
+	Status   string
+	Error    string
+	Step     string
+	ServerID *int64
+	KeyID    *int64
+}
+
+func readSubs(ctx context.Context, pool *pgxpool.Pool) (map[int64]subRow, error) {
+	rows, err := pool.Query(ctx, `
+		SELECT id, coalesce(provisioning_status::text, ''), coalesce(provisioning_error, ''),
+		       coalesce(failed_step::text, ''), hetzner_server_id, hetzner_ssh_key_id
+		FROM subscriptions ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("read subscriptions: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (subRow, error) {
+		var s subRow
+		err := r.Scan(&s.ID, &s.Status, &s.Error, &s.Step, &s.ServerID, &s.KeyID)
+		return s, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read subscriptions: %w", err)
+	}
+	out := make(map[int64]subRow, len(list))
+	for _, s := range list {
+		out[s.ID] = s
+	}
+	return out, nil
+}
+
+// waitSettled waits until every listed subscription is ready or failed and returns them. Reads
+// that fail (the database restarting) are retried until the timeout.
+func (s *stack) waitSettled(t testing.TB, ids []int64, timeout time.Duration) map[int64]subRow {
+	t.Helper()
+	var last map[int64]subRow
+	var lastErr error
+	ok := waitUntil(context.Background(), timeout, func() bool {
+		subs, err := readSubs(context.Background(), s.pool)
+		if err != nil {
+			lastErr = err
+			return false
+		}
+		last = subs
+		for _, id := range ids {
+			if st := subs[id].Status; st != "ready" && st != "failed" {
+				return false
+			}
+		}
+		return true
+	})
+	if !ok {
+		counts := map[string]int{}
+		var waiting []string
+		for _, id := range ids {
+			counts[last[id].Status]++
+			if st := last[id].Status; st != "ready" && st != "failed" && len(waiting) < 10 {
+				waiting = append(waiting, fmt.Sprintf("%d:%s %s", id, st, strings.Join(s.events(t, id, 4), " | ")))
+			}
+		}
+		t.Fatalf("not settled within %s: %v (last read error %v); e.g.\n%s", timeout, counts, lastErr, strings.Join(waiting, "\n"))
+	}
+	return last
+}
+
+// events are the subscription's last n provisioning events, for failure messages.
+func (s *stack) events(t testing.TB, id int64, n int) []string {
+	rows, err := s.pool.Query(context.Background(), `
+		SELECT step::text || ' ' || kind || ': ' || message FROM provisioning_events
+		WHERE subscription_id = $1 ORDER BY id DESC LIMIT $2`, id, n)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	evs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return []string{err.Error()}
+	}
+	return evs
+}
+
+// report is what the suite proves; every field but the first two must be zero.
+type report struct {
+	Provisioned       int // subscriptions ready at the end
+	FailedThenRetried int // failed under faults, then taken to ready by Retry
+	Unaccounted       int // servers in Hetzner no subscription references
+	Orphans           int // servers or SSH keys labelled for a subscription that does not reference them
+	Duplicates        int // subscriptions with more than one server or key in Hetzner
+	JobsStuck         int // jobs running for a dead worker or available for over a minute
+	Lost              int // subscriptions not ready at the end, or ready without their server
+}
+
+func (r report) line() string {
+	return fmt.Sprintf("fault suite: provisioned=%d failed_then_retried=%d servers_left_unaccounted=%d orphans=%d duplicates=%d jobs_stuck=%d lost=%d",
+		r.Provisioned, r.FailedThenRetried, r.Unaccounted, r.Orphans, r.Duplicates, r.JobsStuck, r.Lost)
+}
+
+// print logs the summary and writes it to stdout, so a reader of `go test` output sees what was
+// proved even without -v.
+func (r report) print(t testing.TB, extra string) {
+	t.Log(r.line() + " " + extra)
+	fmt.Printf("%s (%s: %s)\n", r.line(), t.Name(), extra)
+}
+
+// requireClean fails the test unless nothing was lost, orphaned, duplicated or stuck.
+func (r report) requireClean(t testing.TB, want int) {
+	t.Helper()
+	require.Equal(t, want, r.Provisioned, r.line())
+	require.Zero(t, r.Unaccounted, r.line())
+	require.Zero(t, r.Orphans, r.line())
+	require.Zero(t, r.Duplicates, r.line())
+	require.Zero(t, r.JobsStuck, r.line())
+	require.Zero(t, r.Lost, r.line())
+}
+
+// checkResources compares the simulator's servers and SSH keys with the subscriptions: every
+// server and key is referenced by the subscription its labels name, none twice, and every ready
+// subscription's server exists. Problems are described in the returned list.
+func (s *stack) checkResources(subs map[int64]subRow, r *report) []string {
+	var problems []string
+	serverOf := map[int64]int64{} // server ID → subscription referencing it
+	keyOf := map[int64]int64{}
+	for _, sub := range subs {
+		if sub.ServerID != nil {
+			serverOf[*sub.ServerID] = sub.ID
+		}
+		if sub.KeyID != nil {
+			keyOf[*sub.KeyID] = sub.ID
+		}
+	}
+	perSub := map[int64]int{}
+	live := map[int64]bool{}
+	for _, srv := range s.sim.Servers() {
+		labelled, _ := strconv.ParseInt(srv.Labels[provision.LabelSubscription], 10, 64)
+		perSub[labelled]++
+		live[srv.ID] = true
+		owner, ok := serverOf[srv.ID]
+		switch {
+		case !ok:
+			r.Unaccounted++
+			problems = append(problems, fmt.Sprintf("server %d %s (status %s) is referenced by no subscription", srv.ID, srv.Name, srv.Status))
+		case owner != labelled || srv.Name != provision.ServerName(owner):
+			r.Orphans++
+			problems = append(problems, fmt.Sprintf("server %d %s is referenced by subscription %d but labelled for %d", srv.ID, srv.Name, owner, labelled))
+		}
+	}
+	keysPerSub := map[int64]int{}
+	for _, k := range s.sim.SSHKeys() {
+		labelled, _ := strconv.ParseInt(k.Labels[provision.LabelSubscription], 10, 64)
+		keysPerSub[labelled]++
+		if owner, ok := keyOf[k.ID]; !ok || owner != labelled {
+			r.Orphans++
+			problems = append(problems, fmt.Sprintf("SSH key %d %s is not referenced by subscription %d", k.ID, k.Name, labelled))
+		}
+	}
+	for id, n := range perSub {
+		if n > 1 {
+			r.Duplicates++
+			problems = append(problems, fmt.Sprintf("subscription %d has %d servers", id, n))
+		}
+	}
+	for id, n := range keysPerSub {
+		if n > 1 {
+			r.Duplicates++
+			problems = append(problems, fmt.Sprintf("subscription %d has %d SSH keys", id, n))
+		}
+	}
+	for _, sub := range subs {
+		if sub.Status == "ready" && (sub.ServerID == nil || !live[*sub.ServerID]) {
+			r.Lost++
+			problems = append(problems, fmt.Sprintf("subscription %d is ready but its server is not in Hetzner", sub.ID))
+		}
+	}
+	sort.Strings(problems)
+	return problems
+}
+
+// workerPID reads the process ID out of a River client ID (host-pid-random, see provision.Worker).
+var workerPID = regexp.MustCompile(`-(\d+)-[0-9a-f]+$`)
+
+// stuckJobs lists River jobs that nobody will run: running for a worker process that is dead,
+// or available (due) for over a minute.
+func (s *stack) stuckJobs(ctx context.Context) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT id, kind, state::text, coalesce(attempted_by[array_length(attempted_by, 1)], ''),
+		       scheduled_at < now() - interval '1 minute'
+		FROM river_job
+		WHERE state IN ('running', 'available')`)
+	if err != nil {
+		return nil, fmt.Errorf("read jobs: %w", err)
+	}
+	type job struct {
+		id          int64
+		kind, state string
+		by          string
+		overdue     bool
+	}
+	jobs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (job, error) {
+		var j job
+		err := r.Scan(&j.id, &j.kind, &j.state, &j.by, &j.overdue)
+		return j, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read jobs: %w", err)
+	}
+	alive := s.liveWorkerPIDs()
+	var stuck []string
+	for _, j := range jobs {
+		switch j.state {
+		case "running":
+			m := workerPID.FindStringSubmatch(j.by)
+			pid := 0
+			if m != nil {
+				pid, _ = strconv.Atoi(m[1])
+			}
+			if !alive[pid] {
+				stuck = append(stuck, fmt.Sprintf("job %d %s running for dead worker %q", j.id, j.kind, j.by))
+			}
+		case "available":
+			if j.overdue {
+				stuck = append(stuck, fmt.Sprintf("job %d %s available for over a minute", j.id, j.kind))
+			}
+		}
+	}
+	return stuck, nil
+}
+
+// jobsSettle waits for jobs left by killed workers to be rescued and reports those that are not
+// within the timeout: a job is stuck only if the system does not recover it by itself.
+func (s *stack) jobsSettle(t testing.TB, timeout time.Duration) []string {
+	t.Helper()
+	var stuck []string
+	var err error
+	waitUntil(context.Background(), timeout, func() bool {
+		stuck, err = s.stuckJobs(context.Background())
+		return err == nil && len(stuck) == 0
+	})
+	require.NoError(t, err)
+	return stuck
+}
+
+// jobStates counts River jobs by state, for the summary.
+func (s *stack) jobStates(t testing.TB) string {
+	t.Helper()
+	rows, err := s.pool.Query(context.Background(), `SELECT state::text || '=' || count(*) FROM river_job GROUP BY state ORDER BY state`)
+	require.NoError(t, err)
+	states, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	return strings.Join(states, ",")
+}
