@@ -1,5 +1,5 @@
-// Sends the session's CSRF token with every htmx request, and asks before destructive actions
-// whose form carries data-confirm-name (the admin types the server name to confirm).
+// Sends the session's CSRF token with every htmx request. (Destructive actions are confirmed by
+// typing the server name, checked by the server, so they work without JavaScript.)
 document.addEventListener("htmx:configRequest", function (e) {
   var m = document.querySelector('meta[name="csrf-token"]');
   if (m) e.detail.headers["X-CSRF-Token"] = m.content;
