@@ -140,7 +140,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprintf(stdout, "\nRachel Cloud admin is running at http://127.0.0.1:%s/\n  sign in as %s\n  password   %s\n(Ctrl-C stops it; data is kept in %s/)\n\n",
 			port, devAdminEmail, password, devDataDir)
 	}()
-	return serveHTTP(ctx, cfg, pool, log, ready)
+	return serveHTTP(ctx, cfg, pool, log, m, ready)
 }
 
 // startDevBackground starts what runs beside the web app in dev: the simulator (when no Hetzner

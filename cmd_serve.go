@@ -21,8 +21,9 @@ import (
 	"github.com/rachelcloud/admin/internal/customer"
 	"github.com/rachelcloud/admin/internal/database"
 	"github.com/rachelcloud/admin/internal/httpapp"
-	"github.com/rachelcloud/admin/internal/logging"
 	"github.com/rachelcloud/admin/internal/keyrotation"
+	"github.com/rachelcloud/admin/internal/logging"
+	"github.com/rachelcloud/admin/internal/metrics"
 	"github.com/rachelcloud/admin/internal/provision"
 )
 
@@ -84,12 +85,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := database.Migrate(ctx, pool, log); err != nil {
 		return err
 	}
-	return serveHTTP(ctx, cfg, pool, log, nil)
+	return serveHTTP(ctx, cfg, pool, log, metrics.New(pool, log), nil)
 }
 
 // serveHTTP runs the web app until ctx ends, then drains in-flight requests.
-func serveHTTP(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, log *slog.Logger, ready chan<- string) error {
-	prov, err := provision.NewService(pool, cfg, provision.WithLogger(log))
+func serveHTTP(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, log *slog.Logger, m *metrics.Metrics, ready chan<- string) error {
+	prov, err := provision.NewService(pool, cfg, provision.WithLogger(log), provision.WithRegistry(m.Registry))
 	if err != nil {
 		return err
 	}
@@ -98,6 +99,7 @@ func serveHTTP(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, log 
 		Auth:      auth.NewService(pool, cfg.SessionIdle, cfg.SessionMaxAge),
 		Customers: customer.NewService(pool, cfg.Keyring),
 		Provision: prov,
+		Metrics:   m,
 	})
 	ln, err := net.Listen("tcp", fmt.Sprintf(":%d", cfg.Port))
 	if err != nil {

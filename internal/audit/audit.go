@@ -38,3 +38,26 @@ func Record(ctx context.Context, dbtx db.DBTX, actor Actor, e Entry) error {
 	}
 	return nil
 }
+
+// Page is one page of the audit log, newest first.
+type Page struct {
+	Rows       []db.AuditLog
+	Total      int64
+	Page       int
+	TotalPages int
+}
+
+// List returns page (from 1) of the audit log, for one subscription when subscriptionID is set.
+func List(ctx context.Context, dbtx db.DBTX, subscriptionID *int64, page, perPage int) (*Page, error) {
+	q := db.New()
+	total, err := q.AuditCount(ctx, dbtx, subscriptionID)
+	if err != nil {
+		return nil, fmt.Errorf("count audit log: %w", err)
+	}
+	page = max(page, 1)
+	rows, err := q.AuditList(ctx, dbtx, db.AuditListParams{SubscriptionID: subscriptionID, Lim: int32(perPage), Off: int32((page - 1) * perPage)})
+	if err != nil {
+		return nil, fmt.Errorf("list audit log: %w", err)
+	}
+	return &Page{Rows: rows, Total: total, Page: page, TotalPages: max(1, int((total+int64(perPage)-1)/int64(perPage)))}, nil
+}

@@ -39,6 +39,7 @@ type Config struct {
 	SessionIdle   time.Duration // SESSION_IDLE_TIMEOUT
 	SessionMaxAge time.Duration // SESSION_MAX_AGE
 	SecureCookies bool          // COOKIE_SECURE
+	TrustProxy    bool          // TRUST_PROXY: take the client address from X-Forwarded-For
 	LogFormat     string        // LOG_FORMAT: json or text
 
 	MetricsPort  int     // METRICS_PORT: the worker's /metrics and /healthz (0: off)
@@ -70,6 +71,7 @@ var Vars = []Var{
 	{"SESSION_MAX_AGE", "12h", "Admin session absolute expiry."},
 	{"COOKIE_SECURE", "true", "Mark cookies Secure (set false only for plain-HTTP development)."},
 	{"LOG_FORMAT", "json", "json or text."},
+	{"TRUST_PROXY", "false", "Behind a reverse proxy on a private network: take client addresses from X-Forwarded-For."},
 	{"METRICS_PORT", "(off)", "Port of the worker's own /metrics and /healthz (the web process serves them on PORT)."},
 	{"SIM_TIME_SCALE", "0.1", "`make run` only: time scale of the built-in simulator (1 = Hetzner's real timings)."},
 }
@@ -201,6 +203,13 @@ func Load(getenv Getenv) (*Config, error) {
 	case "false", "0", "no":
 	default:
 		bad("COOKIE_SECURE", "%q: use true or false", v)
+	}
+	switch v := str("TRUST_PROXY", "false"); v {
+	case "true", "1", "yes":
+		c.TrustProxy = true
+	case "false", "0", "no":
+	default:
+		bad("TRUST_PROXY", "%q: use true or false", v)
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		bad("LOG_FORMAT", "%q: use json or text", c.LogFormat)

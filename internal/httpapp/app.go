@@ -19,6 +19,7 @@ import (
 	"github.com/rachelcloud/admin/internal/config"
 	"github.com/rachelcloud/admin/internal/customer"
 	"github.com/rachelcloud/admin/internal/database"
+	"github.com/rachelcloud/admin/internal/metrics"
 	"github.com/rachelcloud/admin/internal/provision"
 	"github.com/rachelcloud/admin/views"
 	"github.com/rachelcloud/admin/web"
@@ -31,6 +32,7 @@ type Deps struct {
 	Auth      *auth.Service
 	Customers *customer.Service
 	Provision *provision.Service
+	Metrics   *metrics.Metrics // nil: no /metrics route, no request counter
 	Log       *slog.Logger
 }
 
@@ -51,6 +53,12 @@ func New(d Deps) *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = a.errorHandler
+	// The client's address (audit log, sign-in throttling, callback rate limit) comes from the
+	// connection, unless the app runs behind a proxy it trusts with X-Forwarded-For.
+	e.IPExtractor = echo.ExtractIPDirect()
+	if d.Config.TrustProxy {
+		e.IPExtractor = echo.ExtractIPFromXFFHeader()
+	}
 	a.routes(e)
 	return e
 }

@@ -3,6 +3,7 @@ package httpapp_test
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -24,6 +25,7 @@ import (
 	"github.com/rachelcloud/admin/internal/dbtest"
 	"github.com/rachelcloud/admin/internal/hcloudsim"
 	"github.com/rachelcloud/admin/internal/httpapp"
+	"github.com/rachelcloud/admin/internal/metrics"
 	"github.com/rachelcloud/admin/internal/provision"
 	"github.com/rachelcloud/admin/internal/secrets"
 )
@@ -48,14 +50,22 @@ type testBundle struct {
 	prov   *provision.Service
 }
 
-func setup(t *testing.T) *testBundle {
+// setupOpts changes what setup builds.
+type setupOpts struct {
+	env map[string]string
+	log *slog.Logger
+}
+
+func setup(t *testing.T, mods ...func(*setupOpts)) *testBundle {
 	t.Helper()
 	pool := dbtest.New(t)
 	krs, err := secrets.GenerateKeyring()
 	require.NoError(t, err)
-	cfg, err := config.Load(func(k string) string {
-		return map[string]string{"RACHEL_KEYRING": krs, "COOKIE_SECURE": "false"}[k]
-	})
+	o := setupOpts{env: map[string]string{"RACHEL_KEYRING": krs, "COOKIE_SECURE": "false"}, log: discardLogger()}
+	for _, m := range mods {
+		m(&o)
+	}
+	cfg, err := config.Load(func(k string) string { return o.env[k] })
 	require.NoError(t, err)
 	authSvc := auth.NewService(pool, cfg.SessionIdle, cfg.SessionMaxAge)
 	_, err = authSvc.CreateAdmin(context.Background(), adminEmail, adminPassword)
@@ -63,7 +73,7 @@ func setup(t *testing.T) *testBundle {
 	prov, err := provision.NewService(pool, cfg)
 	require.NoError(t, err)
 	e := httpapp.New(httpapp.Deps{Pool: pool, Config: cfg, Auth: authSvc, Customers: customer.NewService(pool, cfg.Keyring),
-		Provision: prov, Log: discardLogger()})
+		Provision: prov, Metrics: metrics.New(pool, o.log), Log: o.log})
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
 	jar, _ := cookiejar.New(nil)

@@ -7,14 +7,13 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/rachelcloud/admin/internal/db"
+	"github.com/rachelcloud/admin/internal/audit"
 	"github.com/rachelcloud/admin/views"
 )
 
 const auditPerPage = 50
 
-// auditList shows the audit log, newest first, optionally for one subscription. It reads the
-// log through its sqlc queries directly: there is nothing to decide, only to page.
+// auditList shows the audit log, newest first, optionally for one subscription.
 func (a *App) auditList(c echo.Context) error {
 	v := views.AuditView{Page: 1}
 	if s := strings.TrimSpace(c.QueryParam("subscription")); s != "" {
@@ -31,16 +30,10 @@ func (a *App) auditList(c echo.Context) error {
 	if v.SubscriptionID > 0 {
 		sub = &v.SubscriptionID
 	}
-	ctx, q := c.Request().Context(), db.New()
-	total, err := q.AuditCount(ctx, a.Pool, sub)
+	page, err := audit.List(c.Request().Context(), a.Pool, sub, v.Page, auditPerPage)
 	if err != nil {
 		return err
 	}
-	rows, err := q.AuditList(ctx, a.Pool, db.AuditListParams{SubscriptionID: sub, Lim: auditPerPage, Off: int32((v.Page - 1) * auditPerPage)})
-	if err != nil {
-		return err
-	}
-	v.Rows, v.Total = rows, total
-	v.TotalPages = max(1, int((total+auditPerPage-1)/auditPerPage))
+	v.Rows, v.Total, v.TotalPages = page.Rows, page.Total, page.TotalPages
 	return render(c, http.StatusOK, views.Audit(a.page(c, "Audit log", "audit"), v))
 }

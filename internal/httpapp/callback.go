@@ -22,7 +22,7 @@ func (a *App) callback(c echo.Context) error {
 		return c.String(http.StatusNotFound, "not found\n")
 	}
 	if err != nil {
-		a.Log.Error("VPS callback failed", "request_id", reqID(c), "error", err.Error())
+		a.Log.ErrorContext(c.Request().Context(), "VPS callback failed", "error", err.Error())
 		return c.String(http.StatusInternalServerError, "error\n")
 	}
 	return c.String(http.StatusOK, "ok\n")

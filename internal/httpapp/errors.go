@@ -35,7 +35,7 @@ func (a *App) errorHandler(err error, c echo.Context) {
 	if code >= 500 {
 		level = slog.LevelError
 	}
-	a.Log.Log(c.Request().Context(), level, "request failed", "request_id", reqID(c), "route", c.Path(),
+	a.Log.Log(c.Request().Context(), level, "request failed", "route", c.Path(),
 		"status", code, "error", err.Error())
 
 	if c.Request().Header.Get("HX-Request") == "true" && code < 500 {

@@ -18,7 +18,7 @@ func (a *App) readyz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
 	if err := a.Ready(ctx); err != nil {
-		a.Log.Warn("not ready", "error", err)
+		a.Log.WarnContext(ctx, "not ready", "error", err)
 		return c.String(http.StatusServiceUnavailable, "not ready\n")
 	}
 	return c.String(http.StatusOK, "ready\n")

@@ -6,12 +6,14 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/rachelcloud/admin/internal/auth"
+	"github.com/rachelcloud/admin/internal/logging"
 	"github.com/rachelcloud/admin/views"
 )
 
@@ -27,11 +29,15 @@ const (
 )
 
 // requestID gives every request an ID, echoed in X-Request-ID and on every log line.
+// The ID rides in the request's context, so the services' log lines and the jobs they start
+// carry it too.
 func requestID(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		id := auth.RandomToken(9)
 		c.Set(ctxRequestID, id)
 		c.Response().Header().Set(echo.HeaderXRequestID, id)
+		r := c.Request()
+		c.SetRequest(r.WithContext(logging.With(r.Context(), slog.String("request_id", id))))
 		return next(c)
 	}
 }
@@ -48,9 +54,13 @@ func (a *App) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		if path == "" {
 			path = "(unmatched)"
 		}
+		status := c.Response().Status
+		if a.Metrics != nil {
+			a.Metrics.Requests.WithLabelValues(path, strconv.Itoa(status)).Inc()
+		}
 		a.Log.LogAttrs(c.Request().Context(), slog.LevelInfo, "request",
-			slog.String("request_id", reqID(c)), slog.String("method", c.Request().Method),
-			slog.String("route", path), slog.Int("status", c.Response().Status),
+			slog.String("method", c.Request().Method),
+			slog.String("route", path), slog.Int("status", status),
 			slog.Duration("duration", time.Since(start)), slog.String("ip", c.RealIP()))
 		return nil
 	}

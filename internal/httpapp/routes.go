@@ -2,8 +2,10 @@ package httpapp
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/rachelcloud/admin/web"
 )
@@ -18,8 +20,12 @@ func (a *App) routes(e *echo.Echo) {
 	e.GET("/readyz", a.readyz)
 	static := http.StripPrefix("/static/", http.FileServer(http.FS(web.Static)))
 	e.GET("/static/*", echo.WrapHandler(cacheStatic(static)))
-	// The VPS's phone_home: guarded by its single-use token, the only unauthenticated write.
-	e.POST("/callback/:token", a.callback)
+	if a.Metrics != nil {
+		e.GET("/metrics", echo.WrapHandler(a.Metrics.Handler()))
+	}
+	// The VPS's phone_home: guarded by its single-use token, the only unauthenticated write, and
+	// rate-limited per address so a flood of guesses cannot load the database.
+	e.POST("/callback/:token", a.callback, callbackRateLimit())
 
 	// Pages.
 	pages := e.Group("", a.loadSession, checkCSRF)
@@ -51,6 +57,7 @@ func (a *App) routes(e *echo.Echo) {
 var publicRoutes = map[string]bool{
 	"GET /healthz":  true,
 	"GET /readyz":   true,
+	"GET /metrics":  true,
 	"GET /static/*": true,
 	"GET /signin":   true,
 	"POST /signin":  true,
@@ -77,4 +84,21 @@ func PublicRoutes() map[string]bool {
 		out[k] = v
 	}
 	return out
+}
+
+// callbackRateLimit allows each address 10 callbacks a second with bursts of 100: far more than
+// a VPS (which calls once) or a burst of VPSes behind one NAT needs, far less than a guessing run.
+func callbackRateLimit() echo.MiddlewareFunc {
+	return middleware.RateLimiterWithConfig(middleware.RateLimiterConfig{
+		Store: middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{
+			Rate: 10, Burst: 100, ExpiresIn: 3 * time.Minute,
+		}),
+		IdentifierExtractor: func(c echo.Context) (string, error) { return c.RealIP(), nil },
+		ErrorHandler: func(echo.Context, error) error {
+			return echo.NewHTTPError(http.StatusForbidden, "forbidden")
+		},
+		DenyHandler: func(c echo.Context, _ string, _ error) error {
+			return c.String(http.StatusTooManyRequests, "too many requests\n")
+		},
+	})
 }
