@@ -20,9 +20,6 @@ RETURNING *;
 -- name: HetznerActionProgress :exec
 UPDATE hetzner_actions SET progress = @progress::int WHERE id = @id::bigint AND status = 'running';
 
--- name: HetznerActionListBySubscription :many
-SELECT * FROM hetzner_actions WHERE subscription_id = @subscription_id::bigint ORDER BY id;
-
 -- name: HetznerActionListSince :many
 -- The actions of one step: those recorded since it started.
 SELECT * FROM hetzner_actions

@@ -1,13 +1,6 @@
 -- Queries of the provisioning state machine on subscriptions. Status changes are conditional on
 -- the status the caller saw, so a concurrent change (a destroy, a callback) wins cleanly.
 
--- name: ProvisionSubscriptionGet :one
--- The subscription with its customer, for the service and the status page.
-SELECT sqlc.embed(subscriptions), customers.email AS customer_email, customers.name AS customer_name
-FROM subscriptions
-JOIN customers ON customers.id = subscriptions.customer_id
-WHERE subscriptions.id = @id::bigint;
-
 -- name: ProvisionEnter :one
 -- Moves to a new step, clearing any failure, if the status is still @from (NULL: never provisioned).
 UPDATE subscriptions

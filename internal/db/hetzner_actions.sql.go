@@ -81,40 +81,6 @@ func (q *Queries) HetznerActionInsert(ctx context.Context, db DBTX, arg HetznerA
 	return err
 }
 
-const hetznerActionListBySubscription = `-- name: HetznerActionListBySubscription :many
-SELECT id, subscription_id, command, status, progress, error_code, error_message, created_at, finished_at FROM hetzner_actions WHERE subscription_id = $1::bigint ORDER BY id
-`
-
-func (q *Queries) HetznerActionListBySubscription(ctx context.Context, db DBTX, subscriptionID int64) ([]HetznerAction, error) {
-	rows, err := db.Query(ctx, hetznerActionListBySubscription, subscriptionID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []HetznerAction
-	for rows.Next() {
-		var i HetznerAction
-		if err := rows.Scan(
-			&i.ID,
-			&i.SubscriptionID,
-			&i.Command,
-			&i.Status,
-			&i.Progress,
-			&i.ErrorCode,
-			&i.ErrorMessage,
-			&i.CreatedAt,
-			&i.FinishedAt,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const hetznerActionListRunning = `-- name: HetznerActionListRunning :many
 SELECT id, subscription_id, progress FROM hetzner_actions WHERE status = 'running' ORDER BY id LIMIT $1::int
 `

@@ -190,6 +190,7 @@ func (q *Queries) ProvisionDestroyed(ctx context.Context, db DBTX, id int64) (Su
 }
 
 const provisionEnter = `-- name: ProvisionEnter :one
+
 UPDATE subscriptions
 SET provisioning_status = $1::provisioning_status,
     step_started_at     = now(),
@@ -207,6 +208,8 @@ type ProvisionEnterParams struct {
 	FromStatus *ProvisioningStatus
 }
 
+// Queries of the provisioning state machine on subscriptions. Status changes are conditional on
+// the status the caller saw, so a concurrent change (a destroy, a callback) wins cleanly.
 // Moves to a new step, clearing any failure, if the status is still @from (NULL: never provisioned).
 func (q *Queries) ProvisionEnter(ctx context.Context, db DBTX, arg ProvisionEnterParams) (Subscription, error) {
 	row := db.QueryRow(ctx, provisionEnter, arg.Next, arg.ID, arg.FromStatus)
@@ -604,54 +607,4 @@ func (q *Queries) ProvisionSetServer(ctx context.Context, db DBTX, arg Provision
 		arg.ID,
 	)
 	return err
-}
-
-const provisionSubscriptionGet = `-- name: ProvisionSubscriptionGet :one
-
-SELECT subscriptions.id, subscriptions.customer_id, subscriptions.plan, subscriptions.billing_status, subscriptions.hetzner_server_id, subscriptions.hetzner_ssh_key_id, subscriptions.vps_ip_address, subscriptions.vps_hostname, subscriptions.provisioning_status, subscriptions.provisioning_error, subscriptions.provisioned_at, subscriptions.deprovisioned_at, subscriptions.ssh_private_key, subscriptions.ssh_public_key, subscriptions.ssh_host_key_private, subscriptions.ssh_host_key_public, subscriptions.failed_step, subscriptions.step_started_at, subscriptions.callback_token_hash, subscriptions.callback_expires_at, subscriptions.callback_received_at, subscriptions.created_at, subscriptions.updated_at, customers.email AS customer_email, customers.name AS customer_name
-FROM subscriptions
-JOIN customers ON customers.id = subscriptions.customer_id
-WHERE subscriptions.id = $1::bigint
-`
-
-type ProvisionSubscriptionGetRow struct {
-	Subscription  Subscription
-	CustomerEmail string
-	CustomerName  string
-}
-
-// Queries of the provisioning state machine on subscriptions. Status changes are conditional on
-// the status the caller saw, so a concurrent change (a destroy, a callback) wins cleanly.
-// The subscription with its customer, for the service and the status page.
-func (q *Queries) ProvisionSubscriptionGet(ctx context.Context, db DBTX, id int64) (ProvisionSubscriptionGetRow, error) {
-	row := db.QueryRow(ctx, provisionSubscriptionGet, id)
-	var i ProvisionSubscriptionGetRow
-	err := row.Scan(
-		&i.Subscription.ID,
-		&i.Subscription.CustomerID,
-		&i.Subscription.Plan,
-		&i.Subscription.BillingStatus,
-		&i.Subscription.HetznerServerID,
-		&i.Subscription.HetznerSshKeyID,
-		&i.Subscription.VpsIpAddress,
-		&i.Subscription.VpsHostname,
-		&i.Subscription.ProvisioningStatus,
-		&i.Subscription.ProvisioningError,
-		&i.Subscription.ProvisionedAt,
-		&i.Subscription.DeprovisionedAt,
-		&i.Subscription.SshPrivateKey,
-		&i.Subscription.SshPublicKey,
-		&i.Subscription.SshHostKeyPrivate,
-		&i.Subscription.SshHostKeyPublic,
-		&i.Subscription.FailedStep,
-		&i.Subscription.StepStartedAt,
-		&i.Subscription.CallbackTokenHash,
-		&i.Subscription.CallbackExpiresAt,
-		&i.Subscription.CallbackReceivedAt,
-		&i.Subscription.CreatedAt,
-		&i.Subscription.UpdatedAt,
-		&i.CustomerEmail,
-		&i.CustomerName,
-	)
-	return i, err
 }

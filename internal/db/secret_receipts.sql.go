@@ -30,19 +30,3 @@ func (q *Queries) SecretReceiptInsert(ctx context.Context, db DBTX, arg SecretRe
 	)
 	return i, err
 }
-
-const secretReceiptLatest = `-- name: SecretReceiptLatest :one
-SELECT id, subscription_id, written_at, files FROM secret_receipts WHERE subscription_id = $1::bigint ORDER BY id DESC LIMIT 1
-`
-
-func (q *Queries) SecretReceiptLatest(ctx context.Context, db DBTX, subscriptionID int64) (SecretReceipt, error) {
-	row := db.QueryRow(ctx, secretReceiptLatest, subscriptionID)
-	var i SecretReceipt
-	err := row.Scan(
-		&i.ID,
-		&i.SubscriptionID,
-		&i.WrittenAt,
-		&i.Files,
-	)
-	return i, err
-}

@@ -33,7 +33,7 @@ func (a *App) subscriptionDestroy(c echo.Context) error {
 	}
 	want := provision.ServerName(id)
 	if got := strings.TrimSpace(c.FormValue("confirm_name")); got != want {
-		st, err := a.Provision.LiveStatus(c.Request().Context(), id)
+		st, err := a.Provision.Status(c.Request().Context(), id)
 		if err != nil {
 			return err
 		}

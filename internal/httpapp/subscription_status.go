@@ -21,7 +21,7 @@ func (a *App) subscriptionShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	st, err := a.Provision.LiveStatus(c.Request().Context(), id)
+	st, err := a.Provision.Status(c.Request().Context(), id)
 	if err != nil {
 		return err
 	}
@@ -62,7 +62,7 @@ func (a *App) pollStatus(ctx context.Context, id int64) (*provision.Status, erro
 	v, err, _ := a.statusFlight.Do(strconv.FormatInt(id, 10), func() (any, error) {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		return a.Provision.LiveStatus(ctx, id)
+		return a.Provision.Status(ctx, id)
 	})
 	if err != nil {
 		return nil, err

@@ -118,16 +118,23 @@ var expected = map[db.ProvisioningStatus]struct {
 	db.ProvisioningStatusDestroying:       {3 * time.Minute, "Hetzner is slow to delete the server, or the worker cannot reach Hetzner: check the worker's log."},
 }
 
-// Status returns the status page's view model.
+// Status returns the status page's view model from a single query: every open status page polls
+// it every 2 s, so it costs one round trip.
 func (s *Service) Status(ctx context.Context, subscriptionID int64) (*Status, error) {
-	row, err := s.q.ProvisionSubscriptionGet(ctx, s.pool, subscriptionID)
+	row, err := s.q.UIStatusGet(ctx, s.pool, subscriptionID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("subscription %d: %w", subscriptionID, ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read subscription %d: %w", subscriptionID, err)
+		return nil, fmt.Errorf("read status of subscription %d: %w", subscriptionID, err)
 	}
-	sub := row.Subscription
+	sub := db.Subscription{
+		ID: row.ID, CustomerID: row.CustomerID, Plan: row.Plan, BillingStatus: row.BillingStatus,
+		HetznerServerID: row.HetznerServerID, HetznerSshKeyID: row.HetznerSshKeyID, VpsIpAddress: row.VpsIpAddress,
+		VpsHostname: row.VpsHostname, ProvisioningStatus: row.ProvisioningStatus, ProvisioningError: row.ProvisioningError,
+		ProvisionedAt: row.ProvisionedAt, DeprovisionedAt: row.DeprovisionedAt, SshHostKeyPublic: row.SshHostKeyPublic,
+		FailedStep: row.FailedStep, StepStartedAt: row.StepStartedAt,
+	}
 	st := &Status{
 		SubscriptionID: sub.ID, CustomerID: sub.CustomerID, CustomerEmail: row.CustomerEmail,
 		CustomerName: row.CustomerName, Plan: sub.Plan, BillingStatus: sub.BillingStatus,
@@ -152,39 +159,61 @@ func (s *Service) Status(ctx context.Context, subscriptionID int64) (*Status, er
 		}
 	}
 
-	events, err := s.q.ProvisioningEventList(ctx, s.pool, sub.ID)
-	if err != nil {
-		return nil, fmt.Errorf("read events of subscription %d: %w", sub.ID, err)
+	var events []struct {
+		At      time.Time             `json:"at"`
+		Step    db.ProvisioningStatus `json:"step"`
+		Kind    string                `json:"kind"`
+		Message string                `json:"message"`
+		Actor   string                `json:"actor"`
 	}
+	if err := json.Unmarshal(row.Events, &events); err != nil {
+		return nil, fmt.Errorf("decode events of subscription %d: %w", sub.ID, err)
+	}
+	dbEvents := make([]db.ProvisioningEvent, 0, len(events))
 	for _, e := range events {
-		st.Events = append(st.Events, EventView{At: e.OccurredAt, Step: string(e.Step), Kind: e.Kind, Message: e.Message, Actor: e.Actor})
+		st.Events = append(st.Events, EventView{At: e.At, Step: string(e.Step), Kind: e.Kind, Message: e.Message, Actor: e.Actor})
+		dbEvents = append(dbEvents, db.ProvisioningEvent{SubscriptionID: sub.ID, OccurredAt: e.At, Step: e.Step, Kind: e.Kind, Message: e.Message, Actor: e.Actor})
 	}
-	st.Steps = timeline(sub, events, time.Now())
+	now := time.Now()
+	st.Steps = timeline(sub, dbEvents, now)
 
-	actions, err := s.q.HetznerActionListBySubscription(ctx, s.pool, sub.ID)
-	if err != nil {
-		return nil, fmt.Errorf("read actions of subscription %d: %w", sub.ID, err)
+	var actions []struct {
+		ID        int64     `json:"id"`
+		Command   string    `json:"command"`
+		Status    string    `json:"status"`
+		Progress  int       `json:"progress"`
+		Error     *string   `json:"error"`
+		CreatedAt time.Time `json:"created_at"`
+	}
+	if err := json.Unmarshal(row.Actions, &actions); err != nil {
+		return nil, fmt.Errorf("decode actions of subscription %d: %w", sub.ID, err)
 	}
 	for _, a := range actions {
-		av := ActionView{ID: a.ID, Command: a.Command, Status: a.Status, Progress: int(a.Progress), Started: a.CreatedAt}
-		if a.ErrorMessage != nil {
-			av.Error = *a.ErrorMessage
+		av := ActionView{ID: a.ID, Command: a.Command, Status: a.Status, Progress: a.Progress, Started: a.CreatedAt}
+		if a.Error != nil {
+			av.Error = *a.Error
 		}
 		st.Actions = append(st.Actions, av)
 	}
 
-	rc, err := s.q.SecretReceiptLatest(ctx, s.pool, sub.ID)
-	switch {
-	case err == nil:
-		r := &Receipt{WrittenAt: rc.WrittenAt}
-		if err := json.Unmarshal(rc.Files, &r.Files); err != nil {
-			return nil, fmt.Errorf("read receipt of subscription %d: %w", sub.ID, err)
+	if len(row.Receipt) > 0 {
+		var rc struct {
+			WrittenAt time.Time     `json:"written_at"`
+			Files     []ReceiptFile `json:"files"`
 		}
-		st.Receipt = r
-	case !errors.Is(err, pgx.ErrNoRows):
-		return nil, fmt.Errorf("read receipt of subscription %d: %w", sub.ID, err)
+		if err := json.Unmarshal(row.Receipt, &rc); err != nil {
+			return nil, fmt.Errorf("decode receipt of subscription %d: %w", sub.ID, err)
+		}
+		st.Receipt = &Receipt{WrittenAt: rc.WrittenAt, Files: rc.Files}
 	}
 
+	deriveActions(st, sub, now)
+	return st, nil
+}
+
+// deriveActions fills what the page may offer, whether it can stop polling, and whether the
+// current step overran.
+func deriveActions(st *Status, sub db.Subscription, now time.Time) {
 	state := statusOf(sub)
 	st.Allowed = Allowed{
 		Provision: state == "" || state == db.ProvisioningStatusDestroyed,
@@ -197,11 +226,10 @@ func (s *Service) Status(ctx context.Context, subscriptionID int64) (*Status, er
 		st.Terminal = true
 	}
 	if e, ok := expected[state]; ok && sub.StepStartedAt != nil {
-		if over := time.Since(*sub.StepStartedAt) - e.d; over > 0 {
+		if over := now.Sub(*sub.StepStartedAt) - e.d; over > 0 {
 			st.Stuck = &Stuck{Over: over.Round(time.Second), Hint: e.hint}
 		}
 	}
-	return st, nil
 }
 
 // timeline lays the latest run's events over the happy path.

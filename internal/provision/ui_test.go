@@ -10,43 +10,49 @@ import (
 	"github.com/rachelcloud/admin/internal/db"
 )
 
-// TestLiveStatusMatchesStatus: the one-query view model equals the one Status builds, in every
-// kind of state (never provisioned, ready with a receipt and actions, pending, destroyed).
-func TestLiveStatusMatchesStatus(t *testing.T) {
+// TestStatus: the one-query view model in each kind of state (never provisioned, ready with a
+// receipt and actions, destroyed) and for an unknown subscription.
+func TestStatus(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
 	id := b.newSubscription(t)
-	compare := func(what string) {
-		t.Helper()
-		want, err := b.svc.Status(ctx, id)
-		require.NoError(t, err)
-		got, err := b.svc.LiveStatus(ctx, id)
-		require.NoError(t, err)
-		// Running durations and stuck times are measured at each call.
-		for _, s := range [][]StepView{want.Steps, got.Steps} {
-			for i := range s {
-				s[i].Duration = s[i].Duration.Truncate(time.Hour)
-			}
-		}
-		want.Stuck, got.Stuck = nil, nil
-		require.Equal(t, want, got, what)
-	}
-	compare("never provisioned")
+	st, err := b.svc.Status(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, "", st.State)
+	require.True(t, st.Terminal)
+	require.Equal(t, Allowed{Provision: true}, st.Allowed)
+	require.Empty(t, st.Events)
+
 	require.NoError(t, b.svc.Provision(ctx, id, admin))
 	b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusReady)
-	compare("ready")
-	got, err := b.svc.LiveStatus(ctx, id)
+	st, err = b.svc.Status(ctx, id)
 	require.NoError(t, err)
-	require.NotNil(t, got.Receipt)
-	require.NotEmpty(t, got.Actions)
-	require.NotEmpty(t, got.HostKeyFingerprint)
-	require.True(t, got.Terminal)
+	require.Equal(t, "ready", st.State)
+	require.NotNil(t, st.Receipt)
+	require.Len(t, st.Receipt.Files, 2)
+	require.NotEmpty(t, st.Actions)
+	require.NotEmpty(t, st.HostKeyFingerprint)
+	require.NotEmpty(t, st.IPv4)
+	require.True(t, st.Terminal)
+	require.Equal(t, Allowed{Reinject: true, Destroy: true}, st.Allowed)
+	var done []string
+	for _, s := range st.Steps {
+		if s.State == "done" {
+			done = append(done, s.Step)
+		}
+	}
+	require.Equal(t, []string{"pending", "creating", "cloud_init", "injecting_secrets"}, done[:4])
+
 	require.NoError(t, b.svc.Destroy(ctx, id, admin))
 	b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusDestroyed)
-	compare("destroyed")
+	st, err = b.svc.Status(ctx, id)
+	require.NoError(t, err)
+	require.True(t, st.Terminal)
+	require.Equal(t, Allowed{Provision: true}, st.Allowed)
+	require.NotNil(t, st.DeprovisionedAt)
 
-	_, err = b.svc.LiveStatus(ctx, 999999)
+	_, err = b.svc.Status(ctx, 999999)
 	require.ErrorIs(t, err, ErrNotFound)
 }
 
