@@ -99,12 +99,6 @@ func actor(c echo.Context) audit.Actor {
 	return act
 }
 
-// provisionActor is the signed-in admin in the provisioning service's terms.
-func provisionActor(c echo.Context) provision.Actor {
-	a := actor(c)
-	return provision.Actor{AdminID: a.AdminID, Email: a.Email, IP: a.IP}
-}
-
 // redirect answers a form POST: 303 to url, or an HX-Redirect for htmx requests.
 func redirect(c echo.Context, url string) error {
 	if c.Request().Header.Get("HX-Request") == "true" {

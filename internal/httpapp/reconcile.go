@@ -29,7 +29,7 @@ func (a *App) renderReconcile(c echo.Context, code int, errs map[int64]string) e
 
 // reconcileRun asks a worker to compare Hetzner with the database now.
 func (a *App) reconcileRun(c echo.Context) error {
-	if err := a.Provision.ReconcileNow(c.Request().Context(), provisionActor(c)); err != nil {
+	if err := a.Provision.ReconcileNow(c.Request().Context(), actor(c)); err != nil {
 		return err
 	}
 	a.setFlash(c, "ok", "A reconciliation has been queued; reload this page in a moment.")
@@ -72,7 +72,7 @@ func (a *App) findingAction(c echo.Context, kind string, do func(context.Context
 		return a.renderReconcile(c, http.StatusUnprocessableEntity,
 			map[int64]string{id: "Type " + want + " exactly to confirm. Nothing was changed."})
 	}
-	err = do(c.Request().Context(), id, provisionActor(c))
+	err = do(c.Request().Context(), id, actor(c))
 	switch {
 	case errors.Is(err, provision.ErrInvalidState), errors.Is(err, provision.ErrNotFound):
 		a.setFlash(c, "error", "That finding is already resolved.")

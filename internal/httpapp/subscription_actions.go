@@ -54,7 +54,7 @@ func (a *App) subscriptionAction(c echo.Context, do func(context.Context, int64,
 	if err != nil {
 		return err
 	}
-	err = do(c.Request().Context(), id, provisionActor(c))
+	err = do(c.Request().Context(), id, actor(c))
 	switch {
 	case errors.Is(err, provision.ErrInvalidState):
 		a.setFlash(c, "error", "That action is not possible in the subscription's current state; the page shows what it is now.")

@@ -24,6 +24,7 @@ import (
 	"github.com/hetznercloud/hcloud-go/v2/hcloud"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/rachelcloud/admin/internal/audit"
 	"github.com/rachelcloud/admin/internal/db"
 )
 
@@ -41,12 +42,10 @@ const (
 func ServerName(subscriptionID int64) string { return fmt.Sprintf("rachel-sub-%d", subscriptionID) }
 
 // Actor is who pressed the button, for the audit log and the event timeline.
-type Actor struct {
-	AdminID   int64
-	Email, IP string
-}
+type Actor = audit.Actor
 
-func (a Actor) label() string {
+// actorLabel names the actor in the event timeline.
+func actorLabel(a Actor) string {
 	if a.Email == "" {
 		return "admin"
 	}

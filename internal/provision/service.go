@@ -13,6 +13,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	"github.com/rachelcloud/admin/internal/audit"
 	"github.com/rachelcloud/admin/internal/config"
 	"github.com/rachelcloud/admin/internal/db"
 )
@@ -83,18 +84,8 @@ func event(ctx context.Context, tx db.DBTX, subID int64, step db.ProvisioningSta
 }
 
 func auditAction(ctx context.Context, tx db.DBTX, a Actor, action string, customerID, subID *int64, detail string) error {
-	var adminID *int64
-	if a.AdminID != 0 {
-		adminID = &a.AdminID
-	}
-	err := db.New().AuditInsert(ctx, tx, db.AuditInsertParams{
-		AdminID: adminID, AdminEmail: a.label(), Action: action, CustomerID: customerID,
-		SubscriptionID: subID, Ip: a.IP, Detail: detail,
-	})
-	if err != nil {
-		return fmt.Errorf("audit %s: %w", action, err)
-	}
-	return nil
+	a.Email = actorLabel(a)
+	return audit.Record(ctx, tx, a, audit.Entry{Action: action, CustomerID: customerID, SubscriptionID: subID, Detail: detail})
 }
 
 // transition is one admin action on a subscription: the status change, its event, the audit row
@@ -119,7 +110,7 @@ func (s *Service) transition(ctx context.Context, id int64, a Actor, action stri
 				return fmt.Errorf("reset subscription %d: %w", id, err)
 			}
 		}
-		if err := event(ctx, tx, id, next, "entered", a.label(), "%s", msg); err != nil {
+		if err := event(ctx, tx, id, next, "entered", actorLabel(a), "%s", msg); err != nil {
 			return err
 		}
 		if err := auditAction(ctx, tx, a, action, &sub.CustomerID, &id, msg); err != nil {
@@ -255,7 +246,7 @@ func (s *Service) DestroyOrphan(ctx context.Context, findingID int64, a Actor) e
 		if f.Kind != findingOrphan || f.ResolvedAt != nil {
 			return fmt.Errorf("destroy orphan of finding %d (%s, resolved %v): %w", findingID, f.Kind, f.ResolvedAt != nil, ErrInvalidState)
 		}
-		if err := s.q.FindingResolve(ctx, tx, db.FindingResolveParams{ID: f.ID, Resolution: "deletion requested by " + a.label()}); err != nil {
+		if err := s.q.FindingResolve(ctx, tx, db.FindingResolveParams{ID: f.ID, Resolution: "deletion requested by " + actorLabel(a)}); err != nil {
 			return fmt.Errorf("resolve finding %d: %w", f.ID, err)
 		}
 		if _, err := s.river.InsertTx(ctx, tx, destroyOrphanArgs{FindingID: f.ID, ServerID: f.HetznerServerID}, nil); err != nil {
@@ -281,7 +272,7 @@ func (s *Service) MarkGhostGone(ctx context.Context, findingID int64, a Actor) e
 		if f.Kind != findingGhost || f.ResolvedAt != nil {
 			return fmt.Errorf("mark ghost gone of finding %d: %w", findingID, ErrInvalidState)
 		}
-		if err := s.q.FindingResolve(ctx, tx, db.FindingResolveParams{ID: f.ID, Resolution: "marked gone by " + a.label()}); err != nil {
+		if err := s.q.FindingResolve(ctx, tx, db.FindingResolveParams{ID: f.ID, Resolution: "marked gone by " + actorLabel(a)}); err != nil {
 			return fmt.Errorf("resolve finding %d: %w", f.ID, err)
 		}
 		var custID *int64
@@ -308,7 +299,7 @@ func (s *Service) forgetServer(ctx context.Context, tx pgx.Tx, sub db.Subscripti
 		if err := s.q.ProvisionClearServer(ctx, tx, sub.ID); err != nil {
 			return fmt.Errorf("forget server of subscription %d: %w", sub.ID, err)
 		}
-		if err := event(ctx, tx, sub.ID, st, "info", a.label(), "The server was already gone from Hetzner"); err != nil {
+		if err := event(ctx, tx, sub.ID, st, "info", actorLabel(a), "The server was already gone from Hetzner"); err != nil {
 			return err
 		}
 		return enqueueStep(ctx, s.river, tx, sub.ID)
@@ -317,7 +308,7 @@ func (s *Service) forgetServer(ctx context.Context, tx pgx.Tx, sub db.Subscripti
 	if _, err := s.q.ProvisionMarkServerGone(ctx, tx, db.ProvisionMarkServerGoneParams{ID: sub.ID, Reason: reason}); err != nil {
 		return fmt.Errorf("fail subscription %d: %w", sub.ID, err)
 	}
-	return event(ctx, tx, sub.ID, db.ProvisioningStatusCreating, "error", a.label(), "%s", reason)
+	return event(ctx, tx, sub.ID, db.ProvisioningStatusCreating, "error", actorLabel(a), "%s", reason)
 }
 
 // RateLimit returns the latest Hetzner rate-limit headers: this process's own when it talks to
