@@ -30,6 +30,15 @@ type LoadResult struct {
 // latency. header is added to every request (e.g. the session cookie). A response whose status is
 // not wantStatus counts as an error.
 func Load(ctx context.Context, name, url string, header http.Header, concurrency, total, wantStatus int) (LoadResult, error) {
+	return LoadURLs(ctx, name, []string{url}, header, concurrency, total, wantStatus)
+}
+
+// LoadURLs is [Load] over several URLs taken in turn, so that many clients polling different
+// pages are not answered by one shared (coalesced or cached) result.
+func LoadURLs(ctx context.Context, name string, urls []string, header http.Header, concurrency, total, wantStatus int) (LoadResult, error) {
+	if len(urls) == 0 {
+		return LoadResult{}, fmt.Errorf("%s: no URL", name)
+	}
 	transport := &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 		MaxIdleConns:        concurrency * 2,
@@ -42,7 +51,7 @@ func Load(ctx context.Context, name, url string, header http.Header, concurrency
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
 	// Warm the connections so the run measures requests, not dials.
-	if err := get(ctx, client, url, header, wantStatus); err != nil {
+	if err := get(ctx, client, urls[0], header, wantStatus); err != nil {
 		return LoadResult{}, fmt.Errorf("%s: warm-up request: %w", name, err)
 	}
 
@@ -60,7 +69,7 @@ func Load(ctx context.Context, name, url string, header http.Header, concurrency
 					return
 				}
 				t0 := time.Now()
-				if err := get(ctx, client, url, header, wantStatus); err != nil {
+				if err := get(ctx, client, urls[i%int64(len(urls))], header, wantStatus); err != nil {
 					errs.Add(1)
 				}
 				latencies[i] = time.Since(t0)

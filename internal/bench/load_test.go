@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -41,4 +42,26 @@ func TestPercentile(t *testing.T) {
 	require.Equal(t, 50*time.Millisecond, percentile(d, 0.5))
 	require.Equal(t, 99*time.Millisecond, percentile(d, 0.99))
 	require.Equal(t, time.Duration(0), percentile(nil, 0.5))
+}
+
+func TestLoadURLsTakesTheURLsInTurn(t *testing.T) {
+	t.Parallel()
+	var a, b atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/a":
+			a.Add(1)
+		case "/b":
+			b.Add(1)
+		}
+	}))
+	defer srv.Close()
+	res, err := LoadURLs(context.Background(), "x", []string{srv.URL + "/a", srv.URL + "/b"}, nil, 3, 100, http.StatusOK)
+	require.NoError(t, err)
+	require.Zero(t, res.Errors)
+	require.Equal(t, int64(51), a.Load(), "the warm-up request and every other one")
+	require.Equal(t, int64(50), b.Load())
+
+	_, err = LoadURLs(context.Background(), "x", nil, nil, 1, 1, http.StatusOK)
+	require.Error(t, err)
 }
