@@ -17,3 +17,7 @@ UPDATE ssh_key_pool SET private_key = @private_key::bytea WHERE id = @id::bigint
 
 -- name: SSHKeyPoolCount :one
 SELECT count(*) FROM ssh_key_pool WHERE algorithm = @algorithm::text;
+
+-- name: SSHKeyPoolListAll :many
+-- For key rotation: every pooled private key.
+SELECT id, private_key FROM ssh_key_pool ORDER BY id;

@@ -38,6 +38,36 @@ func (q *Queries) SSHKeyPoolInsert(ctx context.Context, db DBTX, arg SSHKeyPoolI
 	return id, err
 }
 
+const sSHKeyPoolListAll = `-- name: SSHKeyPoolListAll :many
+SELECT id, private_key FROM ssh_key_pool ORDER BY id
+`
+
+type SSHKeyPoolListAllRow struct {
+	ID         int64
+	PrivateKey []byte
+}
+
+// For key rotation: every pooled private key.
+func (q *Queries) SSHKeyPoolListAll(ctx context.Context, db DBTX) ([]SSHKeyPoolListAllRow, error) {
+	rows, err := db.Query(ctx, sSHKeyPoolListAll)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []SSHKeyPoolListAllRow
+	for rows.Next() {
+		var i SSHKeyPoolListAllRow
+		if err := rows.Scan(&i.ID, &i.PrivateKey); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const sSHKeyPoolSetPrivate = `-- name: SSHKeyPoolSetPrivate :exec
 UPDATE ssh_key_pool SET private_key = $1::bytea WHERE id = $2::bigint
 `

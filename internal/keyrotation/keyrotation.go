@@ -12,7 +12,8 @@ import (
 	"github.com/rachelcloud/admin/internal/secrets"
 )
 
-// Rotate re-encrypts, in one transaction, every ciphertext not yet under the primary key, and
+// Rotate re-encrypts, in one transaction, every ciphertext not yet under the primary key (customer
+// secrets, the VPS access and host keys, the pre-generated key pool), and
 // returns how many values it rewrote. A value no key of the keyring can decrypt stops it with an
 // error and nothing is changed.
 func Rotate(ctx context.Context, pool *pgxpool.Pool, kr *secrets.Keyring) (int, error) {
@@ -68,6 +69,19 @@ func Rotate(ctx context.Context, pool *pgxpool.Pool, kr *secrets.Keyring) (int, 
 				return err
 			}
 			if err := q.SubscriptionKeysReplace(ctx, tx, p); err != nil {
+				return err
+			}
+		}
+		pooled, err := q.SSHKeyPoolListAll(ctx, tx)
+		if err != nil {
+			return err
+		}
+		for _, k := range pooled {
+			ct, err := re(k.PrivateKey, secrets.AD{Table: "ssh_key_pool", Column: "private_key", RowID: k.ID})
+			if err != nil {
+				return err
+			}
+			if err := q.SSHKeyPoolSetPrivate(ctx, tx, db.SSHKeyPoolSetPrivateParams{ID: k.ID, PrivateKey: ct}); err != nil {
 				return err
 			}
 		}

@@ -1,0 +1,91 @@
+package keyrotation_test
+
+import (
+	"context"
+	"os"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rachelcloud/admin/internal/audit"
+	"github.com/rachelcloud/admin/internal/customer"
+	"github.com/rachelcloud/admin/internal/db"
+	"github.com/rachelcloud/admin/internal/dbtest"
+	"github.com/rachelcloud/admin/internal/keyrotation"
+	"github.com/rachelcloud/admin/internal/secrets"
+)
+
+func TestMain(m *testing.M) { os.Exit(dbtest.Main(m)) }
+
+func keyring(t *testing.T, s string) *secrets.Keyring {
+	t.Helper()
+	kr, err := secrets.ParseKeyring(s)
+	require.NoError(t, err)
+	return kr
+}
+
+func TestRotateReencryptsEverythingUnderTheNewPrimary(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.New(t)
+	oldKey, err := secrets.GenerateKey()
+	require.NoError(t, err)
+	newKey, err := secrets.GenerateKey()
+	require.NoError(t, err)
+	oldRing := keyring(t, "1:"+oldKey)
+
+	// Data written under key 1: customer secrets, a subscription's keys, a pooled key.
+	cid, sid, err := customer.NewService(pool, oldRing).Create(ctx, customer.Form{
+		Email: "rot@example.com", Name: "Rot", Plan: "personal", BillingStatus: "active",
+		ClaudeAccessToken: "sk-ant-oat01-rotation", TelegramBotToken: "123456789:AAEhBP0av28FAKEfakeFAKEfakeFAKEfake12",
+	}, audit.Actor{Email: "ops@example.com"})
+	require.NoError(t, err)
+	priv, err := oldRing.Encrypt([]byte("PRIVATE"), secrets.AD{Table: "subscriptions", Column: "ssh_private_key", RowID: sid})
+	require.NoError(t, err)
+	host, err := oldRing.Encrypt([]byte("HOST"), secrets.AD{Table: "subscriptions", Column: "ssh_host_key_private", RowID: sid})
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `UPDATE subscriptions SET ssh_private_key = $1, ssh_public_key = 'pub', ssh_host_key_private = $2, ssh_host_key_public = 'hpub' WHERE id = $3`, priv, host, sid)
+	require.NoError(t, err)
+	q := db.New()
+	poolID, err := q.SSHKeyPoolInsert(ctx, pool, db.SSHKeyPoolInsertParams{Algorithm: "ed25519", PublicKey: "pub"})
+	require.NoError(t, err)
+	pooled, err := oldRing.Encrypt([]byte("POOLED"), secrets.AD{Table: "ssh_key_pool", Column: "private_key", RowID: poolID})
+	require.NoError(t, err)
+	require.NoError(t, q.SSHKeyPoolSetPrivate(ctx, pool, db.SSHKeyPoolSetPrivateParams{ID: poolID, PrivateKey: pooled}))
+
+	// A keyring without the old key cannot rotate: it stops and changes nothing.
+	_, err = keyrotation.Rotate(ctx, pool, keyring(t, "2:"+newKey))
+	require.Error(t, err)
+	sec, err := q.CustomerSecretsGet(ctx, pool, cid)
+	require.NoError(t, err)
+	v, err := secrets.Version(sec.ClaudeAccessToken)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, v)
+
+	// With both keys, new first: everything moves to key 2, once.
+	both := keyring(t, "2:"+newKey+",1:"+oldKey)
+	n, err := keyrotation.Rotate(ctx, pool, both)
+	require.NoError(t, err)
+	require.Equal(t, 5, n, "two customer secrets, two subscription keys, one pooled key")
+	n, err = keyrotation.Rotate(ctx, pool, both)
+	require.NoError(t, err)
+	require.Zero(t, n)
+
+	// The old key can go: the new one alone reads everything.
+	newOnly := keyring(t, "2:"+newKey)
+	sec, err = q.CustomerSecretsGet(ctx, pool, cid)
+	require.NoError(t, err)
+	plain, err := newOnly.Decrypt(sec.ClaudeAccessToken, secrets.AD{Table: "customer_secrets", Column: "claude_access_token", RowID: cid})
+	require.NoError(t, err)
+	require.Equal(t, "sk-ant-oat01-rotation", string(plain))
+	sub, err := q.SubscriptionGet(ctx, pool, sid)
+	require.NoError(t, err)
+	plain, err = newOnly.Decrypt(sub.SshHostKeyPrivate, secrets.AD{Table: "subscriptions", Column: "ssh_host_key_private", RowID: sid})
+	require.NoError(t, err)
+	require.Equal(t, "HOST", string(plain))
+	keys, err := q.SSHKeyPoolListAll(ctx, pool)
+	require.NoError(t, err)
+	plain, err = newOnly.Decrypt(keys[0].PrivateKey, secrets.AD{Table: "ssh_key_pool", Column: "private_key", RowID: poolID})
+	require.NoError(t, err)
+	require.Equal(t, "POOLED", string(plain))
+}
