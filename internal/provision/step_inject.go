@@ -175,9 +175,21 @@ func run(c *ssh.Client, cmd string, stdin []byte) error {
 	s.Stderr = &stderr
 	s.Stdin = bytes.NewReader(stdin)
 	if err := s.Run(cmd); err != nil {
-		return fmt.Errorf("%s: %w: %s", strings.Fields(cmd)[1], err, strings.TrimSpace(stderr.String()))
+		return fmt.Errorf("%s: %w: %s", program(cmd), err, strings.TrimSpace(stderr.String()))
 	}
 	return nil
+}
+
+// program names a command line's program for error messages (never its arguments).
+func program(cmd string) string {
+	f := strings.Fields(cmd)
+	if len(f) > 1 && f[0] == "sudo" {
+		f = f[1:]
+	}
+	if len(f) == 0 {
+		return "(empty command)"
+	}
+	return f[0]
 }
 
 func output(c *ssh.Client, cmd string) (string, error) {
