@@ -32,6 +32,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	loadScale := fs.Float64("load-scale", 1, "multiplies the page load runs' request counts")
 	out := fs.String("out", "docs/benchmarks.md", "where the Markdown report goes (empty: nowhere)")
 	profile := fs.Bool("profile", true, "CPU-profile the worker during the largest burst")
+	webProfile := fs.String("web-profile", "", "CPU-profile this process (web app and load generator) during the fragment run at 64 clients into this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -59,7 +60,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	report, err := bench.Run(ctx, bench.Options{
 		TimeScale: *timeScale, Bursts: ns, Subscriptions: *subs, InFlight: *inFlight, LoadScale: *loadScale,
 		WorkerCommand: func(ctx context.Context) *exec.Cmd { return exec.CommandContext(ctx, exe, "work") },
-		Profile:       *profile, Dir: dir, Log: stderr,
+		Profile:       *profile, WebProfile: *webProfile, Dir: dir, Log: stderr,
 	})
 	_ = os.RemoveAll(filepath.Join(dir, "pg"))
 	if err != nil {

@@ -156,7 +156,12 @@ func (b *bench) loadPhase(ctx context.Context, s *stack) error {
 	for _, c := range []int{1, 16, 64} {
 		for _, p := range pages {
 			n := max(int(float64(loadCounts[p.name][c])*b.o.LoadScale), c)
+			stopProfile := func() {}
+			if b.o.WebProfile != "" && p.name == LoadFragment && c == 64 {
+				stopProfile = startCPUProfile(b.o.WebProfile)
+			}
 			res, err := LoadURLs(ctx, p.name, p.urls, header, c, n, p.want)
+			stopProfile()
 			if err != nil {
 				return err
 			}

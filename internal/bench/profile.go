@@ -60,7 +60,7 @@ func topOfProfile(ctx context.Context, path, phase string) *Profile {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, goBin, "tool", "pprof", "-top", "-nodecount=25", path)
+	cmd := exec.CommandContext(ctx, goBin, "tool", "pprof", "-top", "-cum", "-nodecount=22", path)
 	cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local")
 	out, err := cmd.Output()
 	if err != nil {
@@ -73,6 +73,25 @@ func topOfProfile(ctx context.Context, path, phase string) *Profile {
 			continue
 		}
 		p.Top = append(p.Top, line)
+		if f := strings.Fields(line); len(f) == 6 && f[5] == "crypto/rsa.GenerateKey" {
+			p.KeyGenShare = f[4]
+		}
 	}
 	return p
+}
+
+// startCPUProfile profiles this process into path until the returned function is called.
+func startCPUProfile(path string) (stop func()) {
+	f, err := os.Create(path)
+	if err != nil {
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
 }

@@ -111,6 +111,8 @@ type Profile struct {
 	Phase string   `json:"phase"`
 	Path  string   `json:"path"`
 	Top   []string `json:"top"`
+	// KeyGenShare is the cumulative share of the samples in crypto/rsa.GenerateKey ("" if none).
+	KeyGenShare string `json:"keygen_share,omitempty"`
 }
 
 // Goal is a design target for one figure.
@@ -338,7 +340,13 @@ func (r *Report) Markdown() string {
 		}
 	}
 	if pr := r.Profile; pr != nil && len(pr.Top) > 0 {
-		p("\n## Worker CPU profile, %s\n\n```\n%s\n```\n", pr.Phase, strings.Join(pr.Top, "\n"))
+		p("\n## Worker CPU profile, %s\n\n", pr.Phase)
+		if pr.KeyGenShare != "" {
+			largest := slices.MaxFunc(r.Provision, func(a, b ProvisionResult) int { return a.N - b.N })
+			p("RSA key generation (`crypto/rsa.GenerateKey`) is %s of the worker's CPU samples. The burst needs %d key pairs and the pool held %d, so at least %d were generated during the burst; the worker's key-pool loop, which refills the pool whenever it holds fewer than %d pairs, generated replacements at the same time on the same cores.\n\n",
+				pr.KeyGenShare, largest.N, largest.PooledKeys, max(largest.N-largest.PooledKeys, 0), s.KeyPoolSize)
+		}
+		p("`go tool pprof -top -cum` (profile kept at `%s`):\n\n```\n%s\n```\n", pr.Path, strings.Join(pr.Top, "\n"))
 	}
 	p("\n## Method\n\n%s", method)
 	return b.String()

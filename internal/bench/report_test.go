@@ -130,3 +130,12 @@ func TestNum(t *testing.T) {
 	require.Equal(t, "2.14", num(2.14))
 	require.Equal(t, "0.001", num(0.0012))
 }
+
+func TestMarkdownExplainsKeyGenerationFromTheProfile(t *testing.T) {
+	t.Parallel()
+	r := sampleReport()
+	r.Profile = &Profile{Phase: "during the N=100 burst", Path: "/tmp/p.pprof", Top: []string{"flat flat% sum% cum cum%"}, KeyGenShare: "97.02%"}
+	md := r.Markdown()
+	require.Contains(t, md, "## Worker CPU profile, during the N=100 burst")
+	require.Contains(t, md, "is 97.02% of the worker's CPU samples. The burst needs 100 key pairs and the pool held 32, so at least 68 were generated")
+}

@@ -47,6 +47,9 @@ type Options struct {
 	WorkerCommand func(ctx context.Context) *exec.Cmd
 	// Profile takes a CPU profile of the worker during the largest burst (see [ProfileOnSignal]).
 	Profile bool
+	// WebProfile, when set, is where a CPU profile of this process (web app, PostgreSQL client and
+	// load generator) during the fragment run at 64 clients goes.
+	WebProfile string
 	// Dir keeps the logs and profiles (PostgreSQL's data goes there too).
 	Dir string
 	// Log receives progress.
