@@ -144,8 +144,14 @@ func logDir(t testing.TB) string {
 		if !t.Failed() {
 			return
 		}
+		// The last run of each process (file names are name-starttime.log, sorted by ReadDir).
 		entries, _ := os.ReadDir(d)
+		latest := map[string]os.DirEntry{}
 		for _, e := range entries {
+			name, _, _ := strings.Cut(e.Name(), "-")
+			latest[name] = e
+		}
+		for _, e := range latest {
 			b, _ := os.ReadFile(filepath.Join(d, e.Name()))
 			lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 			if len(lines) > 40 {

@@ -3,7 +3,6 @@ package faultsuite
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http/httptest"
@@ -54,10 +53,6 @@ type stack struct {
 // simSSHPort is where every simulated VPS's sshd listens, each on its own loopback address.
 const simSSHPort = 22122
 
-func quietLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
-
 // newStack starts the simulator, the web processes (behind a round-robin proxy when there are
 // several) and the supervised workers, and creates the admin.
 func newStack(t *testing.T, o stackOpts) *stack {
@@ -74,7 +69,7 @@ func newStack(t *testing.T, o stackOpts) *stack {
 	if o.sim.RateLimitRefill == 0 {
 		o.sim.RateLimitRefill = time.Millisecond
 	}
-	o.sim.Logger = quietLogger(t)
+	o.sim.Logger = slog.New(slog.DiscardHandler)
 	sim, err := hcloudsim.New(o.sim)
 	require.NoError(t, err)
 	require.NoError(t, sim.Start())
@@ -99,7 +94,6 @@ func newStack(t *testing.T, o stackOpts) *stack {
 			r.SetURL(u)
 			r.Out.Host = r.In.Host
 		},
-		ErrorLog: nil,
 	}
 	front := httptest.NewServer(proxy)
 	t.Cleanup(front.Close)
