@@ -33,7 +33,7 @@ generate: ## regenerate sqlc and templ output
 	$(TEMPL) generate -path views
 
 bench: deps ## run the benchmarks: writes docs/benchmarks.md, prints JSON
-	go run . bench
+	@go run . bench
 
 deps: ## install the Debian packages the tests need (when root), or say which are missing
 	@bash .ci/deps.sh
