@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -79,10 +81,10 @@ func (s *Service) CreateAdmin(ctx context.Context, email, password string) (db.A
 // throttling and audited. The returned token goes into the session cookie; a fresh one is issued
 // on every sign-in, so a session fixed before sign-in is never reused.
 func (s *Service) SignIn(ctx context.Context, email, password, ip, userAgent string) (token string, sess *Session, err error) {
-	email = NormalizeEmail(email)
-	if len(email) > 254 || len(password) > 1024 {
+	if len(email) > 254 || len(password) > 1024 || !printable(email) {
 		return "", nil, ErrBadCredentials
 	}
+	email = NormalizeEmail(email)
 	fails, err := s.q.LoginAttemptCountRecentFailures(ctx, s.pool, db.LoginAttemptCountRecentFailuresParams{
 		Email: email, Ip: ip, Since: s.nowFunc().Add(-ThrottleWindow),
 	})
@@ -125,7 +127,7 @@ func (s *Service) SignIn(ctx context.Context, email, password, ip, userAgent str
 	token = RandomToken(sessionTokenSize)
 	row, err := s.q.SessionCreate(ctx, tx, db.SessionCreateParams{
 		TokenHash: hashToken(token), AdminID: admin.ID, CsrfToken: RandomToken(32),
-		Ip: ip, UserAgent: truncate(userAgent, 300), ExpiresAt: s.nowFunc().Add(s.maxAge),
+		Ip: ip, UserAgent: truncate(clean(userAgent), 300), ExpiresAt: s.nowFunc().Add(s.maxAge),
 	})
 	if err != nil {
 		return "", nil, fmt.Errorf("create session: %w", err)
@@ -198,7 +200,25 @@ func hashToken(token string) []byte {
 	return h[:]
 }
 
+// printable reports whether s is valid UTF-8 without control characters (PostgreSQL refuses NUL).
+func printable(s string) bool {
+	return utf8.ValidString(s) && strings.IndexFunc(s, unicode.IsControl) < 0
+}
+
+// clean makes a client-supplied string storable: valid UTF-8, no control characters.
+func clean(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
+}
+
 func truncate(s string, n int) string {
+	for n > 0 && n < len(s) && !utf8.RuneStart(s[n]) {
+		n--
+	}
 	if len(s) <= n {
 		return s
 	}

@@ -58,6 +58,14 @@ func TestSignInLookupSignOut(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEqual(t, token, token2)
 
+	// Input PostgreSQL cannot store is refused as a wrong login, not an error.
+	for _, bad := range []string{"ops\x00@example.com", "ops\xff@example.com"} {
+		_, _, err = s.SignIn(ctx, bad, "a long enough password", "192.0.2.1", "ua")
+		require.ErrorIs(t, err, auth.ErrBadCredentials)
+	}
+	_, _, err = s.SignIn(ctx, "ops@example.com", "a long enough password", "192.0.2.1", "agent\x00with\xffjunk")
+	require.NoError(t, err, "a junk User-Agent is cleaned, not refused")
+
 	_, err = s.Lookup(ctx, "forged-token")
 	require.ErrorIs(t, err, auth.ErrNoSession)
 
@@ -73,7 +81,7 @@ func TestSignInLookupSignOut(t *testing.T) {
 		require.NoError(t, rows.Scan(&a))
 		actions = append(actions, a)
 	}
-	require.Equal(t, []string{"sign_in_failed", "sign_in_failed", "sign_in", "sign_in", "sign_out"}, actions)
+	require.Equal(t, []string{"sign_in_failed", "sign_in_failed", "sign_in", "sign_in", "sign_in", "sign_out"}, actions)
 }
 
 func TestSessionExpiry(t *testing.T) {

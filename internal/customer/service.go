@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -172,6 +173,9 @@ func (s *Service) List(ctx context.Context, p ListParams) (*ListPage, error) {
 	p.Search = strings.TrimSpace(p.Search)
 	if len(p.Search) > 200 {
 		return nil, FieldErrors{"q": "Search for at most 200 characters."}
+	}
+	if !utf8.ValidString(p.Search) || strings.ContainsRune(p.Search, 0) {
+		return nil, FieldErrors{"q": "The search contains characters that are not allowed."}
 	}
 	if p.Status != "" && p.Status != "none" && !db.ProvisioningStatus(p.Status).Valid() {
 		return nil, FieldErrors{"status": "Unknown status."}

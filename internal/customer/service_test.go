@@ -142,6 +142,11 @@ func TestList(t *testing.T) {
 	require.Error(t, err)
 	_, err = s.List(ctx, customer.ListParams{Sort: "id; DROP TABLE customers"})
 	require.Error(t, err)
+	for _, q := range []string{"a\x00b", "bad\xff\xfeutf8"} {
+		_, err = s.List(ctx, customer.ListParams{Search: q})
+		var fe customer.FieldErrors
+		require.ErrorAs(t, err, &fe, "%q is refused before it reaches PostgreSQL", q)
+	}
 }
 
 type dbtestPool struct{ pool *pgxpool.Pool }

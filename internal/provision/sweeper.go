@@ -124,14 +124,23 @@ func (w *Worker) rescueDeadWorkersJobs(ctx context.Context) error {
 		if !dead {
 			continue
 		}
-		tag, err := w.pool.Exec(ctx, `
-			UPDATE river_job SET state = 'available', scheduled_at = now()
-			WHERE state = 'running' AND kind = ANY($1) AND attempted_by[array_length(attempted_by, 1)] = $2`,
-			ourKinds, client)
+		n, err := w.releaseJobsOf(ctx, client)
 		if err != nil {
-			return fmt.Errorf("rescue jobs of worker %s: %w", client, err)
+			return err
 		}
-		w.o.log.Warn("rescued jobs of a dead worker", "dead_worker_id", client, "jobs", tag.RowsAffected())
+		w.o.log.Warn("rescued jobs of a dead worker", "dead_worker_id", client, "jobs", n)
 	}
 	return nil
+}
+
+// releaseJobsOf makes the jobs that worker client was running available to any worker again.
+func (w *Worker) releaseJobsOf(ctx context.Context, client string) (int64, error) {
+	tag, err := w.pool.Exec(ctx, `
+		UPDATE river_job SET state = 'available', scheduled_at = now()
+		WHERE state = 'running' AND kind = ANY($1) AND attempted_by[array_length(attempted_by, 1)] = $2`,
+		ourKinds, client)
+	if err != nil {
+		return 0, fmt.Errorf("release jobs of worker %s: %w", client, err)
+	}
+	return tag.RowsAffected(), nil
 }

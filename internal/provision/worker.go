@@ -111,7 +111,31 @@ func (w *Worker) ID() string { return w.id }
 
 // Run works until ctx ends. It then stops taking jobs, gives running ones a moment to finish and
 // cancels the rest, which stay in the database for the next worker.
+//
+// When the worker loses its database session (the database restarted, the network broke), its
+// liveness lock is gone and other workers may rescue its jobs, so it stops working at once; it
+// then reconnects with backoff and starts again by itself.
 func (w *Worker) Run(ctx context.Context) error {
+	backoff := time.Second
+	for {
+		start := time.Now()
+		err := w.runOnce(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if time.Since(start) > time.Minute {
+			backoff = time.Second
+		}
+		w.o.log.Warn("provision worker interrupted; starting again", "worker_id", w.id, "err", err, "in", backoff)
+		if !sleep(ctx, backoff) {
+			return nil
+		}
+		backoff = min(backoff*2, 30*time.Second)
+	}
+}
+
+// runOnce works until ctx ends or the worker's database session is lost.
+func (w *Worker) runOnce(ctx context.Context) error {
 	conn, err := w.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("provision worker: %w", err)
@@ -126,6 +150,14 @@ func (w *Worker) Run(ctx context.Context) error {
 	// The liveness lock: while this session lives, the jobs this worker runs are not rescued.
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(hashtextextended($1, 0))`, livenessKey(w.id)); err != nil {
 		return fmt.Errorf("provision worker: liveness lock: %w", err)
+	}
+
+	// Jobs this worker was running when it lost its session before: River is not running them
+	// now, and holding the lock again hides them from the other workers' rescue.
+	if n, err := w.releaseJobsOf(ctx, w.id); err != nil {
+		return fmt.Errorf("provision worker: %w", err)
+	} else if n > 0 {
+		w.o.log.Warn("released jobs of this worker's previous session", "worker_id", w.id, "jobs", n)
 	}
 
 	w.keys, err = sshkey.NewPool(sshkey.PoolConfig{Size: min(4, w.o.timings.KeyPoolSize), Algorithm: w.alg, Comment: "rachel-provisioner"})
