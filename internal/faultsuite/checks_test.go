@@ -3,6 +3,8 @@ package faultsuite
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -115,11 +117,21 @@ func (r report) line() string {
 		r.Provisioned, r.FailedThenRetried, r.Unaccounted, r.Orphans, r.Duplicates, r.JobsStuck, r.Lost)
 }
 
-// print logs the summary and writes it to stdout, so a reader of `go test` output sees what was
-// proved even without -v.
+// summaryFile collects the summaries of a run; `make test` prints it at the end, since `go test`
+// shows nothing of a passing package without -v.
+const summaryFile = "../../test-artifacts/fault-suite-summary.txt"
+
+// print logs the summary, writes it to stdout (seen with -v) and appends it to summaryFile.
 func (r report) print(t testing.TB, extra string) {
-	t.Log(r.line() + " " + extra)
-	fmt.Printf("%s (%s: %s)\n", r.line(), t.Name(), extra)
+	line := fmt.Sprintf("%s (%s: %s)", r.line(), t.Name(), extra)
+	t.Log(line)
+	fmt.Println(line)
+	if err := os.MkdirAll(filepath.Dir(summaryFile), 0o755); err == nil {
+		if f, err := os.OpenFile(summaryFile, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+			_, _ = fmt.Fprintln(f, line)
+			_ = f.Close()
+		}
+	}
 }
 
 // requireClean fails the test unless nothing was lost, orphaned, duplicated or stuck.
