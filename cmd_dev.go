@@ -39,6 +39,7 @@ func devEnv(ctx context.Context, log io.Writer) (*pgcluster.Cluster, error) {
 	}
 	setDefault("COOKIE_SECURE", "false")
 	setDefault("LOG_FORMAT", "text")
+	setDefault("SSH_KEY_POOL_SIZE", "10") // a laptop need not spend a minute of CPU on 100 RSA keys
 	if os.Getenv("RACHEL_KEYRING") == "" {
 		kr, err := keptSecret(filepath.Join(devDataDir, "keyring"), secrets.GenerateKeyring)
 		if err != nil {

@@ -94,6 +94,7 @@ func serveHTTP(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, log 
 	if err != nil {
 		return err
 	}
+	go prov.ListenForChanges(ctx) // status polls served from memory while nothing changes
 	app := httpapp.New(httpapp.Deps{
 		Pool: pool, Config: cfg, Log: log,
 		Auth:      auth.NewService(pool, cfg.SessionIdle, cfg.SessionMaxAge),

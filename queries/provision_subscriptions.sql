@@ -139,3 +139,8 @@ SET provisioning_status = 'failed',
     updated_at          = now()
 WHERE id = @id::bigint
 RETURNING *;
+
+-- name: ProvisionWaitingForKeys :one
+-- Provisionings that still need their access key pair: the key pool waits for them.
+SELECT count(*) FROM subscriptions
+WHERE provisioning_status IN ('pending', 'creating') AND ssh_public_key IS NULL;

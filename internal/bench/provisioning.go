@@ -84,7 +84,7 @@ func countStates(ctx context.Context, s *stack, ids []int64) (map[string]int, er
 
 // warmKeyPool waits until the worker has filled its key pool, so every burst starts alike.
 func (b *bench) warmKeyPool(ctx context.Context, s *stack) (int, bool) {
-	want := b.timings.KeyPoolSize
+	want := b.keyPoolSize
 	start := time.Now()
 	err := waitFor(ctx, s.worker, 3*time.Minute, 250*time.Millisecond, "key pool", func() (bool, error) {
 		n, err := pooledKeys(ctx, s)

@@ -64,6 +64,8 @@ type bench struct {
 	log     *slog.Logger
 	keyring string
 	timings provision.Timings
+	// keyPoolSize is the worker's SSH_KEY_POOL_SIZE.
+	keyPoolSize int
 }
 
 const (
@@ -89,14 +91,19 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, errors.New("bench: no worker command")
 	}
 	started := time.Now()
-	b := &bench{o: o, timings: provision.DefaultTimings(),
+	// The worker runs with the production configuration's key pool (SSH_KEY_POOL_SIZE unset).
+	defaults, err := config.Load(func(string) string { return "" })
+	if err != nil {
+		return nil, err
+	}
+	b := &bench{o: o, timings: provision.DefaultTimings(), keyPoolSize: defaults.SSHKeyPoolSize,
 		log: slog.New(slog.NewTextHandler(o.Log, &slog.HandlerOptions{Level: slog.LevelError}))}
 	b.report = &Report{
 		Date: started, Cores: runtime.NumCPU(), GoVersion: runtime.Version(),
 		Setup: Setup{
 			TimeScale: o.TimeScale, CreateS: hcloudsim.DefaultCreateDuration.Seconds(), StartS: hcloudsim.DefaultStartDuration.Seconds(),
 			CloudInitS: hcloudsim.DefaultCloudInitDuration.Seconds(), DeleteS: hcloudsim.DefaultDeleteDuration.Seconds(),
-			KeyAlgorithm: "rsa-4096", KeyPoolSize: b.timings.KeyPoolSize, MemoryKeyAlgorithm: "ed25519",
+			KeyAlgorithm: "rsa-4096", KeyPoolSize: b.keyPoolSize, MemoryKeyAlgorithm: "ed25519",
 			WorkerTimings: fmt.Sprintf("provision.DefaultTimings (poll %s–%s backoff, sweep %s, River fetch poll %s)",
 				b.timings.PollMin, b.timings.PollMax, b.timings.Sweep, b.timings.FetchPoll),
 		},
@@ -148,11 +155,16 @@ type stack struct {
 	web    *http.Server
 	webURL string
 	worker *workerProc
+	// stopListen ends the status listener of the web app, as serve runs it.
+	stopListen func()
 }
 
 func (s *stack) close() {
 	if s.worker != nil {
 		s.worker.stop()
+	}
+	if s.stopListen != nil {
+		s.stopListen()
 	}
 	if s.web != nil {
 		_ = s.web.Close()
@@ -218,6 +230,10 @@ func (b *bench) newStack(ctx context.Context, dbName string, simCfg hcloudsim.Co
 		s.close()
 		return nil, err
 	}
+	listenCtx, stopListen := context.WithCancel(context.WithoutCancel(ctx))
+	listening := make(chan struct{})
+	go func() { defer close(listening); s.svc.ListenForChanges(listenCtx) }()
+	s.stopListen = func() { stopListen(); <-listening }
 	app := httpapp.New(httpapp.Deps{
 		Pool: s.pool, Config: s.cfg, Log: b.log,
 		Auth:      auth.NewService(s.pool, s.cfg.SessionIdle, s.cfg.SessionMaxAge),

@@ -30,6 +30,7 @@ type Config struct {
 	Image            string         // HCLOUD_IMAGE
 	Location         string         // HCLOUD_LOCATION
 	SSHKeyAlgorithm  string         // SSH_KEY_ALGORITHM: rsa-4096 or ed25519
+	SSHKeyPoolSize   int            // SSH_KEY_POOL_SIZE: pre-generated key pairs kept ready
 	SSHAllowedFrom   []netip.Prefix // SSH_ALLOWED_SOURCES: who may reach a VPS's sshd
 	VPSSSHPort       int            // VPS_SSH_PORT
 	CallbackDeadline time.Duration  // CALLBACK_DEADLINE
@@ -62,6 +63,7 @@ var Vars = []Var{
 	{"HCLOUD_IMAGE", "debian-12", "Image of new VPSes."},
 	{"HCLOUD_LOCATION", "fsn1", "Location of new VPSes."},
 	{"SSH_KEY_ALGORITHM", "rsa-4096", "Provisioner key pair algorithm: rsa-4096 or ed25519."},
+	{"SSH_KEY_POOL_SIZE", "100", "Provisioner key pairs generated ahead, while idle, so a burst of provisionings does not wait for RSA key generation (0: generate on demand)."},
 	{"SSH_ALLOWED_SOURCES", "0.0.0.0/0,::/0", "CIDRs the VPS firewall admits to SSH (nothing else is admitted)."},
 	{"VPS_SSH_PORT", "22", "SSH port of the VPSes."},
 	{"CALLBACK_DEADLINE", "15m", "How long a new VPS has to call back before the provisioning fails."},
@@ -128,6 +130,13 @@ func Load(getenv Getenv) (*Config, error) {
 		LogFormat:        str("LOG_FORMAT", "json"),
 	}
 
+	if v := str("SSH_KEY_POOL_SIZE", "100"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 10000 {
+			bad("SSH_KEY_POOL_SIZE", "%q is not a number from 0 to 10000", v)
+		}
+		c.SSHKeyPoolSize = n
+	}
 	if v := str("METRICS_PORT", ""); v != "" {
 		c.MetricsPort = port("METRICS_PORT", v)
 	}

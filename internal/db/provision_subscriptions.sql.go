@@ -608,3 +608,16 @@ func (q *Queries) ProvisionSetServer(ctx context.Context, db DBTX, arg Provision
 	)
 	return err
 }
+
+const provisionWaitingForKeys = `-- name: ProvisionWaitingForKeys :one
+SELECT count(*) FROM subscriptions
+WHERE provisioning_status IN ('pending', 'creating') AND ssh_public_key IS NULL
+`
+
+// Provisionings that still need their access key pair: the key pool waits for them.
+func (q *Queries) ProvisionWaitingForKeys(ctx context.Context, db DBTX) (int64, error) {
+	row := db.QueryRow(ctx, provisionWaitingForKeys)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}

@@ -37,7 +37,7 @@ func stackTimings() provision.Timings {
 	return provision.Timings{
 		PollMin: 20 * time.Millisecond, PollMax: 150 * time.Millisecond, Sweep: 150 * time.Millisecond,
 		Retry: 50 * time.Millisecond, InjectRetry: 100 * time.Millisecond, Reconcile: time.Hour,
-		FetchPoll: 50 * time.Millisecond, JobTimeout: 30 * time.Second, SSHTimeout: 3 * time.Second, KeyPoolSize: 2,
+		FetchPoll: 50 * time.Millisecond, JobTimeout: 30 * time.Second, SSHTimeout: 3 * time.Second,
 	}
 }
 
@@ -66,7 +66,7 @@ func setupStack(t *testing.T, sim hcloudsim.Config) *testBundle {
 	env := map[string]string{
 		"RACHEL_KEYRING": kr, "COOKIE_SECURE": "false", "PUBLIC_BASE_URL": srv.URL,
 		"HCLOUD_TOKEN": stackSimToken, "HCLOUD_ENDPOINT": s.Endpoint(),
-		"SSH_KEY_ALGORITHM": "ed25519", "VPS_SSH_PORT": fmt.Sprint(stackSSHPort),
+		"SSH_KEY_ALGORITHM": "ed25519", "SSH_KEY_POOL_SIZE": "2", "VPS_SSH_PORT": fmt.Sprint(stackSSHPort),
 		"CALLBACK_DEADLINE": "20s", "CREATE_DEADLINE": "20s", "INJECT_DEADLINE": "10s",
 	}
 	cfg, err := config.Load(func(k string) string { return env[k] })

@@ -55,14 +55,15 @@ func (a *App) subscriptionStatus(c echo.Context) error {
 	return render(c, code, views.StatusLive(a.statusView(c, st)))
 }
 
-// pollStatus reads a subscription's status for the fragment. Polls of the same subscription that
-// arrive while its query runs share that query's answer (nothing older is ever served), so many
-// pages watching one provisioning cost one query at a time.
+// pollStatus reads a subscription's status for the fragment: from the service's memory while
+// nothing changed, else from the database. Polls of the same subscription that arrive while its
+// query runs share that query's answer (nothing older is ever served), so many pages watching one
+// provisioning cost one query at a time.
 func (a *App) pollStatus(ctx context.Context, id int64) (*provision.Status, error) {
 	v, err, _ := a.statusFlight.Do(strconv.FormatInt(id, 10), func() (any, error) {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		return a.Provision.Status(ctx, id)
+		return a.Provision.PollStatus(ctx, id)
 	})
 	if err != nil {
 		return nil, err

@@ -61,7 +61,7 @@ func testTimings() Timings {
 	return Timings{
 		PollMin: 20 * time.Millisecond, PollMax: 150 * time.Millisecond, Sweep: 150 * time.Millisecond,
 		Retry: 50 * time.Millisecond, InjectRetry: 100 * time.Millisecond, Reconcile: time.Hour,
-		FetchPoll: 50 * time.Millisecond, JobTimeout: 30 * time.Second, SSHTimeout: 3 * time.Second, KeyPoolSize: 2,
+		FetchPoll: 50 * time.Millisecond, JobTimeout: 30 * time.Second, SSHTimeout: 3 * time.Second,
 	}
 }
 
@@ -71,7 +71,7 @@ func setup(t testing.TB, mods ...func(*setupOpts)) *bundle {
 	t.Helper()
 	o := setupOpts{
 		env: map[string]string{
-			"SSH_KEY_ALGORITHM": "ed25519", "VPS_SSH_PORT": fmt.Sprint(simSSHPort),
+			"SSH_KEY_ALGORITHM": "ed25519", "SSH_KEY_POOL_SIZE": "2", "VPS_SSH_PORT": fmt.Sprint(simSSHPort),
 			"CALLBACK_DEADLINE": "20s", "CREATE_DEADLINE": "20s", "INJECT_DEADLINE": "10s",
 			"HCLOUD_TOKEN": simToken, "SSH_ALLOWED_SOURCES": "10.0.0.0/8,2001:db8::/32",
 		},

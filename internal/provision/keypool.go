@@ -39,7 +39,9 @@ func (w *Worker) takeKeyPair(ctx context.Context, tx pgx.Tx) (*sshkey.KeyPair, e
 	return kp, nil
 }
 
-// keyPoolLoop keeps ssh_key_pool at KeyPoolSize pairs of the configured algorithm.
+// keyPoolLoop keeps ssh_key_pool at SSH_KEY_POOL_SIZE pairs of the configured algorithm. It
+// generates only while no provisioning waits for a key: during a burst the CPU belongs to the
+// provisionings that draw on the pool (or generate their own when it runs dry).
 func (w *Worker) keyPoolLoop(ctx context.Context) error {
 	for {
 		if err := w.refillKeyPool(ctx); err != nil && ctx.Err() == nil {
@@ -56,7 +58,14 @@ func (w *Worker) refillKeyPool(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("count pooled keys: %w", err)
 	}
-	for ; n < int64(w.o.timings.KeyPoolSize); n++ {
+	for ; n < int64(w.cfg.SSHKeyPoolSize); n++ {
+		waiting, err := w.q.ProvisionWaitingForKeys(ctx, w.pool)
+		if err != nil {
+			return fmt.Errorf("count provisionings waiting for keys: %w", err)
+		}
+		if waiting > 0 {
+			return nil
+		}
 		kp, err := w.keys.Get(ctx)
 		if err != nil {
 			return err

@@ -88,8 +88,6 @@ type Timings struct {
 	JobTimeout time.Duration
 	// SSHTimeout bounds dialing and the handshake with a VPS.
 	SSHTimeout time.Duration
-	// KeyPoolSize is how many pre-generated access key pairs the worker keeps in ssh_key_pool.
-	KeyPoolSize int
 }
 
 // DefaultTimings suit real Hetzner.
@@ -97,7 +95,7 @@ func DefaultTimings() Timings {
 	return Timings{
 		PollMin: time.Second, PollMax: 10 * time.Second, Sweep: 2 * time.Second, Retry: time.Second,
 		InjectRetry: 2 * time.Second, Reconcile: 10 * time.Minute, FetchPoll: time.Second,
-		JobTimeout: 2 * time.Minute, SSHTimeout: 10 * time.Second, KeyPoolSize: 32,
+		JobTimeout: 2 * time.Minute, SSHTimeout: 10 * time.Second,
 	}
 }
 

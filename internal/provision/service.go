@@ -28,6 +28,8 @@ type Service struct {
 	river   *river.Client[pgx.Tx]
 	o       options
 	metrics *stepMetrics
+	// statuses caches the polled status rows while ListenForChanges runs.
+	statuses *statusCache
 
 	rlMu      sync.Mutex
 	rlCached  RateLimitState
@@ -42,7 +44,8 @@ func NewService(pool *pgxpool.Pool, cfg *config.Config, opts ...Option) (*Servic
 	if err != nil {
 		return nil, fmt.Errorf("provision service: river client: %w", err)
 	}
-	return &Service{pool: pool, cfg: cfg, q: db.New(), river: rc, o: o, metrics: newStepMetrics(o.registry)}, nil
+	return &Service{pool: pool, cfg: cfg, q: db.New(), river: rc, o: o, metrics: newStepMetrics(o.registry),
+		statuses: newStatusCache()}, nil
 }
 
 // inTx runs fn in a transaction and commits it when fn returns nil.

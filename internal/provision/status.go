@@ -121,13 +121,26 @@ var expected = map[db.ProvisioningStatus]struct {
 // Status returns the status page's view model from a single query: every open status page polls
 // it every 2 s, so it costs one round trip.
 func (s *Service) Status(ctx context.Context, subscriptionID int64) (*Status, error) {
+	row, err := s.statusRow(ctx, subscriptionID)
+	if err != nil {
+		return nil, err
+	}
+	return statusFromRow(row, time.Now())
+}
+
+func (s *Service) statusRow(ctx context.Context, subscriptionID int64) (db.UIStatusGetRow, error) {
 	row, err := s.q.UIStatusGet(ctx, s.pool, subscriptionID)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("subscription %d: %w", subscriptionID, ErrNotFound)
+		return row, fmt.Errorf("subscription %d: %w", subscriptionID, ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read status of subscription %d: %w", subscriptionID, err)
+		return row, fmt.Errorf("read status of subscription %d: %w", subscriptionID, err)
 	}
+	return row, nil
+}
+
+// statusFromRow builds the view model; durations and "stuck" are measured at now.
+func statusFromRow(row db.UIStatusGetRow, now time.Time) (*Status, error) {
 	sub := db.Subscription{
 		ID: row.ID, CustomerID: row.CustomerID, Plan: row.Plan, BillingStatus: row.BillingStatus,
 		HetznerServerID: row.HetznerServerID, HetznerSshKeyID: row.HetznerSshKeyID, VpsIpAddress: row.VpsIpAddress,
@@ -174,7 +187,6 @@ func (s *Service) Status(ctx context.Context, subscriptionID int64) (*Status, er
 		st.Events = append(st.Events, EventView{At: e.At, Step: string(e.Step), Kind: e.Kind, Message: e.Message, Actor: e.Actor})
 		dbEvents = append(dbEvents, db.ProvisioningEvent{SubscriptionID: sub.ID, OccurredAt: e.At, Step: e.Step, Kind: e.Kind, Message: e.Message, Actor: e.Actor})
 	}
-	now := time.Now()
 	st.Steps = timeline(sub, dbEvents, now)
 
 	var actions []struct {

@@ -160,7 +160,8 @@ func (w *Worker) runOnce(ctx context.Context) error {
 		w.o.log.Warn("released jobs of this worker's previous session", "worker_id", w.id, "jobs", n)
 	}
 
-	w.keys, err = sshkey.NewPool(sshkey.PoolConfig{Size: min(4, w.o.timings.KeyPoolSize), Algorithm: w.alg, Comment: "rachel-provisioner"})
+	// Generation on demand, in parallel up to GOMAXPROCS; the reserve is ssh_key_pool.
+	w.keys, err = sshkey.NewPool(sshkey.PoolConfig{Size: 0, Algorithm: w.alg, Comment: "rachel-provisioner"})
 	if err != nil {
 		return fmt.Errorf("provision worker: %w", err)
 	}
