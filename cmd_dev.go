@@ -85,13 +85,8 @@ func ensureDevAdmin(ctx context.Context, pool *pgxpool.Pool, cfg *config.Config)
 	svc := auth.NewService(pool, cfg.SessionIdle, cfg.SessionMaxAge)
 	if _, err := svc.CreateAdmin(ctx, devAdminEmail, password); err != nil {
 		// Already there: reset its password to the kept one so the printed login works.
-		hash, herr := auth.HashPassword(password)
-		if herr != nil {
-			return "", herr
-		}
-		tag, uerr := pool.Exec(ctx, `UPDATE admins SET password_hash = $1 WHERE email = $2`, hash, devAdminEmail)
-		if uerr != nil || tag.RowsAffected() != 1 {
-			return "", errors.Join(err, uerr)
+		if serr := svc.SetPassword(ctx, devAdminEmail, password); serr != nil {
+			return "", errors.Join(err, serr)
 		}
 	}
 	return password, nil

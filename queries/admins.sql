@@ -6,11 +6,5 @@ RETURNING *;
 -- name: AdminGetByEmail :one
 SELECT * FROM admins WHERE email = @email::text;
 
--- name: AdminGetByID :one
-SELECT * FROM admins WHERE id = @id::bigint;
-
 -- name: AdminSetPassword :exec
 UPDATE admins SET password_hash = @password_hash::text WHERE id = @id::bigint;
-
--- name: AdminCount :one
-SELECT count(*) FROM admins;

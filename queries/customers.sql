@@ -11,6 +11,3 @@ RETURNING *;
 
 -- name: CustomerGet :one
 SELECT * FROM customers WHERE id = @id::bigint;
-
--- name: CustomerGetByEmail :one
-SELECT * FROM customers WHERE email = @email::text;

@@ -123,10 +123,6 @@ ORDER BY id;
 SELECT id, hetzner_server_id, provisioning_status, vps_hostname FROM subscriptions
 WHERE hetzner_server_id IS NOT NULL;
 
--- name: ProvisionListByHostname :many
-SELECT id, provisioning_status, hetzner_server_id FROM subscriptions
-WHERE vps_hostname = ANY(@hostnames::text[]);
-
 -- name: ProvisionMarkServerGone :one
 -- The server vanished behind our back: fail at creating, so Retry makes a new one.
 UPDATE subscriptions

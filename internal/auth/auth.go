@@ -77,6 +77,27 @@ func (s *Service) CreateAdmin(ctx context.Context, email, password string) (db.A
 	return a, nil
 }
 
+// SetPassword replaces an admin's password and ends their sessions.
+func (s *Service) SetPassword(ctx context.Context, email, password string) error {
+	hash, err := HashPassword(password)
+	if err != nil {
+		return err
+	}
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		a, err := s.q.AdminGetByEmail(ctx, tx, NormalizeEmail(email))
+		if err != nil {
+			return fmt.Errorf("admin %s: %w", email, database.NotFound(err))
+		}
+		if err := s.q.AdminSetPassword(ctx, tx, db.AdminSetPasswordParams{ID: a.ID, PasswordHash: hash}); err != nil {
+			return fmt.Errorf("set password of %s: %w", email, err)
+		}
+		if err := s.q.SessionDeleteByAdmin(ctx, tx, a.ID); err != nil {
+			return fmt.Errorf("end sessions of %s: %w", email, err)
+		}
+		return s.audit(ctx, tx, &a.ID, a.Email, "password_set", "")
+	})
+}
+
 // SignIn checks the credentials and starts a new session. Every attempt is recorded for
 // throttling and audited. The returned token goes into the session cookie; a fresh one is issued
 // on every sign-in, so a session fixed before sign-in is never reused.

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rachelcloud/admin/internal/auth"
+	"github.com/rachelcloud/admin/internal/database"
 	"github.com/rachelcloud/admin/internal/dbtest"
 )
 
@@ -136,5 +137,27 @@ func TestThrottle(t *testing.T) {
 	_, _, err = s.SignIn(ctx, "other@example.com", "a long enough password", "203.0.113.5", "ua")
 	require.ErrorIs(t, err, auth.ErrThrottled)
 	_, _, err = s.SignIn(ctx, "other@example.com", "a long enough password", "198.51.100.10", "ua")
+	require.NoError(t, err)
+}
+
+func TestSetPasswordEndsSessions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.New(t)
+	s := auth.NewService(pool, time.Minute, time.Hour)
+	_, err := s.CreateAdmin(ctx, "ops@example.com", "a long enough password")
+	require.NoError(t, err)
+	token, _, err := s.SignIn(ctx, "ops@example.com", "a long enough password", "192.0.2.1", "ua")
+	require.NoError(t, err)
+
+	require.Error(t, s.SetPassword(ctx, "ops@example.com", "short"))
+	require.ErrorIs(t, s.SetPassword(ctx, "nobody@example.com", "another long password"), database.ErrNotFound)
+	require.NoError(t, s.SetPassword(ctx, "OPS@example.com", "another long password"))
+
+	_, err = s.Lookup(ctx, token)
+	require.ErrorIs(t, err, auth.ErrNoSession, "sessions end with the old password")
+	_, _, err = s.SignIn(ctx, "ops@example.com", "a long enough password", "192.0.2.1", "ua")
+	require.ErrorIs(t, err, auth.ErrBadCredentials)
+	_, _, err = s.SignIn(ctx, "ops@example.com", "another long password", "192.0.2.1", "ua")
 	require.NoError(t, err)
 }

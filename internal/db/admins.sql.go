@@ -9,17 +9,6 @@ import (
 	"context"
 )
 
-const adminCount = `-- name: AdminCount :one
-SELECT count(*) FROM admins
-`
-
-func (q *Queries) AdminCount(ctx context.Context, db DBTX) (int64, error) {
-	row := db.QueryRow(ctx, adminCount)
-	var count int64
-	err := row.Scan(&count)
-	return count, err
-}
-
 const adminCreate = `-- name: AdminCreate :one
 INSERT INTO admins (email, password_hash)
 VALUES ($1::text, $2::text)
@@ -49,22 +38,6 @@ SELECT id, email, password_hash, created_at FROM admins WHERE email = $1::text
 
 func (q *Queries) AdminGetByEmail(ctx context.Context, db DBTX, email string) (Admin, error) {
 	row := db.QueryRow(ctx, adminGetByEmail, email)
-	var i Admin
-	err := row.Scan(
-		&i.ID,
-		&i.Email,
-		&i.PasswordHash,
-		&i.CreatedAt,
-	)
-	return i, err
-}
-
-const adminGetByID = `-- name: AdminGetByID :one
-SELECT id, email, password_hash, created_at FROM admins WHERE id = $1::bigint
-`
-
-func (q *Queries) AdminGetByID(ctx context.Context, db DBTX, id int64) (Admin, error) {
-	row := db.QueryRow(ctx, adminGetByID, id)
 	var i Admin
 	err := row.Scan(
 		&i.ID,

@@ -53,24 +53,6 @@ func (q *Queries) CustomerGet(ctx context.Context, db DBTX, id int64) (Customer,
 	return i, err
 }
 
-const customerGetByEmail = `-- name: CustomerGetByEmail :one
-SELECT id, email, name, telegram_user_id, created_at, updated_at FROM customers WHERE email = $1::text
-`
-
-func (q *Queries) CustomerGetByEmail(ctx context.Context, db DBTX, email string) (Customer, error) {
-	row := db.QueryRow(ctx, customerGetByEmail, email)
-	var i Customer
-	err := row.Scan(
-		&i.ID,
-		&i.Email,
-		&i.Name,
-		&i.TelegramUserID,
-		&i.CreatedAt,
-		&i.UpdatedAt,
-	)
-	return i, err
-}
-
 const customerUpdate = `-- name: CustomerUpdate :one
 UPDATE customers
 SET email = $1::text, name = $2::text, telegram_user_id = $3::bigint, updated_at = now()

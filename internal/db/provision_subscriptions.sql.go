@@ -325,37 +325,6 @@ func (q *Queries) ProvisionGetByCallbackToken(ctx context.Context, db DBTX, hash
 	return i, err
 }
 
-const provisionListByHostname = `-- name: ProvisionListByHostname :many
-SELECT id, provisioning_status, hetzner_server_id FROM subscriptions
-WHERE vps_hostname = ANY($1::text[])
-`
-
-type ProvisionListByHostnameRow struct {
-	ID                 int64
-	ProvisioningStatus *ProvisioningStatus
-	HetznerServerID    *int64
-}
-
-func (q *Queries) ProvisionListByHostname(ctx context.Context, db DBTX, hostnames []string) ([]ProvisionListByHostnameRow, error) {
-	rows, err := db.Query(ctx, provisionListByHostname, hostnames)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []ProvisionListByHostnameRow
-	for rows.Next() {
-		var i ProvisionListByHostnameRow
-		if err := rows.Scan(&i.ID, &i.ProvisioningStatus, &i.HetznerServerID); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const provisionListWithServer = `-- name: ProvisionListWithServer :many
 SELECT id, hetzner_server_id, provisioning_status, vps_hostname FROM subscriptions
 WHERE hetzner_server_id IS NOT NULL
