@@ -105,16 +105,12 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if cluster != nil {
 		defer cluster.Stop()
 	}
-	cfg, err := config.Load(os.Getenv)
+	p, err := open(ctx, stderr, 0, "RACHEL_KEYRING")
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg.LogFormat, stderr)
-	pool, err := database.Open(ctx, cfg.DatabaseURL, 0)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
+	defer p.pool.Close()
+	cfg, log, pool := p.cfg, p.log, p.pool
 	if err := database.Migrate(ctx, pool, log); err != nil {
 		return err
 	}

@@ -63,29 +63,46 @@ func newLogger(format string, w io.Writer) *slog.Logger {
 	return logging.New(format, w, slog.LevelInfo)
 }
 
+// process is what every subcommand that touches the database starts from.
+type process struct {
+	cfg  *config.Config
+	log  *slog.Logger
+	pool *pgxpool.Pool
+}
+
+// open reads and checks the configuration (need names the variables the subcommand cannot run
+// without) and connects to the database with at most maxConns connections (0: pgx's default).
+func open(ctx context.Context, stderr io.Writer, maxConns int32, need ...string) (*process, error) {
+	cfg, err := config.Load(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.Need(append([]string{"DATABASE_URL"}, need...)...); err != nil {
+		return nil, err
+	}
+	log := newLogger(cfg.LogFormat, stderr)
+	pool, err := database.Open(ctx, cfg.DatabaseURL, maxConns)
+	if err != nil {
+		return nil, err
+	}
+	return &process{cfg: cfg, log: log, pool: pool}, nil
+}
+
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve", "Runs the admin web app. Applies pending migrations first.", stderr,
 		"DATABASE_URL", "PORT", "RACHEL_KEYRING", "PUBLIC_BASE_URL", "SESSION_IDLE_TIMEOUT", "SESSION_MAX_AGE", "COOKIE_SECURE", "LOG_FORMAT")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := config.Load(os.Getenv)
+	p, err := open(ctx, stderr, 0, "RACHEL_KEYRING")
 	if err != nil {
 		return err
 	}
-	if err := cfg.Need("DATABASE_URL", "RACHEL_KEYRING"); err != nil {
+	defer p.pool.Close()
+	if err := database.Migrate(ctx, p.pool, p.log); err != nil {
 		return err
 	}
-	log := newLogger(cfg.LogFormat, stderr)
-	pool, err := database.Open(ctx, cfg.DatabaseURL, 0)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	if err := database.Migrate(ctx, pool, log); err != nil {
-		return err
-	}
-	return serveHTTP(ctx, cfg, pool, log, metrics.New(pool, log), nil)
+	return serveHTTP(ctx, p.cfg, p.pool, p.log, metrics.New(p.pool, p.log), nil)
 }
 
 // serveHTTP runs the web app until ctx ends, then drains in-flight requests.
@@ -133,19 +150,12 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := config.Load(os.Getenv)
+	p, err := open(ctx, stderr, 2)
 	if err != nil {
 		return err
 	}
-	if err := cfg.Need("DATABASE_URL"); err != nil {
-		return err
-	}
-	pool, err := database.Open(ctx, cfg.DatabaseURL, 2)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	if err := database.Migrate(ctx, pool, newLogger(cfg.LogFormat, stderr)); err != nil {
+	defer p.pool.Close()
+	if err := database.Migrate(ctx, p.pool, p.log); err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, "migrations are current")
@@ -163,13 +173,6 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fs.Usage()
 		return errors.New("-email is required")
 	}
-	cfg, err := config.Load(os.Getenv)
-	if err != nil {
-		return err
-	}
-	if err := cfg.Need("DATABASE_URL"); err != nil {
-		return err
-	}
 	password := ""
 	if *generate {
 		password = auth.GeneratePassword()
@@ -180,12 +183,12 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		password = strings.TrimRight(line, "\r\n")
 	}
-	pool, err := database.Open(ctx, cfg.DatabaseURL, 2)
+	p, err := open(ctx, stderr, 2)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	a, err := auth.NewService(pool, cfg.SessionIdle, cfg.SessionMaxAge).CreateAdmin(ctx, *email, password)
+	defer p.pool.Close()
+	a, err := auth.NewService(p.pool, p.cfg.SessionIdle, p.cfg.SessionMaxAge).CreateAdmin(ctx, *email, password)
 	if err != nil {
 		return err
 	}
@@ -202,22 +205,15 @@ func runRekey(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := config.Load(os.Getenv)
+	p, err := open(ctx, stderr, 2, "RACHEL_KEYRING")
 	if err != nil {
 		return err
 	}
-	if err := cfg.Need("DATABASE_URL", "RACHEL_KEYRING"); err != nil {
-		return err
-	}
-	pool, err := database.Open(ctx, cfg.DatabaseURL, 2)
+	defer p.pool.Close()
+	n, err := keyrotation.Rotate(ctx, p.pool, p.cfg.Keyring)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	n, err := keyrotation.Rotate(ctx, pool, cfg.Keyring)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "re-encrypted %d values under key version %d\n", n, cfg.Keyring.Primary())
+	fmt.Fprintf(stdout, "re-encrypted %d values under key version %d\n", n, p.cfg.Keyring.Primary())
 	return nil
 }

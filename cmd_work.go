@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -29,31 +28,23 @@ func runWork(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := config.Load(os.Getenv)
+	p, err := open(ctx, stderr, 0, "RACHEL_KEYRING", "HCLOUD_TOKEN")
 	if err != nil {
 		return err
 	}
-	if err := cfg.Need("DATABASE_URL", "RACHEL_KEYRING", "HCLOUD_TOKEN"); err != nil {
+	defer p.pool.Close()
+	if err := waitMigrated(ctx, p.pool, p.log); err != nil {
 		return err
 	}
-	log := newLogger(cfg.LogFormat, stderr)
-	pool, err := database.Open(ctx, cfg.DatabaseURL, 0)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	if err := waitMigrated(ctx, pool, log); err != nil {
-		return err
-	}
-	m := metrics.New(pool, log)
-	if cfg.MetricsPort != 0 {
-		stop, err := serveMetrics(cfg.MetricsPort, m, log)
+	m := metrics.New(p.pool, p.log)
+	if p.cfg.MetricsPort != 0 {
+		stop, err := serveMetrics(p.cfg.MetricsPort, m, p.log)
 		if err != nil {
 			return err
 		}
 		defer stop()
 	}
-	return runWorker(ctx, pool, cfg, log, m)
+	return runWorker(ctx, p.pool, p.cfg, p.log, m)
 }
 
 // runWorker runs a provisioning worker until ctx ends.
