@@ -1,0 +1,81 @@
+package faultsuite
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rachelcloud/admin/internal/dbtest"
+	"github.com/rachelcloud/admin/internal/hcloudsim"
+)
+
+// TestGracefulShutdown: SIGTERM, as at a deploy. The web process drains and exits 0; the worker
+// stops taking jobs and exits 0 in a few seconds; provisionings under way are resumed by the
+// next worker and all end ready, with one server each.
+func TestGracefulShutdown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fault suite: long test")
+	}
+	t.Parallel()
+	ctx := context.Background()
+	s := newStack(t, stackOpts{webs: 1, dbURL: dbtest.URL(t),
+		sim: hcloudsim.Config{TimeScale: 0.05, CreateDuration: 10 * time.Second, StartDuration: 5 * time.Second,
+			CloudInitDuration: 20 * time.Second}})
+	a := signIn(t, s.baseURL)
+	const n = 6
+	ids := make([]int64, n)
+	for i := range ids {
+		ids[i] = a.createCustomer(t, i+1)
+	}
+	for _, id := range ids {
+		a.press(t, id, "provision")
+	}
+
+	// A worker that is stopped while the provisionings are under way.
+	first := startProc(t, "worker-first", s.env, "work")
+	require.True(t, waitUntil(ctx, time.Minute, func() bool {
+		subs, err := readSubs(ctx, s.pool)
+		if err != nil {
+			return false
+		}
+		for _, r := range subs {
+			if r.Status == "cloud_init" {
+				return true
+			}
+		}
+		return false
+	}), "a provisioning reaches cloud_init")
+	start := time.Now()
+	require.True(t, first.stop(15*time.Second), "the worker stops by itself on SIGTERM:\n%s", first.tail(20))
+	took := time.Since(start)
+	require.NoError(t, first.err, "exit status 0:\n%s", first.tail(20))
+	require.Less(t, took, 10*time.Second)
+	require.Contains(t, first.output(), "provision worker stopped")
+
+	// The next worker resumes everything.
+	startProc(t, "worker-next", s.env, "work")
+	subs := s.waitSettled(t, ids, 2*time.Minute)
+	var r report
+	for _, id := range ids {
+		require.Equal(t, "ready", subs[id].Status, "subscription %d: %s", id, subs[id].Error)
+	}
+	r.Provisioned = n
+	for _, p := range s.checkResources(subs, &r) {
+		t.Error(p)
+	}
+	stuck, err := s.stuckJobs(ctx)
+	require.NoError(t, err)
+	r.JobsStuck = len(stuck)
+	r.requireClean(t, n)
+
+	// The web process drains and exits 0 on SIGTERM too.
+	web := s.webs[0]
+	require.True(t, web.stop(15*time.Second), "the web process stops by itself on SIGTERM")
+	require.NoError(t, web.err)
+	_, err = http.Get(s.webURL(0) + "/healthz")
+	require.Error(t, err, "nothing listens any more")
+	r.print(t, "worker SIGTERMed mid-run, stopped in "+took.Round(time.Millisecond).String()+"; next worker resumed all")
+}
