@@ -56,7 +56,7 @@ func TestGracefulShutdown(t *testing.T) {
 	require.Contains(t, first.output(), "provision worker stopped")
 
 	// The next worker resumes everything.
-	startProc(t, "worker-next", s.env, "work")
+	s.workers = append(s.workers, supervise(t, "worker-next", s.env, "work"))
 	subs := s.waitSettled(t, ids, 2*time.Minute)
 	var r report
 	for _, id := range ids {
@@ -66,8 +66,7 @@ func TestGracefulShutdown(t *testing.T) {
 	for _, p := range s.checkResources(subs, &r) {
 		t.Error(p)
 	}
-	stuck, err := s.stuckJobs(ctx)
-	require.NoError(t, err)
+	stuck := s.jobsSettle(t, 30*time.Second)
 	r.JobsStuck = len(stuck)
 	r.requireClean(t, n)
 
@@ -75,7 +74,7 @@ func TestGracefulShutdown(t *testing.T) {
 	web := s.webs[0]
 	require.True(t, web.stop(15*time.Second), "the web process stops by itself on SIGTERM")
 	require.NoError(t, web.err)
-	_, err = http.Get(s.webURL(0) + "/healthz")
+	_, err := http.Get(s.webURL(0) + "/healthz")
 	require.Error(t, err, "nothing listens any more")
 	r.print(t, "worker SIGTERMed mid-run, stopped in "+took.Round(time.Millisecond).String()+"; next worker resumed all")
 }
