@@ -30,6 +30,8 @@ func TestWorkerReconnectsAfterLosingItsSession(t *testing.T) {
 	_, err := b.pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
 		WHERE datname = current_database() AND pid <> pg_backend_pid()`)
 	require.NoError(t, err)
+	// The test's own connections were cut too: let the pool dial afresh before reading.
+	b.pool.Reset()
 	waitFor(t, happyTimeout, "the worker notices and starts again", func() bool {
 		return strings.Contains(logs.String(), "provision worker interrupted; starting again")
 	})

@@ -58,6 +58,9 @@ func (w *Worker) runSteps(ctx context.Context, id int64, attempt, maxAttempts in
 		st := statusOf(sub)
 		if over := w.overdue(sub); over != "" {
 			w.failStep(ctx, sub.ID, st, over)
+			if st == db.ProvisioningStatusCreating {
+				w.recordLeftovers(ctx, sub)
+			}
 			return nil
 		}
 		var out outcome
@@ -129,11 +132,17 @@ func (w *Worker) stepError(ctx context.Context, sub db.Subscription, st db.Provi
 	var f *stepFailure
 	if errors.As(err, &f) {
 		w.failStep(ctx, sub.ID, st, f.reason)
+		if st == db.ProvisioningStatusCreating {
+			w.recordLeftovers(ctx, sub)
+		}
 		return nil
 	}
 	late := sub.StepStartedAt != nil && time.Since(*sub.StepStartedAt) > w.stepDeadline(st)
 	if late || attempt >= maxAttempts-1 {
 		w.failStep(ctx, sub.ID, st, fmt.Sprintf("Gave up after repeated errors: %v. Retry tries again; Destroy removes what was created.", err))
+		if st == db.ProvisioningStatusCreating {
+			w.recordLeftovers(ctx, sub)
+		}
 		return nil
 	}
 	w.o.log.WarnContext(ctx, "provisioning step failed, will retry", "step", st, "attempt", attempt, "err", err)

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hetznercloud/hcloud-go/v2/hcloud"
 	"github.com/jackc/pgx/v5"
@@ -73,6 +74,39 @@ func (w *Worker) stepCreating(ctx context.Context, sub db.Subscription) (outcome
 		}
 	}
 	return advanced, w.awaitCallback(ctx, sub, "Server running")
+}
+
+// leftoversTimeout bounds recordLeftovers.
+const leftoversTimeout = 5 * time.Second
+
+// recordLeftovers records the SSH key and server this subscription's creating step made but a
+// crash kept from recording (they carry its deterministic name and labels), so that a failed
+// subscription keeps and shows everything already created. It runs after the failure is
+// recorded, and is best effort: when Hetzner cannot be asked now (or the worker dies first),
+// Retry adopts them and Destroy deletes them by name.
+func (w *Worker) recordLeftovers(ctx context.Context, sub db.Subscription) {
+	// A short look: the step is failing anyway, and Hetzner may be what makes it fail.
+	ctx, cancel := context.WithTimeout(ctx, leftoversTimeout)
+	defer cancel()
+	name := ServerName(sub.ID)
+	if sub.HetznerSshKeyID == nil && sub.SshPublicKey != nil {
+		key, _, err := w.hc.SSHKey.GetByName(ctx, name)
+		if err == nil && key != nil && ownedBy(key.Labels, sub.ID) {
+			err = w.q.ProvisionSetSSHKeyID(ctx, w.pool, db.ProvisionSetSSHKeyIDParams{ID: sub.ID, SshKeyID: &key.ID})
+		}
+		if err != nil {
+			w.o.log.WarnContext(ctx, "look for an unrecorded SSH key", "err", err)
+		}
+	}
+	if sub.HetznerServerID == nil && sub.CallbackTokenHash != nil {
+		srv, _, err := w.hc.Server.GetByName(ctx, name)
+		if err == nil && srv != nil && ownedBy(srv.Labels, sub.ID) {
+			err = w.recordServer(ctx, w.pool, sub.ID, srv)
+		}
+		if err != nil {
+			w.o.log.WarnContext(ctx, "look for an unrecorded server", "err", err)
+		}
+	}
 }
 
 // checkServer looks at a recorded server with no actions of this step to wait on (a Retry, an
