@@ -22,7 +22,6 @@ const (
 	preCSRFCookie = "rachel_csrf"  // double-submit token for the sign-in form (no session yet)
 	flashCookie   = "rachel_flash" // one-time message after a redirect
 	ctxSession    = "session"
-	ctxRequestID  = "request_id"
 	ctxCSRF       = "csrf"
 	ctxFlash      = "flash"
 	maxBodyBytes  = 64 << 10
@@ -34,7 +33,6 @@ const (
 func requestID(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		id := auth.RandomToken(9)
-		c.Set(ctxRequestID, id)
 		c.Response().Header().Set(echo.HeaderXRequestID, id)
 		r := c.Request()
 		c.SetRequest(r.WithContext(logging.With(r.Context(), slog.String("request_id", id))))
@@ -167,11 +165,6 @@ func session(c echo.Context) *auth.Session {
 
 func csrfToken(c echo.Context) string {
 	s, _ := c.Get(ctxCSRF).(string)
-	return s
-}
-
-func reqID(c echo.Context) string {
-	s, _ := c.Get(ctxRequestID).(string)
 	return s
 }
 
