@@ -1,0 +1,211 @@
+package realvps
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hetznercloud/hcloud-go/v2/hcloud/schema"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/ssh"
+)
+
+const envCrashChild = "RACHEL_REALVPS_CRASH_CHILD"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(envCrashChild) != "" {
+		crashChild()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// crashChild boots a VPS, prints its slot and leader and waits to be killed: the parent plays
+// the crashed test.
+func crashChild() {
+	h, err := NewHost(Options{})
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	l, err := h.Reserve()
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	m, err := h.Boot(context.Background(), l, BootConfig{InstanceID: 1, Hostname: "crash", UserData: "#cloud-config\n{}\n"})
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	fmt.Println("booted", l.Slot(), m.Leader())
+	select {}
+}
+
+func requireReal(t *testing.T) *Host {
+	t.Helper()
+	if why := Available(); why != "" {
+		t.Skipf("skipping real-VPS test: %s", why)
+	}
+	h, err := Default()
+	require.NoError(t, err)
+	return h
+}
+
+// hostKeyAt dials sshd and returns the host key it presents, or the dial error.
+func hostKeyAt(addr string) (ssh.PublicKey, error) {
+	c, err := net.DialTimeout("tcp", addr, 3*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	var got ssh.PublicKey
+	errGot := errors.New("got the host key")
+	_, _, _, err = ssh.NewClientConn(c, addr, &ssh.ClientConfig{User: "nobody",
+		HostKeyCallback: func(_ string, _ net.Addr, k ssh.PublicKey) error { got = k; return errGot }})
+	if got != nil {
+		return got, nil
+	}
+	return nil, err
+}
+
+func TestBootFirewallStop(t *testing.T) {
+	h := requireReal(t)
+	l, err := h.Reserve()
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, l.Release()) })
+
+	port := "22"
+	allowHost := []schema.FirewallRule{{Direction: "in", Protocol: "tcp", Port: &port, SourceIPs: []string{l.HostIP().String() + "/32"}}}
+	m, err := h.Boot(context.Background(), l, BootConfig{InstanceID: 4242, Hostname: "fw-test",
+		UserData: "#cloud-config\nssh_genkeytypes: [ed25519]\n", Firewall: allowHost, FirewallApplied: true})
+	require.NoError(t, err)
+	defer func() { _ = m.Stop() }()
+
+	addr := net.JoinHostPort(m.IP().String(), "22")
+	var key ssh.PublicKey
+	require.Eventually(t, func() bool {
+		key, err = hostKeyAt(addr)
+		return err == nil
+	}, 4*time.Minute, 500*time.Millisecond, "sshd of the VPS answers through a firewall that admits this machine")
+	require.Equal(t, ssh.KeyAlgoED25519, key.Type())
+
+	// The generated key is the VPS's own (not this machine's) and cloud-init saw the seed.
+	pub, err := os.ReadFile(filepath.Join(m.Root(), "etc/ssh/ssh_host_ed25519_key.pub"))
+	require.NoError(t, err)
+	require.Equal(t, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key))), strings.Join(strings.Fields(string(pub))[:2], " "))
+	if hostPub, err := os.ReadFile("/etc/ssh/ssh_host_ed25519_key.pub"); err == nil {
+		require.NotEqual(t, string(hostPub), string(pub))
+	}
+	out, err := m.Exec(context.Background(), "cat", "/run/cloud-init/.instance-id")
+	require.NoError(t, err, string(out))
+	require.Equal(t, "4242", strings.TrimSpace(string(out)))
+	out, err = m.Exec(context.Background(), "hostname")
+	require.NoError(t, err)
+	require.Equal(t, "fw-test", strings.TrimSpace(string(out)))
+
+	// No route out: only the /30 and the gateway.
+	out, err = m.Exec(context.Background(), "ip", "-4", "route")
+	require.NoError(t, err)
+	require.NotContains(t, string(out), "default")
+
+	// A firewall that leaves this machine out drops the connection (a timeout, not a refusal).
+	require.NoError(t, m.SetFirewall([]schema.FirewallRule{{Direction: "in", Protocol: "tcp", Port: &port, SourceIPs: []string{"192.0.2.0/24"}}}, true))
+	_, err = net.DialTimeout("tcp", addr, 2*time.Second)
+	var ne net.Error
+	require.ErrorAs(t, err, &ne)
+	require.True(t, ne.Timeout(), "dropped, not refused: %v", err)
+	rs, err := m.FirewallRuleset()
+	require.NoError(t, err)
+	require.Contains(t, rs, "192.0.2.0/24")
+
+	// No firewall at all: everything passes again.
+	require.NoError(t, m.SetFirewall(nil, false))
+	_, err = hostKeyAt(addr)
+	require.NoError(t, err)
+
+	root := m.Root()
+	require.NoError(t, m.Stop())
+	requireSlotGone(t, l.Slot(), m.Leader())
+	_, err = os.Stat(root)
+	require.True(t, os.IsNotExist(err), "the layer is removed with the container")
+}
+
+func requireSlotGone(t *testing.T, slot, leader int) {
+	t.Helper()
+	name := Prefix + strconv.Itoa(slot)
+	require.Empty(t, mountsUnder(filepath.Join(StateDir, strconv.Itoa(slot))), "nothing mounted")
+	require.False(t, linkExists(name), "no host link")
+	_, err := os.Stat("/run/netns/" + name)
+	require.True(t, os.IsNotExist(err), "no namespace")
+	require.False(t, processAlive(leader), "the container's init is gone")
+}
+
+// TestLeftoversOfACrashedProcessAreRemoved: a process that booted a VPS is SIGKILLed; the
+// next Host removes its container, mounts, namespace, link and directory.
+func TestLeftoversOfACrashedProcessAreRemoved(t *testing.T) {
+	h := requireReal(t)
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), envCrashChild+"=1")
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Start())
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	require.NoError(t, err)
+	var slot, leader int
+	_, err = fmt.Sscanf(line, "booted %d %d", &slot, &leader)
+	require.NoError(t, err, "child said %q", line)
+	require.NoError(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+
+	require.True(t, processAlive(leader), "the container outlives its crashed owner")
+	require.NotEmpty(t, mountsUnder(filepath.Join(StateDir, strconv.Itoa(slot))))
+
+	require.NoError(t, h.CleanLeftovers())
+	requireSlotGone(t, slot, leader)
+	_, err = os.Stat(filepath.Join(StateDir, strconv.Itoa(slot)))
+	require.True(t, os.IsNotExist(err))
+}
+
+func TestFirewallScript(t *testing.T) {
+	p22, p80 := "22", "80-85"
+	s, err := FirewallScript([]schema.FirewallRule{
+		{Direction: "in", Protocol: "tcp", Port: &p22, SourceIPs: []string{"10.0.0.1/8", "2001:db8::/32"}},
+		{Direction: "in", Protocol: "icmp", SourceIPs: []string{"0.0.0.0/0"}},
+		{Direction: "out", Protocol: "udp", Port: &p80, DestinationIPs: []string{"192.0.2.0/24"}},
+	}, true)
+	require.NoError(t, err)
+	require.Contains(t, s, "policy drop")
+	require.Contains(t, s, "ip saddr { 10.0.0.0/8 } tcp dport 22 accept")
+	require.Contains(t, s, "ip6 saddr { 2001:db8::/32 } tcp dport 22 accept")
+	require.Contains(t, s, "ip saddr { 0.0.0.0/0 } meta l4proto icmp accept")
+	require.Contains(t, s, "ip daddr { 192.0.2.0/24 } udp dport 80-85 accept")
+
+	none, err := FirewallScript(nil, false)
+	require.NoError(t, err)
+	require.NotContains(t, none, "chain", "no firewall: nothing filtered")
+
+	in, err := FirewallScript(nil, true)
+	require.NoError(t, err)
+	require.Contains(t, in, "policy drop", "a firewall without in rules drops all inbound")
+	require.NotContains(t, in, "chain out", "no out rules: outbound accepted")
+
+	bad := "70000"
+	_, err = FirewallScript([]schema.FirewallRule{{Direction: "in", Protocol: "tcp", Port: &bad, SourceIPs: []string{"0.0.0.0/0"}}}, true)
+	require.ErrorContains(t, err, "out of range")
+	_, err = FirewallScript([]schema.FirewallRule{{Direction: "in", Protocol: "tcp", Port: &p22, SourceIPs: []string{"nope"}}}, true)
+	require.ErrorContains(t, err, "CIDR")
+}
