@@ -14,6 +14,7 @@ import (
 
 	"github.com/hetznercloud/hcloud-go/v2/hcloud/schema"
 
+	"github.com/rachelcloud/admin/internal/hcloudsim/realvps"
 	"github.com/rachelcloud/admin/internal/hcloudsim/vps"
 )
 
@@ -41,8 +42,11 @@ type ServerInfo struct {
 	UserData  string            `json:"user_data"`
 	SSHKeys   []int64           `json:"ssh_keys"`
 	Firewalls []int64           `json:"firewalls"`
-	// Machine is the simulated VPS, nil until the server is running (and after deletion).
+	// Machine is the emulated VPS, nil until the server is running (and after deletion, and
+	// in real mode).
 	Machine *vps.Machine `json:"-"`
+	// Real is the real VPS in real mode, nil until the server is running.
+	Real *realvps.Machine `json:"-"`
 	// MachineError says why the VPS could not start, if it could not.
 	MachineError string `json:"machine_error,omitempty"`
 }
@@ -155,20 +159,23 @@ func (s *Simulator) Server(id int64) (ServerInfo, bool) {
 	return s.serverInfo(sv), true
 }
 
-// Machine returns the simulated VPS of a server, nil when it has none (yet).
+// Machine returns the emulated VPS of a server, nil when it has none (yet, or in real mode).
 func (s *Simulator) Machine(serverID int64) *vps.Machine {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if sv, ok := s.servers[serverID]; ok {
-		return sv.machine
+		m, _ := sv.machine.(*vps.Machine)
+		return m
 	}
 	return nil
 }
 
 func (s *Simulator) serverInfo(sv *server) ServerInfo {
+	em, _ := sv.machine.(*vps.Machine)
+	rm, _ := sv.machine.(*realvps.Machine)
 	return ServerInfo{ID: sv.id, Name: sv.name, Status: sv.status, IP: slices.Clone(sv.ip),
 		Created: sv.created, Labels: maps.Clone(sv.labels), UserData: sv.userData,
-		SSHKeys: slices.Clone(sv.sshKeys), Firewalls: s.firewallsOf(sv), Machine: sv.machine,
+		SSHKeys: slices.Clone(sv.sshKeys), Firewalls: s.firewallsOf(sv), Machine: em, Real: rm,
 		MachineError: sv.machineErr}
 }
 
@@ -204,13 +211,25 @@ type machineView struct {
 	Commands []vps.Command `json:"commands"`
 }
 
+// realMachineView is a real VPS as /_sim/servers/{id} shows it.
+type realMachineView struct {
+	IP      string        `json:"ip"`
+	HostIP  string        `json:"host_ip"`
+	State   realvps.State `json:"state"`
+	Console string        `json:"console_tail"`
+}
+
 type serverView struct {
 	ServerInfo
-	Machine *machineView `json:"machine"`
+	Machine *machineView     `json:"machine"`
+	Real    *realMachineView `json:"real_machine,omitempty"`
 }
 
 func viewServer(si ServerInfo) serverView {
 	v := serverView{ServerInfo: si}
+	if m := si.Real; m != nil {
+		v.Real = &realMachineView{IP: m.IP().String(), HostIP: m.HostIP().String(), State: m.State(), Console: m.Console(4096)}
+	}
 	if m := si.Machine; m != nil {
 		v.Machine = &machineView{SSHAddr: m.SSHAddr(), State: m.State(), Files: m.Files(), Commands: m.Commands()}
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hetznercloud/hcloud-go/v2/hcloud/schema"
 
+	"github.com/rachelcloud/admin/internal/hcloudsim/realvps"
 	"github.com/rachelcloud/admin/internal/hcloudsim/vps"
 )
 
@@ -36,7 +37,8 @@ type server struct {
 	userData   string
 	sshKeys    []int64
 	firewalls  []int64
-	machine    *vps.Machine
+	machine    machine        // *vps.Machine or *realvps.Machine; nil while not running
+	lease      *realvps.Lease // real mode: the VPS's address slot, held until removal
 	machineErr string
 	// gone is set when the server is removed, so a machine starting concurrently stops.
 	gone bool
@@ -177,9 +179,13 @@ func (s *Simulator) createServer(w http.ResponseWriter, r *http.Request) *apiErr
 		}
 	}
 
-	sv := &server{id: s.id("server"), name: req.Name, status: "initializing", created: s.now(),
-		ip: s.allocateIP(), serverType: st, image: im, location: loc, datacenter: dc,
+	sv := &server{name: req.Name, status: "initializing", created: s.now(),
+		serverType: st, image: im, location: loc, datacenter: dc,
 		labels: labels, userData: req.UserData, sshKeys: keyIDs, firewalls: fwIDs}
+	if aerr := s.reserveAddress(sv); aerr != nil {
+		return aerr
+	}
+	sv.id = s.id("server")
 	s.servers[sv.id] = sv
 	for _, fw := range fwIDs {
 		s.firewalls[fw].servers = append(s.firewalls[fw].servers, sv.id)
@@ -273,6 +279,10 @@ func (s *Simulator) startDone(sv *server, start *action) {
 // bootMachine starts the simulated VPS of a server that reached running. If its address
 // cannot be bound (another process took it), it moves the server to another address.
 func (s *Simulator) bootMachine(sv *server) {
+	if s.real != nil {
+		s.bootReal(sv)
+		return
+	}
 	s.mu.Lock()
 	sf := s.serverFault(sv.name)
 	cfg := vps.Config{InstanceID: sv.id, Hostname: sv.name, UserData: sv.userData, IP: sv.ip,
@@ -353,16 +363,7 @@ func (s *Simulator) removeServer(sv *server) {
 	for _, fw := range s.firewalls {
 		fw.servers = slices.DeleteFunc(fw.servers, func(id int64) bool { return id == sv.id })
 	}
-	if m := sv.machine; m != nil {
-		sv.machine = nil
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			if err := m.Stop(); err != nil {
-				s.cfg.Logger.Warn("stop simulated VPS", "server_id", sv.id, "err", err)
-			}
-		}()
-	}
+	s.releaseServer(sv)
 }
 
 func (s *Simulator) listServers(w http.ResponseWriter, r *http.Request) *apiError {
@@ -472,14 +473,7 @@ func (s *Simulator) deleteServer(w http.ResponseWriter, r *http.Request) *apiErr
 	}
 	prev := sv.status
 	sv.status = "deleting"
-	if m := sv.machine; m != nil {
-		sv.machine = nil
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			_ = m.Stop()
-		}()
-	}
+	s.stopMachine(sv)
 	a := s.newAction("delete_server", s.cfg.DeleteDuration, serverRef(sv.id))
 	s.after(s.cfg.DeleteDuration, func() {
 		s.mu.Lock()

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rachelcloud/admin/internal/hcloudsim/realvps"
 	"github.com/rachelcloud/admin/internal/hcloudsim/vps"
 )
 
@@ -68,8 +69,12 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock of timestamps and the rate limiter (nil: time.Now); tests replace it.
 	Now func() time.Time
-	// StartMachine starts a simulated VPS (nil: vps.Start); tests may wrap it.
+	// StartMachine starts a simulated VPS (nil: vps.Start); tests may wrap it. Emulated mode only.
 	StartMachine func(context.Context, vps.Config) (*vps.Machine, error)
+	// VPS is what stands behind a running server: VPSEmulated (the default, "") or VPSReal.
+	VPS string
+	// RealHost runs the real VPSes (nil: realvps.Default()). Real mode only.
+	RealHost *realvps.Host
 }
 
 func (c *Config) setDefaults() {
@@ -119,6 +124,7 @@ type Simulator struct {
 	api    *http.ServeMux
 	simMux *http.ServeMux
 	bucket *bucket
+	real   *realState // nil in emulated mode
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -149,11 +155,22 @@ func New(cfg Config) (*Simulator, error) {
 	if err := cfg.Faults.validate(); err != nil {
 		return nil, fmt.Errorf("initial faults: %w", err)
 	}
+	if err := cfg.validateVPS(); err != nil {
+		return nil, err
+	}
+	var real *realState
+	if cfg.VPS == VPSReal {
+		var err error
+		if real, err = newRealState(cfg); err != nil {
+			return nil, err
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Simulator{
 		cfg:    cfg,
 		cat:    newCatalog(),
 		bucket: newBucket(cfg.RateLimit, cfg.RateLimitRefill, cfg.Now),
+		real:   real,
 		ctx:    ctx,
 		cancel: cancel,
 		faults: cfg.Faults,
@@ -263,11 +280,16 @@ func (s *Simulator) Close() error {
 		}
 	}
 	clear(s.timers)
-	var machines []*vps.Machine
+	var machines []machine
+	var leases []*realvps.Lease
 	for _, sv := range s.servers {
 		if sv.machine != nil {
 			machines = append(machines, sv.machine)
 			sv.machine = nil
+		}
+		if sv.lease != nil {
+			leases = append(leases, sv.lease)
+			sv.lease = nil
 		}
 	}
 	srv := s.srv
@@ -281,12 +303,24 @@ func (s *Simulator) Close() error {
 		}
 		cancel()
 	}
+	var mu sync.Mutex
+	var stops sync.WaitGroup
 	for _, m := range machines {
-		if err := m.Stop(); err != nil {
-			errs = append(errs, fmt.Errorf("stop simulated VPS: %w", err))
+		stops.Go(func() {
+			if err := m.Stop(); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("stop VPS: %w", err))
+				mu.Unlock()
+			}
+		})
+	}
+	stops.Wait()
+	s.wg.Wait()
+	for _, l := range leases {
+		if err := l.Release(); err != nil {
+			errs = append(errs, err)
 		}
 	}
-	s.wg.Wait()
 	return errors.Join(errs...)
 }
 
@@ -379,6 +413,9 @@ func (s *Simulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.api.ServeHTTP(rec, r)
+	if r.Method != http.MethodGet {
+		s.syncFirewalls()
+	}
 }
 
 // requestFaults decides, under one lock, which request-level faults hit this request.

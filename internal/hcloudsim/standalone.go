@@ -32,6 +32,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Uint64Var(&cfg.Seed, "seed", 0, "seed of the fault PRNG (0: random)")
 	faults := fs.String("faults", "", "initial faults as JSON, or @FILE (same shape as PUT /_sim/faults)")
 	verbose := fs.Bool("v", false, "log every simulated VPS event at debug level")
+	fs.StringVar(&cfg.VPS, "vps", VPSEmulated, "what runs behind a server: emulated (in-process imitation) or real (a Debian 12 container per server; needs root and systemd-container)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
