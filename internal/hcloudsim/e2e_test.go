@@ -40,6 +40,12 @@ type e2eFixture struct {
 
 func newE2EFixture(t *testing.T) *e2eFixture {
 	t.Helper()
+	return newE2EFixtureOn(t, "127.0.0.1:0")
+}
+
+// newE2EFixtureOn serves the callback endpoint on listen (real VPSes reach only the gateway).
+func newE2EFixtureOn(t *testing.T, listen string) *e2eFixture {
+	t.Helper()
 	f := &e2eFixture{callbacks: make(chan callback, 20)}
 	clientPub, clientSigner := newPublicKey(t)
 	f.client = clientSigner
@@ -50,12 +56,16 @@ func newE2EFixture(t *testing.T) *e2eFixture {
 	f.hostPub, err = ssh.NewPublicKey(hostPubRaw)
 	require.NoError(t, err)
 
-	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	sink := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		form, _ := url.ParseQuery(string(body))
 		f.callbacks <- callback{path: r.URL.Path, contentType: r.Header.Get("Content-Type"), form: form}
 		w.WriteHeader(http.StatusOK)
 	}))
+	ln, err := net.Listen("tcp", listen)
+	require.NoError(t, err)
+	sink.Listener = ln
+	sink.Start()
 	t.Cleanup(sink.Close)
 
 	cc := map[string]any{

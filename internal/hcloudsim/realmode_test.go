@@ -1,0 +1,112 @@
+package hcloudsim
+
+import (
+	"context"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hetznercloud/hcloud-go/v2/hcloud"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/rachelcloud/admin/internal/hcloudsim/realvps"
+)
+
+// TestRealVPS runs the user data of the end-to-end fixture on a real Debian 12 container:
+// the callback comes from real cloud-init, sshd presents the seeded key at the address the API
+// reports, the firewalls applied by label selector and by ID are enforced as they change, and
+// delete leaves nothing behind.
+func TestRealVPS(t *testing.T) {
+	if why := realvps.Available(); why != "" {
+		t.Skipf("skipping real-VPS test: %s", why)
+	}
+	t.Parallel()
+	b := setup(t, func(c *Config) { c.VPS = VPSReal })
+	require.Equal(t, VPSReal, b.sim.VPSMode())
+	ctx := context.Background()
+	f := newE2EFixtureOn(t, net.JoinHostPort(realvps.GatewayIP.String(), "0"))
+
+	port := "22"
+	_, _, err := b.client.Firewall.Create(ctx, hcloud.FirewallCreateOpts{Name: "ssh-from-this-machine",
+		Rules: []hcloud.FirewallRule{{Direction: hcloud.FirewallRuleDirectionIn, Protocol: hcloud.FirewallRuleProtocolTCP,
+			Port: &port, SourceIPs: []net.IPNet{mustCIDR(t, "10.213.0.0/16")}}},
+		ApplyTo: []hcloud.FirewallResource{{Type: hcloud.FirewallResourceTypeLabelSelector,
+			LabelSelector: &hcloud.FirewallResourceLabelSelector{Selector: "role=assistant"}}}})
+	require.NoError(t, err)
+	key, _, err := b.client.SSHKey.Create(ctx, hcloud.SSHKeyCreateOpts{Name: "rachel-ops",
+		PublicKey: string(ssh.MarshalAuthorizedKey(f.client.PublicKey()))})
+	require.NoError(t, err)
+	res := b.createServer(t, hcloud.ServerCreateOpts{Name: "rachel-real", SSHKeys: []*hcloud.SSHKey{key},
+		UserData: f.userData, Labels: map[string]string{"role": "assistant"}})
+	require.NoError(t, b.client.Action.WaitFor(ctx, res.Action, res.NextActions[0]))
+	ip := res.Server.PublicNet.IPv4.IP
+	require.True(t, net.ParseIP("10.213.0.0").Mask(net.CIDRMask(16, 32)).Equal(ip.Mask(net.CIDRMask(16, 32))), "the API reports the container's address, got %s", ip)
+
+	var cb callback
+	select {
+	case cb = <-f.callbacks:
+	case <-time.After(5 * time.Minute):
+		m := b.sim.RealMachine(res.Server.ID)
+		if m != nil {
+			t.Logf("console: %s", m.Console(4000))
+		}
+		t.Fatal("no phone_home from real cloud-init")
+	}
+	require.Equal(t, "/callback/tok123", cb.path)
+	require.Equal(t, strconv.FormatInt(res.Server.ID, 10), cb.form.Get("instance_id"))
+	require.Equal(t, "rachel-real", cb.form.Get("hostname"))
+	require.Equal(t, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(f.hostPub))), strings.TrimSpace(cb.form.Get("pub_key_ed25519")))
+
+	addr := net.JoinHostPort(ip.String(), "22")
+	var conn *ssh.Client
+	require.Eventually(t, func() bool {
+		conn, err = f.dial(addr)
+		return err == nil
+	}, 2*time.Minute, 200*time.Millisecond, "real sshd admits the authorized key with the seeded host key")
+	sess, err := conn.NewSession()
+	require.NoError(t, err)
+	out, err := sess.Output("id -un; cat /etc/motd")
+	require.NoError(t, err)
+	require.Equal(t, "rachel-ops\nhello\n", string(out))
+	conn.Close()
+
+	m := b.sim.RealMachine(res.Server.ID)
+	require.NotNil(t, m)
+	require.Nil(t, b.sim.Machine(res.Server.ID), "no emulated machine in real mode")
+
+	// The label no longer matches and a firewall without in rules is applied by ID: all
+	// inbound traffic is dropped.
+	_, _, err = b.client.Server.Update(ctx, &hcloud.Server{ID: res.Server.ID}, hcloud.ServerUpdateOpts{Labels: map[string]string{}})
+	require.NoError(t, err)
+	_, _, err = b.client.Firewall.Create(ctx, hcloud.FirewallCreateOpts{Name: "closed",
+		ApplyTo: []hcloud.FirewallResource{{Type: hcloud.FirewallResourceTypeServer, Server: &hcloud.FirewallResourceServer{ID: res.Server.ID}}}})
+	require.NoError(t, err)
+	_, err = net.DialTimeout("tcp", addr, 2*time.Second)
+	var ne net.Error
+	require.ErrorAs(t, err, &ne)
+	require.True(t, ne.Timeout(), "dropped by the firewall: %v", err)
+
+	root := m.Root()
+	_, _, err = b.client.Server.DeleteWithResult(ctx, &hcloud.Server{ID: res.Server.ID})
+	require.NoError(t, err)
+	select {
+	case <-m.Done():
+	case <-time.After(time.Minute):
+		t.Fatal("the container did not stop on delete")
+	}
+	require.Eventually(t, func() bool {
+		_, err := os.Stat(root)
+		return os.IsNotExist(err)
+	}, time.Minute, 50*time.Millisecond, "the layer is removed")
+}
+
+func mustCIDR(t *testing.T, s string) net.IPNet {
+	t.Helper()
+	_, n, err := net.ParseCIDR(s)
+	require.NoError(t, err)
+	return *n
+}
