@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the programs the tests use are installed: PostgreSQL's server binaries, Chromium
-# (browser tests), cloud-init (schema validation of user data), OpenSSH's server (real sshd).
+# (browser tests), cloud-init (schema validation of user data), OpenSSH's server (real sshd), and
+# for the real VPSes behind the simulator (internal/hcloudsim/realvps): systemd-nspawn, nft, ip and
+# the en_US locale sources.
 # As root it installs what is missing with apt-get; otherwise it names the packages to install.
 set -euo pipefail
 missing=()
@@ -8,6 +10,10 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/n
 command -v chromium >/dev/null || command -v chromium-browser >/dev/null || missing+=(chromium)
 command -v cloud-init >/dev/null || missing+=(cloud-init)
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+command -v systemd-nspawn >/dev/null || missing+=(systemd-container)
+command -v nft >/dev/null || [ -x /usr/sbin/nft ] || missing+=(nftables)
+command -v ip >/dev/null || [ -x /usr/sbin/ip ] || missing+=(iproute2)
+[ -f /usr/share/i18n/locales/en_US ] || missing+=(locales)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "missing Debian packages: ${missing[*]}" >&2
