@@ -26,6 +26,16 @@ const devDataDir = ".data"
 
 const devAdminEmail = "admin@rachel.local"
 
+// devDefaults are what `make run` sets when the developer has not: listen on loopback only (a
+// laptop's admin app is not for the café's network), plain-HTTP cookies, text logs, and a small
+// key pool (a laptop need not spend a minute of CPU on 100 RSA keys).
+var devDefaults = [][2]string{
+	{"LISTEN_HOST", "127.0.0.1"},
+	{"COOKIE_SECURE", "false"},
+	{"LOG_FORMAT", "text"},
+	{"SSH_KEY_POOL_SIZE", "10"},
+}
+
 // devEnv fills in what a developer has not set: a private database, a kept keyring, plain-HTTP
 // cookies and text logs. It returns the cluster it started, if any.
 func devEnv(ctx context.Context, log io.Writer) (*pgcluster.Cluster, error) {
@@ -37,9 +47,9 @@ func devEnv(ctx context.Context, log io.Writer) (*pgcluster.Cluster, error) {
 			_ = os.Setenv(k, v)
 		}
 	}
-	setDefault("COOKIE_SECURE", "false")
-	setDefault("LOG_FORMAT", "text")
-	setDefault("SSH_KEY_POOL_SIZE", "10") // a laptop need not spend a minute of CPU on 100 RSA keys
+	for _, kv := range devDefaults {
+		setDefault(kv[0], kv[1])
+	}
 	if os.Getenv("RACHEL_KEYRING") == "" {
 		kr, err := keptSecret(filepath.Join(devDataDir, "keyring"), secrets.GenerateKeyring)
 		if err != nil {

@@ -90,7 +90,8 @@ func open(ctx context.Context, stderr io.Writer, maxConns int32, need ...string)
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve", "Runs the admin web app. Applies pending migrations first.", stderr,
-		"DATABASE_URL", "PORT", "RACHEL_KEYRING", "PUBLIC_BASE_URL", "SESSION_IDLE_TIMEOUT", "SESSION_MAX_AGE", "COOKIE_SECURE", "LOG_FORMAT")
+		"DATABASE_URL", "PORT", "LISTEN_HOST", "RACHEL_KEYRING", "PUBLIC_BASE_URL", "SESSION_IDLE_TIMEOUT", "SESSION_MAX_AGE", "COOKIE_SECURE",
+		"TRUST_PROXY", "METRICS_PORT", "METRICS_TOKEN", "LOG_FORMAT")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -119,9 +120,17 @@ func serveHTTP(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, log 
 		Provision: prov,
 		Metrics:   m,
 	})
-	ln, err := net.Listen("tcp", fmt.Sprintf(":%d", cfg.Port))
+	ln, err := net.Listen("tcp", cfg.ListenAddr(cfg.Port))
 	if err != nil {
 		return fmt.Errorf("PORT %d: %w", cfg.Port, err)
+	}
+	if cfg.MetricsPort != 0 {
+		stop, err := serveMetrics(cfg, m, log)
+		if err != nil {
+			_ = ln.Close()
+			return err
+		}
+		defer stop()
 	}
 	srv := &http.Server{Handler: app, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}

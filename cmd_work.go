@@ -24,7 +24,7 @@ func runWork(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		"are resumed by the next worker.", stderr,
 		"DATABASE_URL", "RACHEL_KEYRING", "HCLOUD_TOKEN", "HCLOUD_TOKEN_FILE", "HCLOUD_ENDPOINT", "PUBLIC_BASE_URL",
 		"HCLOUD_SERVER_TYPE", "HCLOUD_IMAGE", "HCLOUD_LOCATION", "SSH_KEY_ALGORITHM", "SSH_ALLOWED_SOURCES", "VPS_SSH_PORT",
-		"CALLBACK_DEADLINE", "CREATE_DEADLINE", "INJECT_DEADLINE", "METRICS_PORT", "LOG_FORMAT")
+		"CALLBACK_DEADLINE", "CREATE_DEADLINE", "INJECT_DEADLINE", "METRICS_PORT", "METRICS_TOKEN", "LISTEN_HOST", "LOG_FORMAT")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -38,7 +38,7 @@ func runWork(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	m := metrics.New(p.pool, p.log)
 	if p.cfg.MetricsPort != 0 {
-		stop, err := serveMetrics(p.cfg.MetricsPort, m, p.log)
+		stop, err := serveMetrics(p.cfg, m, p.log)
 		if err != nil {
 			return err
 		}
@@ -78,14 +78,19 @@ func waitMigrated(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) err
 	}
 }
 
-// serveMetrics serves /metrics and /healthz for a process without a web server.
-func serveMetrics(port int, m *metrics.Metrics, log *slog.Logger) (stop func(), err error) {
+// serveMetrics serves /metrics and /healthz on METRICS_PORT (bound to LISTEN_HOST), apart from
+// the public web port; with METRICS_TOKEN set, /metrics needs it here too.
+func serveMetrics(cfg *config.Config, m *metrics.Metrics, log *slog.Logger) (stop func(), err error) {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", m.Handler())
+	var h http.Handler = m.Handler()
+	if !cfg.MetricsToken.IsZero() {
+		h = metrics.Protect(h, cfg.MetricsToken.Reveal())
+	}
+	mux.Handle("GET /metrics", h)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-	ln, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
+	ln, err := net.Listen("tcp", cfg.ListenAddr(cfg.MetricsPort))
 	if err != nil {
-		return nil, fmt.Errorf("METRICS_PORT %d: %w", port, err)
+		return nil, fmt.Errorf("METRICS_PORT %d: %w", cfg.MetricsPort, err)
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {

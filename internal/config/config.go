@@ -4,6 +4,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"os"
@@ -19,6 +20,7 @@ import (
 type Config struct {
 	DatabaseURL string // DATABASE_URL
 	Port        int    // PORT
+	ListenHost  string // LISTEN_HOST: address the web (and metrics) listener binds; "" every interface
 
 	HCloudToken    secrets.Secret // HCLOUD_TOKEN or the file named by HCLOUD_TOKEN_FILE
 	HCloudEndpoint string         // HCLOUD_ENDPOINT
@@ -43,8 +45,9 @@ type Config struct {
 	TrustProxy    bool          // TRUST_PROXY: take the client address from X-Forwarded-For
 	LogFormat     string        // LOG_FORMAT: json or text
 
-	MetricsPort  int     // METRICS_PORT: the worker's /metrics and /healthz (0: off)
-	SimTimeScale float64 // SIM_TIME_SCALE: the dev simulator's time scale
+	MetricsPort  int            // METRICS_PORT: a separate listener for /metrics and /healthz (0: off)
+	MetricsToken secrets.Secret // METRICS_TOKEN: bearer token for /metrics; set, /metrics is also on PORT
+	SimTimeScale float64        // SIM_TIME_SCALE: the dev simulator's time scale
 }
 
 // Var documents one environment variable, for the README and `-h`.
@@ -54,6 +57,7 @@ type Var struct{ Name, Default, Meaning string }
 var Vars = []Var{
 	{"DATABASE_URL", "(private cluster in `make run`)", "PostgreSQL URL. Required for serve, work, migrate."},
 	{"PORT", "8080", "HTTP port of the web process."},
+	{"LISTEN_HOST", "(every interface; 127.0.0.1 in `make run`)", "Address the web process (and the METRICS_PORT listener) binds, e.g. 127.0.0.1 or 10.0.0.5."},
 	{"HCLOUD_TOKEN", "(simulator in `make run`)", "Hetzner Cloud API token. Required for work unless HCLOUD_TOKEN_FILE is set."},
 	{"HCLOUD_TOKEN_FILE", "", "File holding the Hetzner token (e.g. a mounted secret) instead of HCLOUD_TOKEN."},
 	{"HCLOUD_ENDPOINT", "Hetzner's API", "Point the client elsewhere, e.g. at the standalone simulator."},
@@ -74,7 +78,8 @@ var Vars = []Var{
 	{"COOKIE_SECURE", "true", "Mark cookies Secure (set false only for plain-HTTP development)."},
 	{"LOG_FORMAT", "json", "json or text."},
 	{"TRUST_PROXY", "false", "Behind a reverse proxy on a private network: take client addresses from X-Forwarded-For."},
-	{"METRICS_PORT", "(off)", "Port of the worker's own /metrics and /healthz (the web process serves them on PORT)."},
+	{"METRICS_PORT", "(off)", "Port of a separate listener for /metrics and /healthz, in the web and the worker process (keep it off the public network)."},
+	{"METRICS_TOKEN", "(none)", "Bearer token scrapers must send for /metrics (16+ characters). Set, the web process also serves /metrics on PORT; unset, /metrics is only on METRICS_PORT."},
 	{"SIM_TIME_SCALE", "0.1", "`make run` only: time scale of the built-in simulator (1 = Hetzner's real timings)."},
 }
 
@@ -139,6 +144,18 @@ func Load(getenv Getenv) (*Config, error) {
 	}
 	if v := str("METRICS_PORT", ""); v != "" {
 		c.MetricsPort = port("METRICS_PORT", v)
+	}
+	if v := getenv("METRICS_TOKEN"); v != "" {
+		if len(v) < 16 || strings.IndexFunc(v, func(r rune) bool { return r <= ' ' || r >= 0x7f }) >= 0 {
+			bad("METRICS_TOKEN", "must be at least 16 printable ASCII characters without spaces")
+		}
+		c.MetricsToken = secrets.NewSecret(v)
+	}
+	c.ListenHost = str("LISTEN_HOST", "")
+	if c.ListenHost != "" {
+		if _, err := netip.ParseAddr(c.ListenHost); err != nil && c.ListenHost != "localhost" {
+			bad("LISTEN_HOST", "%q is not an IP address (or localhost)", c.ListenHost)
+		}
 	}
 	if v := str("SIM_TIME_SCALE", "0.1"); v != "" {
 		f, err := strconv.ParseFloat(v, 64)
@@ -230,6 +247,11 @@ func Load(getenv Getenv) (*Config, error) {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
 	return c, nil
+}
+
+// ListenAddr is the host:port a listener on port binds: LISTEN_HOST, or every interface.
+func (c *Config) ListenAddr(port int) string {
+	return net.JoinHostPort(c.ListenHost, strconv.Itoa(port))
 }
 
 // Need reports a missing variable that a subcommand cannot run without.

@@ -25,6 +25,8 @@ func TestDefaults(t *testing.T) {
 	require.Equal(t, "http://127.0.0.1:8080", c.PublicBaseURL)
 	require.True(t, c.SecureCookies)
 	require.Len(t, c.SSHAllowedFrom, 2)
+	require.Equal(t, ":8080", c.ListenAddr(c.Port), "serve binds every interface unless told otherwise")
+	require.True(t, c.MetricsToken.IsZero())
 	require.Error(t, c.Need("DATABASE_URL", "RACHEL_KEYRING"))
 }
 
@@ -45,6 +47,11 @@ func TestValidValues(t *testing.T) {
 	require.Equal(t, "https://admin.example.com", c.PublicBaseURL)
 	require.Equal(t, 90*time.Second, c.CallbackDeadline)
 	require.Equal(t, "203.0.113.7/32", c.SSHAllowedFrom[0].String())
+
+	c, err = config.Load(env(map[string]string{"LISTEN_HOST": "::1", "PORT": "9000", "METRICS_TOKEN": "0123456789abcdef-scrape"}))
+	require.NoError(t, err)
+	require.Equal(t, "[::1]:9000", c.ListenAddr(c.Port))
+	require.Equal(t, "0123456789abcdef-scrape", c.MetricsToken.Reveal())
 }
 
 func TestErrorsNameTheVariable(t *testing.T) {
@@ -54,11 +61,12 @@ func TestErrorsNameTheVariable(t *testing.T) {
 		"PUBLIC_BASE_URL": "ftp://x", "HCLOUD_ENDPOINT": "nope", "CALLBACK_DEADLINE": "-1m",
 		"SSH_KEY_ALGORITHM": "dsa", "SSH_ALLOWED_SOURCES": "everyone", "COOKIE_SECURE": "maybe",
 		"LOG_FORMAT": "xml", "HCLOUD_SERVER_TYPE": "CX 22", "HCLOUD_TOKEN": "has space",
+		"LISTEN_HOST": "every interface", "METRICS_TOKEN": "short",
 	} {
 		_, err := config.Load(env(map[string]string{name: value}))
 		require.Error(t, err, name)
 		require.Contains(t, err.Error(), name)
-		if name == "RACHEL_KEYRING" || name == "HCLOUD_TOKEN" {
+		if name == "RACHEL_KEYRING" || name == "HCLOUD_TOKEN" || name == "METRICS_TOKEN" {
 			require.False(t, strings.Contains(err.Error(), value), "secret echoed for %s", name)
 		}
 	}

@@ -17,25 +17,48 @@ import (
 	"github.com/rachelcloud/admin/internal/logging"
 )
 
-func TestMetricsNeedNoSessionAndHoldNoCustomerData(t *testing.T) {
+// /metrics is not on the public web port by default; with METRICS_TOKEN it is, for scrapers that
+// send the token (no session needed), and it holds no customer data.
+func TestMetricsNeedTheTokenAndHoldNoCustomerData(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	closed := setup(t)
+	status, text, _ := closed.get(t, "/metrics")
+	require.NotEqual(t, http.StatusOK, status, "no METRICS_TOKEN: no /metrics on the web port")
+	require.NotContains(t, text, "go_goroutines")
+
+	const token = "scrape-token-0123456789"
+	b := setup(t, func(o *setupOpts) { o.env["METRICS_TOKEN"] = token })
 	tok := b.signIn(t)
 	resp, _ := b.post(t, "/customers", url.Values{"_csrf": {tok}, "email": {"metrics-customer@example.com"}, "name": {"Metric Person"},
 		"plan": {"personal"}, "billing_status": {"active"}, "claude_access_token": {"sk-ant-oat01-METRICSSECRET"}})
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
 
-	anon := &http.Client{}
-	r, err := anon.Get(b.server.URL + "/metrics")
+	// A session is not enough, nor a wrong token.
+	for _, auth := range []string{"", "Bearer wrong-token-0123456789"} {
+		req, err := http.NewRequest(http.MethodGet, b.server.URL+"/metrics", nil)
+		require.NoError(t, err)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		r, err := b.client.Do(req)
+		require.NoError(t, err)
+		r.Body.Close()
+		require.Equal(t, http.StatusUnauthorized, r.StatusCode, "Authorization %q", auth)
+	}
+
+	req, err := http.NewRequest(http.MethodGet, b.server.URL+"/metrics", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+token)
+	r, err := (&http.Client{}).Do(req)
 	require.NoError(t, err)
 	defer r.Body.Close()
 	var body bytes.Buffer
 	_, _ = body.ReadFrom(r.Body)
 	require.Equal(t, http.StatusOK, r.StatusCode)
-	text := body.String()
+	text = body.String()
 	require.Contains(t, text, `rachel_subscriptions{status="none"} 1`)
 	require.Contains(t, text, `rachel_http_requests_total{code="303",route="/customers"} 1`)
-	for _, leak := range []string{"metrics-customer", "Metric Person", "METRICSSECRET", adminEmail} {
+	for _, leak := range []string{"metrics-customer", "Metric Person", "METRICSSECRET", adminEmail, token} {
 		require.NotContains(t, text, leak)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/rachelcloud/admin/internal/metrics"
 	"github.com/rachelcloud/admin/web"
 )
 
@@ -20,8 +21,10 @@ func (a *App) routes(e *echo.Echo) {
 	e.GET("/readyz", a.readyz)
 	static := http.StripPrefix("/static/", http.FileServer(http.FS(web.Static)))
 	e.GET("/static/*", echo.WrapHandler(cacheStatic(static)))
-	if a.Metrics != nil {
-		e.GET("/metrics", echo.WrapHandler(a.Metrics.Handler()))
+	// /metrics is on the public port only behind METRICS_TOKEN; otherwise it is served only on
+	// METRICS_PORT (see cmd_work.go's serveMetrics).
+	if a.Metrics != nil && !a.Config.MetricsToken.IsZero() {
+		e.GET("/metrics", echo.WrapHandler(metrics.Protect(a.Metrics.Handler(), a.Config.MetricsToken.Reveal())))
 	}
 	// The VPS's phone_home: guarded by its single-use token, the only unauthenticated write, and
 	// rate-limited per address so a flood of guesses cannot load the database.
@@ -57,7 +60,7 @@ func (a *App) routes(e *echo.Echo) {
 var publicRoutes = map[string]bool{
 	"GET /healthz":  true,
 	"GET /readyz":   true,
-	"GET /metrics":  true,
+	"GET /metrics":  true, // bearer token (METRICS_TOKEN), no session
 	"GET /static/*": true,
 	"GET /signin":   true,
 	"POST /signin":  true,

@@ -3,6 +3,7 @@ package httpapp
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -52,11 +53,30 @@ func (a *App) signOut(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/signin")
 }
 
-// safeNext keeps a post-sign-in redirect on this site.
+// safeNext keeps a post-sign-in redirect on this site: it accepts only an absolute path on this
+// host (with an optional query), and answers "/" for anything else. Browsers are lenient with
+// Location: they drop tabs and newlines (`/\t/evil.example` is read as `//evil.example`), treat
+// `\` as `/`, and resolve `//host` and `scheme:` against another site. So next must be printable
+// ASCII without a backslash, parse as a URL without scheme, host, user or fragment, and its path
+// must start with exactly one slash; the answer is rebuilt from the parsed parts.
 func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
-		strings.ContainsAny(next, "\r\n") || len(next) > 500 {
+	if next == "" || len(next) > 500 || next[0] != '/' {
 		return "/"
 	}
-	return next
+	for i := 0; i < len(next); i++ {
+		if c := next[i]; c <= ' ' || c >= 0x7f || c == '\\' {
+			return "/"
+		}
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Opaque != "" || u.Host != "" || u.User != nil || u.Fragment != "" ||
+		!strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") ||
+		strings.IndexFunc(u.Path, func(r rune) bool { return r < ' ' || r == 0x7f || r == '\\' }) >= 0 {
+		return "/"
+	}
+	out := (&url.URL{Path: u.Path, RawPath: u.RawPath, RawQuery: u.RawQuery}).String()
+	if !strings.HasPrefix(out, "/") || strings.HasPrefix(out, "//") || strings.ContainsAny(out, "\\") {
+		return "/"
+	}
+	return out
 }

@@ -1,13 +1,16 @@
 // Package metrics builds the Prometheus registry the processes expose at /metrics. Gauges that
-// describe the whole fleet (subscriptions per status, jobs per state) are read from the database
-// when scraped, so every web or worker process reports the same numbers. Nothing here carries a
-// secret or customer data: labels are statuses, states, routes and codes only.
+// describe the whole fleet (subscriptions per status, jobs per state) are read from the database,
+// so every web or worker process reports the same numbers; they are cached for FleetTTL, so any
+// number of scrapes costs at most three queries per FleetTTL. Nothing here carries a secret or
+// customer data: labels are statuses, states, routes and codes only.
 package metrics
 
 import (
 	"context"
+	"crypto/subtle"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -25,13 +28,27 @@ type Metrics struct {
 	Requests *prometheus.CounterVec
 }
 
+// FleetTTL is how long the fleet gauges read from the database are reused: scrapes within it
+// (by one scraper or many) cost no query. Prometheus scrapes every 15 s to 1 min by default.
+const FleetTTL = 10 * time.Second
+
+// Option changes what New builds.
+type Option func(*fleetCollector)
+
+// WithFleetTTL overrides FleetTTL (tests).
+func WithFleetTTL(d time.Duration) Option { return func(c *fleetCollector) { c.ttl = d } }
+
 // New returns a registry with Go and process collectors, the fleet gauges read from pool, and
 // the web layer's counters.
-func New(pool *pgxpool.Pool, log *slog.Logger) *Metrics {
+func New(pool *pgxpool.Pool, log *slog.Logger, opts ...Option) *Metrics {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if pool != nil {
-		reg.MustRegister(&fleetCollector{pool: pool, log: log})
+		fc := &fleetCollector{pool: pool, log: log, ttl: FleetTTL, now: time.Now}
+		for _, o := range opts {
+			o(fc)
+		}
+		reg.MustRegister(fc)
 	}
 	m := &Metrics{
 		Registry: reg,
@@ -54,10 +71,31 @@ var (
 	rateLimitDesc     = prometheus.NewDesc("rachel_hetzner_rate_limit_remaining", "Hetzner API requests left in the rate-limit bucket, as last seen by a worker.", nil, nil)
 )
 
-// fleetCollector reads the fleet gauges from the database at scrape time.
+// Protect answers 401 unless the request carries "Authorization: Bearer <token>". It keeps
+// /metrics (which shows fleet size, error rates and routes) from anyone who can reach the port.
+func Protect(h http.Handler, token string) http.Handler {
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if token == "" || subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// fleetCollector reads the fleet gauges from the database, at most once per ttl; concurrent
+// scrapes wait for one read instead of starting their own.
 type fleetCollector struct {
 	pool *pgxpool.Pool
 	log  *slog.Logger
+	ttl  time.Duration
+	now  func() time.Time
+
+	mu     sync.Mutex
+	cached []prometheus.Metric
+	readAt time.Time
 }
 
 func (c *fleetCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -67,6 +105,19 @@ func (c *fleetCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *fleetCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cached == nil || c.now().Sub(c.readAt) >= c.ttl {
+		c.cached, c.readAt = c.read(), c.now()
+	}
+	for _, m := range c.cached {
+		ch <- m
+	}
+}
+
+// read queries the three fleet gauges. A failed query leaves its gauges out (and is logged).
+func (c *fleetCollector) read() []prometheus.Metric {
+	out := []prometheus.Metric{}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	rows, err := db.New().SubscriptionCountByStatus(ctx, c.pool)
@@ -74,7 +125,7 @@ func (c *fleetCollector) Collect(ch chan<- prometheus.Metric) {
 		c.logErr("subscriptions", err)
 	}
 	for _, r := range rows {
-		ch <- prometheus.MustNewConstMetric(subscriptionsDesc, prometheus.GaugeValue, float64(r.N), r.Status)
+		out = append(out, prometheus.MustNewConstMetric(subscriptionsDesc, prometheus.GaugeValue, float64(r.N), r.Status))
 	}
 	jobRows, err := c.pool.Query(ctx, `SELECT state::text, count(*) FROM river_job GROUP BY 1`)
 	if err == nil {
@@ -82,7 +133,7 @@ func (c *fleetCollector) Collect(ch chan<- prometheus.Metric) {
 			var state string
 			var n int64
 			if jobRows.Scan(&state, &n) == nil {
-				ch <- prometheus.MustNewConstMetric(jobsDesc, prometheus.GaugeValue, float64(n), state)
+				out = append(out, prometheus.MustNewConstMetric(jobsDesc, prometheus.GaugeValue, float64(n), state))
 			}
 		}
 		jobRows.Close()
@@ -96,8 +147,9 @@ func (c *fleetCollector) Collect(ch chan<- prometheus.Metric) {
 	if err != nil {
 		c.logErr("rate limit", err)
 	} else if remaining != nil {
-		ch <- prometheus.MustNewConstMetric(rateLimitDesc, prometheus.GaugeValue, float64(*remaining))
+		out = append(out, prometheus.MustNewConstMetric(rateLimitDesc, prometheus.GaugeValue, float64(*remaining)))
 	}
+	return out
 }
 
 func (c *fleetCollector) logErr(what string, err error) {

@@ -5,7 +5,14 @@ import (
 	"io"
 	"net/http/httptest"
 	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/stretchr/testify/require"
 
@@ -37,4 +44,73 @@ func TestFleetGaugesFromTheDatabase(t *testing.T) {
 	require.Contains(t, text, `go_goroutines`)
 	require.NotContains(t, text, "secret-customer")
 	require.NotContains(t, text, "Secret Name")
+}
+
+// queryCounter counts the queries a pool sends.
+type queryCounter struct{ n atomic.Int64 }
+
+func (q *queryCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	q.n.Add(1)
+	return ctx
+}
+func (q *queryCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// Scrapes are cheap: within the fleet TTL any number of scrapes, concurrent or not, costs the
+// three queries of one read; after it, one read again.
+func TestScrapeCostIsBounded(t *testing.T) {
+	t.Parallel()
+	pcfg, err := pgxpool.ParseConfig(dbtest.URL(t))
+	require.NoError(t, err)
+	var qc queryCounter
+	pcfg.ConnConfig.Tracer = &qc
+	pool, err := pgxpool.NewWithConfig(context.Background(), pcfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	_, err = pool.Exec(context.Background(), `INSERT INTO hetzner_rate_limit (lim, remaining, reset_at) VALUES (3600, 3512, now())`)
+	require.NoError(t, err)
+
+	m := metrics.New(pool, nil, metrics.WithFleetTTL(time.Hour))
+	scrape := func() string {
+		rec := httptest.NewRecorder()
+		m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		require.Equal(t, 200, rec.Code)
+		return rec.Body.String()
+	}
+	before := qc.n.Load()
+	var wg sync.WaitGroup
+	for range 30 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			require.True(t, strings.Contains(scrape(), "rachel_hetzner_rate_limit_remaining 3512"))
+		}()
+	}
+	wg.Wait()
+	require.EqualValues(t, 3, qc.n.Load()-before, "30 scrapes, one read of the fleet gauges")
+
+	// With no TTL every scrape reads again.
+	m = metrics.New(pool, nil, metrics.WithFleetTTL(0))
+	before = qc.n.Load()
+	scrape()
+	scrape()
+	require.EqualValues(t, 6, qc.n.Load()-before)
+}
+
+// A bearer token guards /metrics: nothing without it, nothing with a wrong one.
+func TestProtectNeedsTheBearerToken(t *testing.T) {
+	t.Parallel()
+	h := metrics.Protect(metrics.New(nil, nil).Handler(), "0123456789abcdef")
+	for auth, want := range map[string]int{"": 401, "Bearer": 401, "Bearer 0123456789abcdeX": 401, "Basic 0123456789abcdef": 401,
+		"Bearer 0123456789abcdef": 200} {
+		req := httptest.NewRequest("GET", "/metrics", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		require.Equal(t, want, rec.Code, "Authorization: %q", auth)
+	}
+	rec := httptest.NewRecorder()
+	metrics.Protect(metrics.New(nil, nil).Handler(), "").ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	require.Equal(t, 401, rec.Code, "no token configured: closed")
 }
