@@ -20,7 +20,7 @@ func TestDefaults(t *testing.T) {
 	c, err := config.Load(env(nil))
 	require.NoError(t, err)
 	require.Equal(t, 8080, c.Port)
-	require.Equal(t, "cx22", c.ServerType)
+	require.Equal(t, "cx23", c.ServerType)
 	require.Equal(t, 15*time.Minute, c.CallbackDeadline)
 	require.Equal(t, "http://127.0.0.1:8080", c.PublicBaseURL)
 	require.True(t, c.SecureCookies)

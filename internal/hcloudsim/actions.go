@@ -59,16 +59,38 @@ func serverRef(id int64) schema.ActionResourceReference {
 	return schema.ActionResourceReference{ID: id, Type: "server"}
 }
 
-// listActions answers GET /actions?id=1&id=2: the poller reads many actions in one request.
+// listActions answers GET /actions?id=1&id=2: the poller reads many actions in one request. As
+// the spec has it (since listing arbitrary actions was removed on 2025-01-30), it takes only id
+// and answers every requested action that exists, without pagination meta; an ID it does not
+// know is simply missing from the answer.
 func (s *Simulator) listActions(w http.ResponseWriter, r *http.Request) *apiError {
 	ids, aerr := actionIDs(r)
 	if aerr != nil {
 		return aerr
 	}
 	s.mu.Lock()
-	out := s.filterActions(r, func(a *action) bool { return ids[a.ID] })
+	var out []schema.Action
+	for id := range ids {
+		if a, ok := s.actions[id]; ok {
+			out = append(out, a.wire())
+		}
+	}
 	s.mu.Unlock()
-	return writeActions(w, r, out)
+	slices.SortFunc(out, func(a, b schema.Action) int { return cmp.Compare(a.ID, b.ID) })
+	writeJSON(w, http.StatusOK, struct {
+		Actions []schema.Action `json:"actions"`
+	}{nonNil(out)})
+	return nil
+}
+
+// ForgetAction drops an action, as Hetzner eventually does with old ones: GET /actions no longer
+// returns it and GET /actions/{id} answers 404. It reports whether the action existed.
+func (s *Simulator) ForgetAction(id int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.actions[id]
+	delete(s.actions, id)
+	return ok
 }
 
 // listServerTypeActions answers GET /servers/actions?id=…: like GET /actions, restricted to

@@ -39,12 +39,27 @@ func getCatalog[T any](w http.ResponseWriter, r *http.Request, key, what string,
 	return errNotFound(what)
 }
 
+// listServerTypes leaves out what the spec's DeprecationInfo says list endpoints stop returning
+// once unavailable_after is reached: the locations retired by then, and types retired everywhere.
+// GET /server_types/{id} still answers a retired type, with its deprecation.
 func (s *Simulator) listServerTypes(w http.ResponseWriter, r *http.Request) *apiError {
-	return listCatalog(w, r, "server_types", s.cat.serverTypes, func(t schema.ServerType) string { return t.Name })
+	now := s.now()
+	var types []schema.ServerType
+	for _, t := range s.cat.serverTypes {
+		if lt, ok := listedServerType(t, now); ok {
+			types = append(types, lt)
+		}
+	}
+	return listCatalog(w, r, "server_types", types, func(t schema.ServerType) string { return t.Name })
 }
 
 func (s *Simulator) getServerType(w http.ResponseWriter, r *http.Request) *apiError {
-	return getCatalog(w, r, "server_type", "server type", s.cat.serverTypes, func(t schema.ServerType) int64 { return t.ID })
+	now := s.now()
+	types := make([]schema.ServerType, 0, len(s.cat.serverTypes))
+	for _, t := range s.cat.serverTypes {
+		types = append(types, serverTypeAt(t, now))
+	}
+	return getCatalog(w, r, "server_type", "server type", types, func(t schema.ServerType) int64 { return t.ID })
 }
 
 // listImages also honours ?architecture= and ?type=, which hcloud-go's GetByNameAndArchitecture

@@ -47,6 +47,8 @@ type Faults struct {
 	ActionFailures []ActionFailure `json:"action_failures,omitempty"`
 	// Servers sets faults of the simulated machines, matched by server name.
 	Servers []ServerFault `json:"servers,omitempty"`
+	// Capacity makes POST /servers fail for lack of capacity in a location.
+	Capacity []CapacityFault `json:"capacity,omitempty"`
 	// Seed, when set, reseeds the PRNG that decides probabilistic faults.
 	Seed *uint64 `json:"seed,omitempty"`
 }
@@ -80,6 +82,17 @@ type ActionFailure struct {
 	Count   int    `json:"count,omitempty"`
 }
 
+// CapacityFault answers POST /servers for Location (and ServerType, if set) with Code:
+// resource_unavailable (412, the default) or placement_error (422) — what Hetzner answers when a
+// location has no room for a type right now.
+type CapacityFault struct {
+	Location   string `json:"location"`
+	ServerType string `json:"server_type,omitempty"`
+	Code       string `json:"code,omitempty"`
+	// Count of refusals before the fault switches itself off; 0 means unlimited.
+	Count int `json:"count,omitempty"`
+}
+
 // ServerFault configures the simulated VPS of servers named Server (empty: every server). It
 // is read when the machine starts, so set it before the server reaches running.
 type ServerFault struct {
@@ -109,9 +122,17 @@ func (f Faults) validate() error {
 	}
 	for _, a := range f.ActionFailures {
 		switch a.Command {
-		case "create_server", "start_server", "delete_server":
+		case "create_server", "start_server", "delete_server", "stop_server", "shutdown_server", "reboot_server", "reset_server":
 		default:
-			return fmt.Errorf("action failure command %q: want create_server, start_server or delete_server", a.Command)
+			return fmt.Errorf("action failure command %q: want create_server, start_server, delete_server, stop_server, shutdown_server, reboot_server or reset_server", a.Command)
+		}
+	}
+	for _, c := range f.Capacity {
+		if c.Location == "" {
+			return fmt.Errorf("capacity fault: location is required")
+		}
+		if c.Code != "" && c.Code != "resource_unavailable" && c.Code != "placement_error" {
+			return fmt.Errorf("capacity fault code %q: want resource_unavailable or placement_error", c.Code)
 		}
 	}
 	if f.RateLimitStorm < 0 {

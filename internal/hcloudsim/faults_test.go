@@ -83,7 +83,7 @@ func TestRateLimitStormAndRetry(t *testing.T) {
 	// hcloud-go retries rate_limit_exceeded (MaxRetries must be explicit: 0 disables retries).
 	locs, err := b.client.Location.All(context.Background())
 	require.NoError(t, err)
-	require.Len(t, locs, 3)
+	require.Len(t, locs, 6)
 	require.Equal(t, 2, b.sim.RequestCount("GET /locations", http.StatusTooManyRequests))
 	require.Equal(t, 1, b.sim.RequestCount("GET /locations", http.StatusOK))
 	require.Zero(t, b.sim.Faults().RateLimitStorm, "the storm is used up")
@@ -116,7 +116,7 @@ func TestErrorFaults(t *testing.T) {
 	require.NoError(t, b.sim.SetFaults(Faults{Errors: []ErrorFault{{Route: "POST /servers", Status: 500}}}))
 	_, _, err = b.client.Location.List(ctx, hcloud.LocationListOpts{})
 	require.NoError(t, err)
-	_, _, err = b.client.Server.Create(ctx, hcloud.ServerCreateOpts{Name: "x", ServerType: &hcloud.ServerType{Name: "cx22"}, Image: &hcloud.Image{Name: "debian-12"}})
+	_, _, err = b.client.Server.Create(ctx, hcloud.ServerCreateOpts{Name: "x", ServerType: &hcloud.ServerType{Name: "cx23"}, Image: &hcloud.Image{Name: "debian-12"}})
 	require.True(t, hcloud.IsError(err, hcloud.ErrorCodeServerError), "got %v", err)
 	require.Empty(t, b.sim.Servers())
 

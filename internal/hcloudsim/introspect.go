@@ -134,6 +134,7 @@ func cloneFaults(f Faults) Faults {
 	f.Slow = slices.Clone(f.Slow)
 	f.ActionFailures = slices.Clone(f.ActionFailures)
 	f.Servers = slices.Clone(f.Servers)
+	f.Capacity = slices.Clone(f.Capacity)
 	return f
 }
 
@@ -306,6 +307,44 @@ func (s *Simulator) simRoutes() {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
+	m.HandleFunc("GET /_sim/clock", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"now": s.Now()})
+	})
+	m.HandleFunc("PUT /_sim/clock", func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Now time.Time `json:"now"`
+		}
+		if err := decodeBody(r, &body); err != nil {
+			writeError(w, err)
+			return
+		}
+		if body.Now.IsZero() {
+			writeError(w, errInvalid(fieldError{Name: "now", Messages: []string{"Missing data for required field."}}))
+			return
+		}
+		s.SetNow(body.Now)
+		writeJSON(w, http.StatusOK, map[string]any{"now": s.Now()})
+	})
+	m.HandleFunc("GET /_sim/limits", func(w http.ResponseWriter, r *http.Request) {
+		limit, used := s.ServerLimit()
+		writeJSON(w, http.StatusOK, map[string]any{"servers": limit, "servers_used": used})
+	})
+	m.HandleFunc("PUT /_sim/limits", func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Servers int `json:"servers"`
+		}
+		if err := decodeBody(r, &body); err != nil {
+			writeError(w, err)
+			return
+		}
+		if body.Servers < 0 {
+			writeError(w, errInvalid(fieldError{Name: "servers", Messages: []string{"must be 0 (no limit) or more"}}))
+			return
+		}
+		s.SetServerLimit(body.Servers)
+		limit, used := s.ServerLimit()
+		writeJSON(w, http.StatusOK, map[string]any{"servers": limit, "servers_used": used})
+	})
 	m.HandleFunc("GET /_sim/ssh_keys", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"ssh_keys": nonNil(s.SSHKeys())})
 	})
@@ -316,6 +355,6 @@ func (s *Simulator) simRoutes() {
 		writeError(w, &apiError{status: http.StatusNotFound, code: "not_found",
 			message: "simulator endpoints: " + strings.Join([]string{"GET|DELETE /_sim/stats", "PUT /_sim/rate_limit",
 				"GET|PUT|DELETE /_sim/faults", "GET /_sim/servers[/{id}]", "POST /_sim/servers/{id}/delete_behind_back",
-				"GET /_sim/ssh_keys", "GET /_sim/firewalls"}, ", ")})
+				"GET|PUT /_sim/clock", "GET|PUT /_sim/limits", "GET /_sim/ssh_keys", "GET /_sim/firewalls"}, ", ")})
 	})
 }

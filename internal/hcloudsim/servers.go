@@ -121,12 +121,17 @@ func (s *Simulator) createServer(w http.ResponseWriter, r *http.Request) *apiErr
 	} else if !validHostname(req.Name) {
 		bad("name", "Name must be a valid hostname.")
 	}
-	st, ok := s.cat.serverType(req.ServerType)
-	if !ok {
+	st, stOK := s.cat.serverType(req.ServerType)
+	if !stOK {
 		bad("server_type", "server type not found")
 	}
-	im, ok := s.cat.image(req.Image)
-	if !ok {
+	im, ok := s.cat.image(req.Image, st.Architecture)
+	switch {
+	case ok && stOK && im.Architecture != st.Architecture:
+		bad("image", fmt.Sprintf("image %d is for %s, server type %s is %s", im.ID, im.Architecture, st.Name, st.Architecture))
+	case !ok && stOK && req.Image.Name != "" && s.cat.imageNamed(req.Image.Name):
+		bad("image", fmt.Sprintf("image %s is not available for architecture %s", req.Image.Name, st.Architecture))
+	case !ok && (stOK || req.Image.ID != 0 || !s.cat.imageNamed(req.Image.Name)):
 		bad("image", "image not found")
 	}
 	loc, dc := s.cat.locations[0], s.cat.datacenters[0]
@@ -177,6 +182,9 @@ func (s *Simulator) createServer(w http.ResponseWriter, r *http.Request) *apiErr
 		if o.name == req.Name {
 			return errUniqueness("server name is already used", "name")
 		}
+	}
+	if aerr := s.admitServer(st, loc); aerr != nil {
+		return aerr
 	}
 
 	sv := &server{name: req.Name, status: "initializing", created: s.now(),

@@ -41,7 +41,7 @@ func TestServerLifecycle(t *testing.T) {
 	sv := res.Server
 	require.Equal(t, hcloud.ServerStatusInitializing, sv.Status)
 	require.Equal(t, "nbg1", sv.Location.Name)
-	require.Equal(t, "cx22", sv.ServerType.Name)
+	require.Equal(t, "cx23", sv.ServerType.Name)
 	require.Equal(t, "debian-12", sv.Image.Name)
 	ip := sv.PublicNet.IPv4.IP
 	require.True(t, ip.IsLoopback(), "public IPv4 %s is the VPS's loopback address", ip)
@@ -87,7 +87,7 @@ func TestServerLifecycle(t *testing.T) {
 
 	// Same name again: uniqueness_error (what makes a retried create safe).
 	_, _, err = b.client.Server.Create(ctx, hcloud.ServerCreateOpts{Name: "rachel-1",
-		ServerType: &hcloud.ServerType{Name: "cx22"}, Image: &hcloud.Image{Name: "debian-12"}})
+		ServerType: &hcloud.ServerType{Name: "cx23"}, Image: &hcloud.Image{Name: "debian-12"}})
 	require.True(t, hcloud.IsError(err, hcloud.ErrorCodeUniquenessError), "got %v", err)
 
 	del, _, err := b.client.Server.DeleteWithResult(ctx, got)
@@ -121,7 +121,7 @@ func TestServerWithoutKeyGetsPasswordAndStaysOff(t *testing.T) {
 	b := setup(t, nil)
 	ctx := context.Background()
 	res := b.createServer(t, hcloud.ServerCreateOpts{Name: "nokey", StartAfterCreate: hcloud.Ptr(false),
-		ServerType: &hcloud.ServerType{ID: 105}, Image: &hcloud.Image{ID: 161547269}})
+		ServerType: &hcloud.ServerType{ID: 117}, Image: &hcloud.Image{ID: 161547269}})
 	require.NotEmpty(t, res.RootPassword)
 	require.Empty(t, res.NextActions)
 	require.Equal(t, "fsn1", res.Server.Location.Name, "Hetzner picks a location when none is given")
@@ -190,7 +190,7 @@ func TestServerCreateValidation(t *testing.T) {
 	invalid := func(opts hcloud.ServerCreateOpts, field string) {
 		t.Helper()
 		if opts.ServerType == nil {
-			opts.ServerType = &hcloud.ServerType{Name: "cx22"}
+			opts.ServerType = &hcloud.ServerType{Name: "cx23"}
 		}
 		if opts.Image == nil {
 			opts.Image = &hcloud.Image{Name: "debian-12"}
@@ -223,11 +223,11 @@ func TestServerCreateValidation(t *testing.T) {
 	status, e := postRaw(t, b, "/servers", `{"name": "x",`)
 	require.Equal(t, http.StatusBadRequest, status)
 	require.Equal(t, "json_error", e.Error.Code)
-	status, e = postRaw(t, b, "/servers", `{"name": 5, "server_type": "cx22", "image": "debian-12"}`)
+	status, e = postRaw(t, b, "/servers", `{"name": 5, "server_type": "cx23", "image": "debian-12"}`)
 	require.Equal(t, http.StatusUnprocessableEntity, status)
 	require.Equal(t, "invalid_input", e.Error.Code)
 	// The spec allows SSH keys by name; hcloud-go only sends IDs.
-	status, e = postRaw(t, b, "/servers", `{"name": "by-name", "server_type": "cx22", "image": "debian-12", "ssh_keys": ["k"], "start_after_create": false}`)
+	status, e = postRaw(t, b, "/servers", `{"name": "by-name", "server_type": "cx23", "image": "debian-12", "ssh_keys": ["k"], "start_after_create": false}`)
 	require.Equal(t, http.StatusCreated, status, "%+v", e)
 	si := b.sim.Servers()
 	require.Len(t, si, 2)
@@ -238,31 +238,84 @@ func TestCatalog(t *testing.T) {
 	t.Parallel()
 	b := setup(t, nil)
 	ctx := context.Background()
-	st, _, err := b.client.ServerType.GetByName(ctx, "cx22")
+	st, _, err := b.client.ServerType.GetByName(ctx, "cx23")
 	require.NoError(t, err)
 	require.Equal(t, 2, st.Cores)
-	require.Len(t, st.Pricings, 3)
-	st, _, err = b.client.ServerType.GetByID(ctx, 22)
+	require.Equal(t, float32(4), st.Memory)
+	require.Equal(t, 40, st.Disk)
+	require.Equal(t, hcloud.ArchitectureX86, st.Architecture)
+	require.Len(t, st.Pricings, 3, "EU only")
+	require.NotEmpty(t, st.Pricings[0].Monthly.Net)
+	require.Len(t, st.Locations, 3)
+	require.True(t, st.Locations[0].Available)
+	require.True(t, st.Locations[0].Recommended)
+	ax, _, err := b.client.ServerType.GetByName(ctx, "cax11")
 	require.NoError(t, err)
-	require.Equal(t, "cpx11", st.Name)
-	im, _, err := b.client.Image.GetByNameAndArchitecture(ctx, "ubuntu-24.04", hcloud.ArchitectureX86)
-	require.NoError(t, err)
-	require.Equal(t, "24.04", im.OSVersion)
-	im, _, err = b.client.Image.GetByNameAndArchitecture(ctx, "ubuntu-24.04", hcloud.ArchitectureARM)
-	require.NoError(t, err)
-	require.Nil(t, im)
+	require.Equal(t, hcloud.ArchitectureARM, ax.Architecture)
+	for _, arch := range []hcloud.Architecture{hcloud.ArchitectureX86, hcloud.ArchitectureARM} {
+		for _, name := range []string{"debian-12", "debian-13", "ubuntu-24.04"} {
+			im, _, err := b.client.Image.GetByNameAndArchitecture(ctx, name, arch)
+			require.NoError(t, err)
+			require.NotNil(t, im, "%s %s", name, arch)
+			require.Equal(t, arch, im.Architecture)
+		}
+	}
 	locs, err := b.client.Location.All(ctx)
 	require.NoError(t, err)
-	require.Len(t, locs, 3)
-	l, _, err := b.client.Location.GetByName(ctx, "hel1")
+	require.Len(t, locs, 6)
+	l, _, err := b.client.Location.GetByName(ctx, "ash")
 	require.NoError(t, err)
-	require.Equal(t, "FI", l.Country)
+	require.Equal(t, hcloud.NetworkZoneUSEast, l.NetworkZone)
 	dc, _, err := b.client.Datacenter.GetByName(ctx, "fsn1-dc14")
 	require.NoError(t, err)
 	require.Equal(t, "fsn1", dc.Location.Name)
-	types, err := b.client.ServerType.All(ctx)
+
+	// Today (after 2025-12-31) the retired generation is not listed, cannot be ordered in the EU,
+	// and is still answered by ID with its deprecation.
+	b.sim.SetNow(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
+	names := func() []string {
+		types, err := b.client.ServerType.All(ctx)
+		require.NoError(t, err)
+		var out []string
+		for _, t := range types {
+			out = append(out, t.Name)
+		}
+		return out
+	}
+	listed := names()
+	require.Contains(t, listed, "cx23")
+	require.NotContains(t, listed, "cx22")
+	require.Contains(t, listed, "cpx11", "CPX Gen1 is still sold outside the EU")
+	old, _, err := b.client.ServerType.GetByID(ctx, 104)
 	require.NoError(t, err)
-	require.Len(t, types, 4)
+	require.Equal(t, "cx22", old.Name)
+	require.True(t, old.IsDeprecated())
+	require.Equal(t, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), old.Locations[0].Deprecation.UnavailableAfter)
+	cpx11, _, err := b.client.ServerType.GetByName(ctx, "cpx11")
+	require.NoError(t, err)
+	for _, l := range cpx11.Locations {
+		require.NotContains(t, []string{"fsn1", "nbg1", "hel1"}, l.Location.Name, "retired EU locations are not listed")
+	}
+	_, _, err = b.client.Server.Create(ctx, hcloud.ServerCreateOpts{Name: "old", ServerType: &hcloud.ServerType{Name: "cx22"},
+		Image: &hcloud.Image{Name: "debian-12"}, Location: &hcloud.Location{Name: "fsn1"}})
+	require.True(t, hcloud.IsError(err, hcloud.ErrorCodeResourceUnavailable), "%v", err)
+	_, _, err = b.client.Server.Create(ctx, hcloud.ServerCreateOpts{Name: "us", ServerType: &hcloud.ServerType{Name: "cx23"},
+		Image: &hcloud.Image{Name: "debian-12"}, Location: &hcloud.Location{Name: "ash"}})
+	require.True(t, hcloud.IsError(err, hcloud.ErrorCodeResourceUnavailable), "cx23 is EU only: %v", err)
+	_, _, err = b.client.Server.Create(ctx, hcloud.ServerCreateOpts{Name: "arm", ServerType: &hcloud.ServerType{Name: "cax11"},
+		Image: &hcloud.Image{ID: 114690387}})
+	require.True(t, hcloud.IsError(err, hcloud.ErrorCodeInvalidInput), "an x86 image on an Arm type: %v", err)
+	res, _, err := b.client.Server.Create(ctx, hcloud.ServerCreateOpts{Name: "arm2", ServerType: &hcloud.ServerType{Name: "cax11"},
+		Image: &hcloud.Image{Name: "debian-13"}, StartAfterCreate: hcloud.Ptr(false)})
+	require.NoError(t, err)
+	require.Equal(t, hcloud.ArchitectureARM, res.Server.Image.Architecture)
+
+	// Before the date, the retired generation is listed with its deprecation and can be ordered.
+	b.sim.SetNow(time.Date(2025, 11, 1, 0, 0, 0, 0, time.UTC))
+	require.Contains(t, names(), "cx22")
+	_, _, err = b.client.Server.Create(ctx, hcloud.ServerCreateOpts{Name: "old", ServerType: &hcloud.ServerType{Name: "cx22"},
+		Image: &hcloud.Image{Name: "debian-12"}, StartAfterCreate: hcloud.Ptr(false)})
+	require.NoError(t, err)
 }
 
 func TestFirewalls(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rachelcloud/admin/internal/hcloudsim/realvps"
@@ -41,6 +42,13 @@ const DefaultSSHPort = 2222
 type Config struct {
 	// Token is the bearer token clients must send; empty accepts any non-empty token.
 	Token string
+	// ReadOnlyToken, when set, is a token of the project with read permission only: requests
+	// other than GET made with it are refused with 401 token_readonly, as the spec's error
+	// table says.
+	ReadOnlyToken string
+	// ServerLimit is how many servers the project may hold (0: no limit); creating one more is
+	// refused with 403 resource_limit_exceeded. SetServerLimit changes it later.
+	ServerLimit int
 	// TimeScale multiplies every simulated duration (0.01 makes a 10 s action take 100 ms);
 	// 0 means 1.
 	TimeScale float64
@@ -144,6 +152,10 @@ type Simulator struct {
 	timers    map[*time.Timer]struct{}
 	ipBase    [4]byte
 	ipNext    uint32
+	// serverLimit is the project's server limit (0: none).
+	serverLimit int
+	// clockOffset (nanoseconds) moves the simulated today away from cfg.Now (SetNow).
+	clockOffset atomic.Int64
 
 	srv *http.Server
 	url string
@@ -183,7 +195,8 @@ func New(cfg Config) (*Simulator, error) {
 		actions:   map[int64]*action{},
 		timers:    map[*time.Timer]struct{}{},
 		// A random 127.x.y.0/24-ish base per instance keeps parallel test processes apart.
-		ipBase: [4]byte{127, byte(1 + rand.IntN(254)), byte(rand.IntN(256)), 0},
+		ipBase:      [4]byte{127, byte(1 + rand.IntN(254)), byte(rand.IntN(256)), 0},
+		serverLimit: max(0, cfg.ServerLimit),
 	}
 	s.pcg = rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)
 	s.rng = rand.New(s.pcg)
@@ -389,8 +402,14 @@ func (s *Simulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 		writeError(rec, &apiError{status: http.StatusTooManyRequests, code: "rate_limit_exceeded", message: "limit of requests per hour reached"})
 		return
 	}
-	if tok := bearerToken(r); tok == "" || (s.cfg.Token != "" && tok != s.cfg.Token) {
+	tok := bearerToken(r)
+	readOnly := s.cfg.ReadOnlyToken != "" && tok == s.cfg.ReadOnlyToken
+	if tok == "" || (s.cfg.Token != "" && tok != s.cfg.Token && !readOnly) {
 		writeError(rec, &apiError{status: http.StatusUnauthorized, code: "unauthorized", message: "unable to authenticate"})
+		return
+	}
+	if readOnly && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		writeError(rec, &apiError{status: http.StatusUnauthorized, code: "token_readonly", message: "The token is only allowed to perform GET requests"})
 		return
 	}
 	if slow > 0 {
@@ -490,6 +509,9 @@ func (s *Simulator) routes() {
 	s.handle("GET /servers/actions", s.listServerTypeActions)
 	s.handle("GET /servers/actions/{id}", s.getServerTypeAction)
 	s.handle("GET /servers/{id}/actions/{action_id}", s.getServerAction)
+	for _, a := range []string{"poweron", "poweroff", "reboot", "reset", "shutdown"} {
+		s.handle("POST /servers/{id}/actions/"+a, s.powerAction(a))
+	}
 
 	s.handle("GET /actions", s.listActions)
 	s.handle("GET /actions/{id}", s.getAction)

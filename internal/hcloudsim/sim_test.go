@@ -104,7 +104,7 @@ func (b *testBundle) createKey(t *testing.T, name string) *hcloud.SSHKey {
 func (b *testBundle) createServer(t *testing.T, opts hcloud.ServerCreateOpts) hcloud.ServerCreateResult {
 	t.Helper()
 	if opts.ServerType == nil {
-		opts.ServerType = &hcloud.ServerType{Name: "cx22"}
+		opts.ServerType = &hcloud.ServerType{Name: "cx23"}
 	}
 	if opts.Image == nil {
 		opts.Image = &hcloud.Image{Name: "debian-12"}

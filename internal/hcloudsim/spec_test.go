@@ -124,14 +124,14 @@ func TestResponsesMatchSpec(t *testing.T) {
 	}}, ApplyTo: []hcloud.FirewallResource{{Type: hcloud.FirewallResourceTypeLabelSelector,
 		LabelSelector: &hcloud.FirewallResourceLabelSelector{Selector: "app=x"}}}})
 	must(err)
-	res, _, err := c.Server.Create(ctx, hcloud.ServerCreateOpts{Name: "s1", ServerType: &hcloud.ServerType{Name: "cx22"},
+	res, _, err := c.Server.Create(ctx, hcloud.ServerCreateOpts{Name: "s1", ServerType: &hcloud.ServerType{Name: "cx23"},
 		Image: &hcloud.Image{Name: "debian-12"}, SSHKeys: []*hcloud.SSHKey{key}, Labels: map[string]string{"app": "x"},
 		Firewalls: []*hcloud.ServerCreateFirewall{{Firewall: *fw.Firewall}}})
 	must(err)
-	res2, _, err := c.Server.Create(ctx, hcloud.ServerCreateOpts{Name: "s2", ServerType: &hcloud.ServerType{Name: "cpx11"},
+	res2, _, err := c.Server.Create(ctx, hcloud.ServerCreateOpts{Name: "s2", ServerType: &hcloud.ServerType{Name: "cpx22"},
 		Image: &hcloud.Image{Name: "ubuntu-24.04"}})
 	must(err)
-	_, _, err = c.Server.Create(ctx, hcloud.ServerCreateOpts{Name: "bad_name", ServerType: &hcloud.ServerType{Name: "cx22"}, Image: &hcloud.Image{Name: "debian-12"}})
+	_, _, err = c.Server.Create(ctx, hcloud.ServerCreateOpts{Name: "bad_name", ServerType: &hcloud.ServerType{Name: "cx23"}, Image: &hcloud.Image{Name: "debian-12"}})
 	require.Error(t, err)
 	must(c.Action.WaitFor(ctx, res.Action, res.NextActions[0], res2.Action))
 	_, _, err = c.Server.GetByID(ctx, res.Server.ID)
@@ -152,7 +152,7 @@ func TestResponsesMatchSpec(t *testing.T) {
 	must(err)
 	_, err = c.Firewall.Delete(ctx, fw.Firewall)
 	require.Error(t, err)
-	for _, id := range []int64{22, 104} {
+	for _, id := range []int64{22, 104, 116, 45} {
 		_, _, err = c.ServerType.GetByID(ctx, id)
 		must(err)
 	}
@@ -170,6 +170,34 @@ func TestResponsesMatchSpec(t *testing.T) {
 	must(err)
 	_, err = c.Datacenter.All(ctx)
 	must(err)
+	// Power actions, and the refusals of Hetzner as it is today.
+	pa, _, err := c.Server.Reboot(ctx, res.Server)
+	must(err)
+	must(c.Action.WaitFor(ctx, pa))
+	pa, _, err = c.Server.Shutdown(ctx, res.Server)
+	must(err)
+	must(c.Action.WaitFor(ctx, pa))
+	pa, _, err = c.Server.Poweron(ctx, res.Server)
+	must(err)
+	must(c.Action.WaitFor(ctx, pa))
+	pa, _, err = c.Server.Poweroff(ctx, res.Server)
+	must(err)
+	pa2, _, err := c.Server.Reset(ctx, res.Server) // locked while stopping
+	require.Error(t, err, "%v", pa2)
+	must(c.Action.WaitFor(ctx, pa))
+	_, _, err = c.ServerType.GetByID(ctx, 116)
+	must(err)
+	sim.SetServerLimit(1)
+	_, _, err = c.Server.Create(ctx, hcloud.ServerCreateOpts{Name: "s3", ServerType: &hcloud.ServerType{Name: "cx23"}, Image: &hcloud.Image{Name: "debian-12"}})
+	require.True(t, hcloud.IsError(err, hcloud.ErrorCodeResourceLimitExceeded), "%v", err)
+	sim.SetServerLimit(0)
+	require.NoError(t, sim.SetFaults(Faults{Capacity: []CapacityFault{{Location: "nbg1", Code: "placement_error", Count: 1}, {Location: "hel1", Count: 1}}}))
+	for _, loc := range []string{"nbg1", "hel1"} {
+		_, _, err = c.Server.Create(ctx, hcloud.ServerCreateOpts{Name: "s3", ServerType: &hcloud.ServerType{Name: "cx23"}, Image: &hcloud.Image{Name: "debian-12"}, Location: &hcloud.Location{Name: loc}})
+		require.Error(t, err)
+	}
+	_, _, err = c.Server.Create(ctx, hcloud.ServerCreateOpts{Name: "s3", ServerType: &hcloud.ServerType{Name: "cx23"}, Image: &hcloud.Image{Name: "debian-12"}, Location: &hcloud.Location{Name: "ash"}})
+	require.True(t, hcloud.IsError(err, hcloud.ErrorCodeResourceUnavailable), "%v", err)
 	del, _, err := c.Server.DeleteWithResult(ctx, res.Server)
 	must(err)
 	_, _, err = c.Server.GetByID(ctx, res.Server.ID) // deleting

@@ -161,7 +161,7 @@ func (s *Simulator) deleteSSHKey(w http.ResponseWriter, r *http.Request) *apiErr
 
 // now is the simulator's clock, truncated to seconds as Hetzner's timestamps are.
 func (s *Simulator) now() time.Time {
-	return s.cfg.Now().UTC().Truncate(time.Second)
+	return s.Now().Truncate(time.Second)
 }
 
 // nonNil makes empty lists encode as [] rather than null, as Hetzner sends them.

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
 )
 
 // Main runs the simulator standalone (the app's "sim" subcommand): it parses args, serves until
@@ -30,6 +31,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&cfg.RateLimitRefill, "rate-refill", 0, "real time to earn one request back (default 1s)")
 	fs.IntVar(&cfg.SSHPort, "ssh-port", DefaultSSHPort, "port of each simulated VPS's sshd on its own 127.x.y.z address")
 	fs.Uint64Var(&cfg.Seed, "seed", 0, "seed of the fault PRNG (0: random)")
+	fs.StringVar(&cfg.ReadOnlyToken, "readonly-token", "", "a token with read permission only (writes answer 401 token_readonly)")
+	fs.IntVar(&cfg.ServerLimit, "server-limit", 0, "servers the project may hold (0: no limit)")
+	today := fs.String("now", "", "simulated today as RFC 3339 (default: the real clock), e.g. to see retired server types")
 	faults := fs.String("faults", "", "initial faults as JSON, or @FILE (same shape as PUT /_sim/faults)")
 	verbose := fs.Bool("v", false, "log every simulated VPS event at debug level")
 	fs.StringVar(&cfg.VPS, "vps", VPSEmulated, "what runs behind a server: emulated (in-process imitation) or real (a Debian 12 container per server; needs root and systemd-container)")
@@ -64,6 +68,14 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	sim, err := New(cfg)
 	if err != nil {
 		return err
+	}
+	if *today != "" {
+		t, err := time.Parse(time.RFC3339, *today)
+		if err != nil {
+			_ = sim.Close()
+			return fmt.Errorf("parse -now: %w", err)
+		}
+		sim.SetNow(t)
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {

@@ -25,7 +25,7 @@ func TestOverdueCreatingRecordsWhatItMade(t *testing.T) {
 		PublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl left@over"})
 	require.NoError(t, err)
 	res, _, err := b.hc.Server.Create(ctx, hcloud.ServerCreateOpts{Name: name, Labels: labelsFor(id),
-		ServerType: &hcloud.ServerType{Name: "cx22"}, Image: &hcloud.Image{Name: "debian-12"},
+		ServerType: &hcloud.ServerType{Name: "cx23"}, Image: &hcloud.Image{Name: "debian-12"},
 		Location: &hcloud.Location{Name: "fsn1"}, SSHKeys: []*hcloud.SSHKey{key}})
 	require.NoError(t, err)
 	_, err = b.pool.Exec(ctx, `UPDATE subscriptions SET provisioning_status = 'creating',

@@ -1,0 +1,97 @@
+package hcloudsim
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/hetznercloud/hcloud-go/v2/hcloud/schema"
+)
+
+// powerDuration is how long a power action other than poweron takes (simulated time).
+const powerDuration = 3 * time.Second
+
+// powerCommands maps POST /servers/{id}/actions/X to the command of the action it answers, as
+// the spec's examples name them.
+var powerCommands = map[string]string{
+	"poweron": "start_server", "poweroff": "stop_server", "shutdown": "shutdown_server",
+	"reboot": "reboot_server", "reset": "reset_server",
+}
+
+// powerAction answers the power actions with a 201 and their action, changing the status the
+// way the spec describes them:
+//   - poweron: off → starting → running (the VPS boots; a running server stays running);
+//   - poweroff (cut the power) and shutdown (ACPI): running → stopping → off, the VPS goes down;
+//   - reboot (ACPI) and reset (power cycle): the server stays running; the simulated VPS is kept
+//     as it is (a reboot does not re-run cloud-init's per-instance modules on a real VPS either).
+//
+// A server in a transition (initializing, starting, stopping, deleting) is locked (423), as
+// Hetzner locks a server while an action runs on it. ActionFailure faults apply to the commands.
+func (s *Simulator) powerAction(kind string) apiHandler {
+	command := powerCommands[kind]
+	return func(w http.ResponseWriter, r *http.Request) *apiError {
+		id, aerr := pathID(r, "id", "server")
+		if aerr != nil {
+			return aerr
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		sv, ok := s.servers[id]
+		if !ok {
+			return errNotFound("server")
+		}
+		if sv.status != "running" && sv.status != "off" {
+			return &apiError{status: http.StatusLocked, code: "locked", message: "server is locked by a running action (status " + sv.status + ")"}
+		}
+		d := powerDuration
+		if kind == "poweron" {
+			d = s.cfg.StartDuration
+		}
+		a := s.newAction(command, d, serverRef(sv.id))
+		was := sv.status
+		switch {
+		case kind == "poweron" && was == "off":
+			sv.status = "starting"
+			s.after(d, func() { s.startDone(sv, a) })
+		case (kind == "poweroff" || kind == "shutdown") && was == "running":
+			sv.status = "stopping"
+			if m := sv.machine; m != nil {
+				sv.machine = nil
+				s.wg.Add(1)
+				go func() {
+					defer s.wg.Done()
+					_ = m.Stop()
+				}()
+			}
+			s.after(d, func() { s.powerDone(sv, a, "off") })
+		default:
+			// Nothing to change (already in the wanted state, or a reboot/reset): the action runs
+			// its course and the status stays.
+			s.after(d, func() { s.powerDone(sv, a, "") })
+		}
+		writeJSON(w, http.StatusCreated, struct {
+			Action schema.Action `json:"action"`
+		}{a.wire()})
+		return nil
+	}
+}
+
+// powerDone ends a power action; status, when set, is the server's new status.
+func (s *Simulator) powerDone(sv *server, a *action, status string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sv.gone {
+		s.finish(a, "server_error", "server was deleted")
+		return
+	}
+	if code, msg := s.actionFailure(a.Command, sv.name); code != "" {
+		s.finish(a, code, msg)
+		if status != "" {
+			sv.status = "off" // a failed stop leaves the machine down already
+		}
+		return
+	}
+	s.finish(a, "", "")
+	if status != "" {
+		sv.status = status
+	}
+}
