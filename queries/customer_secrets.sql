@@ -26,8 +26,9 @@ ON CONFLICT (customer_id) DO UPDATE SET
 RETURNING *;
 
 -- name: CustomerSecretsListAll :many
--- For key rotation: every row, to re-encrypt under the primary key.
-SELECT * FROM customer_secrets ORDER BY customer_id;
+-- For key rotation: every row, to re-encrypt under the primary key. Locked until rotation
+-- commits, so a secret changed meanwhile waits and is never overwritten by its older value.
+SELECT * FROM customer_secrets ORDER BY customer_id FOR UPDATE;
 
 -- name: CustomerSecretsReplace :exec
 -- Rotation only: rewrites the ciphertexts without touching the updated-at times.

@@ -19,5 +19,14 @@ UPDATE ssh_key_pool SET private_key = @private_key::bytea WHERE id = @id::bigint
 SELECT count(*) FROM ssh_key_pool WHERE algorithm = @algorithm::text;
 
 -- name: SSHKeyPoolListAll :many
--- For key rotation: every pooled private key.
-SELECT id, private_key FROM ssh_key_pool ORDER BY id;
+-- For key rotation: every pooled private key, locked until rotation commits.
+SELECT id, private_key FROM ssh_key_pool ORDER BY id FOR UPDATE;
+
+-- name: SSHKeyPoolQuarantine :exec
+-- Sets a pooled pair that cannot be decrypted aside (its row was already taken from the pool).
+INSERT INTO ssh_key_pool_quarantine (id, algorithm, public_key, private_key, reason, created_at)
+VALUES (@id::bigint, @algorithm::text, @public_key::text, @private_key::bytea, @reason::text, @created_at::timestamptz)
+ON CONFLICT (id) DO NOTHING;
+
+-- name: SSHKeyPoolQuarantineCount :one
+SELECT count(*) FROM ssh_key_pool_quarantine;

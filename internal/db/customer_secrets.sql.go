@@ -31,10 +31,11 @@ func (q *Queries) CustomerSecretsGet(ctx context.Context, db DBTX, customerID in
 }
 
 const customerSecretsListAll = `-- name: CustomerSecretsListAll :many
-SELECT customer_id, claude_access_token, claude_refresh_token, claude_token_expires_at, telegram_bot_token, owner_telegram_user_id, claude_updated_at, telegram_updated_at, updated_at FROM customer_secrets ORDER BY customer_id
+SELECT customer_id, claude_access_token, claude_refresh_token, claude_token_expires_at, telegram_bot_token, owner_telegram_user_id, claude_updated_at, telegram_updated_at, updated_at FROM customer_secrets ORDER BY customer_id FOR UPDATE
 `
 
-// For key rotation: every row, to re-encrypt under the primary key.
+// For key rotation: every row, to re-encrypt under the primary key. Locked until rotation
+// commits, so a secret changed meanwhile waits and is never overwritten by its older value.
 func (q *Queries) CustomerSecretsListAll(ctx context.Context, db DBTX) ([]CustomerSecret, error) {
 	rows, err := db.Query(ctx, customerSecretsListAll)
 	if err != nil {

@@ -212,6 +212,16 @@ type SshKeyPool struct {
 	CreatedAt  time.Time
 }
 
+type SshKeyPoolQuarantine struct {
+	ID            int64
+	Algorithm     string
+	PublicKey     string
+	PrivateKey    []byte
+	Reason        string
+	CreatedAt     time.Time
+	QuarantinedAt time.Time
+}
+
 type Subscription struct {
 	ID                 int64
 	CustomerID         int64

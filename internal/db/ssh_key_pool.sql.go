@@ -7,6 +7,7 @@ package db
 
 import (
 	"context"
+	"time"
 )
 
 const sSHKeyPoolCount = `-- name: SSHKeyPoolCount :one
@@ -39,7 +40,7 @@ func (q *Queries) SSHKeyPoolInsert(ctx context.Context, db DBTX, arg SSHKeyPoolI
 }
 
 const sSHKeyPoolListAll = `-- name: SSHKeyPoolListAll :many
-SELECT id, private_key FROM ssh_key_pool ORDER BY id
+SELECT id, private_key FROM ssh_key_pool ORDER BY id FOR UPDATE
 `
 
 type SSHKeyPoolListAllRow struct {
@@ -47,7 +48,7 @@ type SSHKeyPoolListAllRow struct {
 	PrivateKey []byte
 }
 
-// For key rotation: every pooled private key.
+// For key rotation: every pooled private key, locked until rotation commits.
 func (q *Queries) SSHKeyPoolListAll(ctx context.Context, db DBTX) ([]SSHKeyPoolListAllRow, error) {
 	rows, err := db.Query(ctx, sSHKeyPoolListAll)
 	if err != nil {
@@ -66,6 +67,45 @@ func (q *Queries) SSHKeyPoolListAll(ctx context.Context, db DBTX) ([]SSHKeyPoolL
 		return nil, err
 	}
 	return items, nil
+}
+
+const sSHKeyPoolQuarantine = `-- name: SSHKeyPoolQuarantine :exec
+INSERT INTO ssh_key_pool_quarantine (id, algorithm, public_key, private_key, reason, created_at)
+VALUES ($1::bigint, $2::text, $3::text, $4::bytea, $5::text, $6::timestamptz)
+ON CONFLICT (id) DO NOTHING
+`
+
+type SSHKeyPoolQuarantineParams struct {
+	ID         int64
+	Algorithm  string
+	PublicKey  string
+	PrivateKey []byte
+	Reason     string
+	CreatedAt  time.Time
+}
+
+// Sets a pooled pair that cannot be decrypted aside (its row was already taken from the pool).
+func (q *Queries) SSHKeyPoolQuarantine(ctx context.Context, db DBTX, arg SSHKeyPoolQuarantineParams) error {
+	_, err := db.Exec(ctx, sSHKeyPoolQuarantine,
+		arg.ID,
+		arg.Algorithm,
+		arg.PublicKey,
+		arg.PrivateKey,
+		arg.Reason,
+		arg.CreatedAt,
+	)
+	return err
+}
+
+const sSHKeyPoolQuarantineCount = `-- name: SSHKeyPoolQuarantineCount :one
+SELECT count(*) FROM ssh_key_pool_quarantine
+`
+
+func (q *Queries) SSHKeyPoolQuarantineCount(ctx context.Context, db DBTX) (int64, error) {
+	row := db.QueryRow(ctx, sSHKeyPoolQuarantineCount)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
 }
 
 const sSHKeyPoolSetPrivate = `-- name: SSHKeyPoolSetPrivate :exec

@@ -185,7 +185,7 @@ func (q *Queries) SubscriptionGetForUpdate(ctx context.Context, db DBTX, id int6
 const subscriptionKeysListAll = `-- name: SubscriptionKeysListAll :many
 SELECT id, ssh_private_key, ssh_host_key_private FROM subscriptions
 WHERE ssh_private_key IS NOT NULL OR ssh_host_key_private IS NOT NULL
-ORDER BY id
+ORDER BY id FOR UPDATE
 `
 
 type SubscriptionKeysListAllRow struct {
@@ -194,7 +194,7 @@ type SubscriptionKeysListAllRow struct {
 	SshHostKeyPrivate []byte
 }
 
-// For key rotation: every encrypted key.
+// For key rotation: every encrypted key, locked until rotation commits (no lost update).
 func (q *Queries) SubscriptionKeysListAll(ctx context.Context, db DBTX) ([]SubscriptionKeysListAllRow, error) {
 	rows, err := db.Query(ctx, subscriptionKeysListAll)
 	if err != nil {

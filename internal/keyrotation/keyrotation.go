@@ -3,9 +3,11 @@ package keyrotation
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rachelcloud/admin/internal/db"
@@ -16,7 +18,24 @@ import (
 // secrets, the VPS access and host keys, the pre-generated key pool), and
 // returns how many values it rewrote. A value no key of the keyring can decrypt stops it with an
 // error and nothing is changed.
+//
+// Every row is read FOR UPDATE: a secret changed while rotation runs either commits before the
+// read (and is rotated) or waits for the rotation to commit (and is written over the rotated
+// row); it is never overwritten by the value rotation read before it. Should the row locks meet
+// another transaction's in a deadlock, PostgreSQL aborts one of them; Rotate then starts over.
 func Rotate(ctx context.Context, pool *pgxpool.Pool, kr *secrets.Keyring) (int, error) {
+	var err error
+	for attempt := 1; ; attempt++ {
+		var n int
+		n, err = rotate(ctx, pool, kr)
+		var pgErr *pgconn.PgError
+		if err == nil || attempt == 3 || !errors.As(err, &pgErr) || (pgErr.Code != "40P01" && pgErr.Code != "40001") {
+			return n, err
+		}
+	}
+}
+
+func rotate(ctx context.Context, pool *pgxpool.Pool, kr *secrets.Keyring) (int, error) {
 	q := db.New()
 	n := 0
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -88,4 +89,61 @@ func TestRotateReencryptsEverythingUnderTheNewPrimary(t *testing.T) {
 	plain, err = newOnly.Decrypt(keys[0].PrivateKey, secrets.AD{Table: "ssh_key_pool", Column: "private_key", RowID: poolID})
 	require.NoError(t, err)
 	require.Equal(t, "POOLED", string(plain))
+}
+
+// A secret changed while rotation runs is not reverted: here the change holds the row when
+// rotation starts, and commits only once rotation waits for it. Rotation then re-encrypts the
+// new value (it used to read the old one first and write it back over the change).
+func TestRotateKeepsAConcurrentChange(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.New(t)
+	oldKey, err := secrets.GenerateKey()
+	require.NoError(t, err)
+	newKey, err := secrets.GenerateKey()
+	require.NoError(t, err)
+	oldRing := keyring(t, "1:"+oldKey)
+	cid, _, err := customer.NewService(pool, oldRing).Create(ctx, customer.Form{
+		Email: "race@example.com", Name: "Race", Plan: "personal", BillingStatus: "active",
+		ClaudeAccessToken: "sk-ant-oat01-before",
+	}, audit.Actor{Email: "ops@example.com"})
+	require.NoError(t, err)
+	ad := secrets.AD{Table: "customer_secrets", Column: "claude_access_token", RowID: cid}
+
+	// A web process still on the old keyring saves a new token; its transaction is open.
+	q := db.New()
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx)
+	changed, err := oldRing.Encrypt([]byte("sk-ant-oat01-after"), ad)
+	require.NoError(t, err)
+	_, err = q.CustomerSecretsUpsert(ctx, tx, db.CustomerSecretsUpsertParams{CustomerID: cid, ClaudeAccessToken: changed})
+	require.NoError(t, err)
+
+	both := keyring(t, "2:"+newKey+",1:"+oldKey)
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, err := keyrotation.Rotate(ctx, pool, both)
+		done <- result{n, err}
+	}()
+	// Rotation reaches the changed row and waits for its lock.
+	require.Eventually(t, func() bool {
+		var waiting int
+		err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting)
+		return err == nil && waiting > 0
+	}, time.Minute, 10*time.Millisecond)
+	require.NoError(t, tx.Commit(ctx))
+	r := <-done
+	require.NoError(t, r.err)
+
+	sec, err := q.CustomerSecretsGet(ctx, pool, cid)
+	require.NoError(t, err)
+	plain, err := keyring(t, "2:"+newKey).Decrypt(sec.ClaudeAccessToken, ad)
+	require.NoError(t, err, "rotated under the new key")
+	require.Equal(t, "sk-ant-oat01-after", string(plain), "the change made during rotation survives")
 }

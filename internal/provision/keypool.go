@@ -20,17 +20,33 @@ func poolAD(id int64) secrets.AD {
 // of provisionings takes different pairs at once), or generates one when the pool is empty. In
 // the process, generation is parallel up to GOMAXPROCS, so a burst does not queue behind one RSA
 // generation after another.
+//
+// A pooled pair that no key of the keyring decrypts (its key was dropped from RACHEL_KEYRING, or
+// the row is damaged) is moved to ssh_key_pool_quarantine in the same transaction, counted and
+// logged (by ID, never its contents), and the next pair is taken: one bad row must not fail every
+// provisioning that reaches it first.
 func (w *Worker) takeKeyPair(ctx context.Context, tx pgx.Tx) (*sshkey.KeyPair, error) {
-	row, err := w.q.SSHKeyPoolTake(ctx, tx, string(w.alg))
-	if err == nil {
-		pem, err := w.cfg.Keyring.Decrypt(row.PrivateKey, poolAD(row.ID))
-		if err != nil {
-			return nil, fmt.Errorf("decrypt pooled key %d: %w", row.ID, err)
+	for {
+		row, err := w.q.SSHKeyPoolTake(ctx, tx, string(w.alg))
+		if errors.Is(err, pgx.ErrNoRows) {
+			break
 		}
-		return &sshkey.KeyPair{PublicKey: row.PublicKey, PrivateKeyPEM: pem}, nil
-	}
-	if !errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("take pooled key: %w", err)
+		if err != nil {
+			return nil, fmt.Errorf("take pooled key: %w", err)
+		}
+		pem, derr := w.cfg.Keyring.Decrypt(row.PrivateKey, poolAD(row.ID))
+		if derr == nil {
+			return &sshkey.KeyPair{PublicKey: row.PublicKey, PrivateKeyPEM: pem}, nil
+		}
+		if err := w.q.SSHKeyPoolQuarantine(ctx, tx, db.SSHKeyPoolQuarantineParams{
+			ID: row.ID, Algorithm: row.Algorithm, PublicKey: row.PublicKey, PrivateKey: row.PrivateKey,
+			Reason: derr.Error(), CreatedAt: row.CreatedAt,
+		}); err != nil {
+			return nil, fmt.Errorf("quarantine pooled key %d: %w", row.ID, err)
+		}
+		w.metrics.keyQuarantined()
+		w.o.log.WarnContext(ctx, "pooled SSH key cannot be decrypted: quarantined, taking the next",
+			"pool_key_id", row.ID, "error", derr)
 	}
 	kp, err := w.keys.Get(ctx)
 	if err != nil {

@@ -14,6 +14,8 @@ type stepMetrics struct {
 	duration  *prometheus.HistogramVec
 	failures  *prometheus.CounterVec
 	callbacks *prometheus.CounterVec
+	// quarantined counts pooled key pairs set aside because they could not be decrypted.
+	quarantined prometheus.Counter
 }
 
 func newStepMetrics(reg prometheus.Registerer) *stepMetrics {
@@ -31,8 +33,13 @@ func newStepMetrics(reg prometheus.Registerer) *stepMetrics {
 			Name: "rachel_callbacks_total",
 			Help: "VPS cloud-init callbacks by outcome (accepted, or the reason it was rejected).",
 		}, []string{"outcome"}),
+		quarantined: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rachel_ssh_key_pool_quarantined_total",
+			Help: "Pooled SSH key pairs set aside (ssh_key_pool_quarantine) because no key of the keyring decrypts them.",
+		}),
 	}
 	if reg != nil {
+		m.quarantined = register(reg, m.quarantined)
 		m.duration = register(reg, m.duration)
 		m.failures = register(reg, m.failures)
 		m.callbacks = register(reg, m.callbacks)
@@ -51,6 +58,12 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 		}
 	}
 	return c
+}
+
+func (m *stepMetrics) keyQuarantined() {
+	if m != nil {
+		m.quarantined.Inc()
+	}
 }
 
 func (m *stepMetrics) callback(outcome string) {
