@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -16,6 +19,7 @@ import (
 	"github.com/rachelcloud/admin/internal/config"
 	"github.com/rachelcloud/admin/internal/database"
 	"github.com/rachelcloud/admin/internal/hcloudsim"
+	"github.com/rachelcloud/admin/internal/hcloudsim/realvps"
 	"github.com/rachelcloud/admin/internal/metrics"
 	"github.com/rachelcloud/admin/internal/pgcluster"
 	"github.com/rachelcloud/admin/internal/secrets"
@@ -157,7 +161,7 @@ func startDevBackground(ctx context.Context, cfg *config.Config, pool *pgxpool.P
 	if cfg.HCloudToken.IsZero() {
 		token := auth.RandomToken(24)
 		sim, err := hcloudsim.New(hcloudsim.Config{Token: token, TimeScale: cfg.SimTimeScale,
-			Logger: log.With("component", "hcloudsim")})
+			VPS: cfg.SimVPS, Logger: log.With("component", "hcloudsim")})
 		if err != nil {
 			return nil, err
 		}
@@ -167,8 +171,12 @@ func startDevBackground(ctx context.Context, cfg *config.Config, pool *pgxpool.P
 		stops = append(stops, func() { _ = sim.Close() })
 		cfg.HCloudToken = secrets.NewSecret(token)
 		cfg.HCloudEndpoint = sim.Endpoint()
-		cfg.VPSSSHPort = hcloudsim.DefaultSSHPort
-		fmt.Fprintf(out, "HCLOUD_TOKEN is unset: using the built-in Hetzner simulator at %s (time scale %g)\n", sim.URL(), cfg.SimTimeScale)
+		if cfg.SimVPS == hcloudsim.VPSReal {
+			useGatewayForCallbacks(cfg, out)
+		} else {
+			cfg.VPSSSHPort = hcloudsim.DefaultSSHPort
+		}
+		fmt.Fprintf(out, "HCLOUD_TOKEN is unset: using the built-in Hetzner simulator at %s (time scale %g, %s VPSes)\n", sim.URL(), cfg.SimTimeScale, cfg.SimVPS)
 	}
 	workCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -180,4 +188,20 @@ func startDevBackground(ctx context.Context, cfg *config.Config, pool *pgxpool.P
 	}()
 	stops = append(stops, func() { cancel(); <-done })
 	return stopAll, nil
+}
+
+// useGatewayForCallbacks points the VPS callback at the address real VPSes reach this machine
+// at, when PUBLIC_BASE_URL names a loopback address they cannot reach (the web process listens
+// on every interface, the gateway's too).
+func useGatewayForCallbacks(cfg *config.Config, out io.Writer) {
+	u, err := url.Parse(cfg.PublicBaseURL)
+	if err != nil {
+		return
+	}
+	if ip := net.ParseIP(u.Hostname()); ip == nil || !ip.IsLoopback() {
+		return
+	}
+	u.Host = net.JoinHostPort(realvps.GatewayIP.String(), strconv.Itoa(cfg.Port))
+	cfg.PublicBaseURL = u.String()
+	fmt.Fprintf(out, "SIM_VPS=real: real VPSes call back at %s (this machine's side of their veth)\n", cfg.PublicBaseURL)
 }

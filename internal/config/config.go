@@ -48,6 +48,7 @@ type Config struct {
 	MetricsPort  int            // METRICS_PORT: a separate listener for /metrics and /healthz (0: off)
 	MetricsToken secrets.Secret // METRICS_TOKEN: bearer token for /metrics; set, /metrics is also on PORT
 	SimTimeScale float64        // SIM_TIME_SCALE: the dev simulator's time scale
+	SimVPS       string         // SIM_VPS: what the dev simulator runs behind a server, "emulated" or "real"
 }
 
 // Var documents one environment variable, for the README and `-h`.
@@ -81,6 +82,7 @@ var Vars = []Var{
 	{"METRICS_PORT", "(off)", "Port of a separate listener for /metrics and /healthz, in the web and the worker process (keep it off the public network)."},
 	{"METRICS_TOKEN", "(none)", "Bearer token scrapers must send for /metrics (16+ characters). Set, the web process also serves /metrics on PORT; unset, /metrics is only on METRICS_PORT."},
 	{"SIM_TIME_SCALE", "0.1", "`make run` only: time scale of the built-in simulator (1 = Hetzner's real timings)."},
+	{"SIM_VPS", "emulated", "`make run` only: what stands behind a simulated server: `emulated` (in-process imitation) or `real` (a Debian 12 container per server; needs root and systemd-container)."},
 }
 
 // Getenv reads one variable; os.Getenv in production, a map in tests.
@@ -156,6 +158,11 @@ func Load(getenv Getenv) (*Config, error) {
 		if _, err := netip.ParseAddr(c.ListenHost); err != nil && c.ListenHost != "localhost" {
 			bad("LISTEN_HOST", "%q is not an IP address (or localhost)", c.ListenHost)
 		}
+	}
+	switch c.SimVPS = str("SIM_VPS", "emulated"); c.SimVPS {
+	case "emulated", "real":
+	default:
+		bad("SIM_VPS", "%q is neither emulated nor real", c.SimVPS)
 	}
 	if v := str("SIM_TIME_SCALE", "0.1"); v != "" {
 		f, err := strconv.ParseFloat(v, 64)

@@ -27,6 +27,7 @@ func TestDefaults(t *testing.T) {
 	require.Len(t, c.SSHAllowedFrom, 2)
 	require.Equal(t, ":8080", c.ListenAddr(c.Port), "serve binds every interface unless told otherwise")
 	require.True(t, c.MetricsToken.IsZero())
+	require.Equal(t, "emulated", c.SimVPS)
 	require.Error(t, c.Need("DATABASE_URL", "RACHEL_KEYRING"))
 }
 
@@ -62,6 +63,7 @@ func TestErrorsNameTheVariable(t *testing.T) {
 		"SSH_KEY_ALGORITHM": "dsa", "SSH_ALLOWED_SOURCES": "everyone", "COOKIE_SECURE": "maybe",
 		"LOG_FORMAT": "xml", "HCLOUD_SERVER_TYPE": "CX 22", "HCLOUD_TOKEN": "has space",
 		"LISTEN_HOST": "every interface", "METRICS_TOKEN": "short",
+		"SIM_VPS": "docker",
 	} {
 		_, err := config.Load(env(map[string]string{name: value}))
 		require.Error(t, err, name)
