@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -55,6 +56,8 @@ type setupOpts struct {
 	env    map[string]string
 	sim    hcloudsim.Config
 	noWork bool
+	// callbackListen is where the callback endpoint listens (default a loopback port).
+	callbackListen string
 }
 
 func testTimings() Timings {
@@ -84,7 +87,7 @@ func setup(t testing.TB, mods ...func(*setupOpts)) *bundle {
 	b := &bundle{pool: dbtest.New(t), log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 
 	var svcMu sync.Mutex
-	cb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	cb := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, ok := strings.CutPrefix(r.URL.Path, "/callback/")
 		if !ok || r.Method != http.MethodPost || r.ParseForm() != nil {
 			http.NotFound(w, r)
@@ -99,6 +102,13 @@ func setup(t testing.TB, mods ...func(*setupOpts)) *bundle {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	}))
+	if o.callbackListen != "" {
+		ln, err := net.Listen("tcp", o.callbackListen)
+		require.NoError(t, err)
+		_ = cb.Listener.Close()
+		cb.Listener = ln
+	}
+	cb.Start()
 	t.Cleanup(cb.Close)
 
 	o.sim.Logger = b.log
