@@ -133,7 +133,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("dev admin: %w", err)
 	}
 	m := metrics.New(pool, log)
-	stopBackground, err := startDevBackground(ctx, cfg, pool, log, m, stdout)
+	stopBackground, extra, err := startDevBackground(ctx, cfg, pool, log, m, stdout)
 	if err != nil {
 		return err
 	}
@@ -146,12 +146,13 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprintf(stdout, "\nRachel Cloud admin is running at http://127.0.0.1:%s/\n  sign in as %s\n  password   %s\n(Ctrl-C stops it; data is kept in %s/)\n\n",
 			port, devAdminEmail, password, devDataDir)
 	}()
-	return serveHTTP(ctx, cfg, pool, log, m, ready)
+	return serveHTTP(ctx, cfg, pool, log, m, ready, extra...)
 }
 
 // startDevBackground starts what runs beside the web app in dev: the simulator (when no Hetzner
-// token is given) and the worker. cfg is pointed at the simulator.
-func startDevBackground(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, log *slog.Logger, m *metrics.Metrics, out io.Writer) (stop func(), err error) {
+// token is given) and the worker. cfg is pointed at the simulator. extra are addresses the web
+// app must listen on as well (where real VPSes call back).
+func startDevBackground(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, log *slog.Logger, m *metrics.Metrics, out io.Writer) (stop func(), extra []string, err error) {
 	var stops []func()
 	stopAll := func() {
 		for i := len(stops) - 1; i >= 0; i-- {
@@ -163,16 +164,16 @@ func startDevBackground(ctx context.Context, cfg *config.Config, pool *pgxpool.P
 		sim, err := hcloudsim.New(hcloudsim.Config{Token: token, TimeScale: cfg.SimTimeScale,
 			VPS: cfg.SimVPS, Logger: log.With("component", "hcloudsim")})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := sim.Start(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		stops = append(stops, func() { _ = sim.Close() })
 		cfg.HCloudToken = secrets.NewSecret(token)
 		cfg.HCloudEndpoint = sim.Endpoint()
 		if cfg.SimVPS == hcloudsim.VPSReal {
-			useGatewayForCallbacks(cfg, out)
+			extra = useGatewayForCallbacks(cfg, out)
 		} else {
 			cfg.VPSSSHPort = hcloudsim.DefaultSSHPort
 		}
@@ -187,21 +188,27 @@ func startDevBackground(ctx context.Context, cfg *config.Config, pool *pgxpool.P
 		}
 	}()
 	stops = append(stops, func() { cancel(); <-done })
-	return stopAll, nil
+	return stopAll, extra, nil
 }
 
 // useGatewayForCallbacks points the VPS callback at the address real VPSes reach this machine
-// at, when PUBLIC_BASE_URL names a loopback address they cannot reach (the web process listens
-// on every interface, the gateway's too).
-func useGatewayForCallbacks(cfg *config.Config, out io.Writer) {
+// at, when PUBLIC_BASE_URL names a loopback address they cannot reach, and returns the address
+// the web app must listen on as well (none when LISTEN_HOST is every interface). The gateway
+// address is local to this machine: listening there exposes nothing to the network.
+func useGatewayForCallbacks(cfg *config.Config, out io.Writer) []string {
 	u, err := url.Parse(cfg.PublicBaseURL)
 	if err != nil {
-		return
+		return nil
 	}
 	if ip := net.ParseIP(u.Hostname()); ip == nil || !ip.IsLoopback() {
-		return
+		return nil
 	}
-	u.Host = net.JoinHostPort(realvps.GatewayIP.String(), strconv.Itoa(cfg.Port))
+	addr := net.JoinHostPort(realvps.GatewayIP.String(), strconv.Itoa(cfg.Port))
+	u.Host = addr
 	cfg.PublicBaseURL = u.String()
 	fmt.Fprintf(out, "SIM_VPS=real: real VPSes call back at %s (this machine's side of their veth)\n", cfg.PublicBaseURL)
+	if h := net.ParseIP(cfg.ListenHost); cfg.ListenHost == "" || (h != nil && h.IsUnspecified()) {
+		return nil
+	}
+	return []string{addr}
 }

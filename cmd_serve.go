@@ -106,8 +106,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return serveHTTP(ctx, p.cfg, p.pool, p.log, metrics.New(p.pool, p.log), nil)
 }
 
-// serveHTTP runs the web app until ctx ends, then drains in-flight requests.
-func serveHTTP(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, log *slog.Logger, m *metrics.Metrics, ready chan<- string) error {
+// serveHTTP runs the web app until ctx ends, then drains in-flight requests. It listens on
+// LISTEN_HOST:PORT and on every extra address (make run's real VPSes call back on one).
+func serveHTTP(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, log *slog.Logger, m *metrics.Metrics, ready chan<- string, extra ...string) error {
 	prov, err := provision.NewService(pool, cfg, provision.WithLogger(log), provision.WithRegistry(m.Registry))
 	if err != nil {
 		return err
@@ -124,6 +125,18 @@ func serveHTTP(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, log 
 	if err != nil {
 		return fmt.Errorf("PORT %d: %w", cfg.Port, err)
 	}
+	var extraLns []net.Listener
+	for _, a := range extra {
+		l, err := net.Listen("tcp", a)
+		if err != nil {
+			_ = ln.Close()
+			for _, l := range extraLns {
+				_ = l.Close()
+			}
+			return fmt.Errorf("listen on %s: %w", a, err)
+		}
+		extraLns = append(extraLns, l)
+	}
 	if cfg.MetricsPort != 0 {
 		stop, err := serveMetrics(cfg, m, log)
 		if err != nil {
@@ -134,8 +147,12 @@ func serveHTTP(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, log 
 	}
 	srv := &http.Server{Handler: app, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
-	errc := make(chan error, 1)
+	errc := make(chan error, 1+len(extraLns))
 	go func() { errc <- srv.Serve(ln) }()
+	for _, l := range extraLns {
+		go func() { errc <- srv.Serve(l) }()
+		log.Info("web listening", "addr", l.Addr().String())
+	}
 	log.Info("web listening", "addr", ln.Addr().String())
 	if ready != nil {
 		ready <- ln.Addr().String()
