@@ -192,12 +192,17 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := newFlags("admin", "Creates an admin. The password is read from stdin (one line); with -generate a random one is printed once.", stderr, "DATABASE_URL")
 	email := fs.String("email", "", "the admin's email address (required)")
 	generate := fs.Bool("generate", false, "generate a password and print it once instead of reading stdin")
+	roleName := fs.String("role", string(auth.RoleOwner), "the admin's role: viewer, operator or owner")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *email == "" {
 		fs.Usage()
 		return errors.New("-email is required")
+	}
+	role, err := auth.ParseRole(*roleName)
+	if err != nil {
+		return fmt.Errorf("-role: %w", err)
 	}
 	password := ""
 	if *generate {
@@ -214,11 +219,11 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer p.pool.Close()
-	a, err := auth.NewService(p.pool, p.cfg.SessionIdle, p.cfg.SessionMaxAge).CreateAdmin(ctx, *email, password)
+	a, err := auth.NewService(p.pool, p.cfg.SessionIdle, p.cfg.SessionMaxAge).CreateAdminWithRole(ctx, *email, password, role)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "admin %s created\n", a.Email)
+	fmt.Fprintf(stdout, "admin %s created (%s)\n", a.Email, a.Role)
 	if *generate {
 		fmt.Fprintf(stdout, "password: %s\n", password)
 	}

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rachelcloud/admin/internal/database"
@@ -41,6 +42,11 @@ type Session struct {
 	AdminEmail string
 	CSRFToken  string
 	ExpiresAt  time.Time
+	// Role is the admin's role when the session was looked up.
+	Role Role
+	// MustChangePassword is set while the admin still signs in with an invitation's one-time
+	// password: nothing but the password change is open to them.
+	MustChangePassword bool
 }
 
 // Service signs admins in and out and looks sessions up.
@@ -60,22 +66,41 @@ func NewService(pool *pgxpool.Pool, idle, maxAge time.Duration) *Service {
 // NormalizeEmail lower-cases and trims an email for lookups.
 func NormalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 
-// CreateAdmin stores a new admin with an argon2id hash of password.
+// CreateAdmin stores a new owner with an argon2id hash of password.
 func (s *Service) CreateAdmin(ctx context.Context, email, password string) (db.Admin, error) {
+	return s.CreateAdminWithRole(ctx, email, password, RoleOwner)
+}
+
+// CreateAdminWithRole stores a new admin with the given role and an argon2id hash of password.
+func (s *Service) CreateAdminWithRole(ctx context.Context, email, password string, role Role) (db.Admin, error) {
+	return s.createAdmin(ctx, s.pool, email, password, role, false)
+}
+
+func (s *Service) createAdmin(ctx context.Context, dbtx db.DBTX, email, password string, role Role, mustChange bool) (db.Admin, error) {
 	email = NormalizeEmail(email)
-	if !strings.Contains(email, "@") || strings.ContainsAny(email, " \t\r\n") {
+	if len(email) > 254 || !printable(email) || !strings.Contains(email, "@") || strings.ContainsAny(email, " \t\r\n") {
 		return db.Admin{}, fmt.Errorf("%q is not an email address", email)
+	}
+	if !role.Valid() {
+		return db.Admin{}, fmt.Errorf("create admin %s: unknown role %q", email, role)
 	}
 	hash, err := HashPassword(password)
 	if err != nil {
 		return db.Admin{}, err
 	}
-	a, err := s.q.AdminCreate(ctx, s.pool, db.AdminCreateParams{Email: email, PasswordHash: hash})
+	a, err := s.q.AdminCreate(ctx, dbtx, db.AdminCreateParams{Email: email, PasswordHash: hash, Role: string(role), MustChangePassword: mustChange})
 	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+			return db.Admin{}, fmt.Errorf("create admin %s: %w", email, ErrAdminExists)
+		}
 		return db.Admin{}, fmt.Errorf("create admin %s: %w", email, err)
 	}
 	return a, nil
 }
+
+// ErrAdminExists is returned when an admin with the email already exists.
+var ErrAdminExists = errors.New("an admin with this email already exists")
 
 // SetPassword replaces an admin's password and ends their sessions.
 func (s *Service) SetPassword(ctx context.Context, email, password string) error {
@@ -88,7 +113,7 @@ func (s *Service) SetPassword(ctx context.Context, email, password string) error
 		if err != nil {
 			return fmt.Errorf("admin %s: %w", email, database.NotFound(err))
 		}
-		if err := s.q.AdminSetPassword(ctx, tx, db.AdminSetPasswordParams{ID: a.ID, PasswordHash: hash}); err != nil {
+		if err := s.q.AdminSetPassword(ctx, tx, db.AdminSetPasswordParams{ID: a.ID, PasswordHash: hash, MustChangePassword: false}); err != nil {
 			return fmt.Errorf("set password of %s: %w", email, err)
 		}
 		if err := s.q.SessionDeleteByAdmin(ctx, tx, a.ID); err != nil {
@@ -123,7 +148,8 @@ func (s *Service) SignIn(ctx context.Context, email, password, ip, userAgent str
 	}
 	ok := false
 	if err == nil {
-		ok = CheckPassword(admin.PasswordHash, password)
+		// A disabled admin's right password is refused like a wrong one.
+		ok = CheckPassword(admin.PasswordHash, password) && admin.DisabledAt == nil
 	} else {
 		CheckPassword(dummyHash, password)
 	}
@@ -159,7 +185,8 @@ func (s *Service) SignIn(ctx context.Context, email, password, ip, userAgent str
 	if err := tx.Commit(ctx); err != nil {
 		return "", nil, err
 	}
-	return token, &Session{AdminID: admin.ID, AdminEmail: admin.Email, CSRFToken: row.CsrfToken, ExpiresAt: row.ExpiresAt}, nil
+	return token, &Session{AdminID: admin.ID, AdminEmail: admin.Email, CSRFToken: row.CsrfToken, ExpiresAt: row.ExpiresAt,
+		Role: Role(admin.Role), MustChangePassword: admin.MustChangePassword}, nil
 }
 
 // Lookup returns the live session for a cookie token and marks it used.
@@ -179,7 +206,8 @@ func (s *Service) Lookup(ctx context.Context, token string) (*Session, error) {
 		return nil, fmt.Errorf("touch session: %w", err)
 	}
 	return &Session{AdminID: row.AdminSession.AdminID, AdminEmail: row.AdminEmail,
-		CSRFToken: row.AdminSession.CsrfToken, ExpiresAt: row.AdminSession.ExpiresAt}, nil
+		CSRFToken: row.AdminSession.CsrfToken, ExpiresAt: row.AdminSession.ExpiresAt,
+		Role: Role(row.AdminRole), MustChangePassword: row.AdminMustChangePassword}, nil
 }
 
 // SignOut ends the session of token.

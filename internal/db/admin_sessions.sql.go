@@ -79,13 +79,33 @@ func (q *Queries) SessionDeleteExpired(ctx context.Context, db DBTX, idleSince t
 	return result.RowsAffected(), nil
 }
 
+const sessionDeleteOthersOfAdmin = `-- name: SessionDeleteOthersOfAdmin :execrows
+DELETE FROM admin_sessions WHERE admin_id = $1::bigint AND token_hash <> $2::bytea
+`
+
+type SessionDeleteOthersOfAdminParams struct {
+	AdminID       int64
+	KeepTokenHash []byte
+}
+
+// Every session of the admin but the one making the request (after a password change).
+func (q *Queries) SessionDeleteOthersOfAdmin(ctx context.Context, db DBTX, arg SessionDeleteOthersOfAdminParams) (int64, error) {
+	result, err := db.Exec(ctx, sessionDeleteOthersOfAdmin, arg.AdminID, arg.KeepTokenHash)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const sessionGet = `-- name: SessionGet :one
-SELECT admin_sessions.token_hash, admin_sessions.admin_id, admin_sessions.csrf_token, admin_sessions.ip, admin_sessions.user_agent, admin_sessions.created_at, admin_sessions.last_seen_at, admin_sessions.expires_at, admins.email AS admin_email
+SELECT admin_sessions.token_hash, admin_sessions.admin_id, admin_sessions.csrf_token, admin_sessions.ip, admin_sessions.user_agent, admin_sessions.created_at, admin_sessions.last_seen_at, admin_sessions.expires_at, admins.email AS admin_email, admins.role AS admin_role,
+       admins.must_change_password AS admin_must_change_password
 FROM admin_sessions
 JOIN admins ON admins.id = admin_sessions.admin_id
 WHERE admin_sessions.token_hash = $1::bytea
   AND admin_sessions.expires_at > now()
   AND admin_sessions.last_seen_at > $2::timestamptz
+  AND admins.disabled_at IS NULL
 `
 
 type SessionGetParams struct {
@@ -94,11 +114,14 @@ type SessionGetParams struct {
 }
 
 type SessionGetRow struct {
-	AdminSession AdminSession
-	AdminEmail   string
+	AdminSession            AdminSession
+	AdminEmail              string
+	AdminRole               string
+	AdminMustChangePassword bool
 }
 
-// A session that has neither expired absolutely nor been idle since before @idle_since.
+// A session that has neither expired absolutely nor been idle since before @idle_since, of an
+// admin who is not disabled.
 func (q *Queries) SessionGet(ctx context.Context, db DBTX, arg SessionGetParams) (SessionGetRow, error) {
 	row := db.QueryRow(ctx, sessionGet, arg.TokenHash, arg.IdleSince)
 	var i SessionGetRow
@@ -112,6 +135,8 @@ func (q *Queries) SessionGet(ctx context.Context, db DBTX, arg SessionGetParams)
 		&i.AdminSession.LastSeenAt,
 		&i.AdminSession.ExpiresAt,
 		&i.AdminEmail,
+		&i.AdminRole,
+		&i.AdminMustChangePassword,
 	)
 	return i, err
 }

@@ -10,30 +10,61 @@ import (
 )
 
 const adminCreate = `-- name: AdminCreate :one
-INSERT INTO admins (email, password_hash)
-VALUES ($1::text, $2::text)
-RETURNING id, email, password_hash, created_at
+INSERT INTO admins (email, password_hash, role, must_change_password)
+VALUES ($1::text, $2::text, $3::text, $4::boolean)
+RETURNING id, email, password_hash, created_at, role, disabled_at, must_change_password, updated_at
 `
 
 type AdminCreateParams struct {
-	Email        string
-	PasswordHash string
+	Email              string
+	PasswordHash       string
+	Role               string
+	MustChangePassword bool
 }
 
 func (q *Queries) AdminCreate(ctx context.Context, db DBTX, arg AdminCreateParams) (Admin, error) {
-	row := db.QueryRow(ctx, adminCreate, arg.Email, arg.PasswordHash)
+	row := db.QueryRow(ctx, adminCreate,
+		arg.Email,
+		arg.PasswordHash,
+		arg.Role,
+		arg.MustChangePassword,
+	)
 	var i Admin
 	err := row.Scan(
 		&i.ID,
 		&i.Email,
 		&i.PasswordHash,
 		&i.CreatedAt,
+		&i.Role,
+		&i.DisabledAt,
+		&i.MustChangePassword,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
+const adminGet = `-- name: AdminGet :one
+SELECT id, email, password_hash, created_at, role, disabled_at, must_change_password, updated_at FROM admins WHERE id = $1::bigint
+`
+
+func (q *Queries) AdminGet(ctx context.Context, db DBTX, id int64) (Admin, error) {
+	row := db.QueryRow(ctx, adminGet, id)
+	var i Admin
+	err := row.Scan(
+		&i.ID,
+		&i.Email,
+		&i.PasswordHash,
+		&i.CreatedAt,
+		&i.Role,
+		&i.DisabledAt,
+		&i.MustChangePassword,
+		&i.UpdatedAt,
 	)
 	return i, err
 }
 
 const adminGetByEmail = `-- name: AdminGetByEmail :one
-SELECT id, email, password_hash, created_at FROM admins WHERE email = $1::text
+SELECT id, email, password_hash, created_at, role, disabled_at, must_change_password, updated_at FROM admins WHERE email = $1::text
 `
 
 func (q *Queries) AdminGetByEmail(ctx context.Context, db DBTX, email string) (Admin, error) {
@@ -44,20 +75,134 @@ func (q *Queries) AdminGetByEmail(ctx context.Context, db DBTX, email string) (A
 		&i.Email,
 		&i.PasswordHash,
 		&i.CreatedAt,
+		&i.Role,
+		&i.DisabledAt,
+		&i.MustChangePassword,
+		&i.UpdatedAt,
 	)
 	return i, err
 }
 
+const adminGetForUpdate = `-- name: AdminGetForUpdate :one
+SELECT id, email, password_hash, created_at, role, disabled_at, must_change_password, updated_at FROM admins WHERE id = $1::bigint FOR UPDATE
+`
+
+func (q *Queries) AdminGetForUpdate(ctx context.Context, db DBTX, id int64) (Admin, error) {
+	row := db.QueryRow(ctx, adminGetForUpdate, id)
+	var i Admin
+	err := row.Scan(
+		&i.ID,
+		&i.Email,
+		&i.PasswordHash,
+		&i.CreatedAt,
+		&i.Role,
+		&i.DisabledAt,
+		&i.MustChangePassword,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
+const adminList = `-- name: AdminList :many
+SELECT id, email, password_hash, created_at, role, disabled_at, must_change_password, updated_at FROM admins ORDER BY disabled_at IS NOT NULL, email
+`
+
+func (q *Queries) AdminList(ctx context.Context, db DBTX) ([]Admin, error) {
+	rows, err := db.Query(ctx, adminList)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Admin
+	for rows.Next() {
+		var i Admin
+		if err := rows.Scan(
+			&i.ID,
+			&i.Email,
+			&i.PasswordHash,
+			&i.CreatedAt,
+			&i.Role,
+			&i.DisabledAt,
+			&i.MustChangePassword,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const adminLockActiveOwners = `-- name: AdminLockActiveOwners :many
+SELECT id FROM admins WHERE role = 'owner' AND disabled_at IS NULL ORDER BY id FOR UPDATE
+`
+
+// Locks every enabled owner, so two owners demoting or disabling each other at once cannot leave
+// none: the second waits and then counts what the first left.
+func (q *Queries) AdminLockActiveOwners(ctx context.Context, db DBTX) ([]int64, error) {
+	rows, err := db.Query(ctx, adminLockActiveOwners)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const adminSetDisabled = `-- name: AdminSetDisabled :exec
+UPDATE admins SET disabled_at = CASE WHEN $1::boolean THEN now() END, updated_at = now()
+WHERE id = $2::bigint
+`
+
+type AdminSetDisabledParams struct {
+	Disabled bool
+	ID       int64
+}
+
+func (q *Queries) AdminSetDisabled(ctx context.Context, db DBTX, arg AdminSetDisabledParams) error {
+	_, err := db.Exec(ctx, adminSetDisabled, arg.Disabled, arg.ID)
+	return err
+}
+
 const adminSetPassword = `-- name: AdminSetPassword :exec
-UPDATE admins SET password_hash = $1::text WHERE id = $2::bigint
+UPDATE admins SET password_hash = $1::text, must_change_password = $2::boolean, updated_at = now()
+WHERE id = $3::bigint
 `
 
 type AdminSetPasswordParams struct {
-	PasswordHash string
-	ID           int64
+	PasswordHash       string
+	MustChangePassword bool
+	ID                 int64
 }
 
 func (q *Queries) AdminSetPassword(ctx context.Context, db DBTX, arg AdminSetPasswordParams) error {
-	_, err := db.Exec(ctx, adminSetPassword, arg.PasswordHash, arg.ID)
+	_, err := db.Exec(ctx, adminSetPassword, arg.PasswordHash, arg.MustChangePassword, arg.ID)
+	return err
+}
+
+const adminSetRole = `-- name: AdminSetRole :exec
+UPDATE admins SET role = $1::text, updated_at = now() WHERE id = $2::bigint
+`
+
+type AdminSetRoleParams struct {
+	Role string
+	ID   int64
+}
+
+func (q *Queries) AdminSetRole(ctx context.Context, db DBTX, arg AdminSetRoleParams) error {
+	_, err := db.Exec(ctx, adminSetRole, arg.Role, arg.ID)
 	return err
 }

@@ -88,10 +88,14 @@ func AllProvisioningStatusValues() []ProvisioningStatus {
 }
 
 type Admin struct {
-	ID           int64
-	Email        string
-	PasswordHash string
-	CreatedAt    time.Time
+	ID                 int64
+	Email              string
+	PasswordHash       string
+	CreatedAt          time.Time
+	Role               string
+	DisabledAt         *time.Time
+	MustChangePassword bool
+	UpdatedAt          time.Time
 }
 
 type AdminSession struct {

@@ -84,10 +84,18 @@ func render(c echo.Context, status int, comp templ.Component) error {
 func (a *App) page(c echo.Context, title, nav string) views.Page {
 	p := views.Page{Title: title, Nav: nav, AssetsHash: web.Hash, CSRFToken: csrfToken(c)}
 	if s := session(c); s != nil {
-		p.AdminEmail = s.AdminEmail
+		p.AdminEmail, p.Role = s.AdminEmail, s.Role
 	}
 	p.Flash = takeFlash(c)
 	return p
+}
+
+// role is the signed-in admin's role ("" when signed out, which may do nothing).
+func role(c echo.Context) auth.Role {
+	if s := session(c); s != nil {
+		return s.Role
+	}
+	return ""
 }
 
 // actor is the signed-in admin making the request, for the audit log.

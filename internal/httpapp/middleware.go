@@ -138,6 +138,43 @@ func requireSession(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// authorize refuses a request whose admin's role is below the route's least role (routeRoles),
+// with 403. It runs after checkCSRF, so a forged form is refused whatever the role.
+func authorize(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		least := leastRole(c.Request().Method, c.Path())
+		if s := session(c); s == nil || !s.Role.AtLeast(least) {
+			return echo.NewHTTPError(http.StatusForbidden, "Your role does not allow this; it needs "+string(least)+".")
+		}
+		return next(c)
+	}
+}
+
+// gateRoutes are what an admin with an unfinished sign-in may still reach, by what is unfinished.
+var gateRoutes = map[string]map[string]bool{
+	"/account/password": {"GET /account/password": true, "POST /account/password": true, "POST /signout": true},
+}
+
+// gate keeps an admin who still has to replace an invitation's one-time password on the page
+// that does it.
+func (a *App) gate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		s := session(c)
+		to := ""
+		if s.MustChangePassword {
+			to = "/account/password"
+		}
+		if to == "" || gateRoutes[to][c.Request().Method+" "+c.Path()] {
+			return next(c)
+		}
+		if c.Request().Header.Get("HX-Request") == "true" {
+			c.Response().Header().Set("HX-Redirect", to)
+			return c.NoContent(http.StatusUnauthorized)
+		}
+		return c.Redirect(http.StatusSeeOther, to)
+	}
+}
+
 // checkCSRF refuses unsafe requests whose token (form field _csrf or header X-CSRF-Token) does not
 // match the session's (or, before sign-in, the double-submit cookie's).
 func checkCSRF(next echo.HandlerFunc) echo.HandlerFunc {

@@ -7,6 +7,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/rachelcloud/admin/internal/auth"
 	"github.com/rachelcloud/admin/internal/metrics"
 	"github.com/rachelcloud/admin/web"
 )
@@ -35,7 +36,9 @@ func (a *App) routes(e *echo.Echo) {
 	pages.GET("/signin", a.signInShow)
 	pages.POST("/signin", a.signIn)
 
-	admin := pages.Group("", requireSession)
+	// Every signed-in route passes the gate (an admin with an unfinished sign-in sees only what
+	// finishes it) and then needs at least the role routeRoles names for it.
+	admin := pages.Group("", requireSession, a.gate, authorize)
 	admin.POST("/signout", a.signOut)
 	admin.GET("/", a.dashboard)
 	admin.GET("/subscriptions", a.subscriptionList)
@@ -54,6 +57,60 @@ func (a *App) routes(e *echo.Echo) {
 	admin.POST("/reconcile/:id/destroy", a.findingDestroy)
 	admin.POST("/reconcile/:id/gone", a.findingGone)
 	admin.GET("/audit", a.auditList)
+	admin.GET("/admins", a.adminList)
+	admin.POST("/admins", a.adminInvite)
+	admin.POST("/admins/:id/role", a.adminSetRole)
+	admin.POST("/admins/:id/disable", a.adminDisable)
+	admin.POST("/admins/:id/enable", a.adminEnable)
+	admin.GET("/account/password", a.passwordShow)
+	admin.POST("/account/password", a.passwordChange)
+}
+
+// routeRoles is the least role each signed-in route needs, keyed "METHOD /path" as registered.
+// A signed-in route missing here needs owner: a new route is closed until someone decides.
+var routeRoles = map[string]auth.Role{
+	"POST /signout":                     auth.RoleViewer,
+	"GET /":                             auth.RoleViewer,
+	"GET /subscriptions":                auth.RoleViewer,
+	"GET /customers/new":                auth.RoleOperator,
+	"POST /customers":                   auth.RoleOperator,
+	"GET /customers/:id/edit":           auth.RoleOperator,
+	"POST /customers/:id":               auth.RoleOperator,
+	"GET /subscriptions/:id":            auth.RoleViewer,
+	"GET /subscriptions/:id/status":     auth.RoleViewer,
+	"POST /subscriptions/:id/provision": auth.RoleOperator,
+	"POST /subscriptions/:id/retry":     auth.RoleOperator,
+	"POST /subscriptions/:id/reinject":  auth.RoleOperator,
+	"POST /subscriptions/:id/destroy":   auth.RoleOwner,
+	"GET /reconcile":                    auth.RoleViewer,
+	"POST /reconcile/run":               auth.RoleOwner,
+	"POST /reconcile/:id/destroy":       auth.RoleOwner,
+	"POST /reconcile/:id/gone":          auth.RoleOwner,
+	"GET /audit":                        auth.RoleViewer,
+	"GET /admins":                       auth.RoleOwner,
+	"POST /admins":                      auth.RoleOwner,
+	"POST /admins/:id/role":             auth.RoleOwner,
+	"POST /admins/:id/disable":          auth.RoleOwner,
+	"POST /admins/:id/enable":           auth.RoleOwner,
+	"GET /account/password":             auth.RoleViewer,
+	"POST /account/password":            auth.RoleViewer,
+}
+
+// leastRole is the role a signed-in route needs (owner when routeRoles does not name it).
+func leastRole(method, path string) auth.Role {
+	if r, ok := routeRoles[method+" "+path]; ok {
+		return r
+	}
+	return auth.RoleOwner
+}
+
+// RouteRoles returns the least role of every signed-in route, as "METHOD /path".
+func RouteRoles() map[string]auth.Role {
+	out := make(map[string]auth.Role, len(routeRoles))
+	for k, v := range routeRoles {
+		out[k] = v
+	}
+	return out
 }
 
 // publicRoutes are the only routes reachable without a session (tests hold the router to it).

@@ -62,3 +62,10 @@ func (c *sessionCache) forget(token string) {
 	delete(c.m, token)
 	c.mu.Unlock()
 }
+
+// clear forgets every session (after a change to admins: roles, disabling, passwords).
+func (c *sessionCache) clear() {
+	c.mu.Lock()
+	c.m = map[string]cachedSession{}
+	c.mu.Unlock()
+}
