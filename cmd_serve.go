@@ -106,6 +106,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return serveHTTP(ctx, p.cfg, p.pool, p.log, metrics.New(p.pool, p.log), nil)
 }
 
+// authCleanupInterval is how often the web process deletes expired sessions and sign-in records.
+const authCleanupInterval = 10 * time.Minute
+
 // serveHTTP runs the web app until ctx ends, then drains in-flight requests. It listens on
 // LISTEN_HOST:PORT and on every extra address (make run's real VPSes call back on one).
 func serveHTTP(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, log *slog.Logger, m *metrics.Metrics, ready chan<- string, extra ...string) error {
@@ -114,9 +117,12 @@ func serveHTTP(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, log 
 		return err
 	}
 	go prov.ListenForChanges(ctx) // status polls served from memory while nothing changes
+	authSvc := auth.NewService(pool, cfg.SessionIdle, cfg.SessionMaxAge)
+	// Expired sessions, old sign-in attempts and stale throttle counters go every 10 minutes.
+	go authSvc.CleanupEvery(ctx, authCleanupInterval, log)
 	app := httpapp.New(httpapp.Deps{
 		Pool: pool, Config: cfg, Log: log,
-		Auth:      auth.NewService(pool, cfg.SessionIdle, cfg.SessionMaxAge),
+		Auth:      authSvc,
 		Customers: customer.NewService(pool, cfg.Keyring),
 		Provision: prov,
 		Metrics:   m,

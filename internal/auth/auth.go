@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 	"unicode"
@@ -18,14 +19,7 @@ import (
 	"github.com/rachelcloud/admin/internal/db"
 )
 
-// Throttling: more failures than these within ThrottleWindow lock sign-in for that account or
-// address until the window has passed.
-const (
-	ThrottleWindow   = 15 * time.Minute
-	MaxFailsAccount  = 5
-	MaxFailsAddress  = 20
-	sessionTokenSize = 32
-)
+const sessionTokenSize = 32
 
 // ErrBadCredentials is returned for an unknown email or a wrong password, without saying which.
 var ErrBadCredentials = errors.New("email or password is wrong")
@@ -131,27 +125,47 @@ func (s *Service) SignIn(ctx context.Context, email, password, ip, userAgent str
 		return "", nil, ErrBadCredentials
 	}
 	email = NormalizeEmail(email)
-	fails, err := s.q.LoginAttemptCountRecentFailures(ctx, s.pool, db.LoginAttemptCountRecentFailuresParams{
-		Email: email, Ip: ip, Since: s.nowFunc().Add(-ThrottleWindow),
-	})
-	if err != nil {
-		return "", nil, fmt.Errorf("count sign-in failures: %w", err)
-	}
-	if fails.ByEmail >= MaxFailsAccount || fails.ByIp >= MaxFailsAddress {
-		_ = s.audit(ctx, s.pool, nil, email, "sign_in_throttled", ip)
-		return "", nil, ErrThrottled
-	}
-
 	admin, err := s.q.AdminGetByEmail(ctx, s.pool, email)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return "", nil, fmt.Errorf("look up admin: %w", err)
 	}
-	ok := false
-	if err == nil {
-		// A disabled admin's right password is refused like a wrong one.
-		ok = CheckPassword(admin.PasswordHash, password) && admin.DisabledAt == nil
+	found := err == nil
+	// What the audit log and login_attempts say: the admin's email, never an email no admin has
+	// (it may be a password typed into the wrong field).
+	recorded, known := unknownAccount, false
+	var acct string
+	if found {
+		recorded, acct = admin.Email, accountKey(&admin, email)
+		if known, err = s.q.LoginThrottleIsKnown(ctx, s.pool, db.LoginThrottleIsKnownParams{
+			Bucket: knownKey(admin.ID, ip), Since: s.nowFunc().Add(-KnownAddressFor),
+		}); err != nil {
+			return "", nil, fmt.Errorf("look up sign-in address: %w", err)
+		}
 	} else {
-		CheckPassword(dummyHash, password)
+		acct = accountKey(nil, email)
+	}
+	buckets := attemptBuckets(acct, ip, known)
+	full, err := s.reserve(ctx, buckets)
+	if err != nil {
+		return "", nil, err
+	}
+	if full != "" {
+		if err := s.throttled(ctx, full, recorded, nil, ip); err != nil {
+			return "", nil, err
+		}
+		return "", nil, ErrThrottled
+	}
+
+	ok := false
+	if found {
+		ok, err = checkPassword(ctx, admin.PasswordHash, password)
+		// A disabled admin's right password is refused like a wrong one.
+		ok = ok && admin.DisabledAt == nil
+	} else {
+		_, err = checkPassword(ctx, dummyHash, password)
+	}
+	if err != nil {
+		return "", nil, err
 	}
 
 	tx, err := s.pool.Begin(ctx)
@@ -159,17 +173,20 @@ func (s *Service) SignIn(ctx context.Context, email, password, ip, userAgent str
 		return "", nil, err
 	}
 	defer tx.Rollback(ctx)
-	if err := s.q.LoginAttemptInsert(ctx, tx, db.LoginAttemptInsertParams{Email: email, Ip: ip, Succeeded: ok}); err != nil {
+	if err := s.q.LoginAttemptInsert(ctx, tx, db.LoginAttemptInsertParams{Email: recorded, Ip: ip, Succeeded: ok}); err != nil {
 		return "", nil, fmt.Errorf("record sign-in attempt: %w", err)
 	}
 	if !ok {
-		if err := s.audit(ctx, tx, nil, email, "sign_in_failed", ip); err != nil {
+		if err := s.audit(ctx, tx, nil, recorded, "sign_in_failed", ip); err != nil {
 			return "", nil, err
 		}
 		if err := tx.Commit(ctx); err != nil {
 			return "", nil, err
 		}
 		return "", nil, ErrBadCredentials
+	}
+	if err := s.succeeded(ctx, tx, buckets, admin.ID, ip); err != nil {
+		return "", nil, err
 	}
 	token = RandomToken(sessionTokenSize)
 	row, err := s.q.SessionCreate(ctx, tx, db.SessionCreateParams{
@@ -228,17 +245,47 @@ func (s *Service) SignOut(ctx context.Context, token string, sess *Session, ip s
 	return tx.Commit(ctx)
 }
 
-// Cleanup deletes expired sessions and old sign-in attempts.
+// Cleanup deletes expired sessions, sign-in attempts older than a day, throttle counters whose
+// window has passed and sign-in addresses not used for KnownAddressFor.
 func (s *Service) Cleanup(ctx context.Context) error {
-	if _, err := s.q.SessionDeleteExpired(ctx, s.pool, s.nowFunc().Add(-s.idle)); err != nil {
-		return err
+	now := s.nowFunc()
+	if _, err := s.q.SessionDeleteExpired(ctx, s.pool, now.Add(-s.idle)); err != nil {
+		return fmt.Errorf("delete expired sessions: %w", err)
 	}
-	_, err := s.q.LoginAttemptDeleteBefore(ctx, s.pool, s.nowFunc().Add(-24*time.Hour))
-	return err
+	if _, err := s.q.LoginAttemptDeleteBefore(ctx, s.pool, now.Add(-24*time.Hour)); err != nil {
+		return fmt.Errorf("delete old sign-in attempts: %w", err)
+	}
+	if _, err := s.q.LoginThrottleDeleteStale(ctx, s.pool, db.LoginThrottleDeleteStaleParams{
+		WindowSince: now.Add(-ThrottleWindow), KnownSince: now.Add(-KnownAddressFor),
+	}); err != nil {
+		return fmt.Errorf("delete stale sign-in counters: %w", err)
+	}
+	return nil
+}
+
+// CleanupEvery runs Cleanup now and then every interval until ctx ends (the web process runs
+// it; several processes doing so is harmless). A failed run is logged and retried next time.
+func (s *Service) CleanupEvery(ctx context.Context, interval time.Duration, log *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if err := s.Cleanup(ctx); err != nil && ctx.Err() == nil {
+			log.WarnContext(ctx, "auth cleanup", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func (s *Service) audit(ctx context.Context, dbtx db.DBTX, adminID *int64, email, action, ip string) error {
-	if err := s.q.AuditInsert(ctx, dbtx, db.AuditInsertParams{AdminID: adminID, AdminEmail: email, Action: action, Ip: ip}); err != nil {
+	return s.auditDetail(ctx, dbtx, adminID, email, action, ip, "")
+}
+
+func (s *Service) auditDetail(ctx context.Context, dbtx db.DBTX, adminID *int64, email, action, ip, detail string) error {
+	if err := s.q.AuditInsert(ctx, dbtx, db.AuditInsertParams{AdminID: adminID, AdminEmail: email, Action: action, Ip: ip, Detail: detail}); err != nil {
 		return fmt.Errorf("audit %s: %w", action, err)
 	}
 	return nil

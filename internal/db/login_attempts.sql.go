@@ -10,35 +10,6 @@ import (
 	"time"
 )
 
-const loginAttemptCountRecentFailures = `-- name: LoginAttemptCountRecentFailures :one
-SELECT
-    count(*) FILTER (WHERE email = $1::text)::bigint AS by_email,
-    count(*) FILTER (WHERE ip = $2::text)::bigint AS by_ip
-FROM login_attempts
-WHERE NOT succeeded
-  AND attempted_at > $3::timestamptz
-  AND (email = $1::text OR ip = $2::text)
-`
-
-type LoginAttemptCountRecentFailuresParams struct {
-	Email string
-	Ip    string
-	Since time.Time
-}
-
-type LoginAttemptCountRecentFailuresRow struct {
-	ByEmail int64
-	ByIp    int64
-}
-
-// Failures since @since for the account and for the address, counted apart.
-func (q *Queries) LoginAttemptCountRecentFailures(ctx context.Context, db DBTX, arg LoginAttemptCountRecentFailuresParams) (LoginAttemptCountRecentFailuresRow, error) {
-	row := db.QueryRow(ctx, loginAttemptCountRecentFailures, arg.Email, arg.Ip, arg.Since)
-	var i LoginAttemptCountRecentFailuresRow
-	err := row.Scan(&i.ByEmail, &i.ByIp)
-	return i, err
-}
-
 const loginAttemptDeleteBefore = `-- name: LoginAttemptDeleteBefore :execrows
 DELETE FROM login_attempts WHERE attempted_at < $1::timestamptz
 `

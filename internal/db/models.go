@@ -177,6 +177,14 @@ type LoginAttempt struct {
 	AttemptedAt time.Time
 }
 
+type LoginThrottle struct {
+	Bucket      string
+	WindowStart time.Time
+	Failures    int32
+	Suppressed  int32
+	UpdatedAt   time.Time
+}
+
 type ProvisioningEvent struct {
 	ID             int64
 	SubscriptionID int64

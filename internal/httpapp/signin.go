@@ -33,7 +33,8 @@ func (a *App) signIn(c echo.Context) error {
 		case !errors.Is(err, auth.ErrBadCredentials):
 			return err
 		}
-		return render(c, status, views.SignIn(a.page(c, "Sign in", ""), views.SignInForm{Email: auth.NormalizeEmail(email), Error: msg, Next: next}))
+		// The email field is not filled in again: what was typed there may be a password.
+		return render(c, status, views.SignIn(a.page(c, "Sign in", ""), views.SignInForm{Error: msg, Next: next}))
 	}
 	a.setCookie(c, sessionCookie, token, a.Config.SessionMaxAge)
 	a.clearCookie(c, preCSRFCookie)

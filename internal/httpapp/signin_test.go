@@ -1,8 +1,10 @@
 package httpapp_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -27,4 +29,20 @@ func mustURL(t *testing.T, s string) *url.URL {
 	u, err := url.Parse(s)
 	require.NoError(t, err)
 	return u
+}
+
+// A password typed into the email field is not shown back on the page, nor stored.
+func TestSignInDoesNotEchoTheEmailField(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	_, _, tok := b.get(t, "/signin")
+	resp, body := b.post(t, "/signin", url.Values{"_csrf": {tok}, "email": {"Hunter2-Secret-Typed-Here"}, "password": {"x"}})
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	require.Contains(t, body, "The email or password is wrong.")
+	require.NotContains(t, strings.ToLower(body), "hunter2-secret-typed-here")
+	var n int
+	require.NoError(t, b.pool.QueryRow(context.Background(), `
+		SELECT (SELECT count(*) FROM audit_log WHERE admin_email ILIKE '%hunter2%')
+		     + (SELECT count(*) FROM login_attempts WHERE email ILIKE '%hunter2%')`).Scan(&n))
+	require.Zero(t, n)
 }
