@@ -5,15 +5,21 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/rachelcloud/admin/internal/config"
+	"github.com/rachelcloud/admin/internal/metrics"
 )
 
 // Every subcommand answers -h with its usage, without doing anything.
@@ -105,4 +111,37 @@ func TestProcfileRunsTheBuildpackBinary(t *testing.T) {
 	readme, err := os.ReadFile("README.md")
 	require.NoError(t, err)
 	require.Contains(t, string(readme), "go build -o "+bin+" .")
+}
+
+// METRICS_PORT serves /metrics and /healthz on a listener of its own (bound to LISTEN_HOST);
+// with METRICS_TOKEN set, /metrics there needs the token too.
+func TestMetricsPortNeedsTheToken(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := ln.Addr().(*net.TCPAddr).Port
+	require.NoError(t, ln.Close())
+	cfg, err := config.Load(func(k string) string {
+		return map[string]string{"LISTEN_HOST": "127.0.0.1", "METRICS_PORT": strconv.Itoa(port), "METRICS_TOKEN": "scrape-token-0123456789"}[k]
+	})
+	require.NoError(t, err)
+	stop, err := serveMetrics(cfg, metrics.New(nil, nil), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, err)
+	defer stop()
+	base := "http://" + cfg.ListenAddr(port)
+	get := func(path, auth string) int {
+		req, err := http.NewRequest(http.MethodGet, base+path, nil)
+		require.NoError(t, err)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	require.Equal(t, http.StatusOK, get("/healthz", ""))
+	require.Equal(t, http.StatusUnauthorized, get("/metrics", ""))
+	require.Equal(t, http.StatusUnauthorized, get("/metrics", "Bearer nope"))
+	require.Equal(t, http.StatusOK, get("/metrics", "Bearer scrape-token-0123456789"))
 }
