@@ -38,11 +38,16 @@ RETURNING *;
 UPDATE subscriptions SET hetzner_ssh_key_id = sqlc.narg(ssh_key_id)::bigint, updated_at = now()
 WHERE id = @id::bigint;
 
--- name: ProvisionSetCallbackToken :exec
--- Records the hash of the token baked into the server's user data, before the server is created.
+-- name: ProvisionSetCallbackToken :one
+-- Records the token baked into the server's user data (its hash, and the token encrypted), before
+-- the server is created, unless one is already recorded: a token minted while a create may still
+-- be in flight is never replaced, except on purpose (@replace: the stored one is unusable, and
+-- the caller says so in the event log). No row: another attempt stored a token first.
 UPDATE subscriptions
-SET callback_token_hash = @hash::bytea, callback_received_at = NULL, callback_expires_at = NULL, updated_at = now()
-WHERE id = @id::bigint;
+SET callback_token_hash = @hash::bytea, callback_token = @token::bytea,
+    callback_received_at = NULL, callback_expires_at = NULL, updated_at = now()
+WHERE id = @id::bigint AND (callback_token IS NULL OR @replace::boolean)
+RETURNING *;
 
 -- name: ProvisionSetServer :exec
 UPDATE subscriptions
@@ -76,6 +81,7 @@ UPDATE subscriptions
 SET provisioning_status  = 'injecting_secrets',
     step_started_at      = now(),
     callback_token_hash  = NULL,
+    callback_token       = NULL,
     callback_received_at = now(),
     updated_at           = now()
 WHERE id = @id::bigint AND provisioning_status IN ('creating', 'cloud_init')
@@ -101,6 +107,7 @@ SET provisioning_status  = 'destroyed',
     ssh_host_key_private = NULL,
     ssh_host_key_public  = NULL,
     callback_token_hash  = NULL,
+    callback_token       = NULL,
     callback_expires_at  = NULL,
     updated_at           = now()
 WHERE id = @id::bigint AND provisioning_status = 'destroying'
@@ -114,7 +121,7 @@ WHERE id = @id::bigint;
 
 -- name: ProvisionCallbackOverdue :many
 -- Subscriptions whose VPS did not call back in time.
-SELECT id FROM subscriptions
+SELECT id, callback_expires_at FROM subscriptions
 WHERE provisioning_status = 'cloud_init' AND callback_expires_at < now()
 ORDER BY id;
 
@@ -124,19 +131,40 @@ SELECT id, hetzner_server_id, provisioning_status, vps_hostname FROM subscriptio
 WHERE hetzner_server_id IS NOT NULL;
 
 -- name: ProvisionMarkServerGone :one
--- The server vanished behind our back: fail at creating, so Retry makes a new one.
+-- The server vanished behind our back: fail at creating, so Retry makes a new one; only if the
+-- status is still @from_status, the one the caller saw (a concurrent Destroy wins).
 UPDATE subscriptions
 SET provisioning_status = 'failed',
     failed_step         = 'creating',
     provisioning_error  = @reason::text,
     callback_token_hash = NULL,
+    callback_token      = NULL,
     hetzner_server_id   = NULL,
     vps_ip_address      = NULL,
     updated_at          = now()
-WHERE id = @id::bigint
+WHERE id = @id::bigint AND provisioning_status = @from_status::provisioning_status
+  AND @from_status::provisioning_status NOT IN ('destroying', 'destroyed')
 RETURNING *;
 
 -- name: ProvisionWaitingForKeys :one
 -- Provisionings that still need their access key pair: the key pool waits for them.
 SELECT count(*) FROM subscriptions
 WHERE provisioning_status IN ('pending', 'creating') AND ssh_public_key IS NULL;
+
+-- name: ProvisionCloudInitConfirmed :one
+-- cloud_init → injecting_secrets without a callback: the worker saw over SSH, with the pinned host
+-- key, that cloud-init finished. The token is spent as if the VPS had called back.
+UPDATE subscriptions
+SET provisioning_status = 'injecting_secrets',
+    step_started_at     = now(),
+    callback_token_hash = NULL,
+    callback_token      = NULL,
+    updated_at          = now()
+WHERE id = @id::bigint AND provisioning_status = 'cloud_init'
+RETURNING *;
+
+-- name: ProvisionRestartCallbackWait :exec
+-- A Retry that resumes at cloud_init: the callback deadline starts again.
+UPDATE subscriptions
+SET callback_expires_at = now() + make_interval(secs => @deadline_seconds::float8), updated_at = now()
+WHERE id = @id::bigint AND provisioning_status = 'cloud_init';

@@ -258,4 +258,5 @@ type Subscription struct {
 	CallbackReceivedAt *time.Time
 	CreatedAt          time.Time
 	UpdatedAt          time.Time
+	CallbackToken      []byte
 }

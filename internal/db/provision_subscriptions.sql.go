@@ -8,6 +8,7 @@ package db
 import (
 	"context"
 	"net/netip"
+	"time"
 )
 
 const provisionAwaitCallback = `-- name: ProvisionAwaitCallback :one
@@ -17,7 +18,7 @@ SET provisioning_status = 'cloud_init',
     callback_expires_at = now() + make_interval(secs => $1::float8),
     updated_at          = now()
 WHERE id = $2::bigint AND provisioning_status = 'creating'
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token
 `
 
 type ProvisionAwaitCallbackParams struct {
@@ -53,30 +54,36 @@ func (q *Queries) ProvisionAwaitCallback(ctx context.Context, db DBTX, arg Provi
 		&i.CallbackReceivedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.CallbackToken,
 	)
 	return i, err
 }
 
 const provisionCallbackOverdue = `-- name: ProvisionCallbackOverdue :many
-SELECT id FROM subscriptions
+SELECT id, callback_expires_at FROM subscriptions
 WHERE provisioning_status = 'cloud_init' AND callback_expires_at < now()
 ORDER BY id
 `
 
+type ProvisionCallbackOverdueRow struct {
+	ID                int64
+	CallbackExpiresAt *time.Time
+}
+
 // Subscriptions whose VPS did not call back in time.
-func (q *Queries) ProvisionCallbackOverdue(ctx context.Context, db DBTX) ([]int64, error) {
+func (q *Queries) ProvisionCallbackOverdue(ctx context.Context, db DBTX) ([]ProvisionCallbackOverdueRow, error) {
 	rows, err := db.Query(ctx, provisionCallbackOverdue)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []int64
+	var items []ProvisionCallbackOverdueRow
 	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
+		var i ProvisionCallbackOverdueRow
+		if err := rows.Scan(&i.ID, &i.CallbackExpiresAt); err != nil {
 			return nil, err
 		}
-		items = append(items, id)
+		items = append(items, i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -89,10 +96,11 @@ UPDATE subscriptions
 SET provisioning_status  = 'injecting_secrets',
     step_started_at      = now(),
     callback_token_hash  = NULL,
+    callback_token       = NULL,
     callback_received_at = now(),
     updated_at           = now()
 WHERE id = $1::bigint AND provisioning_status IN ('creating', 'cloud_init')
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token
 `
 
 // cloud_init → injecting_secrets; the token is spent. A VPS may call back before the poller has
@@ -124,6 +132,7 @@ func (q *Queries) ProvisionCallbackReceived(ctx context.Context, db DBTX, id int
 		&i.CallbackReceivedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.CallbackToken,
 	)
 	return i, err
 }
@@ -136,6 +145,51 @@ WHERE id = $1::bigint
 func (q *Queries) ProvisionClearServer(ctx context.Context, db DBTX, id int64) error {
 	_, err := db.Exec(ctx, provisionClearServer, id)
 	return err
+}
+
+const provisionCloudInitConfirmed = `-- name: ProvisionCloudInitConfirmed :one
+UPDATE subscriptions
+SET provisioning_status = 'injecting_secrets',
+    step_started_at     = now(),
+    callback_token_hash = NULL,
+    callback_token      = NULL,
+    updated_at          = now()
+WHERE id = $1::bigint AND provisioning_status = 'cloud_init'
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token
+`
+
+// cloud_init → injecting_secrets without a callback: the worker saw over SSH, with the pinned host
+// key, that cloud-init finished. The token is spent as if the VPS had called back.
+func (q *Queries) ProvisionCloudInitConfirmed(ctx context.Context, db DBTX, id int64) (Subscription, error) {
+	row := db.QueryRow(ctx, provisionCloudInitConfirmed, id)
+	var i Subscription
+	err := row.Scan(
+		&i.ID,
+		&i.CustomerID,
+		&i.Plan,
+		&i.BillingStatus,
+		&i.HetznerServerID,
+		&i.HetznerSshKeyID,
+		&i.VpsIpAddress,
+		&i.VpsHostname,
+		&i.ProvisioningStatus,
+		&i.ProvisioningError,
+		&i.ProvisionedAt,
+		&i.DeprovisionedAt,
+		&i.SshPrivateKey,
+		&i.SshPublicKey,
+		&i.SshHostKeyPrivate,
+		&i.SshHostKeyPublic,
+		&i.FailedStep,
+		&i.StepStartedAt,
+		&i.CallbackTokenHash,
+		&i.CallbackExpiresAt,
+		&i.CallbackReceivedAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.CallbackToken,
+	)
+	return i, err
 }
 
 const provisionDestroyed = `-- name: ProvisionDestroyed :one
@@ -151,10 +205,11 @@ SET provisioning_status  = 'destroyed',
     ssh_host_key_private = NULL,
     ssh_host_key_public  = NULL,
     callback_token_hash  = NULL,
+    callback_token       = NULL,
     callback_expires_at  = NULL,
     updated_at           = now()
 WHERE id = $1::bigint AND provisioning_status = 'destroying'
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token
 `
 
 // Nothing is left in Hetzner: forget the keys and addresses, keep the row and its history.
@@ -185,6 +240,7 @@ func (q *Queries) ProvisionDestroyed(ctx context.Context, db DBTX, id int64) (Su
 		&i.CallbackReceivedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.CallbackToken,
 	)
 	return i, err
 }
@@ -199,7 +255,7 @@ SET provisioning_status = $1::provisioning_status,
     updated_at          = now()
 WHERE id = $2::bigint
   AND provisioning_status IS NOT DISTINCT FROM $3::provisioning_status
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token
 `
 
 type ProvisionEnterParams struct {
@@ -238,6 +294,7 @@ func (q *Queries) ProvisionEnter(ctx context.Context, db DBTX, arg ProvisionEnte
 		&i.CallbackReceivedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.CallbackToken,
 	)
 	return i, err
 }
@@ -249,7 +306,7 @@ SET provisioning_status = 'failed',
     provisioning_error  = $2::text,
     updated_at          = now()
 WHERE id = $3::bigint AND provisioning_status = $1::provisioning_status
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token
 `
 
 type ProvisionFailParams struct {
@@ -286,12 +343,13 @@ func (q *Queries) ProvisionFail(ctx context.Context, db DBTX, arg ProvisionFailP
 		&i.CallbackReceivedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.CallbackToken,
 	)
 	return i, err
 }
 
 const provisionGetByCallbackToken = `-- name: ProvisionGetByCallbackToken :one
-SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at FROM subscriptions WHERE callback_token_hash = $1::bytea FOR UPDATE
+SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token FROM subscriptions WHERE callback_token_hash = $1::bytea FOR UPDATE
 `
 
 func (q *Queries) ProvisionGetByCallbackToken(ctx context.Context, db DBTX, hash []byte) (Subscription, error) {
@@ -321,6 +379,7 @@ func (q *Queries) ProvisionGetByCallbackToken(ctx context.Context, db DBTX, hash
 		&i.CallbackReceivedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.CallbackToken,
 	)
 	return i, err
 }
@@ -369,21 +428,25 @@ SET provisioning_status = 'failed',
     failed_step         = 'creating',
     provisioning_error  = $1::text,
     callback_token_hash = NULL,
+    callback_token      = NULL,
     hetzner_server_id   = NULL,
     vps_ip_address      = NULL,
     updated_at          = now()
-WHERE id = $2::bigint
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at
+WHERE id = $2::bigint AND provisioning_status = $3::provisioning_status
+  AND $3::provisioning_status NOT IN ('destroying', 'destroyed')
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token
 `
 
 type ProvisionMarkServerGoneParams struct {
-	Reason string
-	ID     int64
+	Reason     string
+	ID         int64
+	FromStatus ProvisioningStatus
 }
 
-// The server vanished behind our back: fail at creating, so Retry makes a new one.
+// The server vanished behind our back: fail at creating, so Retry makes a new one; only if the
+// status is still @from_status, the one the caller saw (a concurrent Destroy wins).
 func (q *Queries) ProvisionMarkServerGone(ctx context.Context, db DBTX, arg ProvisionMarkServerGoneParams) (Subscription, error) {
-	row := db.QueryRow(ctx, provisionMarkServerGone, arg.Reason, arg.ID)
+	row := db.QueryRow(ctx, provisionMarkServerGone, arg.Reason, arg.ID, arg.FromStatus)
 	var i Subscription
 	err := row.Scan(
 		&i.ID,
@@ -409,6 +472,7 @@ func (q *Queries) ProvisionMarkServerGone(ctx context.Context, db DBTX, arg Prov
 		&i.CallbackReceivedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.CallbackToken,
 	)
 	return i, err
 }
@@ -417,7 +481,7 @@ const provisionReady = `-- name: ProvisionReady :one
 UPDATE subscriptions
 SET provisioning_status = 'ready', provisioned_at = coalesce(provisioned_at, now()), step_started_at = now(), updated_at = now()
 WHERE id = $1::bigint AND provisioning_status = 'injecting_secrets'
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token
 `
 
 func (q *Queries) ProvisionReady(ctx context.Context, db DBTX, id int64) (Subscription, error) {
@@ -447,6 +511,7 @@ func (q *Queries) ProvisionReady(ctx context.Context, db DBTX, id int64) (Subscr
 		&i.CallbackReceivedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.CallbackToken,
 	)
 	return i, err
 }
@@ -463,21 +528,77 @@ func (q *Queries) ProvisionResetForNewServer(ctx context.Context, db DBTX, id in
 	return err
 }
 
-const provisionSetCallbackToken = `-- name: ProvisionSetCallbackToken :exec
+const provisionRestartCallbackWait = `-- name: ProvisionRestartCallbackWait :exec
 UPDATE subscriptions
-SET callback_token_hash = $1::bytea, callback_received_at = NULL, callback_expires_at = NULL, updated_at = now()
-WHERE id = $2::bigint
+SET callback_expires_at = now() + make_interval(secs => $1::float8), updated_at = now()
+WHERE id = $2::bigint AND provisioning_status = 'cloud_init'
+`
+
+type ProvisionRestartCallbackWaitParams struct {
+	DeadlineSeconds float64
+	ID              int64
+}
+
+// A Retry that resumes at cloud_init: the callback deadline starts again.
+func (q *Queries) ProvisionRestartCallbackWait(ctx context.Context, db DBTX, arg ProvisionRestartCallbackWaitParams) error {
+	_, err := db.Exec(ctx, provisionRestartCallbackWait, arg.DeadlineSeconds, arg.ID)
+	return err
+}
+
+const provisionSetCallbackToken = `-- name: ProvisionSetCallbackToken :one
+UPDATE subscriptions
+SET callback_token_hash = $1::bytea, callback_token = $2::bytea,
+    callback_received_at = NULL, callback_expires_at = NULL, updated_at = now()
+WHERE id = $3::bigint AND (callback_token IS NULL OR $4::boolean)
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token
 `
 
 type ProvisionSetCallbackTokenParams struct {
-	Hash []byte
-	ID   int64
+	Hash    []byte
+	Token   []byte
+	ID      int64
+	Replace bool
 }
 
-// Records the hash of the token baked into the server's user data, before the server is created.
-func (q *Queries) ProvisionSetCallbackToken(ctx context.Context, db DBTX, arg ProvisionSetCallbackTokenParams) error {
-	_, err := db.Exec(ctx, provisionSetCallbackToken, arg.Hash, arg.ID)
-	return err
+// Records the token baked into the server's user data (its hash, and the token encrypted), before
+// the server is created, unless one is already recorded: a token minted while a create may still
+// be in flight is never replaced, except on purpose (@replace: the stored one is unusable, and
+// the caller says so in the event log). No row: another attempt stored a token first.
+func (q *Queries) ProvisionSetCallbackToken(ctx context.Context, db DBTX, arg ProvisionSetCallbackTokenParams) (Subscription, error) {
+	row := db.QueryRow(ctx, provisionSetCallbackToken,
+		arg.Hash,
+		arg.Token,
+		arg.ID,
+		arg.Replace,
+	)
+	var i Subscription
+	err := row.Scan(
+		&i.ID,
+		&i.CustomerID,
+		&i.Plan,
+		&i.BillingStatus,
+		&i.HetznerServerID,
+		&i.HetznerSshKeyID,
+		&i.VpsIpAddress,
+		&i.VpsHostname,
+		&i.ProvisioningStatus,
+		&i.ProvisioningError,
+		&i.ProvisionedAt,
+		&i.DeprovisionedAt,
+		&i.SshPrivateKey,
+		&i.SshPublicKey,
+		&i.SshHostKeyPrivate,
+		&i.SshHostKeyPublic,
+		&i.FailedStep,
+		&i.StepStartedAt,
+		&i.CallbackTokenHash,
+		&i.CallbackExpiresAt,
+		&i.CallbackReceivedAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.CallbackToken,
+	)
+	return i, err
 }
 
 const provisionSetKeys = `-- name: ProvisionSetKeys :one
@@ -488,7 +609,7 @@ SET ssh_private_key      = $1::bytea,
     ssh_host_key_public  = $4::text,
     updated_at           = now()
 WHERE id = $5::bigint AND ssh_private_key IS NULL
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token
 `
 
 type ProvisionSetKeysParams struct {
@@ -533,6 +654,7 @@ func (q *Queries) ProvisionSetKeys(ctx context.Context, db DBTX, arg ProvisionSe
 		&i.CallbackReceivedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.CallbackToken,
 	)
 	return i, err
 }

@@ -72,7 +72,7 @@ func (q *Queries) SubscriptionCountByStatus(ctx context.Context, db DBTX) ([]Sub
 const subscriptionCreate = `-- name: SubscriptionCreate :one
 INSERT INTO subscriptions (customer_id, plan, billing_status)
 VALUES ($1::bigint, $2::text, $3::text)
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token
 `
 
 type SubscriptionCreateParams struct {
@@ -108,12 +108,13 @@ func (q *Queries) SubscriptionCreate(ctx context.Context, db DBTX, arg Subscript
 		&i.CallbackReceivedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.CallbackToken,
 	)
 	return i, err
 }
 
 const subscriptionGet = `-- name: SubscriptionGet :one
-SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at FROM subscriptions WHERE id = $1::bigint
+SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token FROM subscriptions WHERE id = $1::bigint
 `
 
 func (q *Queries) SubscriptionGet(ctx context.Context, db DBTX, id int64) (Subscription, error) {
@@ -143,12 +144,13 @@ func (q *Queries) SubscriptionGet(ctx context.Context, db DBTX, id int64) (Subsc
 		&i.CallbackReceivedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.CallbackToken,
 	)
 	return i, err
 }
 
 const subscriptionGetForUpdate = `-- name: SubscriptionGetForUpdate :one
-SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at FROM subscriptions WHERE id = $1::bigint FOR UPDATE
+SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token FROM subscriptions WHERE id = $1::bigint FOR UPDATE
 `
 
 func (q *Queries) SubscriptionGetForUpdate(ctx context.Context, db DBTX, id int64) (Subscription, error) {
@@ -178,6 +180,7 @@ func (q *Queries) SubscriptionGetForUpdate(ctx context.Context, db DBTX, id int6
 		&i.CallbackReceivedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.CallbackToken,
 	)
 	return i, err
 }
@@ -322,7 +325,7 @@ func (q *Queries) SubscriptionList(ctx context.Context, db DBTX, arg Subscriptio
 }
 
 const subscriptionListByCustomer = `-- name: SubscriptionListByCustomer :many
-SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at FROM subscriptions WHERE customer_id = $1::bigint ORDER BY id
+SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token FROM subscriptions WHERE customer_id = $1::bigint ORDER BY id
 `
 
 func (q *Queries) SubscriptionListByCustomer(ctx context.Context, db DBTX, customerID int64) ([]Subscription, error) {
@@ -358,6 +361,7 @@ func (q *Queries) SubscriptionListByCustomer(ctx context.Context, db DBTX, custo
 			&i.CallbackReceivedAt,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.CallbackToken,
 		); err != nil {
 			return nil, err
 		}
@@ -372,7 +376,7 @@ func (q *Queries) SubscriptionListByCustomer(ctx context.Context, db DBTX, custo
 const subscriptionUpdatePlan = `-- name: SubscriptionUpdatePlan :one
 UPDATE subscriptions SET plan = $1::text, billing_status = $2::text, updated_at = now()
 WHERE id = $3::bigint
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token
 `
 
 type SubscriptionUpdatePlanParams struct {
@@ -408,6 +412,7 @@ func (q *Queries) SubscriptionUpdatePlan(ctx context.Context, db DBTX, arg Subsc
 		&i.CallbackReceivedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.CallbackToken,
 	)
 	return i, err
 }

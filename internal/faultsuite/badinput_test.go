@@ -69,9 +69,10 @@ type badCase struct {
 // nothing, and the process keeps answering.
 func TestBadInput(t *testing.T) {
 	t.Parallel()
-	// Every VPS loses its callback, so subscriptions wait in cloud_init for the callback tests.
+	// Every VPS loses its callback and its sshd stays down (so the worker cannot see cloud-init
+	// finish either): subscriptions wait in cloud_init for the callback tests.
 	s := newStack(t, stackOpts{webs: 1, workers: 1, dbURL: dbtest.URL(t),
-		sim: hcloudsim.Config{Faults: hcloudsim.Faults{Servers: []hcloudsim.ServerFault{{LoseCallback: true}}}},
+		sim: hcloudsim.Config{Faults: hcloudsim.Faults{Servers: []hcloudsim.ServerFault{{LoseCallback: true, SSHDelay: hcloudsim.Duration(24 * time.Hour)}}}},
 		env: map[string]string{"CALLBACK_DEADLINE": "10m"}})
 	a := signIn(t, s.baseURL)
 	subA, subB := a.createCustomer(t, 1), a.createCustomer(t, 2)
@@ -384,7 +385,7 @@ func badConfig(t *testing.T, s *stack) {
 					env[k] = v
 				}
 			}
-			out, err := run(t, env, "", 60*time.Second, c.cmd)
+			out, err := run(t, env, "", c.cmd)
 			require.Error(t, err, "%s must refuse to start; output:\n%s", c.cmd, out)
 			require.NotContains(t, err.Error(), "did not finish", "%s must exit at once", c.cmd)
 			require.Contains(t, out, c.variable, "the message names the variable")

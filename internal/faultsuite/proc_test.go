@@ -211,17 +211,33 @@ func waitUntil(ctx context.Context, timeout time.Duration, cond func() bool) boo
 	}
 }
 
-// run runs `rachel-admin args...` to completion with env and stdin, within timeout.
-func run(t testing.TB, env map[string]string, stdin string, timeout time.Duration, args ...string) (string, error) {
+// hangGuard bounds a wait that should end by itself (a subprocess that must exit, a stop): only a
+// hang reaches it, never a slow machine. It lasts until shortly before the test binary's own
+// -timeout, at most 10 minutes.
+func hangGuard(t testing.TB) time.Duration {
+	guard := 10 * time.Minute
+	if tt, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
+		if d, ok := tt.Deadline(); ok {
+			guard = min(guard, max(time.Until(d)-time.Minute, time.Minute))
+		}
+	}
+	return guard
+}
+
+// run runs `rachel-admin args...` to completion with env and stdin. There is no deadline but the
+// hang guard: a loaded machine may take long, and a process that should exit but serves on is
+// still caught.
+func run(t testing.TB, env map[string]string, stdin string, args ...string) (string, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	guard := hangGuard(t)
+	ctx, cancel := context.WithTimeout(context.Background(), guard)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary(t), args...)
 	cmd.Env = envList(env)
 	cmd.Stdin = strings.NewReader(stdin)
 	out, err := cmd.CombinedOutput()
 	if ctx.Err() != nil {
-		return string(out), fmt.Errorf("rachel-admin %s did not finish within %s", strings.Join(args, " "), timeout)
+		return string(out), fmt.Errorf("rachel-admin %s did not finish (hung for %s)", strings.Join(args, " "), guard)
 	}
 	return string(out), err
 }

@@ -117,10 +117,10 @@ func newStack(t *testing.T, o stackOpts) *stack {
 		s.env[k] = v
 	}
 	if o.migrate {
-		out, err := run(t, s.env, "", 2*time.Minute, "migrate")
+		out, err := run(t, s.env, "", "migrate")
 		require.NoError(t, err, "migrate: %s", out)
 	}
-	out, err := run(t, s.env, adminPassword+"\n", time.Minute, "admin", "-email", adminEmail)
+	out, err := run(t, s.env, adminPassword+"\n", "admin", "-email", adminEmail)
 	require.NoError(t, err, "create the admin: %s", out)
 
 	s.pool, err = database.Open(context.Background(), o.dbURL, 8)
@@ -132,7 +132,7 @@ func newStack(t *testing.T, o stackOpts) *stack {
 		env := s.with(map[string]string{"PORT": fmt.Sprint(port)})
 		p := startProc(t, fmt.Sprintf("web%d", i+1), env, "serve")
 		u, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", port))
-		waitHTTP(t, p, u.String()+"/healthz", 60*time.Second)
+		waitHTTP(t, p, u.String()+"/healthz", hangGuard(t))
 		s.webs = append(s.webs, p)
 		mu.Lock()
 		backends = append(backends, u)
@@ -280,7 +280,7 @@ func (w *supervised) stop() {
 	p := w.cur
 	w.mu.Unlock()
 	if p != nil {
-		p.stop(15 * time.Second)
+		p.stop(2 * time.Minute) // a hang guard: SIGKILL only a process that does not stop at all
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/rachelcloud/admin/internal/db"
+	"github.com/rachelcloud/admin/internal/secrets"
 )
 
 // newCallbackToken returns a 256-bit random token, base64url for the URL, and the SHA-256 that
@@ -135,4 +136,51 @@ func sameKey(a, b string) bool {
 		return false
 	}
 	return bytes.Equal(ka.Marshal(), kb.Marshal())
+}
+
+// callbackToken returns the token to bake into the user data of the subscription's server: the
+// one already stored when there is one, so that a create request of an earlier attempt that is
+// still in flight (a crashed worker, a timed-out request Hetzner still carries out) makes a server
+// whose callback is accepted. Only when no usable token is stored is one minted; replacing an
+// unusable one is recorded in the event log, never done silently.
+func (w *Worker) callbackToken(ctx context.Context, sub db.Subscription) (string, error) {
+	ad := secrets.AD{Table: "subscriptions", Column: "callback_token", RowID: sub.ID}
+	var why string
+	switch {
+	case sub.CallbackToken != nil:
+		raw, err := w.cfg.Keyring.Decrypt(sub.CallbackToken, ad)
+		if err == nil {
+			return base64.RawURLEncoding.EncodeToString(raw), nil
+		}
+		why = fmt.Sprintf("the stored one cannot be decrypted (%v; was RACHEL_KEYRING changed?)", err)
+	case sub.CallbackTokenHash != nil:
+		why = "only the hash of the earlier one is stored"
+	}
+	token, hash, err := newCallbackToken()
+	if err != nil {
+		return "", err
+	}
+	raw, _ := base64.RawURLEncoding.DecodeString(token)
+	ct, err := w.cfg.Keyring.Encrypt(raw, ad)
+	if err != nil {
+		return "", fmt.Errorf("encrypt callback token: %w", err)
+	}
+	err = inTx(ctx, w.pool, func(tx pgx.Tx) error {
+		_, err := w.q.ProvisionSetCallbackToken(ctx, tx, db.ProvisionSetCallbackTokenParams{ID: sub.ID, Hash: hash, Token: ct, Replace: why != ""})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errors.New("another attempt stored a callback token meanwhile; trying again")
+		}
+		if err != nil {
+			return fmt.Errorf("store callback token: %w", err)
+		}
+		if why == "" {
+			return nil
+		}
+		return event(ctx, tx, sub.ID, db.ProvisioningStatusCreating, "info", actorWorker,
+			"Minted a new callback token: %s. A server made by an earlier create request would call back with the old token and be rejected; the worker then checks over SSH that cloud-init finished.", why)
+	})
+	if err != nil {
+		return "", err
+	}
+	return token, nil
 }

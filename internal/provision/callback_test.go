@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rachelcloud/admin/internal/db"
+	"github.com/rachelcloud/admin/internal/hcloudsim"
 	"github.com/rachelcloud/admin/internal/sshkey"
 )
 
@@ -75,13 +76,13 @@ func TestCallbackDeadline(t *testing.T) {
 	b := setup(t, func(o *setupOpts) { o.env["CALLBACK_DEADLINE"] = "1s" })
 	ctx := context.Background()
 	id := b.newSubscription(t)
-	_, hash, err := newCallbackToken()
-	require.NoError(t, err)
-	_, err = b.pool.Exec(ctx, `UPDATE subscriptions SET provisioning_status = 'cloud_init', step_started_at = now(),
-		hetzner_server_id = 4242, callback_token_hash = $2, callback_expires_at = now() + interval '300 milliseconds' WHERE id = $1`, id, hash)
-	require.NoError(t, err)
-	sub := b.waitStatus(t, id, 10*time.Second, db.ProvisioningStatusFailed)
-	require.Equal(t, db.ProvisioningStatusCloudInit, *sub.FailedStep)
+	// No callback, and sshd not up before the deadline: nothing shows cloud-init finished.
+	require.NoError(t, b.sim.UpdateFaults(func(f *hcloudsim.Faults) {
+		f.Servers = append(f.Servers, hcloudsim.ServerFault{Server: ServerName(id), LoseCallback: true, SSHDelay: hcloudsim.Duration(3600 * time.Second)})
+	}))
+	require.NoError(t, b.svc.Provision(ctx, id, admin))
+	sub := b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusFailed)
+	require.Equal(t, db.ProvisioningStatusCloudInit, *sub.FailedStep, "events %v", b.events(t, id))
 	require.Contains(t, *sub.ProvisioningError, "did not call back within CALLBACK_DEADLINE (1s)")
 	st, err := b.svc.Status(ctx, id)
 	require.NoError(t, err)

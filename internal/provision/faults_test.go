@@ -89,16 +89,46 @@ func TestFaultPermanentError(t *testing.T) {
 	b.assertOnly(t)
 }
 
+// TestFaultLostCallback: a VPS whose phone_home never arrives is not stranded: the worker sees
+// over SSH, with the pinned host key, that cloud-init finished, and goes on to the injection.
 func TestFaultLostCallback(t *testing.T) {
 	t.Parallel()
-	b := setup(t, func(o *setupOpts) { o.env["CALLBACK_DEADLINE"] = "2s" })
+	b := setup(t)
 	id := b.newSubscription(t)
 	require.NoError(t, b.sim.UpdateFaults(func(f *hcloudsim.Faults) {
 		f.Servers = append(f.Servers, hcloudsim.ServerFault{Server: ServerName(id), LoseCallback: true})
 	}))
 	sub := b.provisionUntilSettled(t, id)
-	requireFailed(t, b, sub, db.ProvisioningStatusCloudInit, "did not call back within CALLBACK_DEADLINE")
-	requireReady(t, b, b.retryUntilSettled(t, id))
+	requireReady(t, b, sub)
+	require.Contains(t, strings.Join(b.events(t, id), "\n"), "cloud_init completed: cloud-init finished: no callback was accepted, but over SSH with the pinned host key `cloud-init status --long` reports \"done\"")
+	require.Nil(t, sub.CallbackTokenHash, "the token is spent")
+	require.Nil(t, sub.CallbackToken, "the token is spent")
+	b.assertOnly(t, id)
+}
+
+// TestFaultLostCallbackRetry: a VPS that neither calls back nor answers SSH by CALLBACK_DEADLINE
+// fails at cloud_init; Retry resumes at cloud_init (not creating, not blindly injecting), looks
+// over SSH again and goes on once cloud-init is seen finished.
+func TestFaultLostCallbackRetry(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(o *setupOpts) { o.env["CALLBACK_DEADLINE"] = "2s" })
+	id := b.newSubscription(t)
+	require.NoError(t, b.sim.UpdateFaults(func(f *hcloudsim.Faults) {
+		f.Servers = append(f.Servers, hcloudsim.ServerFault{Server: ServerName(id), LoseCallback: true, SSHDelay: hcloudsim.Duration(400 * time.Second)})
+	}))
+	sub := b.provisionUntilSettled(t, id)
+	requireFailed(t, b, sub, db.ProvisioningStatusCloudInit, "did not call back within CALLBACK_DEADLINE (2s), and over SSH cloud-init was not seen finished either")
+	server := *sub.HetznerServerID
+	m := b.sim.Machine(server)
+	waitFor(t, 30*time.Second, "sshd up", func() bool { return m.State().SSHReady })
+	n := len(b.events(t, id))
+
+	sub = b.retryUntilSettled(t, id)
+	requireReady(t, b, sub)
+	require.Equal(t, server, *sub.HetznerServerID, "the same server")
+	after := b.events(t, id)[n:]
+	require.True(t, strings.HasPrefix(after[0], "cloud_init entered: Retry from step cloud_init"), "Retry resumes at cloud_init: %v", after)
+	require.Contains(t, strings.Join(after, "\n"), "cloud_init completed: cloud-init finished: no callback was accepted")
 	b.assertOnly(t, id)
 }
 
@@ -136,7 +166,10 @@ func TestFaultSwappedHostKey(t *testing.T) {
 		f.Servers = append(f.Servers, hcloudsim.ServerFault{Server: ServerName(id), SwapHostKey: true})
 	}))
 	sub := b.provisionUntilSettled(t, id)
-	requireFailed(t, b, sub, db.ProvisioningStatusInjectingSecrets, "different SSH host key")
+	// Whichever looks first over SSH sees it: the cloud_init step's check whether cloud-init
+	// finished, or the injection after the callback.
+	require.Contains(t, []db.ProvisioningStatus{db.ProvisioningStatusCloudInit, db.ProvisioningStatusInjectingSecrets}, *sub.FailedStep)
+	requireFailed(t, b, sub, *sub.FailedStep, "different SSH host key")
 	m := b.sim.Machine(*sub.HetznerServerID)
 	for _, f := range m.Files() {
 		require.False(t, strings.HasPrefix(f.Path, cloudinit.ConfigDir+"/"), "nothing may be sent: %s", f.Path)
@@ -154,16 +187,15 @@ func TestFaultServerDeletedBehindBack(t *testing.T) {
 	b := setup(t, func(o *setupOpts) { o.env["CALLBACK_DEADLINE"] = "2s" })
 	id := b.newSubscription(t)
 	require.NoError(t, b.sim.UpdateFaults(func(f *hcloudsim.Faults) {
-		f.Servers = append(f.Servers, hcloudsim.ServerFault{Server: ServerName(id), LoseCallback: true})
+		f.Servers = append(f.Servers, hcloudsim.ServerFault{Server: ServerName(id), LoseCallback: true, SSHDelay: hcloudsim.Duration(3600 * time.Second)})
 	}))
 	require.NoError(t, b.svc.Provision(context.Background(), id, admin))
 	sub := b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusCloudInit)
 	require.True(t, b.sim.DeleteServerBehindBack(*sub.HetznerServerID))
 
+	// At the callback deadline the worker finds the server gone: failed at creating.
 	sub = b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusFailed)
-	requireFailed(t, b, sub, db.ProvisioningStatusCloudInit, "did not call back")
-	sub = b.retryUntilSettled(t, id) // injection finds the server gone
-	requireFailed(t, b, sub, db.ProvisioningStatusCreating, "deleted outside this app")
+	requireFailed(t, b, sub, db.ProvisioningStatusCreating, "deleted outside this app while waiting for cloud-init")
 	require.NoError(t, b.sim.SetFaults(hcloudsim.Faults{}))
 	requireReady(t, b, b.retryUntilSettled(t, id))
 	b.assertOnly(t, id)

@@ -108,6 +108,12 @@ func (s *Service) transition(ctx context.Context, id int64, a Actor, action stri
 		if _, err := s.q.ProvisionEnter(ctx, tx, db.ProvisionEnterParams{Next: next, ID: id, FromStatus: from}); err != nil {
 			return fmt.Errorf("%s subscription %d: %w", action, id, err)
 		}
+		if next == db.ProvisioningStatusCloudInit {
+			// The callback deadline starts again with the step.
+			if err := s.q.ProvisionRestartCallbackWait(ctx, tx, db.ProvisionRestartCallbackWaitParams{ID: id, DeadlineSeconds: s.cfg.CallbackDeadline.Seconds()}); err != nil {
+				return fmt.Errorf("%s subscription %d: %w", action, id, err)
+			}
+		}
 		if statusOf(sub) == db.ProvisioningStatusDestroyed {
 			if err := s.q.ProvisionResetForNewServer(ctx, tx, id); err != nil {
 				return fmt.Errorf("reset subscription %d: %w", id, err)
@@ -139,8 +145,8 @@ func (s *Service) Provision(ctx context.Context, subscriptionID int64, a Actor) 
 }
 
 // Retry resumes a failed provisioning (or destroy) at the step that failed. A failed callback
-// wait resumes with the injection: the pinned host key proves the VPS is ours, and cloud-init
-// does not call back twice.
+// wait resumes at cloud_init, whose step checks over SSH (pinned to the seeded host key) whether
+// cloud-init finished, since cloud-init does not call back twice; a late callback still counts.
 func (s *Service) Retry(ctx context.Context, subscriptionID int64, a Actor) error {
 	return s.transition(ctx, subscriptionID, a, "vps.retry", func(sub db.Subscription) (db.ProvisioningStatus, string, error) {
 		if statusOf(sub) != db.ProvisioningStatusFailed || sub.FailedStep == nil {
@@ -152,7 +158,7 @@ func (s *Service) Retry(ctx context.Context, subscriptionID int64, a Actor) erro
 			if sub.HetznerServerID == nil || sub.VpsIpAddress == nil {
 				return db.ProvisioningStatusCreating, "Retry: the server is gone, creating it again", nil
 			}
-			return db.ProvisioningStatusInjectingSecrets, "Retry after the missing callback: injecting secrets over SSH with the pinned host key", nil
+			return db.ProvisioningStatusCloudInit, "Retry from step cloud_init: checking over SSH, with the pinned host key, whether cloud-init finished (a late callback is still accepted)", nil
 		case db.ProvisioningStatusInjectingSecrets:
 			if sub.HetznerServerID == nil || sub.VpsIpAddress == nil {
 				return db.ProvisioningStatusCreating, "Retry: the server is gone, creating it again", nil
@@ -308,7 +314,7 @@ func (s *Service) forgetServer(ctx context.Context, tx pgx.Tx, sub db.Subscripti
 		return enqueueStep(ctx, s.river, tx, sub.ID)
 	}
 	reason := "The server was deleted outside this app (found by the reconciler, confirmed by an admin). Retry creates a new server; Destroy cleans up the rest."
-	if _, err := s.q.ProvisionMarkServerGone(ctx, tx, db.ProvisionMarkServerGoneParams{ID: sub.ID, Reason: reason}); err != nil {
+	if _, err := s.q.ProvisionMarkServerGone(ctx, tx, db.ProvisionMarkServerGoneParams{ID: sub.ID, Reason: reason, FromStatus: st}); err != nil {
 		return fmt.Errorf("fail subscription %d: %w", sub.ID, err)
 	}
 	return event(ctx, tx, sub.ID, db.ProvisioningStatusCreating, "error", actorLabel(a), "%s", reason)

@@ -12,7 +12,7 @@ import (
 	"github.com/rachelcloud/admin/internal/secrets"
 )
 
-const happyTimeout = 30 * time.Second
+const happyTimeout = 2 * time.Minute
 
 func TestHappyPath(t *testing.T) {
 	t.Parallel()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -56,7 +57,7 @@ func (w *Worker) runSteps(ctx context.Context, id int64, attempt, maxAttempts in
 			return fmt.Errorf("read subscription %d: %w", id, err)
 		}
 		st := statusOf(sub)
-		if over := w.overdue(sub); over != "" {
+		if over := w.overdue(ctx, sub); over != "" {
 			w.failStep(ctx, sub.ID, st, over)
 			if st == db.ProvisioningStatusCreating {
 				w.recordLeftovers(ctx, sub)
@@ -70,12 +71,14 @@ func (w *Worker) runSteps(ctx context.Context, id int64, attempt, maxAttempts in
 			out = advanced
 		case db.ProvisioningStatusCreating:
 			out, err = w.stepCreating(ctx, sub)
+		case db.ProvisioningStatusCloudInit:
+			out, err = w.stepCloudInit(ctx, sub)
 		case db.ProvisioningStatusInjectingSecrets:
 			out, err = w.stepInject(ctx, sub)
 		case db.ProvisioningStatusDestroying:
 			out, err = w.stepDestroy(ctx, sub)
 		default:
-			return nil // cloud_init waits for the callback; the rest wait for an admin
+			return nil // the rest wait for an admin
 		}
 		if err != nil {
 			return w.stepError(ctx, sub, st, err, attempt, maxAttempts)
@@ -108,14 +111,32 @@ func (w *Worker) stepDeadline(st db.ProvisioningStatus) time.Duration {
 }
 
 // overdue says why a step that ran past its deadline fails; "" when it has time left. Injection
-// checks its own deadline, to report its last error.
-func (w *Worker) overdue(sub db.Subscription) string {
+// and cloud_init check their own deadlines, to report their last problem. A creating step whose
+// Hetzner actions all succeeded is not failed, however late its job runs: it moves on.
+func (w *Worker) overdue(ctx context.Context, sub db.Subscription) string {
 	st := statusOf(sub)
-	if sub.StepStartedAt == nil || time.Since(*sub.StepStartedAt) <= w.stepDeadline(st) {
+	if sub.StepStartedAt == nil {
 		return ""
 	}
+	waited := time.Since(*sub.StepStartedAt)
+	if waited <= w.stepDeadline(st) {
+		return ""
+	}
+	waitedS := waited.Round(time.Second)
 	switch st {
-	case db.ProvisioningStatusPending, db.ProvisioningStatusCreating:
+	case db.ProvisioningStatusPending:
+		return fmt.Sprintf("No worker started this provisioning within CREATE_DEADLINE (%s): it waited %s in the queue. Are worker processes running and keeping up? Nothing was created in Hetzner; Retry starts again.", w.cfg.CreateDeadline, waitedS)
+	case db.ProvisioningStatusCreating:
+		if sub.HetznerServerID == nil {
+			if sub.HetznerSshKeyID == nil && sub.CallbackTokenHash == nil {
+				return fmt.Sprintf("The creating step did not get to Hetzner within CREATE_DEADLINE (%s; %s passed since it began): its job waited for a worker, or Hetzner kept answering errors. Nothing was created in Hetzner yet; Retry goes on.", w.cfg.CreateDeadline, waitedS)
+			}
+			return fmt.Sprintf("The server was not created within CREATE_DEADLINE (%s; %s passed since the step began): the job waited for a worker, or Hetzner kept answering errors. What was created is kept: Retry goes on from there, Destroy removes it.", w.cfg.CreateDeadline, waitedS)
+		}
+		actions, err := w.q.HetznerActionListSince(ctx, w.pool, db.HetznerActionListSinceParams{SubscriptionID: sub.ID, Since: *sub.StepStartedAt})
+		if err == nil && len(actions) > 0 && !slices.ContainsFunc(actions, func(a db.HetznerAction) bool { return a.Status != "success" }) {
+			return "" // Hetzner finished in time; only this job came late
+		}
 		return fmt.Sprintf("Hetzner did not finish creating the server within CREATE_DEADLINE (%s). What was created is kept: Retry waits for it again, Destroy removes it.", w.cfg.CreateDeadline)
 	case db.ProvisioningStatusDestroying:
 		return fmt.Sprintf("Hetzner did not finish deleting the server within CREATE_DEADLINE (%s). Retry tries again.", w.cfg.CreateDeadline)

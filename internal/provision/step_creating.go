@@ -222,7 +222,8 @@ func (w *Worker) uploadKey(ctx context.Context, sub db.Subscription, name string
 }
 
 // createServer creates the server, or adopts the one a previous attempt created. The callback
-// token's hash is stored before the create is sent, so it doubles as "a create may be out".
+// token is stored before the create is sent, so it doubles as "a create may be out", and a
+// repeated create bakes the same token into the user data (see [Worker.callbackToken]).
 func (w *Worker) createServer(ctx context.Context, sub db.Subscription, name string) (outcome, error) {
 	if sub.CallbackTokenHash != nil {
 		srv, _, err := w.hc.Server.GetByName(ctx, name)
@@ -233,12 +234,9 @@ func (w *Worker) createServer(ctx context.Context, sub db.Subscription, name str
 			return w.adoptServer(ctx, sub, srv)
 		}
 	}
-	token, hash, err := newCallbackToken()
+	token, err := w.callbackToken(ctx, sub)
 	if err != nil {
 		return waiting, err
-	}
-	if err := w.q.ProvisionSetCallbackToken(ctx, w.pool, db.ProvisionSetCallbackTokenParams{ID: sub.ID, Hash: hash}); err != nil {
-		return waiting, fmt.Errorf("store callback token: %w", err)
 	}
 	hostKeyPriv, err := w.cfg.Keyring.Decrypt(sub.SshHostKeyPrivate, secrets.AD{Table: "subscriptions", Column: "ssh_host_key_private", RowID: sub.ID})
 	if err != nil {

@@ -132,14 +132,8 @@ func (w *Worker) stepInject(ctx context.Context, sub db.Subscription) (outcome, 
 func (w *Worker) injectRetry(ctx context.Context, sub db.Subscription, problem string) (outcome, error) {
 	srv, _, err := w.hc.Server.GetByID(ctx, *sub.HetznerServerID)
 	if err == nil && srv == nil {
-		reason := fmt.Sprintf("Server %d was deleted outside this app while secrets were being injected. Retry creates a new server; Destroy cleans up the rest.", *sub.HetznerServerID)
-		err := inTx(ctx, w.pool, func(tx pgx.Tx) error {
-			if _, err := w.q.ProvisionMarkServerGone(ctx, tx, db.ProvisionMarkServerGoneParams{ID: sub.ID, Reason: reason}); err != nil {
-				return err
-			}
-			return event(ctx, tx, sub.ID, db.ProvisioningStatusInjectingSecrets, "error", actorWorker, "%s", reason)
-		})
-		return waiting, err
+		return waiting, w.serverGone(ctx, sub, db.ProvisioningStatusInjectingSecrets,
+			fmt.Sprintf("Server %d was deleted outside this app while secrets were being injected. Retry creates a new server; Destroy cleans up the rest.", *sub.HetznerServerID))
 	}
 	if sub.StepStartedAt != nil && time.Since(*sub.StepStartedAt) > w.cfg.InjectDeadline {
 		return waiting, fail("Secret injection did not succeed within INJECT_DEADLINE (%s): %s. Retry tries again; Destroy removes the VPS.", w.cfg.InjectDeadline, problem)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -30,14 +31,27 @@ func (w *Worker) sweepLoop(ctx context.Context) error {
 	}
 }
 
-// failOverdueCallbacks fails the VPSes that did not call back within CALLBACK_DEADLINE.
+// callbackBackstop is how long past CALLBACK_DEADLINE the sweeper waits for the cloud_init step
+// to fail a subscription itself (after a last look over SSH, whose findings it reports).
+const callbackBackstop = 2 * time.Minute
+
+// failOverdueCallbacks wakes the cloud_init step of the VPSes that did not call back within
+// CALLBACK_DEADLINE (it looks over SSH once more and fails with what it saw), and fails those
+// whose step still has not run well after that.
 func (w *Worker) failOverdueCallbacks(ctx context.Context) error {
-	ids, err := w.q.ProvisionCallbackOverdue(ctx, w.pool)
+	rows, err := w.q.ProvisionCallbackOverdue(ctx, w.pool)
 	if err != nil {
 		return fmt.Errorf("list overdue callbacks: %w", err)
 	}
-	for _, id := range ids {
-		reason := fmt.Sprintf("The VPS did not call back within CALLBACK_DEADLINE (%s): cloud-init may have failed, or the VPS cannot reach %s. Retry connects over SSH anyway; Destroy removes the VPS.",
+	for _, r := range rows {
+		id := r.ID
+		if r.CallbackExpiresAt != nil && time.Since(*r.CallbackExpiresAt) < callbackBackstop {
+			if err := inTx(ctx, w.pool, func(tx pgx.Tx) error { return enqueueStep(ctx, w.river, tx, id) }); err != nil {
+				return err
+			}
+			continue
+		}
+		reason := fmt.Sprintf("The VPS did not call back within CALLBACK_DEADLINE (%s), and no worker could check over SSH whether cloud-init finished: cloud-init may have failed, or the VPS cannot reach %s. Retry looks again over SSH; Destroy removes the VPS.",
 			w.cfg.CallbackDeadline, w.cfg.PublicBaseURL)
 		err := inTx(ctx, w.pool, func(tx pgx.Tx) error {
 			if _, err := w.q.ProvisionFail(ctx, tx, db.ProvisionFailParams{ID: id, Step: db.ProvisioningStatusCloudInit, Reason: reason}); err != nil {
@@ -61,7 +75,7 @@ func (w *Worker) failOverdueCallbacks(ctx context.Context) error {
 func (w *Worker) wakeForgotten(ctx context.Context) error {
 	rows, err := w.pool.Query(ctx, `
 		SELECT s.id FROM subscriptions s
-		WHERE s.provisioning_status IN ('pending', 'creating', 'injecting_secrets', 'destroying')
+		WHERE s.provisioning_status IN ('pending', 'creating', 'cloud_init', 'injecting_secrets', 'destroying')
 		  AND s.updated_at < now() - make_interval(secs => $1)
 		  AND NOT EXISTS (
 		      SELECT 1 FROM river_job j

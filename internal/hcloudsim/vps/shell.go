@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"path"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -1019,21 +1018,41 @@ func (m *Machine) unitStartProblem(unit string) string {
 
 func cmdCloudInit(p *proc, args []string) int {
 	if len(args) == 0 || args[0] != "status" {
-		p.errf("cloud-init: only `cloud-init status [--wait]` is simulated")
+		p.errf("cloud-init: only `cloud-init status [--wait] [--long]` is simulated")
 		return 2
 	}
-	if slices.Contains(args, "--wait") || slices.Contains(args, "-w") {
-		select {
-		case <-p.m.finalDone:
-		case <-p.ctx.Done():
-			return 1
+	long := false
+	for _, a := range args[1:] {
+		switch a {
+		case "--wait", "-w":
+			select {
+			case <-p.m.finalDone:
+			case <-p.ctx.Done():
+				return 1
+			}
+		case "--long", "-l":
+			long = true
+		default:
+			p.errf("usage: cloud-init status [-h] [--format {json,tabular,yaml}] [-l] [-w]\ncloud-init status: error: unrecognized arguments: %s", a)
+			return 2
 		}
 	}
+	// As cloud-init 22.4 prints it (cloudinit/cmd/status.py): "status: " and the status word;
+	// with --long also boot_status_code, last_update (the latest stage event) and the detail,
+	// which is the datasource once it is known. It exits 0 unless the status is "error".
+	p.m.mu.Lock()
+	st := p.m.state
+	p.m.mu.Unlock()
+	status, last := "running", st.StartedAt
 	select {
 	case <-p.m.finalDone:
-		fmt.Fprintln(p.stdout, "status: done")
+		status, last = "done", st.CloudInitDoneAt
 	default:
-		fmt.Fprintln(p.stdout, "status: running")
+	}
+	fmt.Fprintf(p.stdout, "status: %s\n", status)
+	if long {
+		fmt.Fprintf(p.stdout, "boot_status_code: enabled-by-generator\nlast_update: %s\ndetail:\nDataSourceHetzner\n",
+			last.UTC().Format("Mon, 02 Jan 2006 15:04:05 -0700"))
 	}
 	return 0
 }

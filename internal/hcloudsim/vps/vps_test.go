@@ -653,6 +653,10 @@ func TestCloudInitStatusAndFilesFromBoot(t *testing.T) {
 	c := b.login(t)
 	require.Equal(t, result{stdout: "status: running\n"}, run(t, c, "cloud-init status", nil))
 	require.Equal(t, result{stdout: "status: done\n"}, run(t, c, "cloud-init status --wait", nil))
+	// --long as cloud-init 22.4 prints it: what the provisioner reads when no callback came.
+	long := run(t, c, "cloud-init status --long", nil)
+	require.Regexp(t, `^status: done\nboot_status_code: enabled-by-generator\nlast_update: [A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} \+0000\ndetail:\nDataSourceHetzner\n$`, long.stdout)
+	require.Zero(t, long.status)
 
 	unitF, ok := b.m.File("/etc/systemd/system/" + unit)
 	require.True(t, ok)

@@ -1,0 +1,205 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/rachelcloud/admin/internal/cloudinit"
+	"github.com/rachelcloud/admin/internal/db"
+	"github.com/rachelcloud/admin/internal/secrets"
+	"github.com/rachelcloud/admin/internal/sshkey"
+)
+
+// cloudInitStatusCommand is what the worker runs as the login user to learn whether cloud-init
+// finished, when the VPS's callback does not come. In cloud-init 22.4 (Debian 12), `cloud-init
+// status` reads /run/cloud-init/status.json and result.json (both world-readable, so no sudo is
+// needed); its first line is "status: " and one of "not run", "running", "done", "error",
+// "disabled"; --long adds boot_status_code, last_update and "detail:" followed by the datasource
+// or the errors. It exits 1 on error, 0 otherwise (cloudinit/cmd/status.py, 22.4).
+const cloudInitStatusCommand = "cloud-init status --long"
+
+// cloudInitProbeMax caps the pause between two SSH looks at a VPS whose callback is late.
+const cloudInitProbeMax = 30 * time.Second
+
+// stepCloudInit waits for the VPS's callback and meanwhile looks for itself: over SSH, pinned to
+// the seeded host key, `cloud-init status --long` tells whether cloud-init finished. So a lost or
+// rejected callback (the VPS cannot reach PUBLIC_BASE_URL, a server adopted after its phone_home
+// gave up, a server made with another token) never strands a subscription: once cloud-init is
+// done, injection starts as if the VPS had called back. Only when neither the callback nor SSH
+// shows cloud-init finished by CALLBACK_DEADLINE does the step fail.
+func (w *Worker) stepCloudInit(ctx context.Context, sub db.Subscription) (outcome, error) {
+	var status, detail string
+	var err error
+	if sub.HetznerServerID == nil || sub.VpsIpAddress == nil || sub.SshPrivateKey == nil || sub.SshHostKeyPublic == nil {
+		err = errors.New("no server address or keys are recorded to look with")
+	} else {
+		status, detail, err = w.cloudInitStatus(ctx, sub)
+	}
+	var mismatch *hostKeyMismatchError
+	var f *stepFailure
+	switch {
+	case errors.As(err, &mismatch):
+		return waiting, fail("The VPS at %s presented a different SSH host key than the one seeded into it (%v). Nothing was sent. Someone else may answer at that address: Destroy the VPS and provision again.", mismatch.addr, mismatch.err)
+	case errors.As(err, &f):
+		return waiting, err
+	case err != nil:
+		if ctx.Err() != nil {
+			return waiting, ctx.Err()
+		}
+	case status == "done" || status == "error":
+		return advanced, w.cloudInitConfirmed(ctx, sub, status, detail)
+	case status == "disabled":
+		return waiting, fail("cloud-init is disabled on the VPS (`%s`: %s): it will neither set the VPS up nor call back. Destroy the VPS and provision again.", cloudInitStatusCommand, detail)
+	default:
+		err = fmt.Errorf("`%s` says %q", cloudInitStatusCommand, status)
+	}
+	if sub.CallbackExpiresAt != nil && time.Now().After(*sub.CallbackExpiresAt) {
+		if sub.HetznerServerID != nil {
+			// One look at Hetzner before giving up (not on every probe: that would cost the
+			// request budget): a server deleted behind our back needs a new one, not a wait.
+			if srv, _, gerr := w.hc.Server.GetByID(ctx, *sub.HetznerServerID); gerr == nil && srv == nil {
+				return waiting, w.serverGone(ctx, sub, db.ProvisioningStatusCloudInit,
+					fmt.Sprintf("Server %d was deleted outside this app while waiting for cloud-init. Retry creates a new server; Destroy cleans up the rest.", *sub.HetznerServerID))
+			}
+		}
+		return waiting, fail("The VPS did not call back within CALLBACK_DEADLINE (%s), and over SSH cloud-init was not seen finished either (%v): cloud-init may still run or have hung, the VPS may not reach %s, or sshd does not answer. Retry looks again; Destroy removes the VPS.",
+			w.cfg.CallbackDeadline, err, w.cfg.PublicBaseURL)
+	}
+	w.o.log.InfoContext(ctx, "cloud-init not seen finished yet", "problem", err)
+	elapsed := time.Duration(0)
+	if sub.StepStartedAt != nil {
+		elapsed = time.Since(*sub.StepStartedAt)
+	}
+	// Look again soon at first, then less often: a callback wakes the job at once anyway.
+	return snoozeFor(min(max(elapsed/2, w.o.timings.InjectRetry), cloudInitProbeMax)), nil
+}
+
+// serverGone fails the subscription at creating (Retry makes a new server) after its server
+// vanished, if it is still in step from.
+func (w *Worker) serverGone(ctx context.Context, sub db.Subscription, from db.ProvisioningStatus, reason string) error {
+	return inTx(ctx, w.pool, func(tx pgx.Tx) error {
+		if _, err := w.q.ProvisionMarkServerGone(ctx, tx, db.ProvisionMarkServerGoneParams{ID: sub.ID, Reason: reason, FromStatus: from}); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil // the state moved on (a destroy, a callback)
+			}
+			return fmt.Errorf("record server gone: %w", err)
+		}
+		return event(ctx, tx, sub.ID, from, "error", actorWorker, "%s", reason)
+	})
+}
+
+// cloudInitConfirmed moves cloud_init → injecting_secrets after SSH showed cloud-init finished,
+// spending the callback token as the callback would; a callback that won the race changes nothing.
+func (w *Worker) cloudInitConfirmed(ctx context.Context, sub db.Subscription, status, detail string) error {
+	return inTx(ctx, w.pool, func(tx pgx.Tx) error {
+		if _, err := w.q.ProvisionCloudInitConfirmed(ctx, tx, sub.ID); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			return fmt.Errorf("record cloud-init finished: %w", err)
+		}
+		msg := fmt.Sprintf("cloud-init finished: no callback was accepted, but over SSH with the pinned host key `%s` reports %q", cloudInitStatusCommand, status)
+		if status == "error" {
+			msg += fmt.Sprintf(" (%s); injecting anyway, the injection checks that the assistant runs", detail)
+		}
+		if err := event(ctx, tx, sub.ID, db.ProvisioningStatusCloudInit, "completed", actorWorker, "%s", msg); err != nil {
+			return err
+		}
+		return event(ctx, tx, sub.ID, db.ProvisioningStatusInjectingSecrets, "entered", actorWorker, "Injecting secrets over SSH")
+	})
+}
+
+// hostKeyMismatchError means the VPS presented another host key than the seeded one.
+type hostKeyMismatchError struct {
+	addr string
+	err  error
+}
+
+func (e *hostKeyMismatchError) Error() string {
+	return fmt.Sprintf("host key of %s is not the seeded one: %v", e.addr, e.err)
+}
+
+// cloudInitStatus runs [cloudInitStatusCommand] on the VPS as the login user and returns the
+// status word and the detail lines.
+func (w *Worker) cloudInitStatus(ctx context.Context, sub db.Subscription) (status, detail string, err error) {
+	privPEM, err := w.cfg.Keyring.Decrypt(sub.SshPrivateKey, secrets.AD{Table: "subscriptions", Column: "ssh_private_key", RowID: sub.ID})
+	if err != nil {
+		return "", "", fail("The stored SSH key cannot be decrypted (%v): was RACHEL_KEYRING changed? Destroy and provision again.", err)
+	}
+	signer, err := sshkey.ParsePrivateKey(privPEM)
+	if err != nil {
+		return "", "", fail("The stored SSH key is unusable (%v). Destroy and provision again.", err)
+	}
+	pinned, err := sshkey.ParseAuthorizedKey(*sub.SshHostKeyPublic)
+	if err != nil {
+		return "", "", fail("The pinned host key is unusable (%v). Destroy and provision again.", err)
+	}
+	addr := net.JoinHostPort(sub.VpsIpAddress.String(), strconv.Itoa(w.cfg.VPSSSHPort))
+	var mismatch error
+	check := sshkey.FixedHostKeyCallback(pinned)
+	client, err := w.dialSSH(ctx, addr, &ssh.ClientConfig{
+		User: cloudinit.DefaultLoginUser,
+		Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)},
+		HostKeyCallback: func(host string, remote net.Addr, key ssh.PublicKey) error {
+			if err := check(host, remote, key); err != nil {
+				mismatch = err
+				return err
+			}
+			return nil
+		},
+		HostKeyAlgorithms: []string{pinned.Type()},
+		Timeout:           w.o.timings.SSHTimeout,
+	})
+	if mismatch != nil {
+		return "", "", &hostKeyMismatchError{addr: addr, err: mismatch}
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("cannot reach sshd at %s: %w", addr, err)
+	}
+	defer client.Close()
+	// The command's own deadline: a VPS that accepts SSH but never answers must not hold the job.
+	stop := context.AfterFunc(ctx, func() { _ = client.Close() })
+	defer stop()
+	timer := time.AfterFunc(w.o.timings.SSHTimeout, func() { _ = client.Close() })
+	defer timer.Stop()
+	out, runErr := output(client, cloudInitStatusCommand)
+	status, detail, ok := parseCloudInitStatus(out)
+	if !ok {
+		return "", "", fmt.Errorf("`%s` printed no status (%v)", cloudInitStatusCommand, runErr)
+	}
+	return status, detail, nil
+}
+
+// parseCloudInitStatus reads the output of `cloud-init status --long` (22.4):
+//
+//	status: done
+//	boot_status_code: enabled-by-generator
+//	last_update: Thu, 01 Jan 1970 00:02:05 +0000
+//	detail:
+//	DataSourceHetzner
+func parseCloudInitStatus(out string) (status, detail string, ok bool) {
+	lines := strings.Split(strings.ReplaceAll(out, "\r\n", "\n"), "\n")
+	for i, l := range lines {
+		if s, found := strings.CutPrefix(strings.TrimSpace(l), "status: "); found && !ok {
+			status, ok = strings.TrimSpace(s), true
+			continue
+		}
+		if strings.TrimSpace(l) == "detail:" {
+			detail = strings.TrimSpace(strings.Join(lines[i+1:], "\n"))
+			break
+		}
+	}
+	const maxDetail = 500
+	if len(detail) > maxDetail {
+		detail = detail[:maxDetail] + "…"
+	}
+	return status, detail, ok
+}
