@@ -63,10 +63,11 @@ ORDER BY 1;
 
 -- name: SubscriptionKeysListAll :many
 -- For key rotation: every encrypted key, locked until rotation commits (no lost update).
-SELECT id, ssh_private_key, ssh_host_key_private FROM subscriptions
-WHERE ssh_private_key IS NOT NULL OR ssh_host_key_private IS NOT NULL
+SELECT id, ssh_private_key, ssh_host_key_private, callback_token FROM subscriptions
+WHERE ssh_private_key IS NOT NULL OR ssh_host_key_private IS NOT NULL OR callback_token IS NOT NULL
 ORDER BY id FOR UPDATE;
 
 -- name: SubscriptionKeysReplace :exec
-UPDATE subscriptions SET ssh_private_key = sqlc.narg(ssh_private_key)::bytea, ssh_host_key_private = sqlc.narg(ssh_host_key_private)::bytea
+UPDATE subscriptions SET ssh_private_key = sqlc.narg(ssh_private_key)::bytea, ssh_host_key_private = sqlc.narg(ssh_host_key_private)::bytea,
+    callback_token = sqlc.narg(callback_token)::bytea
 WHERE id = @id::bigint;

@@ -186,8 +186,8 @@ func (q *Queries) SubscriptionGetForUpdate(ctx context.Context, db DBTX, id int6
 }
 
 const subscriptionKeysListAll = `-- name: SubscriptionKeysListAll :many
-SELECT id, ssh_private_key, ssh_host_key_private FROM subscriptions
-WHERE ssh_private_key IS NOT NULL OR ssh_host_key_private IS NOT NULL
+SELECT id, ssh_private_key, ssh_host_key_private, callback_token FROM subscriptions
+WHERE ssh_private_key IS NOT NULL OR ssh_host_key_private IS NOT NULL OR callback_token IS NOT NULL
 ORDER BY id FOR UPDATE
 `
 
@@ -195,6 +195,7 @@ type SubscriptionKeysListAllRow struct {
 	ID                int64
 	SshPrivateKey     []byte
 	SshHostKeyPrivate []byte
+	CallbackToken     []byte
 }
 
 // For key rotation: every encrypted key, locked until rotation commits (no lost update).
@@ -207,7 +208,12 @@ func (q *Queries) SubscriptionKeysListAll(ctx context.Context, db DBTX) ([]Subsc
 	var items []SubscriptionKeysListAllRow
 	for rows.Next() {
 		var i SubscriptionKeysListAllRow
-		if err := rows.Scan(&i.ID, &i.SshPrivateKey, &i.SshHostKeyPrivate); err != nil {
+		if err := rows.Scan(
+			&i.ID,
+			&i.SshPrivateKey,
+			&i.SshHostKeyPrivate,
+			&i.CallbackToken,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -219,18 +225,25 @@ func (q *Queries) SubscriptionKeysListAll(ctx context.Context, db DBTX) ([]Subsc
 }
 
 const subscriptionKeysReplace = `-- name: SubscriptionKeysReplace :exec
-UPDATE subscriptions SET ssh_private_key = $1::bytea, ssh_host_key_private = $2::bytea
-WHERE id = $3::bigint
+UPDATE subscriptions SET ssh_private_key = $1::bytea, ssh_host_key_private = $2::bytea,
+    callback_token = $3::bytea
+WHERE id = $4::bigint
 `
 
 type SubscriptionKeysReplaceParams struct {
 	SshPrivateKey     []byte
 	SshHostKeyPrivate []byte
+	CallbackToken     []byte
 	ID                int64
 }
 
 func (q *Queries) SubscriptionKeysReplace(ctx context.Context, db DBTX, arg SubscriptionKeysReplaceParams) error {
-	_, err := db.Exec(ctx, subscriptionKeysReplace, arg.SshPrivateKey, arg.SshHostKeyPrivate, arg.ID)
+	_, err := db.Exec(ctx, subscriptionKeysReplace,
+		arg.SshPrivateKey,
+		arg.SshHostKeyPrivate,
+		arg.CallbackToken,
+		arg.ID,
+	)
 	return err
 }
 

@@ -15,7 +15,7 @@ import (
 )
 
 // Rotate re-encrypts, in one transaction, every ciphertext not yet under the primary key (customer
-// secrets, the VPS access and host keys, the pre-generated key pool), and
+// secrets, the VPS access and host keys, a kept callback token, the pre-generated key pool), and
 // returns how many values it rewrote. A value no key of the keyring can decrypt stops it with an
 // error and nothing is changed.
 //
@@ -85,6 +85,9 @@ func rotate(ctx context.Context, pool *pgxpool.Pool, kr *secrets.Keyring) (int, 
 				return err
 			}
 			if p.SshHostKeyPrivate, err = re(k.SshHostKeyPrivate, secrets.AD{Table: "subscriptions", Column: "ssh_host_key_private", RowID: k.ID}); err != nil {
+				return err
+			}
+			if p.CallbackToken, err = re(k.CallbackToken, secrets.AD{Table: "subscriptions", Column: "callback_token", RowID: k.ID}); err != nil {
 				return err
 			}
 			if err := q.SubscriptionKeysReplace(ctx, tx, p); err != nil {
