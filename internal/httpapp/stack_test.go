@@ -38,6 +38,7 @@ func stackTimings() provision.Timings {
 		PollMin: 20 * time.Millisecond, PollMax: 150 * time.Millisecond, Sweep: 150 * time.Millisecond,
 		Retry: 50 * time.Millisecond, InjectRetry: 100 * time.Millisecond, Reconcile: time.Hour,
 		FetchPoll: 50 * time.Millisecond, JobTimeout: 30 * time.Second, SSHTimeout: 3 * time.Second,
+		CallbackGrace: 300 * time.Millisecond,
 	}
 }
 

@@ -88,6 +88,9 @@ type Timings struct {
 	JobTimeout time.Duration
 	// SSHTimeout bounds dialing and the handshake with a VPS.
 	SSHTimeout time.Duration
+	// CallbackGrace is how long after cloud-init finished (its last_update, seen over SSH) the
+	// worker still waits for the VPS's own callback before it goes on without it.
+	CallbackGrace time.Duration
 }
 
 // DefaultTimings suit real Hetzner.
@@ -96,6 +99,9 @@ func DefaultTimings() Timings {
 		PollMin: time.Second, PollMax: 10 * time.Second, Sweep: 2 * time.Second, Retry: time.Second,
 		InjectRetry: 2 * time.Second, Reconcile: 10 * time.Minute, FetchPoll: time.Second,
 		JobTimeout: 2 * time.Minute, SSHTimeout: 10 * time.Second,
+		// phone_home posts at once and retries every 3 s; a callback not here after a few tries
+		// is lost or rejected.
+		CallbackGrace: 15 * time.Second,
 	}
 }
 

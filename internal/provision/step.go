@@ -37,6 +37,8 @@ func (sw *stepWorker) Timeout(*river.Job[stepArgs]) time.Duration { return sw.w.
 type outcome struct {
 	next   bool
 	snooze time.Duration
+	// moved: another party (the callback) moved the state on, so this step did not finish.
+	moved bool
 }
 
 var (
@@ -85,7 +87,7 @@ func (w *Worker) runSteps(ctx context.Context, id int64, attempt, maxAttempts in
 		}
 		switch {
 		case out.next:
-			if st != db.ProvisioningStatusPending {
+			if st != db.ProvisioningStatusPending && !out.moved {
 				w.metrics.stepDone(st, sub.StepStartedAt)
 			}
 			w.o.log.InfoContext(ctx, "provisioning step done", "step", st)

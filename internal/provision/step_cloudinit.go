@@ -37,11 +37,12 @@ const cloudInitProbeMax = 30 * time.Second
 // shows cloud-init finished by CALLBACK_DEADLINE does the step fail.
 func (w *Worker) stepCloudInit(ctx context.Context, sub db.Subscription) (outcome, error) {
 	var status, detail string
+	var lastUpdate time.Time
 	var err error
 	if sub.HetznerServerID == nil || sub.VpsIpAddress == nil || sub.SshPrivateKey == nil || sub.SshHostKeyPublic == nil {
 		err = errors.New("no server address or keys are recorded to look with")
 	} else {
-		status, detail, err = w.cloudInitStatus(ctx, sub)
+		status, detail, lastUpdate, err = w.cloudInitStatus(ctx, sub)
 	}
 	var mismatch *hostKeyMismatchError
 	var f *stepFailure
@@ -54,8 +55,17 @@ func (w *Worker) stepCloudInit(ctx context.Context, sub db.Subscription) (outcom
 		if ctx.Err() != nil {
 			return waiting, ctx.Err()
 		}
+	case (status == "done" || status == "error") && !lastUpdate.IsZero() && time.Since(lastUpdate) < w.o.timings.CallbackGrace &&
+		(sub.CallbackExpiresAt == nil || time.Now().Before(*sub.CallbackExpiresAt)):
+		// Just finished: its phone_home is on its way, and the callback is the normal path (a
+		// callback after this would be turned away as spent). Look again after the grace.
+		return snoozeFor(max(w.o.timings.CallbackGrace-time.Since(lastUpdate), w.o.timings.PollMin)), nil
 	case status == "done" || status == "error":
-		return advanced, w.cloudInitConfirmed(ctx, sub, status, detail)
+		moved, err := w.cloudInitConfirmed(ctx, sub, status, detail)
+		if err != nil || !moved {
+			return outcome{next: true, moved: true}, err // the callback came first
+		}
+		return advanced, nil
 	case status == "disabled":
 		return waiting, fail("cloud-init is disabled on the VPS (`%s`: %s): it will neither set the VPS up nor call back. Destroy the VPS and provision again.", cloudInitStatusCommand, detail)
 	default:
@@ -98,14 +108,15 @@ func (w *Worker) serverGone(ctx context.Context, sub db.Subscription, from db.Pr
 
 // cloudInitConfirmed moves cloud_init → injecting_secrets after SSH showed cloud-init finished,
 // spending the callback token as the callback would; a callback that won the race changes nothing.
-func (w *Worker) cloudInitConfirmed(ctx context.Context, sub db.Subscription, status, detail string) error {
-	return inTx(ctx, w.pool, func(tx pgx.Tx) error {
+func (w *Worker) cloudInitConfirmed(ctx context.Context, sub db.Subscription, status, detail string) (moved bool, err error) {
+	err = inTx(ctx, w.pool, func(tx pgx.Tx) error {
 		if _, err := w.q.ProvisionCloudInitConfirmed(ctx, tx, sub.ID); err != nil {
 			if errors.Is(err, pgx.ErrNoRows) {
 				return nil
 			}
 			return fmt.Errorf("record cloud-init finished: %w", err)
 		}
+		moved = true
 		msg := fmt.Sprintf("cloud-init finished: no callback was accepted, but over SSH with the pinned host key `%s` reports %q", cloudInitStatusCommand, status)
 		if status == "error" {
 			msg += fmt.Sprintf(" (%s); injecting anyway, the injection checks that the assistant runs", detail)
@@ -115,6 +126,7 @@ func (w *Worker) cloudInitConfirmed(ctx context.Context, sub db.Subscription, st
 		}
 		return event(ctx, tx, sub.ID, db.ProvisioningStatusInjectingSecrets, "entered", actorWorker, "Injecting secrets over SSH")
 	})
+	return moved && err == nil, err
 }
 
 // hostKeyMismatchError means the VPS presented another host key than the seeded one.
@@ -128,19 +140,19 @@ func (e *hostKeyMismatchError) Error() string {
 }
 
 // cloudInitStatus runs [cloudInitStatusCommand] on the VPS as the login user and returns the
-// status word and the detail lines.
-func (w *Worker) cloudInitStatus(ctx context.Context, sub db.Subscription) (status, detail string, err error) {
+// status word, the detail lines and last_update (zero when it is missing or unreadable).
+func (w *Worker) cloudInitStatus(ctx context.Context, sub db.Subscription) (status, detail string, lastUpdate time.Time, err error) {
 	privPEM, err := w.cfg.Keyring.Decrypt(sub.SshPrivateKey, secrets.AD{Table: "subscriptions", Column: "ssh_private_key", RowID: sub.ID})
 	if err != nil {
-		return "", "", fail("The stored SSH key cannot be decrypted (%v): was RACHEL_KEYRING changed? Destroy and provision again.", err)
+		return "", "", time.Time{}, fail("The stored SSH key cannot be decrypted (%v): was RACHEL_KEYRING changed? Destroy and provision again.", err)
 	}
 	signer, err := sshkey.ParsePrivateKey(privPEM)
 	if err != nil {
-		return "", "", fail("The stored SSH key is unusable (%v). Destroy and provision again.", err)
+		return "", "", time.Time{}, fail("The stored SSH key is unusable (%v). Destroy and provision again.", err)
 	}
 	pinned, err := sshkey.ParseAuthorizedKey(*sub.SshHostKeyPublic)
 	if err != nil {
-		return "", "", fail("The pinned host key is unusable (%v). Destroy and provision again.", err)
+		return "", "", time.Time{}, fail("The pinned host key is unusable (%v). Destroy and provision again.", err)
 	}
 	addr := net.JoinHostPort(sub.VpsIpAddress.String(), strconv.Itoa(w.cfg.VPSSSHPort))
 	var mismatch error
@@ -159,10 +171,10 @@ func (w *Worker) cloudInitStatus(ctx context.Context, sub db.Subscription) (stat
 		Timeout:           w.o.timings.SSHTimeout,
 	})
 	if mismatch != nil {
-		return "", "", &hostKeyMismatchError{addr: addr, err: mismatch}
+		return "", "", time.Time{}, &hostKeyMismatchError{addr: addr, err: mismatch}
 	}
 	if err != nil {
-		return "", "", fmt.Errorf("cannot reach sshd at %s: %w", addr, err)
+		return "", "", time.Time{}, fmt.Errorf("cannot reach sshd at %s: %w", addr, err)
 	}
 	defer client.Close()
 	// The command's own deadline: a VPS that accepts SSH but never answers must not hold the job.
@@ -171,11 +183,11 @@ func (w *Worker) cloudInitStatus(ctx context.Context, sub db.Subscription) (stat
 	timer := time.AfterFunc(w.o.timings.SSHTimeout, func() { _ = client.Close() })
 	defer timer.Stop()
 	out, runErr := output(client, cloudInitStatusCommand)
-	status, detail, ok := parseCloudInitStatus(out)
+	status, detail, lastUpdate, ok := parseCloudInitStatus(out)
 	if !ok {
-		return "", "", fmt.Errorf("`%s` printed no status (%v)", cloudInitStatusCommand, runErr)
+		return "", "", time.Time{}, fmt.Errorf("`%s` printed no status (%v)", cloudInitStatusCommand, runErr)
 	}
-	return status, detail, nil
+	return status, detail, lastUpdate, nil
 }
 
 // parseCloudInitStatus reads the output of `cloud-init status --long` (22.4):
@@ -185,14 +197,20 @@ func (w *Worker) cloudInitStatus(ctx context.Context, sub db.Subscription) (stat
 //	last_update: Thu, 01 Jan 1970 00:02:05 +0000
 //	detail:
 //	DataSourceHetzner
-func parseCloudInitStatus(out string) (status, detail string, ok bool) {
+func parseCloudInitStatus(out string) (status, detail string, lastUpdate time.Time, ok bool) {
 	lines := strings.Split(strings.ReplaceAll(out, "\r\n", "\n"), "\n")
 	for i, l := range lines {
-		if s, found := strings.CutPrefix(strings.TrimSpace(l), "status: "); found && !ok {
+		l = strings.TrimSpace(l)
+		if s, found := strings.CutPrefix(l, "status: "); found && !ok {
 			status, ok = strings.TrimSpace(s), true
 			continue
 		}
-		if strings.TrimSpace(l) == "detail:" {
+		if s, found := strings.CutPrefix(l, "last_update: "); found {
+			// strftime("%a, %d %b %Y %H:%M:%S %z", gmtime(...)) in cloud-init 22.4.
+			lastUpdate, _ = time.Parse("Mon, 02 Jan 2006 15:04:05 -0700", strings.TrimSpace(s))
+			continue
+		}
+		if l == "detail:" {
 			detail = strings.TrimSpace(strings.Join(lines[i+1:], "\n"))
 			break
 		}
@@ -201,5 +219,5 @@ func parseCloudInitStatus(out string) (status, detail string, ok bool) {
 	if len(detail) > maxDetail {
 		detail = detail[:maxDetail] + "…"
 	}
-	return status, detail, ok
+	return status, detail, lastUpdate, ok
 }
