@@ -24,6 +24,7 @@ import (
 	"github.com/rachelcloud/admin/internal/keyrotation"
 	"github.com/rachelcloud/admin/internal/logging"
 	"github.com/rachelcloud/admin/internal/metrics"
+	"github.com/rachelcloud/admin/internal/notify"
 	"github.com/rachelcloud/admin/internal/provision"
 )
 
@@ -91,7 +92,8 @@ func open(ctx context.Context, stderr io.Writer, maxConns int32, need ...string)
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve", "Runs the admin web app. Applies pending migrations first.", stderr,
 		"DATABASE_URL", "PORT", "LISTEN_HOST", "RACHEL_KEYRING", "PUBLIC_BASE_URL", "SESSION_IDLE_TIMEOUT", "SESSION_MAX_AGE", "COOKIE_SECURE",
-		"TRUST_PROXY", "METRICS_PORT", "METRICS_TOKEN", "LOG_FORMAT")
+		"TRUST_PROXY", "METRICS_PORT", "METRICS_TOKEN", "LOG_FORMAT",
+		"NOTIFY_SMTP_URL", "NOTIFY_WEBHOOK_URL", "NOTIFY_WEBHOOK_SECRET")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -117,11 +119,15 @@ func serveHTTP(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, log 
 		return err
 	}
 	go prov.ListenForChanges(ctx) // status polls served from memory while nothing changes
+	notifier, err := notify.New(pool, cfg, notify.Options{Log: log})
+	if err != nil {
+		return err
+	}
 	authSvc := auth.NewService(pool, cfg.SessionIdle, cfg.SessionMaxAge)
 	// Expired sessions, old sign-in attempts and stale throttle counters go every 10 minutes.
 	go authSvc.CleanupEvery(ctx, authCleanupInterval, log)
 	app := httpapp.New(httpapp.Deps{
-		Pool: pool, Config: cfg, Log: log,
+		Pool: pool, Config: cfg, Log: log, Notify: notifier,
 		Auth:      authSvc,
 		Customers: customer.NewService(pool, cfg.Keyring),
 		Provision: prov,

@@ -15,6 +15,7 @@ import (
 	"github.com/rachelcloud/admin/internal/config"
 	"github.com/rachelcloud/admin/internal/database"
 	"github.com/rachelcloud/admin/internal/metrics"
+	"github.com/rachelcloud/admin/internal/notify"
 	"github.com/rachelcloud/admin/internal/provision"
 )
 
@@ -24,7 +25,8 @@ func runWork(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		"are resumed by the next worker.", stderr,
 		"DATABASE_URL", "RACHEL_KEYRING", "HCLOUD_TOKEN", "HCLOUD_TOKEN_FILE", "HCLOUD_ENDPOINT", "PUBLIC_BASE_URL",
 		"HCLOUD_SERVER_TYPE", "HCLOUD_IMAGE", "HCLOUD_LOCATION", "SSH_KEY_ALGORITHM", "SSH_ALLOWED_SOURCES", "VPS_SSH_PORT",
-		"CALLBACK_DEADLINE", "CREATE_DEADLINE", "INJECT_DEADLINE", "METRICS_PORT", "METRICS_TOKEN", "LISTEN_HOST", "LOG_FORMAT")
+		"CALLBACK_DEADLINE", "CREATE_DEADLINE", "INJECT_DEADLINE", "METRICS_PORT", "METRICS_TOKEN", "LISTEN_HOST", "LOG_FORMAT",
+		"NOTIFY_SMTP_URL", "NOTIFY_WEBHOOK_URL", "NOTIFY_WEBHOOK_SECRET", "NOTIFY_DIGEST_WINDOW")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -49,7 +51,12 @@ func runWork(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 // runWorker runs a provisioning worker until ctx ends.
 func runWorker(ctx context.Context, pool *pgxpool.Pool, cfg *config.Config, log *slog.Logger, m *metrics.Metrics, opts ...provision.Option) error {
-	opts = append([]provision.Option{provision.WithLogger(log), provision.WithRegistry(m.Registry)}, opts...)
+	notifier, err := notify.New(pool, cfg, notify.Options{Log: log})
+	if err != nil {
+		return err
+	}
+	opts = append([]provision.Option{provision.WithLogger(log), provision.WithRegistry(m.Registry),
+		provision.WithJobs(notifier.Jobs())}, opts...)
 	w, err := provision.NewWorker(pool, cfg, opts...)
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/mail"
 	"net/netip"
 	"net/url"
 	"os"
@@ -49,7 +50,28 @@ type Config struct {
 	MetricsToken secrets.Secret // METRICS_TOKEN: bearer token for /metrics; set, /metrics is also on PORT
 	SimTimeScale float64        // SIM_TIME_SCALE: the dev simulator's time scale
 	SimVPS       string         // SIM_VPS: what the dev simulator runs behind a server, "emulated" or "real"
+
+	NotifySMTP          *SMTPSettings  // NOTIFY_SMTP_URL (nil: no email channel)
+	NotifyWebhookURL    secrets.Secret // NOTIFY_WEBHOOK_URL: may hold a secret path (Slack's do)
+	NotifyWebhookSecret secrets.Secret // NOTIFY_WEBHOOK_SECRET: HMAC key of the webhook signature
+	NotifyDigestWindow  time.Duration  // NOTIFY_DIGEST_WINDOW: incidents within it go out as one message
 }
+
+// SMTPSettings is the email channel, parsed from NOTIFY_SMTP_URL
+// (smtp://user:pass@host:port?from=a@x&to=b@y,c@z; smtps:// for TLS from the first byte).
+type SMTPSettings struct {
+	Host        string
+	Port        int
+	Username    string
+	Password    secrets.Secret
+	From        string
+	To          []string
+	ImplicitTLS bool // smtps://; smtp:// upgrades with STARTTLS
+	Plain       bool // smtp://…?starttls=false: no TLS (a relay on a private network)
+}
+
+// Addr is host:port.
+func (s *SMTPSettings) Addr() string { return net.JoinHostPort(s.Host, strconv.Itoa(s.Port)) }
 
 // Var documents one environment variable, for the README and `-h`.
 type Var struct{ Name, Default, Meaning string }
@@ -83,6 +105,10 @@ var Vars = []Var{
 	{"METRICS_TOKEN", "(none)", "Bearer token scrapers must send for /metrics (16+ characters). Set, the web process also serves /metrics on PORT; unset, /metrics is only on METRICS_PORT."},
 	{"SIM_TIME_SCALE", "0.1", "`make run` only: time scale of the built-in simulator (1 = Hetzner's real timings)."},
 	{"SIM_VPS", "emulated", "`make run` only: what stands behind a simulated server: `emulated` (in-process imitation) or `real` (a Debian 12 container per server; needs root and systemd-container)."},
+	{"NOTIFY_SMTP_URL", "(no email)", "Email channel of notifications: `smtp://user:pass@host:587?from=ops@x.example&to=a@x.example,b@x.example` (STARTTLS; `smtps://` for implicit TLS; `starttls=false` for a relay on a private network)."},
+	{"NOTIFY_WEBHOOK_URL", "(no webhook)", "Webhook channel of notifications: JSON `{\"text\":…}` (Slack-compatible) POSTed here, signed (see Notifications)."},
+	{"NOTIFY_WEBHOOK_SECRET", "", "HMAC-SHA256 key of the webhook signature (at least 16 characters). Required with NOTIFY_WEBHOOK_URL."},
+	{"NOTIFY_DIGEST_WINDOW", "1m", "Incidents within this window after the first go out as one message (a digest when several)."},
 }
 
 // Getenv reads one variable; os.Getenv in production, a map in tests.
@@ -250,6 +276,25 @@ func Load(getenv Getenv) (*Config, error) {
 	if c.SessionIdle > c.SessionMaxAge {
 		bad("SESSION_IDLE_TIMEOUT", "is longer than SESSION_MAX_AGE")
 	}
+	c.NotifyDigestWindow = dur("NOTIFY_DIGEST_WINDOW", "1m")
+	if v := strings.TrimSpace(getenv("NOTIFY_SMTP_URL")); v != "" {
+		smtp, err := parseSMTPURL(v)
+		if err != nil {
+			bad("NOTIFY_SMTP_URL", "%v", err)
+		}
+		c.NotifySMTP = smtp
+	}
+	if v := strings.TrimSpace(getenv("NOTIFY_WEBHOOK_URL")); v != "" {
+		if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("NOTIFY_WEBHOOK_URL", "is not an http(s) URL") // the URL itself may be a secret
+		}
+		c.NotifyWebhookURL = secrets.NewSecret(v)
+		sec := getenv("NOTIFY_WEBHOOK_SECRET")
+		if len(sec) < 16 {
+			bad("NOTIFY_WEBHOOK_SECRET", "required with NOTIFY_WEBHOOK_URL, at least 16 characters")
+		}
+		c.NotifyWebhookSecret = secrets.NewSecret(sec)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
@@ -259,6 +304,64 @@ func Load(getenv Getenv) (*Config, error) {
 // ListenAddr is the host:port a listener on port binds: LISTEN_HOST, or every interface.
 func (c *Config) ListenAddr(port int) string {
 	return net.JoinHostPort(c.ListenHost, strconv.Itoa(port))
+}
+
+// parseSMTPURL reads the email channel's URL; errors never repeat the password.
+func parseSMTPURL(v string) (*SMTPSettings, error) {
+	u, err := url.Parse(v)
+	if err != nil {
+		return nil, errors.New("is not a URL such as smtp://user:pass@host:587?from=a@x.example&to=b@x.example")
+	}
+	s := &SMTPSettings{Host: u.Hostname()}
+	switch u.Scheme {
+	case "smtp":
+	case "smtps":
+		s.ImplicitTLS = true
+	default:
+		return nil, errors.New("scheme must be smtp or smtps")
+	}
+	if s.Host == "" {
+		return nil, errors.New("has no host")
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[bool]string{false: "587", true: "465"}[s.ImplicitTLS]
+	}
+	if s.Port, err = strconv.Atoi(port); err != nil || s.Port < 1 || s.Port > 65535 {
+		return nil, fmt.Errorf("port %q is not a port number", port)
+	}
+	if u.User != nil {
+		s.Username = u.User.Username()
+		pw, _ := u.User.Password()
+		s.Password = secrets.NewSecret(pw)
+	}
+	q := u.Query()
+	switch q.Get("starttls") {
+	case "", "true":
+	case "false":
+		s.Plain = !s.ImplicitTLS
+	default:
+		return nil, errors.New("starttls= must be true or false")
+	}
+	from, err := mail.ParseAddress(q.Get("from"))
+	if err != nil {
+		return nil, errors.New("from= must be an email address")
+	}
+	s.From = from.Address
+	for _, t := range strings.Split(q.Get("to"), ",") {
+		if strings.TrimSpace(t) == "" {
+			continue
+		}
+		a, err := mail.ParseAddress(strings.TrimSpace(t))
+		if err != nil {
+			return nil, fmt.Errorf("to=: %q is not an email address", t)
+		}
+		s.To = append(s.To, a.Address)
+	}
+	if len(s.To) == 0 {
+		return nil, errors.New("to= must list at least one email address")
+	}
+	return s, nil
 }
 
 // Need reports a missing variable that a subcommand cannot run without.

@@ -73,3 +73,30 @@ func TestErrorsNameTheVariable(t *testing.T) {
 		}
 	}
 }
+
+func TestNotifyChannels(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(map[string]string{
+		"NOTIFY_SMTP_URL":       "smtp://ops:s3cret-pass@mail.example.com:2525?from=rachel@example.com&to=a@example.com,b@example.com",
+		"NOTIFY_WEBHOOK_URL":    "https://hooks.example.com/services/T0/B0/xyz",
+		"NOTIFY_WEBHOOK_SECRET": "0123456789abcdef0123",
+		"NOTIFY_DIGEST_WINDOW":  "30s",
+	}))
+	require.NoError(t, err)
+	require.Equal(t, "mail.example.com:2525", c.NotifySMTP.Addr())
+	require.Equal(t, "ops", c.NotifySMTP.Username)
+	require.Equal(t, "s3cret-pass", c.NotifySMTP.Password.Reveal())
+	require.Equal(t, []string{"a@example.com", "b@example.com"}, c.NotifySMTP.To)
+	require.Equal(t, 30*time.Second, c.NotifyDigestWindow)
+
+	for name, e := range map[string]map[string]string{
+		"NOTIFY_SMTP_URL":       {"NOTIFY_SMTP_URL": "smtp://u:topsecret@h:25?from=x@example.com"}, // no to=
+		"NOTIFY_WEBHOOK_SECRET": {"NOTIFY_WEBHOOK_URL": "https://h.example.com/x", "NOTIFY_WEBHOOK_SECRET": "short"},
+		"NOTIFY_DIGEST_WINDOW":  {"NOTIFY_DIGEST_WINDOW": "soon"},
+	} {
+		_, err := config.Load(env(e))
+		require.Error(t, err, name)
+		require.Contains(t, err.Error(), name)
+		require.NotContains(t, err.Error(), "topsecret")
+	}
+}

@@ -185,6 +185,45 @@ type LoginThrottle struct {
 	UpdatedAt   time.Time
 }
 
+type NotifyDelivery struct {
+	ID        int64
+	MessageID int64
+	Channel   string
+	Status    string
+	Attempts  int32
+	LastError string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	SentAt    *time.Time
+}
+
+type NotifyEvent struct {
+	ID         int64
+	IncidentID int64
+	What       string
+	OccurredAt time.Time
+	MessageID  *int64
+}
+
+type NotifyIncident struct {
+	ID             int64
+	Key            string
+	Kind           string
+	SubscriptionID *int64
+	Summary        string
+	OpenedAt       time.Time
+	ResolvedAt     *time.Time
+}
+
+type NotifyMessage struct {
+	ID         int64
+	CreatedAt  time.Time
+	Kind       string
+	Subject    string
+	Body       string
+	EventCount int32
+}
+
 type ProvisioningEvent struct {
 	ID             int64
 	SubscriptionID int64

@@ -20,6 +20,7 @@ import (
 	"github.com/rachelcloud/admin/internal/customer"
 	"github.com/rachelcloud/admin/internal/database"
 	"github.com/rachelcloud/admin/internal/metrics"
+	"github.com/rachelcloud/admin/internal/notify"
 	"github.com/rachelcloud/admin/internal/provision"
 	"github.com/rachelcloud/admin/views"
 	"github.com/rachelcloud/admin/web"
@@ -32,6 +33,7 @@ type Deps struct {
 	Auth      *auth.Service
 	Customers *customer.Service
 	Provision *provision.Service
+	Notify    *notify.Notifier
 	Metrics   *metrics.Metrics // nil: no /metrics route, no request counter
 	Log       *slog.Logger
 }
@@ -48,6 +50,15 @@ type App struct {
 func New(d Deps) *echo.Echo {
 	if d.Log == nil {
 		d.Log = slog.Default()
+	}
+	if d.Notify == nil && d.Pool != nil {
+		// Callers that do not care about notifications (benchmarks, older tests) get the
+		// channels of the configuration.
+		if n, err := notify.New(d.Pool, d.Config, notify.Options{Log: d.Log}); err == nil {
+			d.Notify = n
+		} else {
+			d.Log.Error("notifications unavailable", "err", err)
+		}
 	}
 	a := &App{Deps: d, sessions: newSessionCache()}
 	e := echo.New()

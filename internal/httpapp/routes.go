@@ -57,6 +57,8 @@ func (a *App) routes(e *echo.Echo) {
 	admin.POST("/reconcile/:id/destroy", a.findingDestroy)
 	admin.POST("/reconcile/:id/gone", a.findingGone)
 	admin.GET("/audit", a.auditList)
+	admin.GET("/settings/notifications", a.notificationsShow)
+	admin.POST("/settings/notifications/test", a.notificationsTest)
 	admin.GET("/admins", a.adminList)
 	admin.POST("/admins", a.adminInvite)
 	admin.POST("/admins/:id/role", a.adminSetRole)
@@ -94,6 +96,9 @@ var routeRoles = map[string]auth.Role{
 	"POST /admins/:id/enable":           auth.RoleOwner,
 	"GET /account/password":             auth.RoleViewer,
 	"POST /account/password":            auth.RoleViewer,
+	// Settings: notification channels, policies and API tokens are the owner's.
+	"GET /settings/notifications":       auth.RoleOwner,
+	"POST /settings/notifications/test": auth.RoleOwner,
 }
 
 // leastRole is the role a signed-in route needs (owner when routeRoles does not name it).

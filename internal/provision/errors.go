@@ -16,6 +16,10 @@ func fail(format string, args ...any) error {
 	return &stepFailure{reason: fmt.Sprintf(format, args...)}
 }
 
+// ReasonLimitReached starts the failure reason of a step Hetzner refused because the project's
+// server limit is reached (notifications look for it).
+const ReasonLimitReached = "Hetzner's project limit is reached"
+
 // transientCodes are Hetzner errors worth retrying with backoff (hcloud-go already retries some
 // of them a few times per request).
 var transientCodes = []hcloud.ErrorCode{
@@ -48,7 +52,7 @@ func hetznerError(doing string, err error) error {
 	case hcloud.ErrorCodeForbidden:
 		return fail("The Hetzner API token may not %s (forbidden: %s). Give the token read & write permission, then Retry.", doing, herr.Message)
 	case hcloud.ErrorCodeResourceLimitExceeded:
-		return fail("Hetzner's project limit is reached, so it would not %s (%s). Ask Hetzner to raise the limit or remove unused servers, then Retry.", doing, herr.Message)
+		return fail(ReasonLimitReached+", so it would not %s (%s). Ask Hetzner to raise the limit or remove unused servers, then Retry.", doing, herr.Message)
 	case hcloud.ErrorCodeInvalidInput:
 		return fail("Hetzner rejected the request to %s as invalid (%s). Check the server type, image and location settings, then Retry.", doing, herr.Message)
 	}

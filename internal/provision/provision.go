@@ -23,6 +23,7 @@ import (
 
 	"github.com/hetznercloud/hcloud-go/v2/hcloud"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river"
 
 	"github.com/rachelcloud/admin/internal/audit"
 	"github.com/rachelcloud/admin/internal/db"
@@ -109,6 +110,7 @@ func DefaultTimings() Timings {
 type Option func(*options)
 
 type options struct {
+	jobs     []Jobs
 	log      *slog.Logger
 	hc       *hcloud.Client
 	rl       *RateLimitTracker
@@ -145,6 +147,21 @@ func WithTimings(t Timings) Option { return func(o *options) { o.timings = t } }
 
 // WithRegistry registers the worker's metrics (and hcloud-go's instrumentation) there.
 func WithRegistry(r prometheus.Registerer) Option { return func(o *options) { o.registry = r } }
+
+// Jobs are another package's River workers, queues and periodic jobs, run by the provisioning
+// worker's River client: one client per process keeps one leader for every periodic job.
+type Jobs struct {
+	Register func(*river.Workers) error
+	Queues   map[string]river.QueueConfig
+	Periodic []*river.PeriodicJob
+}
+
+// WithJobs adds j to the worker's River client (notifications, billing policy, health checks).
+func WithJobs(j Jobs) Option { return func(o *options) { o.jobs = append(o.jobs, j) } }
+
+// ExpectedDuration is how long step st normally takes; beyond it the step counts as stuck
+// (status page, dashboard, notifications). Zero for states that are not steps.
+func ExpectedDuration(st db.ProvisioningStatus) time.Duration { return expected[st].d }
 
 // WithHook calls fn at named points of the steps; the crash-safety test blocks there to be killed.
 func WithHook(fn func(point string)) Option { return func(o *options) { o.hook = fn } }

@@ -81,24 +81,37 @@ func NewWorker(pool *pgxpool.Pool, cfg *config.Config, opts ...Option) (*Worker,
 		return nil, fmt.Errorf("provision worker: %w", err)
 	}
 	t := o.timings
+	queues := map[string]river.QueueConfig{
+		queueSteps:       {MaxWorkers: 100},
+		queueMaintenance: {MaxWorkers: 2},
+	}
+	periodic := []*river.PeriodicJob{
+		river.NewPeriodicJob(river.PeriodicInterval(t.Reconcile),
+			func() (river.JobArgs, *river.InsertOpts) { return reconcileArgs{}, nil },
+			&river.PeriodicJobOpts{RunOnStart: true}),
+	}
+	for _, j := range o.jobs {
+		if j.Register != nil {
+			if err := j.Register(workers); err != nil {
+				return nil, fmt.Errorf("provision worker: %w", err)
+			}
+		}
+		for name, q := range j.Queues {
+			queues[name] = q
+		}
+		periodic = append(periodic, j.Periodic...)
+	}
 	w.river, err = river.NewClient(riverpgxv5.New(pool), &river.Config{
-		ID:     w.id,
-		Logger: o.log,
-		Queues: map[string]river.QueueConfig{
-			queueSteps:       {MaxWorkers: 100},
-			queueMaintenance: {MaxWorkers: 2},
-		},
+		ID:                   w.id,
+		Logger:               o.log,
+		Queues:               queues,
 		Workers:              workers,
 		RetryPolicy:          retryPolicy{base: t.Retry},
 		FetchPollInterval:    t.FetchPoll,
 		FetchCooldown:        min(t.FetchPoll, 100*time.Millisecond),
 		JobTimeout:           t.JobTimeout,
 		RescueStuckJobsAfter: 2 * t.JobTimeout,
-		PeriodicJobs: []*river.PeriodicJob{
-			river.NewPeriodicJob(river.PeriodicInterval(t.Reconcile),
-				func() (river.JobArgs, *river.InsertOpts) { return reconcileArgs{}, nil },
-				&river.PeriodicJobOpts{RunOnStart: true}),
-		},
+		PeriodicJobs:         periodic,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("provision worker: river client: %w", err)

@@ -1,0 +1,271 @@
+// Package notify tells the operators about incidents — a provisioning failed or stuck, drift
+// found by the reconciler, preflight failing, an assistant down, the server limit reached, a
+// billing destroy due — by email (SMTP) and by a signed webhook.
+//
+// An incident is a row in notify_incidents, open while its condition holds and keyed so that
+// seeing it again changes nothing. Opening and resolving it each record an event. A periodic job
+// detects the conditions ([Notifier.Scan]) and coalesces the waiting events into messages
+// ([Notifier.Dispatch]): the events of one window go out as one message, a digest when there are
+// several, so fifty failures at once make one email, not fifty. Every message is delivered to
+// every channel by its own River job, retried with backoff; its outcome is kept for the settings
+// page. Everything is in PostgreSQL, so nothing is lost when a process dies.
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/rachelcloud/admin/internal/audit"
+	"github.com/rachelcloud/admin/internal/config"
+	"github.com/rachelcloud/admin/internal/db"
+)
+
+// Kind is what an incident is about.
+type Kind string
+
+// The incident kinds (notify_incidents.kind).
+const (
+	KindProvisionFailed    Kind = "provision_failed"
+	KindProvisionStuck     Kind = "provision_stuck"
+	KindOrphan             Kind = "orphan"
+	KindGhost              Kind = "ghost"
+	KindPreflightFailing   Kind = "preflight_failing"
+	KindAssistantDown      Kind = "assistant_down"
+	KindServerLimit        Kind = "server_limit"
+	KindBillingDestroySoon Kind = "billing_destroy_soon"
+)
+
+// titles name each kind in messages.
+var titles = map[Kind]string{
+	KindProvisionFailed:    "Provisioning failed",
+	KindProvisionStuck:     "Provisioning stuck",
+	KindOrphan:             "Orphan server in Hetzner",
+	KindGhost:              "Server gone from Hetzner",
+	KindPreflightFailing:   "Preflight failing",
+	KindAssistantDown:      "Assistant down",
+	KindServerLimit:        "Server limit reached",
+	KindBillingDestroySoon: "Billing destroy due within a day",
+}
+
+// Condition is an incident's condition as a detector sees it now.
+type Condition struct {
+	Key            string // unique while open, e.g. "provision_failed:42"
+	Kind           Kind
+	SubscriptionID *int64
+	Summary        string // one line for people; scrubbed of secrets before it is stored
+}
+
+// Options adjust a [Notifier]; tests set the clock and a short retry.
+type Options struct {
+	Clock      func() time.Time // default time.Now
+	RetryBase  time.Duration    // first retry delay of a failed delivery (default 30 s, doubling)
+	Tick       time.Duration    // period of the detect-and-dispatch job (default 15 s)
+	Log        *slog.Logger
+	HTTPClient *http.Client
+}
+
+// Notifier raises and resolves incidents and sends their messages.
+type Notifier struct {
+	pool    *pgxpool.Pool
+	q       *db.Queries
+	cfg     *config.Config
+	river   *river.Client[pgx.Tx] // insert-only
+	o       Options
+	scrub   *scrubber
+	channel map[string]sender
+}
+
+// maxAttempts bounds the deliveries of one message to one channel (about a day with the default
+// backoff capped at 4 h).
+const maxAttempts = 12
+
+// Queue is the River queue of notification jobs.
+const Queue = "notify"
+
+// New returns a notifier for the channels configured in cfg (none is fine: messages are then
+// recorded but not sent).
+func New(pool *pgxpool.Pool, cfg *config.Config, o Options) (*Notifier, error) {
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.RetryBase <= 0 {
+		o.RetryBase = 30 * time.Second
+	}
+	if o.Tick <= 0 {
+		o.Tick = 15 * time.Second
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{Timeout: 15 * time.Second}
+	}
+	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: o.Log})
+	if err != nil {
+		return nil, fmt.Errorf("notify: river client: %w", err)
+	}
+	n := &Notifier{pool: pool, q: db.New(), cfg: cfg, river: rc, o: o, scrub: newScrubber(cfg),
+		channel: map[string]sender{}}
+	if cfg.NotifySMTP != nil {
+		n.channel[ChannelEmail] = &emailSender{s: cfg.NotifySMTP}
+	}
+	if !cfg.NotifyWebhookURL.IsZero() {
+		n.channel[ChannelWebhook] = &webhookSender{url: cfg.NotifyWebhookURL, secret: cfg.NotifyWebhookSecret,
+			client: o.HTTPClient, now: o.Clock}
+	}
+	return n, nil
+}
+
+func (n *Notifier) now() time.Time { return n.o.Clock() }
+
+// Open opens the incident unless it is open already, recording its "opened" event in dbtx (pass
+// the transaction that makes the change). It reports whether it opened one.
+func (n *Notifier) Open(ctx context.Context, dbtx db.DBTX, c Condition) (bool, error) {
+	if _, ok := titles[c.Kind]; !ok {
+		return false, fmt.Errorf("notify: unknown incident kind %q", c.Kind)
+	}
+	now := n.now()
+	id, err := n.q.NotifyIncidentOpen(ctx, dbtx, db.NotifyIncidentOpenParams{Key: c.Key, Kind: string(c.Kind),
+		SubscriptionID: c.SubscriptionID, Summary: n.scrub.clean(c.Summary), Now: now})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("notify: open incident %s: %w", c.Key, err)
+	}
+	if err := n.q.NotifyEventInsert(ctx, dbtx, db.NotifyEventInsertParams{IncidentID: id, What: "opened", Now: now}); err != nil {
+		return false, fmt.Errorf("notify: record incident %s opened: %w", c.Key, err)
+	}
+	return true, nil
+}
+
+// Resolve closes the open incident with key, if any, recording its "resolved" event.
+func (n *Notifier) Resolve(ctx context.Context, dbtx db.DBTX, key string) (bool, error) {
+	now := n.now()
+	id, err := n.q.NotifyIncidentResolve(ctx, dbtx, db.NotifyIncidentResolveParams{Key: key, Now: now})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("notify: resolve incident %s: %w", key, err)
+	}
+	if err := n.q.NotifyEventInsert(ctx, dbtx, db.NotifyEventInsertParams{IncidentID: id, What: "resolved", Now: now}); err != nil {
+		return false, fmt.Errorf("notify: record incident %s resolved: %w", key, err)
+	}
+	return true, nil
+}
+
+// Sync makes the open incidents of kind exactly current: opens those not open yet and resolves
+// the open ones whose condition no longer holds. Detectors that see the whole picture use it.
+func (n *Notifier) Sync(ctx context.Context, kind Kind, current []Condition) error {
+	return inTx(ctx, n.pool, func(tx pgx.Tx) error {
+		open, err := n.q.NotifyIncidentOpenKeys(ctx, tx, string(kind))
+		if err != nil {
+			return fmt.Errorf("notify: open %s incidents: %w", kind, err)
+		}
+		holds := make(map[string]bool, len(current))
+		for _, c := range current {
+			c.Kind = kind
+			holds[c.Key] = true
+			if _, err := n.Open(ctx, tx, c); err != nil {
+				return err
+			}
+		}
+		for _, key := range open {
+			if !holds[key] {
+				if _, err := n.Resolve(ctx, tx, key); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// ReportPreflight records the outcome of a preflight check: a failing one opens the
+// preflight_failing incident (one per check name), a passing one resolves it.
+func (n *Notifier) ReportPreflight(ctx context.Context, check string, problem string) error {
+	key := "preflight_failing:" + check
+	return inTx(ctx, n.pool, func(tx pgx.Tx) error {
+		if problem == "" {
+			_, err := n.Resolve(ctx, tx, key)
+			return err
+		}
+		_, err := n.Open(ctx, tx, Condition{Key: key, Kind: KindPreflightFailing, Summary: check + ": " + problem})
+		return err
+	})
+}
+
+// SendTest sends a test message to every channel, audited.
+func (n *Notifier) SendTest(ctx context.Context, actor audit.Actor) error {
+	if len(n.channel) == 0 {
+		return ErrNoChannel
+	}
+	subject := "[Rachel Cloud] Test notification"
+	body := fmt.Sprintf("A test sent by %s from the notification settings at %s.\n%s/settings/notifications",
+		actor.Email, n.now().UTC().Format(time.RFC1123), n.cfg.PublicBaseURL)
+	return inTx(ctx, n.pool, func(tx pgx.Tx) error {
+		if _, err := n.enqueueMessage(ctx, tx, "test", subject, body, 0); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, actor, audit.Entry{Action: "notify.test", Detail: "Test notification to " + n.channelList()})
+	})
+}
+
+// ErrNoChannel means no notification channel is configured.
+var ErrNoChannel = errors.New("no notification channel is configured (NOTIFY_SMTP_URL, NOTIFY_WEBHOOK_URL)")
+
+// enqueueMessage stores a message and a delivery job per channel, in tx.
+func (n *Notifier) enqueueMessage(ctx context.Context, tx pgx.Tx, kind, subject, body string, events int) (int64, error) {
+	subject, body = n.scrub.clean(subject), n.scrub.clean(body)
+	id, err := n.q.NotifyMessageInsert(ctx, tx, db.NotifyMessageInsertParams{Now: n.now(), Kind: kind,
+		Subject: subject, Body: body, EventCount: int32(events)})
+	if err != nil {
+		return 0, fmt.Errorf("notify: store message: %w", err)
+	}
+	for _, ch := range channelOrder {
+		if _, ok := n.channel[ch]; !ok {
+			continue
+		}
+		did, err := n.q.NotifyDeliveryInsert(ctx, tx, db.NotifyDeliveryInsertParams{MessageID: id, Channel: ch})
+		if err != nil {
+			return 0, fmt.Errorf("notify: store delivery: %w", err)
+		}
+		if _, err := n.river.InsertTx(ctx, tx, deliverArgs{DeliveryID: did}, nil); err != nil {
+			return 0, fmt.Errorf("notify: enqueue delivery: %w", err)
+		}
+	}
+	return id, nil
+}
+
+// liveStates are the River job states in which a job still will or does run.
+var liveStates = []rivertype.JobState{
+	rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
+	rivertype.JobStateRetryable, rivertype.JobStateScheduled,
+}
+
+// inTx runs fn in a transaction and commits it when fn returns nil.
+func inTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
