@@ -85,4 +85,3 @@ func (n *Notifier) scanFindings(ctx context.Context) error {
 	}
 	return errors.Join(n.Sync(ctx, KindOrphan, orphans), n.Sync(ctx, KindGhost, ghosts))
 }
-
