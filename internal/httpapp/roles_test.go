@@ -48,6 +48,8 @@ var routeTable = []struct {
 	{"POST /admins/:id/enable", auth.RoleOwner},
 	{"GET /account/password", auth.RoleViewer},
 	{"POST /account/password", auth.RoleViewer},
+	{"GET /settings/notifications", auth.RoleOwner},
+	{"POST /settings/notifications/test", auth.RoleOwner},
 }
 
 // as returns a bundle whose client is signed in as a new admin with role.
