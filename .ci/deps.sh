@@ -2,7 +2,8 @@
 # Makes sure the programs the tests use are installed: PostgreSQL's server binaries, Chromium
 # (browser tests), cloud-init (schema validation of user data), OpenSSH's server (real sshd), and
 # for the real VPSes behind the simulator (internal/hcloudsim/realvps): systemd-nspawn, nft, ip and
-# the en_US locale sources.
+# the en_US locale sources, sudo and curl (the real VPSes run this machine's image, and Hetzner's
+# debian-12 image has them).
 # As root it installs what is missing with apt-get; otherwise it names the packages to install.
 set -euo pipefail
 missing=()
@@ -14,6 +15,9 @@ command -v systemd-nspawn >/dev/null || missing+=(systemd-container)
 command -v nft >/dev/null || [ -x /usr/sbin/nft ] || missing+=(nftables)
 command -v ip >/dev/null || [ -x /usr/sbin/ip ] || missing+=(iproute2)
 [ -f /usr/share/i18n/locales/en_US ] || missing+=(locales)
+# Hetzner's debian-12 image has sudo and curl; the real VPSes run on this machine's image.
+[ -x /usr/bin/sudo ] || missing+=(sudo)
+[ -x /usr/bin/curl ] || missing+=(curl)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "missing Debian packages: ${missing[*]}" >&2

@@ -27,6 +27,7 @@ type callback struct {
 	path        string
 	contentType string
 	form        url.Values
+	remote      string // the caller's IP
 }
 
 // e2eFixture is what the provisioner would prepare: a login key, a seeded host key, a
@@ -36,6 +37,7 @@ type e2eFixture struct {
 	hostPub   ssh.PublicKey
 	userData  string
 	callbacks chan callback
+	sinkURL   string // the callback endpoint's base URL
 }
 
 func newE2EFixture(t *testing.T) *e2eFixture {
@@ -59,7 +61,8 @@ func newE2EFixtureOn(t *testing.T, listen string) *e2eFixture {
 	sink := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		form, _ := url.ParseQuery(string(body))
-		f.callbacks <- callback{path: r.URL.Path, contentType: r.Header.Get("Content-Type"), form: form}
+		remote, _, _ := net.SplitHostPort(r.RemoteAddr)
+		f.callbacks <- callback{path: r.URL.Path, contentType: r.Header.Get("Content-Type"), form: form, remote: remote}
 		w.WriteHeader(http.StatusOK)
 	}))
 	ln, err := net.Listen("tcp", listen)
@@ -67,6 +70,7 @@ func newE2EFixtureOn(t *testing.T, listen string) *e2eFixture {
 	sink.Listener = ln
 	sink.Start()
 	t.Cleanup(sink.Close)
+	f.sinkURL = sink.URL
 
 	cc := map[string]any{
 		"users": []any{map[string]any{

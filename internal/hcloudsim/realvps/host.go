@@ -107,9 +107,11 @@ func Available() string {
 			return fmt.Sprintf("real VPSes need %s (Debian packages systemd-container, iproute2, nftables, util-linux, locales, openssh-client)", p)
 		}
 	}
-	for _, p := range []string{"/usr/bin/cloud-init", "/usr/sbin/sshd", "/lib/systemd/systemd"} {
+	// The VPS runs this machine's image, which must carry what Hetzner's debian-12 image does
+	// and the project's user data uses.
+	for _, p := range []string{"/usr/bin/cloud-init", "/usr/sbin/sshd", "/lib/systemd/systemd", "/usr/bin/sudo", "/usr/bin/curl", "/usr/share/i18n/locales/en_US"} {
 		if _, err := os.Stat(p); err != nil {
-			return fmt.Sprintf("real VPSes need %s on this machine's image (Debian packages cloud-init, openssh-server, systemd)", p)
+			return fmt.Sprintf("real VPSes need %s on this machine's image (Debian packages cloud-init, openssh-server, systemd, sudo, curl, locales)", p)
 		}
 	}
 	return ""

@@ -451,3 +451,7 @@ func (m *Machine) Stop() error {
 	})
 	return m.stopErr
 }
+
+// UpperDir is the overlay's upper layer: every file the VPS wrote since boot, and whiteouts for
+// what it removed.
+func (m *Machine) UpperDir() string { return filepath.Join(m.dir(), "layer", "upper") }

@@ -19,23 +19,24 @@ import (
 // about shapes (a wrong type is a boot error, which surfaces builder bugs early) and lenient
 // about keys it does not simulate (recorded as warnings, as cloud-init's schema check would).
 type cloudConfig struct {
-	hostname       string
-	fqdn           string
-	users          []userSpec
-	groups         []string
-	hostKeys       []hostKeySeed
-	sshKeysGiven   bool // cc_ssh generates keys only when ssh_keys is absent
-	deleteKeys     bool
-	genKeyTypes    []string
-	disableRoot    bool
-	passwordAuth   bool
-	writeFiles     []writeFile
-	packages       []string
-	bootCmd        []shellCmd
-	runCmd         []shellCmd
-	phoneHome      *phoneHome
-	unknownKeys    []string
-	defaultUserSet bool
+	hostname        string
+	fqdn            string
+	users           []userSpec
+	groups          []string
+	hostKeys        []hostKeySeed
+	sshKeysGiven    bool // cc_ssh generates keys only when ssh_keys is absent
+	deleteKeys      bool
+	genKeyTypes     []string
+	disableRoot     bool
+	passwordAuth    bool
+	passwordAuthSet bool // ssh_pwauth given (and not "unchanged")
+	writeFiles      []writeFile
+	packages        []string
+	bootCmd         []shellCmd
+	runCmd          []shellCmd
+	phoneHome       *phoneHome
+	unknownKeys     []string
+	defaultUserSet  bool
 }
 
 type userSpec struct {
@@ -55,6 +56,7 @@ type hostKeySeed struct {
 	keyType    string // rsa, ecdsa, ed25519
 	signer     ssh.Signer
 	publicLine string // the .pub file's content as cloud-init writes it
+	private    string // the private key file's content, verbatim
 }
 
 type writeFile struct {
@@ -164,6 +166,7 @@ func (cc *cloudConfig) parseKey(key string, val *yaml.Node) error {
 			return nil
 		}
 		cc.passwordAuth, err = scalarBool(val)
+		cc.passwordAuthSet = err == nil
 	case "write_files":
 		err = cc.parseWriteFiles(val)
 	case "packages":
@@ -372,7 +375,7 @@ func parseHostKey(kt, priv, pub string, hasPub bool) (hostKeySeed, error) {
 	if !strings.HasPrefix(signer.PublicKey().Type(), wantKeyType[kt]) {
 		return hostKeySeed{}, fmt.Errorf("%s_private holds a %s key", kt, signer.PublicKey().Type())
 	}
-	seed := hostKeySeed{keyType: kt, signer: signer}
+	seed := hostKeySeed{keyType: kt, signer: signer, private: priv}
 	if !hasPub {
 		// cloud-init derives the missing public half with ssh-keygen -y.
 		seed.publicLine = string(ssh.MarshalAuthorizedKey(signer.PublicKey()))

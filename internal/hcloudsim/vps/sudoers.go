@@ -5,6 +5,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"time"
 )
 
 // sudoRule is one cloud-config `sudo` string, i.e. a sudoers user specification without the
@@ -241,7 +242,7 @@ func globMatch(pattern, s string) bool {
 // sudoersFile renders the rules as cloud-init writes /etc/sudoers.d/90-cloud-init-users.
 func sudoersFile(users []userSpec) []byte {
 	var b strings.Builder
-	b.WriteString("# Created by cloud-init v. 24.4 on simulated boot\n")
+	b.WriteString("# Created by cloud-init v. 22.4.2 on " + time.Now().UTC().Format("Mon, 02 Jan 2006 15:04:05 -0700") + "\n")
 	for _, u := range users {
 		if len(u.sudo) == 0 {
 			continue

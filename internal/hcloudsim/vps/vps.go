@@ -414,6 +414,18 @@ func (m *Machine) initStage(cc *cloudConfig) error {
 			return fmt.Errorf("write sudoers: %w", err)
 		}
 	}
+	if cc.passwordAuthSet {
+		// cc_set_passwords on Debian 12's cloud-init writes its own sshd drop-in, 0600.
+		v := "no"
+		if cc.passwordAuth {
+			v = "yes"
+		}
+		if err := m.fs.mkdirAll(root, "/etc/ssh/sshd_config.d", 0o755, "root", "root"); err != nil {
+			m.warnf("set_passwords: %v", err)
+		} else if err := m.fs.writeFile(root, "/etc/ssh/sshd_config.d/50-cloud-init.conf", []byte("PasswordAuthentication "+v+"\n"), 0o600, "root", "root", false); err != nil {
+			m.warnf("set_passwords: %v", err)
+		}
+	}
 	return m.setupHostKeys(cc)
 }
 
@@ -478,7 +490,8 @@ func (m *Machine) addUser(u userSpec) error {
 	if u.system || u.noCreateHome {
 		return nil
 	}
-	if err := m.fs.mkdirAll(root, u.home, 0o750, u.name, primary); err != nil {
+	// useradd -m on Debian 12: HOME_MODE unset, UMASK 022, so 0755 (as a real VPS shows).
+	if err := m.fs.mkdirAll(root, u.home, 0o755, u.name, primary); err != nil {
 		return fmt.Errorf("users: %s: home %s: %w", u.name, u.home, err)
 	}
 	_ = m.fs.chown(root, u.home, u.name, primary)
@@ -506,8 +519,9 @@ func (m *Machine) setupHostKeys(cc *cloudConfig) error {
 		signers = append(signers, seed.signer)
 		m.pubKeys["pub_key_"+seed.keyType] = seed.publicLine
 		base := "/etc/ssh/ssh_host_" + seed.keyType + "_key"
-		_ = m.fs.writeFile(root, base, []byte("(seeded private key)\n"), 0o600, "root", "root", false)
-		_ = m.fs.writeFile(root, base+".pub", []byte(seed.publicLine), 0o644, "root", "root", false)
+		// cloud-init 22.4's cc_ssh writes both halves 0600 (KEY_2_FILE), the private one verbatim.
+		_ = m.fs.writeFile(root, base, []byte(seed.private), 0o600, "root", "root", false)
+		_ = m.fs.writeFile(root, base+".pub", []byte(seed.publicLine), 0o600, "root", "root", false)
 	}
 	// cc_ssh generates host keys only when no ssh_keys are given; a surviving image key (no
 	// ssh_deletekeys) is one nobody outside knows.
@@ -534,7 +548,7 @@ func (m *Machine) setupHostKeys(cc *cloudConfig) error {
 		m.pubKeys["pub_key_"+kt] = line
 		base := "/etc/ssh/ssh_host_" + kt + "_key"
 		_ = m.fs.writeFile(root, base, []byte("(generated private key)\n"), 0o600, "root", "root", false)
-		_ = m.fs.writeFile(root, base+".pub", []byte(line), 0o644, "root", "root", false)
+		_ = m.fs.writeFile(root, base+".pub", []byte(line), 0o600, "root", "root", false)
 	}
 	if len(signers) == 0 {
 		return errors.New("ssh: no host key seeded or generated, sshd cannot start")
