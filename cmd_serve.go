@@ -123,7 +123,7 @@ func serveHTTP(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, log 
 	if err != nil {
 		return err
 	}
-	authSvc := auth.NewService(pool, cfg.SessionIdle, cfg.SessionMaxAge)
+	authSvc := auth.NewService(pool, cfg.SessionIdle, cfg.SessionMaxAge, auth.WithKeyring(cfg.Keyring))
 	// Expired sessions, old sign-in attempts and stale throttle counters go every 10 minutes.
 	go authSvc.CleanupEvery(ctx, authCleanupInterval, log)
 	app := httpapp.New(httpapp.Deps{

@@ -1,13 +1,15 @@
 -- name: SessionCreate :one
-INSERT INTO admin_sessions (token_hash, admin_id, csrf_token, ip, user_agent, expires_at)
-VALUES (@token_hash::bytea, @admin_id::bigint, @csrf_token::text, @ip::text, @user_agent::text, @expires_at::timestamptz)
+INSERT INTO admin_sessions (token_hash, admin_id, csrf_token, ip, user_agent, expires_at, second_factor_pending)
+VALUES (@token_hash::bytea, @admin_id::bigint, @csrf_token::text, @ip::text, @user_agent::text, @expires_at::timestamptz,
+        @second_factor_pending::boolean)
 RETURNING *;
 
 -- name: SessionGet :one
 -- A session that has neither expired absolutely nor been idle since before @idle_since, of an
 -- admin who is not disabled.
 SELECT sqlc.embed(admin_sessions), admins.email AS admin_email, admins.role AS admin_role,
-       admins.must_change_password AS admin_must_change_password
+       admins.must_change_password AS admin_must_change_password,
+       (admins.totp_enabled_at IS NOT NULL)::boolean AS admin_second_factor
 FROM admin_sessions
 JOIN admins ON admins.id = admin_sessions.admin_id
 WHERE admin_sessions.token_hash = @token_hash::bytea

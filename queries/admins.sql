@@ -30,3 +30,30 @@ UPDATE admins SET role = @role::text, updated_at = now() WHERE id = @id::bigint;
 -- name: AdminSetDisabled :exec
 UPDATE admins SET disabled_at = CASE WHEN @disabled::boolean THEN now() END, updated_at = now()
 WHERE id = @id::bigint;
+
+-- name: AdminSetTOTPPending :exec
+UPDATE admins SET totp_pending_secret = @secret::bytea, updated_at = now() WHERE id = @id::bigint;
+
+-- name: AdminEnableTOTP :exec
+-- The pending secret becomes the secret; @step (the enrolment code's) cannot be used again.
+UPDATE admins SET totp_secret = @secret::bytea, totp_pending_secret = NULL, totp_enabled_at = now(),
+    totp_last_step = @step::bigint, updated_at = now()
+WHERE id = @id::bigint;
+
+-- name: AdminUseTOTPStep :execrows
+-- Accepts a code's time step only if it is later than every step accepted before (no replay).
+UPDATE admins SET totp_last_step = @step::bigint WHERE id = @id::bigint AND totp_last_step < @step::bigint;
+
+-- name: AdminResetTOTP :exec
+UPDATE admins SET totp_secret = NULL, totp_pending_secret = NULL, totp_enabled_at = NULL, totp_last_step = 0, updated_at = now()
+WHERE id = @id::bigint;
+
+-- name: AdminTOTPSecretsListAll :many
+-- For key rotation: every encrypted TOTP secret.
+SELECT id, totp_secret, totp_pending_secret FROM admins
+WHERE totp_secret IS NOT NULL OR totp_pending_secret IS NOT NULL
+ORDER BY id FOR UPDATE;
+
+-- name: AdminTOTPSecretsReplace :exec
+UPDATE admins SET totp_secret = sqlc.narg(totp_secret)::bytea, totp_pending_secret = sqlc.narg(totp_pending_secret)::bytea
+WHERE id = @id::bigint;

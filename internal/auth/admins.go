@@ -46,7 +46,7 @@ func (s *Service) ListAdmins(ctx context.Context) ([]AdminView, error) {
 
 func viewOf(a db.Admin) AdminView {
 	return AdminView{ID: a.ID, Email: a.Email, Role: Role(a.Role), Disabled: a.DisabledAt != nil,
-		MustChangePassword: a.MustChangePassword, SecondFactor: false, CreatedAt: a.CreatedAt}
+		MustChangePassword: a.MustChangePassword, SecondFactor: secondFactorOn(a), CreatedAt: a.CreatedAt}
 }
 
 // Invite creates an admin with a random one-time password, returned once for the inviting owner to

@@ -17,6 +17,7 @@ import (
 
 	"github.com/rachelcloud/admin/internal/database"
 	"github.com/rachelcloud/admin/internal/db"
+	"github.com/rachelcloud/admin/internal/secrets"
 )
 
 const sessionTokenSize = 32
@@ -41,6 +42,11 @@ type Session struct {
 	// MustChangePassword is set while the admin still signs in with an invitation's one-time
 	// password: nothing but the password change is open to them.
 	MustChangePassword bool
+	// SecondFactorPending is set between a right password and a right second-factor code: the
+	// session reaches nothing but the code form.
+	SecondFactorPending bool
+	// SecondFactor reports whether the admin has a TOTP second factor.
+	SecondFactor bool
 }
 
 // Service signs admins in and out and looks sessions up.
@@ -50,11 +56,16 @@ type Service struct {
 	idle    time.Duration
 	maxAge  time.Duration
 	nowFunc func() time.Time
+	keyring *secrets.Keyring // encrypts TOTP secrets; nil: no second factor
 }
 
 // NewService returns a Service with the given idle and absolute session lifetimes.
-func NewService(pool *pgxpool.Pool, idle, maxAge time.Duration) *Service {
-	return &Service{pool: pool, q: db.New(), idle: idle, maxAge: maxAge, nowFunc: time.Now}
+func NewService(pool *pgxpool.Pool, idle, maxAge time.Duration, opts ...Option) *Service {
+	s := &Service{pool: pool, q: db.New(), idle: idle, maxAge: maxAge, nowFunc: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // NormalizeEmail lower-cases and trims an email for lookups.
@@ -188,22 +199,30 @@ func (s *Service) SignIn(ctx context.Context, email, password, ip, userAgent str
 	if err := s.succeeded(ctx, tx, buckets, admin.ID, ip); err != nil {
 		return "", nil, err
 	}
+	// With a second factor, the password opens only a pending session: the code form.
+	pending := secondFactorOn(admin)
 	token = RandomToken(sessionTokenSize)
 	row, err := s.q.SessionCreate(ctx, tx, db.SessionCreateParams{
 		TokenHash: hashToken(token), AdminID: admin.ID, CsrfToken: RandomToken(32),
 		Ip: ip, UserAgent: truncate(clean(userAgent), 300), ExpiresAt: s.nowFunc().Add(s.maxAge),
+		SecondFactorPending: pending,
 	})
 	if err != nil {
 		return "", nil, fmt.Errorf("create session: %w", err)
 	}
-	if err := s.audit(ctx, tx, &admin.ID, admin.Email, "sign_in", ip); err != nil {
+	action := "sign_in"
+	if pending {
+		action = "sign_in_password" // the sign-in completes with the code
+	}
+	if err := s.audit(ctx, tx, &admin.ID, admin.Email, action, ip); err != nil {
 		return "", nil, err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return "", nil, err
 	}
 	return token, &Session{AdminID: admin.ID, AdminEmail: admin.Email, CSRFToken: row.CsrfToken, ExpiresAt: row.ExpiresAt,
-		Role: Role(admin.Role), MustChangePassword: admin.MustChangePassword}, nil
+		Role: Role(admin.Role), MustChangePassword: admin.MustChangePassword,
+		SecondFactorPending: pending, SecondFactor: pending}, nil
 }
 
 // Lookup returns the live session for a cookie token and marks it used.
@@ -224,7 +243,8 @@ func (s *Service) Lookup(ctx context.Context, token string) (*Session, error) {
 	}
 	return &Session{AdminID: row.AdminSession.AdminID, AdminEmail: row.AdminEmail,
 		CSRFToken: row.AdminSession.CsrfToken, ExpiresAt: row.AdminSession.ExpiresAt,
-		Role: Role(row.AdminRole), MustChangePassword: row.AdminMustChangePassword}, nil
+		Role: Role(row.AdminRole), MustChangePassword: row.AdminMustChangePassword,
+		SecondFactorPending: row.AdminSession.SecondFactorPending, SecondFactor: row.AdminSecondFactor}, nil
 }
 
 // SignOut ends the session of token.

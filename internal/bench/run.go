@@ -236,7 +236,7 @@ func (b *bench) newStack(ctx context.Context, dbName string, simCfg hcloudsim.Co
 	s.stopListen = func() { stopListen(); <-listening }
 	app := httpapp.New(httpapp.Deps{
 		Pool: s.pool, Config: s.cfg, Log: b.log,
-		Auth:      auth.NewService(s.pool, s.cfg.SessionIdle, s.cfg.SessionMaxAge),
+		Auth:      auth.NewService(s.pool, s.cfg.SessionIdle, s.cfg.SessionMaxAge, auth.WithKeyring(s.cfg.Keyring)),
 		Customers: customer.NewService(s.pool, s.cfg.Keyring),
 		Provision: s.svc,
 	})

@@ -44,6 +44,7 @@ type Config struct {
 	SessionMaxAge time.Duration // SESSION_MAX_AGE
 	SecureCookies bool          // COOKIE_SECURE
 	TrustProxy    bool          // TRUST_PROXY: take the client address from X-Forwarded-For
+	Require2FA    bool          // REQUIRE_2FA: every admin must have a TOTP second factor
 	LogFormat     string        // LOG_FORMAT: json or text
 
 	MetricsPort  int            // METRICS_PORT: a separate listener for /metrics and /healthz (0: off)
@@ -100,6 +101,7 @@ var Vars = []Var{
 	{"SESSION_MAX_AGE", "12h", "Admin session absolute expiry."},
 	{"COOKIE_SECURE", "true", "Mark cookies Secure (set false only for plain-HTTP development)."},
 	{"LOG_FORMAT", "json", "json or text."},
+	{"REQUIRE_2FA", "false", "Require a TOTP second factor of every admin: one without it is sent to enrolment after the password."},
 	{"TRUST_PROXY", "false", "Behind a reverse proxy on a private network: take client addresses from X-Forwarded-For."},
 	{"METRICS_PORT", "(off)", "Port of a separate listener for /metrics and /healthz, in the web and the worker process (keep it off the public network)."},
 	{"METRICS_TOKEN", "(none)", "Bearer token scrapers must send for /metrics (16+ characters). Set, the web process also serves /metrics on PORT; unset, /metrics is only on METRICS_PORT."},
@@ -269,6 +271,13 @@ func Load(getenv Getenv) (*Config, error) {
 	case "false", "0", "no":
 	default:
 		bad("TRUST_PROXY", "%q: use true or false", v)
+	}
+	switch v := str("REQUIRE_2FA", "false"); v {
+	case "true", "1", "yes":
+		c.Require2FA = true
+	case "false", "0", "no":
+	default:
+		bad("REQUIRE_2FA", "%q: use true or false", v)
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		bad("LOG_FORMAT", "%q: use json or text", c.LogFormat)

@@ -11,18 +11,20 @@ import (
 )
 
 const sessionCreate = `-- name: SessionCreate :one
-INSERT INTO admin_sessions (token_hash, admin_id, csrf_token, ip, user_agent, expires_at)
-VALUES ($1::bytea, $2::bigint, $3::text, $4::text, $5::text, $6::timestamptz)
-RETURNING token_hash, admin_id, csrf_token, ip, user_agent, created_at, last_seen_at, expires_at
+INSERT INTO admin_sessions (token_hash, admin_id, csrf_token, ip, user_agent, expires_at, second_factor_pending)
+VALUES ($1::bytea, $2::bigint, $3::text, $4::text, $5::text, $6::timestamptz,
+        $7::boolean)
+RETURNING token_hash, admin_id, csrf_token, ip, user_agent, created_at, last_seen_at, expires_at, second_factor_pending
 `
 
 type SessionCreateParams struct {
-	TokenHash []byte
-	AdminID   int64
-	CsrfToken string
-	Ip        string
-	UserAgent string
-	ExpiresAt time.Time
+	TokenHash           []byte
+	AdminID             int64
+	CsrfToken           string
+	Ip                  string
+	UserAgent           string
+	ExpiresAt           time.Time
+	SecondFactorPending bool
 }
 
 func (q *Queries) SessionCreate(ctx context.Context, db DBTX, arg SessionCreateParams) (AdminSession, error) {
@@ -33,6 +35,7 @@ func (q *Queries) SessionCreate(ctx context.Context, db DBTX, arg SessionCreateP
 		arg.Ip,
 		arg.UserAgent,
 		arg.ExpiresAt,
+		arg.SecondFactorPending,
 	)
 	var i AdminSession
 	err := row.Scan(
@@ -44,6 +47,7 @@ func (q *Queries) SessionCreate(ctx context.Context, db DBTX, arg SessionCreateP
 		&i.CreatedAt,
 		&i.LastSeenAt,
 		&i.ExpiresAt,
+		&i.SecondFactorPending,
 	)
 	return i, err
 }
@@ -98,8 +102,9 @@ func (q *Queries) SessionDeleteOthersOfAdmin(ctx context.Context, db DBTX, arg S
 }
 
 const sessionGet = `-- name: SessionGet :one
-SELECT admin_sessions.token_hash, admin_sessions.admin_id, admin_sessions.csrf_token, admin_sessions.ip, admin_sessions.user_agent, admin_sessions.created_at, admin_sessions.last_seen_at, admin_sessions.expires_at, admins.email AS admin_email, admins.role AS admin_role,
-       admins.must_change_password AS admin_must_change_password
+SELECT admin_sessions.token_hash, admin_sessions.admin_id, admin_sessions.csrf_token, admin_sessions.ip, admin_sessions.user_agent, admin_sessions.created_at, admin_sessions.last_seen_at, admin_sessions.expires_at, admin_sessions.second_factor_pending, admins.email AS admin_email, admins.role AS admin_role,
+       admins.must_change_password AS admin_must_change_password,
+       (admins.totp_enabled_at IS NOT NULL)::boolean AS admin_second_factor
 FROM admin_sessions
 JOIN admins ON admins.id = admin_sessions.admin_id
 WHERE admin_sessions.token_hash = $1::bytea
@@ -118,6 +123,7 @@ type SessionGetRow struct {
 	AdminEmail              string
 	AdminRole               string
 	AdminMustChangePassword bool
+	AdminSecondFactor       bool
 }
 
 // A session that has neither expired absolutely nor been idle since before @idle_since, of an
@@ -134,9 +140,11 @@ func (q *Queries) SessionGet(ctx context.Context, db DBTX, arg SessionGetParams)
 		&i.AdminSession.CreatedAt,
 		&i.AdminSession.LastSeenAt,
 		&i.AdminSession.ExpiresAt,
+		&i.AdminSession.SecondFactorPending,
 		&i.AdminEmail,
 		&i.AdminRole,
 		&i.AdminMustChangePassword,
+		&i.AdminSecondFactor,
 	)
 	return i, err
 }

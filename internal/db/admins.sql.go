@@ -12,7 +12,7 @@ import (
 const adminCreate = `-- name: AdminCreate :one
 INSERT INTO admins (email, password_hash, role, must_change_password)
 VALUES ($1::text, $2::text, $3::text, $4::boolean)
-RETURNING id, email, password_hash, created_at, role, disabled_at, must_change_password, updated_at
+RETURNING id, email, password_hash, created_at, role, disabled_at, must_change_password, updated_at, totp_secret, totp_pending_secret, totp_enabled_at, totp_last_step
 `
 
 type AdminCreateParams struct {
@@ -39,12 +39,34 @@ func (q *Queries) AdminCreate(ctx context.Context, db DBTX, arg AdminCreateParam
 		&i.DisabledAt,
 		&i.MustChangePassword,
 		&i.UpdatedAt,
+		&i.TotpSecret,
+		&i.TotpPendingSecret,
+		&i.TotpEnabledAt,
+		&i.TotpLastStep,
 	)
 	return i, err
 }
 
+const adminEnableTOTP = `-- name: AdminEnableTOTP :exec
+UPDATE admins SET totp_secret = $1::bytea, totp_pending_secret = NULL, totp_enabled_at = now(),
+    totp_last_step = $2::bigint, updated_at = now()
+WHERE id = $3::bigint
+`
+
+type AdminEnableTOTPParams struct {
+	Secret []byte
+	Step   int64
+	ID     int64
+}
+
+// The pending secret becomes the secret; @step (the enrolment code's) cannot be used again.
+func (q *Queries) AdminEnableTOTP(ctx context.Context, db DBTX, arg AdminEnableTOTPParams) error {
+	_, err := db.Exec(ctx, adminEnableTOTP, arg.Secret, arg.Step, arg.ID)
+	return err
+}
+
 const adminGet = `-- name: AdminGet :one
-SELECT id, email, password_hash, created_at, role, disabled_at, must_change_password, updated_at FROM admins WHERE id = $1::bigint
+SELECT id, email, password_hash, created_at, role, disabled_at, must_change_password, updated_at, totp_secret, totp_pending_secret, totp_enabled_at, totp_last_step FROM admins WHERE id = $1::bigint
 `
 
 func (q *Queries) AdminGet(ctx context.Context, db DBTX, id int64) (Admin, error) {
@@ -59,12 +81,16 @@ func (q *Queries) AdminGet(ctx context.Context, db DBTX, id int64) (Admin, error
 		&i.DisabledAt,
 		&i.MustChangePassword,
 		&i.UpdatedAt,
+		&i.TotpSecret,
+		&i.TotpPendingSecret,
+		&i.TotpEnabledAt,
+		&i.TotpLastStep,
 	)
 	return i, err
 }
 
 const adminGetByEmail = `-- name: AdminGetByEmail :one
-SELECT id, email, password_hash, created_at, role, disabled_at, must_change_password, updated_at FROM admins WHERE email = $1::text
+SELECT id, email, password_hash, created_at, role, disabled_at, must_change_password, updated_at, totp_secret, totp_pending_secret, totp_enabled_at, totp_last_step FROM admins WHERE email = $1::text
 `
 
 func (q *Queries) AdminGetByEmail(ctx context.Context, db DBTX, email string) (Admin, error) {
@@ -79,12 +105,16 @@ func (q *Queries) AdminGetByEmail(ctx context.Context, db DBTX, email string) (A
 		&i.DisabledAt,
 		&i.MustChangePassword,
 		&i.UpdatedAt,
+		&i.TotpSecret,
+		&i.TotpPendingSecret,
+		&i.TotpEnabledAt,
+		&i.TotpLastStep,
 	)
 	return i, err
 }
 
 const adminGetForUpdate = `-- name: AdminGetForUpdate :one
-SELECT id, email, password_hash, created_at, role, disabled_at, must_change_password, updated_at FROM admins WHERE id = $1::bigint FOR UPDATE
+SELECT id, email, password_hash, created_at, role, disabled_at, must_change_password, updated_at, totp_secret, totp_pending_secret, totp_enabled_at, totp_last_step FROM admins WHERE id = $1::bigint FOR UPDATE
 `
 
 func (q *Queries) AdminGetForUpdate(ctx context.Context, db DBTX, id int64) (Admin, error) {
@@ -99,12 +129,16 @@ func (q *Queries) AdminGetForUpdate(ctx context.Context, db DBTX, id int64) (Adm
 		&i.DisabledAt,
 		&i.MustChangePassword,
 		&i.UpdatedAt,
+		&i.TotpSecret,
+		&i.TotpPendingSecret,
+		&i.TotpEnabledAt,
+		&i.TotpLastStep,
 	)
 	return i, err
 }
 
 const adminList = `-- name: AdminList :many
-SELECT id, email, password_hash, created_at, role, disabled_at, must_change_password, updated_at FROM admins ORDER BY disabled_at IS NOT NULL, email
+SELECT id, email, password_hash, created_at, role, disabled_at, must_change_password, updated_at, totp_secret, totp_pending_secret, totp_enabled_at, totp_last_step FROM admins ORDER BY disabled_at IS NOT NULL, email
 `
 
 func (q *Queries) AdminList(ctx context.Context, db DBTX) ([]Admin, error) {
@@ -125,6 +159,10 @@ func (q *Queries) AdminList(ctx context.Context, db DBTX) ([]Admin, error) {
 			&i.DisabledAt,
 			&i.MustChangePassword,
 			&i.UpdatedAt,
+			&i.TotpSecret,
+			&i.TotpPendingSecret,
+			&i.TotpEnabledAt,
+			&i.TotpLastStep,
 		); err != nil {
 			return nil, err
 		}
@@ -160,6 +198,16 @@ func (q *Queries) AdminLockActiveOwners(ctx context.Context, db DBTX) ([]int64, 
 		return nil, err
 	}
 	return items, nil
+}
+
+const adminResetTOTP = `-- name: AdminResetTOTP :exec
+UPDATE admins SET totp_secret = NULL, totp_pending_secret = NULL, totp_enabled_at = NULL, totp_last_step = 0, updated_at = now()
+WHERE id = $1::bigint
+`
+
+func (q *Queries) AdminResetTOTP(ctx context.Context, db DBTX, id int64) error {
+	_, err := db.Exec(ctx, adminResetTOTP, id)
+	return err
 }
 
 const adminSetDisabled = `-- name: AdminSetDisabled :exec
@@ -205,4 +253,85 @@ type AdminSetRoleParams struct {
 func (q *Queries) AdminSetRole(ctx context.Context, db DBTX, arg AdminSetRoleParams) error {
 	_, err := db.Exec(ctx, adminSetRole, arg.Role, arg.ID)
 	return err
+}
+
+const adminSetTOTPPending = `-- name: AdminSetTOTPPending :exec
+UPDATE admins SET totp_pending_secret = $1::bytea, updated_at = now() WHERE id = $2::bigint
+`
+
+type AdminSetTOTPPendingParams struct {
+	Secret []byte
+	ID     int64
+}
+
+func (q *Queries) AdminSetTOTPPending(ctx context.Context, db DBTX, arg AdminSetTOTPPendingParams) error {
+	_, err := db.Exec(ctx, adminSetTOTPPending, arg.Secret, arg.ID)
+	return err
+}
+
+const adminTOTPSecretsListAll = `-- name: AdminTOTPSecretsListAll :many
+SELECT id, totp_secret, totp_pending_secret FROM admins
+WHERE totp_secret IS NOT NULL OR totp_pending_secret IS NOT NULL
+ORDER BY id FOR UPDATE
+`
+
+type AdminTOTPSecretsListAllRow struct {
+	ID                int64
+	TotpSecret        []byte
+	TotpPendingSecret []byte
+}
+
+// For key rotation: every encrypted TOTP secret.
+func (q *Queries) AdminTOTPSecretsListAll(ctx context.Context, db DBTX) ([]AdminTOTPSecretsListAllRow, error) {
+	rows, err := db.Query(ctx, adminTOTPSecretsListAll)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []AdminTOTPSecretsListAllRow
+	for rows.Next() {
+		var i AdminTOTPSecretsListAllRow
+		if err := rows.Scan(&i.ID, &i.TotpSecret, &i.TotpPendingSecret); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const adminTOTPSecretsReplace = `-- name: AdminTOTPSecretsReplace :exec
+UPDATE admins SET totp_secret = $1::bytea, totp_pending_secret = $2::bytea
+WHERE id = $3::bigint
+`
+
+type AdminTOTPSecretsReplaceParams struct {
+	TotpSecret        []byte
+	TotpPendingSecret []byte
+	ID                int64
+}
+
+func (q *Queries) AdminTOTPSecretsReplace(ctx context.Context, db DBTX, arg AdminTOTPSecretsReplaceParams) error {
+	_, err := db.Exec(ctx, adminTOTPSecretsReplace, arg.TotpSecret, arg.TotpPendingSecret, arg.ID)
+	return err
+}
+
+const adminUseTOTPStep = `-- name: AdminUseTOTPStep :execrows
+UPDATE admins SET totp_last_step = $1::bigint WHERE id = $2::bigint AND totp_last_step < $1::bigint
+`
+
+type AdminUseTOTPStepParams struct {
+	Step int64
+	ID   int64
+}
+
+// Accepts a code's time step only if it is later than every step accepted before (no replay).
+func (q *Queries) AdminUseTOTPStep(ctx context.Context, db DBTX, arg AdminUseTOTPStepParams) (int64, error) {
+	result, err := db.Exec(ctx, adminUseTOTPStep, arg.Step, arg.ID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }

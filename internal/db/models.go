@@ -96,17 +96,30 @@ type Admin struct {
 	DisabledAt         *time.Time
 	MustChangePassword bool
 	UpdatedAt          time.Time
+	TotpSecret         []byte
+	TotpPendingSecret  []byte
+	TotpEnabledAt      *time.Time
+	TotpLastStep       int64
+}
+
+type AdminRecoveryCode struct {
+	ID        int64
+	AdminID   int64
+	CodeHash  []byte
+	UsedAt    *time.Time
+	CreatedAt time.Time
 }
 
 type AdminSession struct {
-	TokenHash  []byte
-	AdminID    int64
-	CsrfToken  string
-	Ip         string
-	UserAgent  string
-	CreatedAt  time.Time
-	LastSeenAt time.Time
-	ExpiresAt  time.Time
+	TokenHash           []byte
+	AdminID             int64
+	CsrfToken           string
+	Ip                  string
+	UserAgent           string
+	CreatedAt           time.Time
+	LastSeenAt          time.Time
+	ExpiresAt           time.Time
+	SecondFactorPending bool
 }
 
 type AuditLog struct {

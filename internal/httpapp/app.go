@@ -95,7 +95,7 @@ func render(c echo.Context, status int, comp templ.Component) error {
 func (a *App) page(c echo.Context, title, nav string) views.Page {
 	p := views.Page{Title: title, Nav: nav, AssetsHash: web.Hash, CSRFToken: csrfToken(c)}
 	if s := session(c); s != nil {
-		p.AdminEmail, p.Role = s.AdminEmail, s.Role
+		p.AdminEmail, p.Role, p.Pending = s.AdminEmail, s.Role, s.SecondFactorPending
 	}
 	p.Flash = takeFlash(c)
 	return p

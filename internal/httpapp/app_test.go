@@ -67,7 +67,7 @@ func setup(t *testing.T, mods ...func(*setupOpts)) *testBundle {
 	}
 	cfg, err := config.Load(func(k string) string { return o.env[k] })
 	require.NoError(t, err)
-	authSvc := auth.NewService(pool, cfg.SessionIdle, cfg.SessionMaxAge)
+	authSvc := auth.NewService(pool, cfg.SessionIdle, cfg.SessionMaxAge, auth.WithKeyring(cfg.Keyring))
 	_, err = authSvc.CreateAdmin(context.Background(), adminEmail, adminPassword)
 	require.NoError(t, err)
 	prov, err := provision.NewService(pool, cfg)

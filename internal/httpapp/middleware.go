@@ -152,17 +152,25 @@ func authorize(next echo.HandlerFunc) echo.HandlerFunc {
 
 // gateRoutes are what an admin with an unfinished sign-in may still reach, by what is unfinished.
 var gateRoutes = map[string]map[string]bool{
+	"/signin/2fa":       {"GET /signin/2fa": true, "POST /signin/2fa": true, "POST /signout": true},
 	"/account/password": {"GET /account/password": true, "POST /account/password": true, "POST /signout": true},
+	"/account/2fa":      {"GET /account/2fa": true, "GET /account/2fa/qr.png": true, "POST /account/2fa": true, "POST /signout": true},
 }
 
-// gate keeps an admin who still has to replace an invitation's one-time password on the page
-// that does it.
+// gate keeps an admin whose sign-in is unfinished on the page that finishes it, in this order:
+// the second-factor code after a right password; an invitation's one-time password to replace;
+// with REQUIRE_2FA, the enrolment of a second factor.
 func (a *App) gate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		s := session(c)
 		to := ""
-		if s.MustChangePassword {
+		switch {
+		case s.SecondFactorPending:
+			to = "/signin/2fa"
+		case s.MustChangePassword:
 			to = "/account/password"
+		case a.Config.Require2FA && !s.SecondFactor:
+			to = "/account/2fa"
 		}
 		if to == "" || gateRoutes[to][c.Request().Method+" "+c.Path()] {
 			return next(c)

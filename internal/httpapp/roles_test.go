@@ -50,6 +50,12 @@ var routeTable = []struct {
 	{"POST /account/password", auth.RoleViewer},
 	{"GET /settings/notifications", auth.RoleOwner},
 	{"POST /settings/notifications/test", auth.RoleOwner},
+	{"GET /signin/2fa", auth.RoleViewer},
+	{"POST /signin/2fa", auth.RoleViewer},
+	{"GET /account/2fa", auth.RoleViewer},
+	{"GET /account/2fa/qr.png", auth.RoleViewer},
+	{"POST /account/2fa", auth.RoleViewer},
+	{"POST /admins/:id/reset-2fa", auth.RoleOwner},
 }
 
 // as returns a bundle whose client is signed in as a new admin with role.
@@ -73,6 +79,9 @@ func (b *testBundle) signInWith(t *testing.T, email, password string) string {
 	resp, body := b.post(t, "/signin", url.Values{"_csrf": {tok}, "email": {email}, "password": {password}})
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
 	_, _, tok = b.get(t, "/account/password")
+	if tok == "" { // REQUIRE_2FA: enrolment first
+		_, _, tok = b.get(t, "/account/2fa")
+	}
 	require.NotEmpty(t, tok)
 	return tok
 }

@@ -66,6 +66,12 @@ func (a *App) routes(e *echo.Echo) {
 	admin.POST("/admins/:id/enable", a.adminEnable)
 	admin.GET("/account/password", a.passwordShow)
 	admin.POST("/account/password", a.passwordChange)
+	admin.GET("/signin/2fa", a.secondFactorShow)
+	admin.POST("/signin/2fa", a.secondFactorCheck)
+	admin.GET("/account/2fa", a.enrolShow)
+	admin.GET("/account/2fa/qr.png", a.enrolQR)
+	admin.POST("/account/2fa", a.enrolConfirm)
+	admin.POST("/admins/:id/reset-2fa", a.adminResetSecondFactor)
 }
 
 // routeRoles is the least role each signed-in route needs, keyed "METHOD /path" as registered.
@@ -99,6 +105,12 @@ var routeRoles = map[string]auth.Role{
 	// Settings: notification channels, policies and API tokens are the owner's.
 	"GET /settings/notifications":       auth.RoleOwner,
 	"POST /settings/notifications/test": auth.RoleOwner,
+	"GET /signin/2fa":                   auth.RoleViewer,
+	"POST /signin/2fa":                  auth.RoleViewer,
+	"GET /account/2fa":                  auth.RoleViewer,
+	"GET /account/2fa/qr.png":           auth.RoleViewer,
+	"POST /account/2fa":                 auth.RoleViewer,
+	"POST /admins/:id/reset-2fa":        auth.RoleOwner,
 }
 
 // leastRole is the role a signed-in route needs (owner when routeRoles does not name it).

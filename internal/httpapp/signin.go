@@ -39,6 +39,9 @@ func (a *App) signIn(c echo.Context) error {
 	a.setCookie(c, sessionCookie, token, a.Config.SessionMaxAge)
 	a.clearCookie(c, preCSRFCookie)
 	c.Set(ctxSession, sess)
+	if sess.SecondFactorPending {
+		return c.Redirect(http.StatusSeeOther, "/signin/2fa?next="+url.QueryEscape(next))
+	}
 	return c.Redirect(http.StatusSeeOther, next)
 }
 

@@ -96,7 +96,7 @@ func setupStack(t *testing.T, sim hcloudsim.Config) *testBundle {
 		}
 	})
 
-	authSvc := auth.NewService(pool, cfg.SessionIdle, cfg.SessionMaxAge)
+	authSvc := auth.NewService(pool, cfg.SessionIdle, cfg.SessionMaxAge, auth.WithKeyring(cfg.Keyring))
 	_, err = authSvc.CreateAdmin(context.Background(), adminEmail, adminPassword)
 	require.NoError(t, err)
 	e := httpapp.New(httpapp.Deps{Pool: pool, Config: cfg, Auth: authSvc, Customers: customer.NewService(pool, cfg.Keyring),

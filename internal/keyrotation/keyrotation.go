@@ -15,7 +15,8 @@ import (
 )
 
 // Rotate re-encrypts, in one transaction, every ciphertext not yet under the primary key (customer
-// secrets, the VPS access and host keys, a kept callback token, the pre-generated key pool), and
+// secrets, the VPS access and host keys, a kept callback token, the pre-generated key pool, admins'
+// TOTP secrets), and
 // returns how many values it rewrote. A value no key of the keyring can decrypt stops it with an
 // error and nothing is changed.
 //
@@ -104,6 +105,23 @@ func rotate(ctx context.Context, pool *pgxpool.Pool, kr *secrets.Keyring) (int, 
 				return err
 			}
 			if err := q.SSHKeyPoolSetPrivate(ctx, tx, db.SSHKeyPoolSetPrivateParams{ID: k.ID, PrivateKey: ct}); err != nil {
+				return err
+			}
+		}
+		// Admins' TOTP secrets: without them, dropping the old key would lock admins out.
+		totp, err := q.AdminTOTPSecretsListAll(ctx, tx)
+		if err != nil {
+			return err
+		}
+		for _, a := range totp {
+			p := db.AdminTOTPSecretsReplaceParams{ID: a.ID}
+			if p.TotpSecret, err = re(a.TotpSecret, secrets.AD{Table: "admins", Column: "totp_secret", RowID: a.ID}); err != nil {
+				return err
+			}
+			if p.TotpPendingSecret, err = re(a.TotpPendingSecret, secrets.AD{Table: "admins", Column: "totp_pending_secret", RowID: a.ID}); err != nil {
+				return err
+			}
+			if err := q.AdminTOTPSecretsReplace(ctx, tx, p); err != nil {
 				return err
 			}
 		}
