@@ -235,9 +235,13 @@ func (b *bench) destroyBurst(ctx context.Context, s *stack, ids []int64) (Destro
 	if r.Destroyed > 0 {
 		r.RequestsPerServer = float64(r.Requests) / float64(r.Destroyed)
 	}
+	inst, err := db.New().InstallationID(ctx, s.pool)
+	if err != nil {
+		return r, fmt.Errorf("installation ID: %w", err)
+	}
 	names := map[string]bool{}
 	for _, id := range ids {
-		names[provision.ServerName(id)] = true
+		names[provision.ServerName(inst, id)] = true
 	}
 	for _, sv := range s.sim.Servers() {
 		if names[sv.Name] {

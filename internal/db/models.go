@@ -182,6 +182,12 @@ type HetznerSharedResource struct {
 	CreatedAt time.Time
 }
 
+type Installation struct {
+	Singleton bool
+	ID        string
+	CreatedAt time.Time
+}
+
 type LoginAttempt struct {
 	ID          int64
 	Email       string
@@ -311,4 +317,5 @@ type Subscription struct {
 	CreatedAt          time.Time
 	UpdatedAt          time.Time
 	CallbackToken      []byte
+	HetznerTag         string
 }

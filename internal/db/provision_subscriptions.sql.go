@@ -18,7 +18,7 @@ SET provisioning_status = 'cloud_init',
     callback_expires_at = now() + make_interval(secs => $1::float8),
     updated_at          = now()
 WHERE id = $2::bigint AND provisioning_status = 'creating'
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag
 `
 
 type ProvisionAwaitCallbackParams struct {
@@ -55,6 +55,7 @@ func (q *Queries) ProvisionAwaitCallback(ctx context.Context, db DBTX, arg Provi
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CallbackToken,
+		&i.HetznerTag,
 	)
 	return i, err
 }
@@ -100,7 +101,7 @@ SET provisioning_status  = 'injecting_secrets',
     callback_received_at = now(),
     updated_at           = now()
 WHERE id = $1::bigint AND provisioning_status IN ('creating', 'cloud_init')
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag
 `
 
 // cloud_init → injecting_secrets; the token is spent. A VPS may call back before the poller has
@@ -133,6 +134,7 @@ func (q *Queries) ProvisionCallbackReceived(ctx context.Context, db DBTX, id int
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CallbackToken,
+		&i.HetznerTag,
 	)
 	return i, err
 }
@@ -155,7 +157,7 @@ SET provisioning_status = 'injecting_secrets',
     callback_token      = NULL,
     updated_at          = now()
 WHERE id = $1::bigint AND provisioning_status = 'cloud_init'
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag
 `
 
 // cloud_init → injecting_secrets without a callback: the worker saw over SSH, with the pinned host
@@ -188,6 +190,7 @@ func (q *Queries) ProvisionCloudInitConfirmed(ctx context.Context, db DBTX, id i
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CallbackToken,
+		&i.HetznerTag,
 	)
 	return i, err
 }
@@ -209,7 +212,7 @@ SET provisioning_status  = 'destroyed',
     callback_expires_at  = NULL,
     updated_at           = now()
 WHERE id = $1::bigint AND provisioning_status = 'destroying'
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag
 `
 
 // Nothing is left in Hetzner: forget the keys and addresses, keep the row and its history.
@@ -241,6 +244,7 @@ func (q *Queries) ProvisionDestroyed(ctx context.Context, db DBTX, id int64) (Su
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CallbackToken,
+		&i.HetznerTag,
 	)
 	return i, err
 }
@@ -255,7 +259,7 @@ SET provisioning_status = $1::provisioning_status,
     updated_at          = now()
 WHERE id = $2::bigint
   AND provisioning_status IS NOT DISTINCT FROM $3::provisioning_status
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag
 `
 
 type ProvisionEnterParams struct {
@@ -295,6 +299,7 @@ func (q *Queries) ProvisionEnter(ctx context.Context, db DBTX, arg ProvisionEnte
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CallbackToken,
+		&i.HetznerTag,
 	)
 	return i, err
 }
@@ -306,7 +311,7 @@ SET provisioning_status = 'failed',
     provisioning_error  = $2::text,
     updated_at          = now()
 WHERE id = $3::bigint AND provisioning_status = $1::provisioning_status
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag
 `
 
 type ProvisionFailParams struct {
@@ -344,12 +349,13 @@ func (q *Queries) ProvisionFail(ctx context.Context, db DBTX, arg ProvisionFailP
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CallbackToken,
+		&i.HetznerTag,
 	)
 	return i, err
 }
 
 const provisionGetByCallbackToken = `-- name: ProvisionGetByCallbackToken :one
-SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token FROM subscriptions WHERE callback_token_hash = $1::bytea FOR UPDATE
+SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag FROM subscriptions WHERE callback_token_hash = $1::bytea FOR UPDATE
 `
 
 func (q *Queries) ProvisionGetByCallbackToken(ctx context.Context, db DBTX, hash []byte) (Subscription, error) {
@@ -380,6 +386,7 @@ func (q *Queries) ProvisionGetByCallbackToken(ctx context.Context, db DBTX, hash
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CallbackToken,
+		&i.HetznerTag,
 	)
 	return i, err
 }
@@ -434,7 +441,7 @@ SET provisioning_status = 'failed',
     updated_at          = now()
 WHERE id = $2::bigint AND provisioning_status = $3::provisioning_status
   AND $3::provisioning_status NOT IN ('destroying', 'destroyed')
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag
 `
 
 type ProvisionMarkServerGoneParams struct {
@@ -473,6 +480,7 @@ func (q *Queries) ProvisionMarkServerGone(ctx context.Context, db DBTX, arg Prov
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CallbackToken,
+		&i.HetznerTag,
 	)
 	return i, err
 }
@@ -481,7 +489,7 @@ const provisionReady = `-- name: ProvisionReady :one
 UPDATE subscriptions
 SET provisioning_status = 'ready', provisioned_at = coalesce(provisioned_at, now()), step_started_at = now(), updated_at = now()
 WHERE id = $1::bigint AND provisioning_status = 'injecting_secrets'
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag
 `
 
 func (q *Queries) ProvisionReady(ctx context.Context, db DBTX, id int64) (Subscription, error) {
@@ -512,6 +520,7 @@ func (q *Queries) ProvisionReady(ctx context.Context, db DBTX, id int64) (Subscr
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CallbackToken,
+		&i.HetznerTag,
 	)
 	return i, err
 }
@@ -550,7 +559,7 @@ UPDATE subscriptions
 SET callback_token_hash = $1::bytea, callback_token = $2::bytea,
     callback_received_at = NULL, callback_expires_at = NULL, updated_at = now()
 WHERE id = $3::bigint AND (callback_token IS NULL OR $4::boolean)
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag
 `
 
 type ProvisionSetCallbackTokenParams struct {
@@ -597,6 +606,7 @@ func (q *Queries) ProvisionSetCallbackToken(ctx context.Context, db DBTX, arg Pr
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CallbackToken,
+		&i.HetznerTag,
 	)
 	return i, err
 }
@@ -609,7 +619,7 @@ SET ssh_private_key      = $1::bytea,
     ssh_host_key_public  = $4::text,
     updated_at           = now()
 WHERE id = $5::bigint AND ssh_private_key IS NULL
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag
 `
 
 type ProvisionSetKeysParams struct {
@@ -655,6 +665,7 @@ func (q *Queries) ProvisionSetKeys(ctx context.Context, db DBTX, arg ProvisionSe
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CallbackToken,
+		&i.HetznerTag,
 	)
 	return i, err
 }

@@ -72,7 +72,7 @@ func (q *Queries) SubscriptionCountByStatus(ctx context.Context, db DBTX) ([]Sub
 const subscriptionCreate = `-- name: SubscriptionCreate :one
 INSERT INTO subscriptions (customer_id, plan, billing_status)
 VALUES ($1::bigint, $2::text, $3::text)
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag
 `
 
 type SubscriptionCreateParams struct {
@@ -109,12 +109,13 @@ func (q *Queries) SubscriptionCreate(ctx context.Context, db DBTX, arg Subscript
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CallbackToken,
+		&i.HetznerTag,
 	)
 	return i, err
 }
 
 const subscriptionGet = `-- name: SubscriptionGet :one
-SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token FROM subscriptions WHERE id = $1::bigint
+SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag FROM subscriptions WHERE id = $1::bigint
 `
 
 func (q *Queries) SubscriptionGet(ctx context.Context, db DBTX, id int64) (Subscription, error) {
@@ -145,12 +146,13 @@ func (q *Queries) SubscriptionGet(ctx context.Context, db DBTX, id int64) (Subsc
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CallbackToken,
+		&i.HetznerTag,
 	)
 	return i, err
 }
 
 const subscriptionGetForUpdate = `-- name: SubscriptionGetForUpdate :one
-SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token FROM subscriptions WHERE id = $1::bigint FOR UPDATE
+SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag FROM subscriptions WHERE id = $1::bigint FOR UPDATE
 `
 
 func (q *Queries) SubscriptionGetForUpdate(ctx context.Context, db DBTX, id int64) (Subscription, error) {
@@ -181,6 +183,7 @@ func (q *Queries) SubscriptionGetForUpdate(ctx context.Context, db DBTX, id int6
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CallbackToken,
+		&i.HetznerTag,
 	)
 	return i, err
 }
@@ -338,7 +341,7 @@ func (q *Queries) SubscriptionList(ctx context.Context, db DBTX, arg Subscriptio
 }
 
 const subscriptionListByCustomer = `-- name: SubscriptionListByCustomer :many
-SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token FROM subscriptions WHERE customer_id = $1::bigint ORDER BY id
+SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag FROM subscriptions WHERE customer_id = $1::bigint ORDER BY id
 `
 
 func (q *Queries) SubscriptionListByCustomer(ctx context.Context, db DBTX, customerID int64) ([]Subscription, error) {
@@ -375,6 +378,7 @@ func (q *Queries) SubscriptionListByCustomer(ctx context.Context, db DBTX, custo
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.CallbackToken,
+			&i.HetznerTag,
 		); err != nil {
 			return nil, err
 		}
@@ -389,7 +393,7 @@ func (q *Queries) SubscriptionListByCustomer(ctx context.Context, db DBTX, custo
 const subscriptionUpdatePlan = `-- name: SubscriptionUpdatePlan :one
 UPDATE subscriptions SET plan = $1::text, billing_status = $2::text, updated_at = now()
 WHERE id = $3::bigint
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag
 `
 
 type SubscriptionUpdatePlanParams struct {
@@ -426,6 +430,7 @@ func (q *Queries) SubscriptionUpdatePlan(ctx context.Context, db DBTX, arg Subsc
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CallbackToken,
+		&i.HetznerTag,
 	)
 	return i, err
 }

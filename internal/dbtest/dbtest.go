@@ -87,6 +87,17 @@ func URL(t testing.TB) string {
 	if _, err := admin.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s", name, template.name)); err != nil {
 		t.Fatalf("dbtest: create database: %v", err)
 	}
+	// A copy of the template would share its installation ID (generated when the migrations
+	// ran): give every test database its own, as a fresh migration would.
+	if conn, err := pgx.Connect(ctx, withDB(serverURL, name)); err == nil {
+		_, err = conn.Exec(ctx, `UPDATE installation SET id = substr(replace(gen_random_uuid()::text, '-', ''), 1, 12)`)
+		_ = conn.Close(ctx)
+		if err != nil {
+			t.Fatalf("dbtest: new installation ID: %v", err)
+		}
+	} else {
+		t.Fatalf("dbtest: connect: %v", err)
+	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()

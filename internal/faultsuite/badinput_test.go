@@ -19,7 +19,6 @@ import (
 
 	"github.com/rachelcloud/admin/internal/dbtest"
 	"github.com/rachelcloud/admin/internal/hcloudsim"
-	"github.com/rachelcloud/admin/internal/provision"
 )
 
 // snap is the state bad input must not change: row counts and fingerprints of the rows an admin
@@ -256,7 +255,7 @@ func (s *stack) vpsCallback(t *testing.T, subID int64) (token string, form url.V
 	m := callbackToken.FindStringSubmatch(srv.UserData)
 	require.NotNil(t, m, "the user data carries the callback URL")
 	return m[1], url.Values{"instance_id": {fmt.Sprint(serverID)}, "pub_key_ed25519": {hostKey},
-		"hostname": {provision.ServerName(subID)}, "fqdn": {provision.ServerName(subID)}}
+		"hostname": {s.serverName(subID)}, "fqdn": {s.serverName(subID)}}
 }
 
 func badCallbacks(t *testing.T, s *stack, subA, subB int64) {

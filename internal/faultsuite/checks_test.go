@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rachelcloud/admin/internal/db"
 	"github.com/rachelcloud/admin/internal/provision"
 )
 
@@ -177,12 +178,12 @@ func (s *stack) checkResources(subs map[int64]subRow, r *report) []string {
 		live[srv.ID] = true
 		owner, ok := serverOf[srv.ID]
 		switch {
-		case !ok && keptForRetry(labelled, func(s subRow) *int64 { return s.ServerID }) && srv.Name == provision.ServerName(labelled):
+		case !ok && keptForRetry(labelled, func(s subRow) *int64 { return s.ServerID }) && srv.Name == s.serverName(labelled):
 			r.KeptForRetry++
 		case !ok:
 			r.Unaccounted++
 			problems = append(problems, fmt.Sprintf("server %d %s (status %s) is referenced by no subscription", srv.ID, srv.Name, srv.Status))
-		case owner != labelled || srv.Name != provision.ServerName(owner):
+		case owner != labelled || srv.Name != s.serverName(owner):
 			r.Orphans++
 			problems = append(problems, fmt.Sprintf("server %d %s is referenced by subscription %d but labelled for %d", srv.ID, srv.Name, owner, labelled))
 		}
@@ -192,7 +193,7 @@ func (s *stack) checkResources(subs map[int64]subRow, r *report) []string {
 		labelled, _ := strconv.ParseInt(k.Labels[provision.LabelSubscription], 10, 64)
 		keysPerSub[labelled]++
 		owner, ok := keyOf[k.ID]
-		if !ok && keptForRetry(labelled, func(s subRow) *int64 { return s.KeyID }) && k.Name == provision.ServerName(labelled) {
+		if !ok && keptForRetry(labelled, func(s subRow) *int64 { return s.KeyID }) && k.Name == s.serverName(labelled) {
 			r.KeptForRetry++
 			continue
 		}
@@ -295,4 +296,13 @@ func (s *stack) jobStates(t testing.TB) string {
 	states, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	require.NoError(t, err)
 	return strings.Join(states, ",")
+}
+
+// serverName is the subscription's server name in the stack's installation.
+func (s *stack) serverName(id int64) string {
+	inst, err := db.New().InstallationID(context.Background(), s.pool)
+	if err != nil {
+		panic(fmt.Sprintf("installation ID: %v", err))
+	}
+	return provision.ServerName(inst, id)
 }

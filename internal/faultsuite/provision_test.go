@@ -12,7 +12,6 @@ import (
 
 	"github.com/rachelcloud/admin/internal/dbtest"
 	"github.com/rachelcloud/admin/internal/hcloudsim"
-	"github.com/rachelcloud/admin/internal/provision"
 )
 
 // chaosSeed fixes every random choice of the suite (which servers fail, when workers die, which
@@ -102,7 +101,7 @@ func provisionUnderFaults(t *testing.T, webs, workers, n int, seed uint64) {
 	faults := hcloudsim.Faults{Errors: serverErrors(), Seed: &simSeed}
 	for id := range failing {
 		faults.ActionFailures = append(faults.ActionFailures, hcloudsim.ActionFailure{
-			Command: "create_server", Server: provision.ServerName(id), Count: 1,
+			Command: "create_server", Server: s.serverName(id), Count: 1,
 			Message: "fault suite: the host ran out of capacity"})
 	}
 	require.NoError(t, s.sim.SetFaults(faults))

@@ -93,29 +93,8 @@ func (s *Simulator) createFirewall(w http.ResponseWriter, r *http.Request) *apiE
 			fields = append(fields, fieldError{Name: "labels", Messages: msgs})
 		}
 	}
-	var rules []schema.FirewallRule
-	for i, rr := range req.Rules {
-		if rr.Direction != "in" && rr.Direction != "out" {
-			bad(fmt.Sprintf("rules[%d].direction", i), "must be in or out")
-		}
-		switch rr.Protocol {
-		case "tcp", "udp":
-			if rr.Port == nil || *rr.Port == "" {
-				bad(fmt.Sprintf("rules[%d].port", i), "required for tcp and udp")
-			}
-		case "icmp", "esp", "gre":
-		default:
-			bad(fmt.Sprintf("rules[%d].protocol", i), "must be tcp, udp, icmp, esp or gre")
-		}
-		if rr.Direction == "in" && len(rr.SourceIPs) == 0 {
-			bad(fmt.Sprintf("rules[%d].source_ips", i), "required for direction in")
-		}
-		if rr.Direction == "out" && len(rr.DestinationIPs) == 0 {
-			bad(fmt.Sprintf("rules[%d].destination_ips", i), "required for direction out")
-		}
-		rules = append(rules, schema.FirewallRule{Direction: rr.Direction, SourceIPs: rr.SourceIPs,
-			DestinationIPs: rr.DestinationIPs, Protocol: rr.Protocol, Port: rr.Port, Description: rr.Description})
-	}
+	rules, ruleFields := parseFirewallRules(req.Rules)
+	fields = append(fields, ruleFields...)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var servers []int64
@@ -163,6 +142,87 @@ func (s *Simulator) createFirewall(w http.ResponseWriter, r *http.Request) *apiE
 		actions = append(actions, a.wire())
 	}
 	writeJSON(w, http.StatusCreated, schema.FirewallCreateResponse{Firewall: s.wireFirewall(fw), Actions: actions})
+	return nil
+}
+
+// maxFirewallRules is Hetzner's limit of rules per firewall (cloud.spec.json, set_rules and
+// POST /firewalls: "Rules are limited to 50 entries per Firewall").
+const maxFirewallRules = 50
+
+// parseFirewallRules validates rules as POST /firewalls and set_rules do; the field names are
+// rules[i].x.
+func parseFirewallRules(req []schema.FirewallRuleRequest) ([]schema.FirewallRule, []fieldError) {
+	var fields []fieldError
+	bad := func(name, msg string) { fields = append(fields, fieldError{Name: name, Messages: []string{msg}}) }
+	if len(req) > maxFirewallRules {
+		bad("rules", fmt.Sprintf("at most %d rules per firewall", maxFirewallRules))
+	}
+	var rules []schema.FirewallRule
+	for i, rr := range req {
+		if rr.Direction != "in" && rr.Direction != "out" {
+			bad(fmt.Sprintf("rules[%d].direction", i), "must be in or out")
+		}
+		switch rr.Protocol {
+		case "tcp", "udp":
+			if rr.Port == nil || *rr.Port == "" {
+				bad(fmt.Sprintf("rules[%d].port", i), "required for tcp and udp")
+			}
+		case "icmp", "esp", "gre":
+		default:
+			bad(fmt.Sprintf("rules[%d].protocol", i), "must be tcp, udp, icmp, esp or gre")
+		}
+		if rr.Direction == "in" && len(rr.SourceIPs) == 0 {
+			bad(fmt.Sprintf("rules[%d].source_ips", i), "required for direction in")
+		}
+		if rr.Direction == "out" && len(rr.DestinationIPs) == 0 {
+			bad(fmt.Sprintf("rules[%d].destination_ips", i), "required for direction out")
+		}
+		rules = append(rules, schema.FirewallRule{Direction: rr.Direction, SourceIPs: rr.SourceIPs,
+			DestinationIPs: rr.DestinationIPs, Protocol: rr.Protocol, Port: rr.Port, Description: rr.Description})
+	}
+	return rules, fields
+}
+
+// setFirewallRules is POST /firewalls/{id}/actions/set_rules: the given rules replace all of the
+// firewall's rules (an empty array removes them all). Hetzner answers 201 with the actions:
+// set_firewall_rules on the firewall, and apply_firewall for each server it is applied to
+// (cloud.spec.json; hcloud-go's FirewallClient.SetRules returns them). Rules take effect at once
+// here; the actions are finished when returned.
+func (s *Simulator) setFirewallRules(w http.ResponseWriter, r *http.Request) *apiError {
+	id, aerr := pathID(r, "id", "firewall")
+	if aerr != nil {
+		return aerr
+	}
+	var req schema.FirewallActionSetRulesRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	rules, fields := parseFirewallRules(req.Rules)
+	if len(fields) > 0 {
+		return errInvalid(fields...)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fw, ok := s.firewalls[id]
+	if !ok {
+		return errNotFound("firewall")
+	}
+	fw.rules = rules
+	ref := schema.ActionResourceReference{ID: fw.id, Type: "firewall"}
+	a := s.newAction("set_firewall_rules", 0, ref)
+	s.finish(a, "", "")
+	actions := []schema.Action{a.wire()}
+	servers := slices.Clone(fw.servers)
+	for _, sel := range fw.selectors {
+		servers = append(servers, s.selectorServers(sel)...)
+	}
+	slices.Sort(servers)
+	for _, sv := range slices.Compact(servers) {
+		a := s.newAction("apply_firewall", 0, ref, serverRef(sv))
+		s.finish(a, "", "")
+		actions = append(actions, a.wire())
+	}
+	writeJSON(w, http.StatusCreated, schema.FirewallActionSetRulesResponse{Actions: actions})
 	return nil
 }
 

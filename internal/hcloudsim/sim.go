@@ -520,6 +520,7 @@ func (s *Simulator) routes() {
 	s.handle("POST /firewalls", s.createFirewall)
 	s.handle("GET /firewalls/{id}", s.getFirewall)
 	s.handle("DELETE /firewalls/{id}", s.deleteFirewall)
+	s.handle("POST /firewalls/{id}/actions/set_rules", s.setFirewallRules)
 
 	s.handle("GET /server_types", s.listServerTypes)
 	s.handle("GET /server_types/{id}", s.getServerType)

@@ -9,7 +9,6 @@ import (
 
 	"github.com/rachelcloud/admin/internal/browsertest"
 	"github.com/rachelcloud/admin/internal/hcloudsim"
-	"github.com/rachelcloud/admin/internal/provision"
 )
 
 const (
@@ -97,7 +96,7 @@ func TestBrowserProvisionWatchDestroy(t *testing.T) {
 	waitLiveState(tab, "ready")
 	require.Equal(t, "half-typed", browsertest.Eval[string](tab, `document.querySelector('#confirm_name').value`))
 	require.True(t, browsertest.Eval[bool](tab, `document.querySelector('#destroy-box').open`))
-	require.Contains(t, tab.Text("dl.facts"), provision.ServerName(id))
+	require.Contains(t, tab.Text("dl.facts"), serverName(t, b.pool, id))
 	require.Contains(t, tab.Text("dl.facts"), "SHA256:")
 	require.Contains(t, tab.Text(".timeline"), "injecting secrets")
 	require.False(t, browsertest.Eval[bool](tab, `document.querySelector('#live').hasAttribute('hx-trigger')`), "polling stopped at ready")
@@ -109,9 +108,9 @@ func TestBrowserProvisionWatchDestroy(t *testing.T) {
 	)
 	tab.ClickAndLoad(browserStep, "destroy with a wrong name", `#destroy-box button[type=submit]`,
 		`document.querySelector('#confirm_name-error') !== null`)
-	require.Contains(t, tab.Text("#confirm_name-error"), "Type the server name "+provision.ServerName(id)+" exactly")
+	require.Contains(t, tab.Text("#confirm_name-error"), "Type the server name "+serverName(t, b.pool, id)+" exactly")
 	require.True(t, browsertest.Eval[bool](tab, `document.activeElement === document.querySelector('#confirm_name')`), "focus on the field to correct")
-	tab.Do(browserStep, "type the right server name", chromedp.SendKeys(chromedp.CSS("#confirm_name"), provision.ServerName(id)))
+	tab.Do(browserStep, "type the right server name", chromedp.SendKeys(chromedp.CSS("#confirm_name"), serverName(t, b.pool, id)))
 	tab.ClickAndLoad(browserStep, "destroy with the right name", `#destroy-box button[type=submit]`,
 		`document.querySelector('.flash-ok') !== null`)
 	markPage(tab)
@@ -129,7 +128,7 @@ func TestBrowserFailedThenRetry(t *testing.T) {
 	b := setupStack(t, hcloudsim.Config{})
 	id := b.createCustomer(t, b.signIn(t), customerForm("retry@example.com"))
 	require.NoError(t, b.sim.UpdateFaults(func(f *hcloudsim.Faults) {
-		f.ActionFailures = append(f.ActionFailures, hcloudsim.ActionFailure{Command: "create_server", Server: provision.ServerName(id), Count: 1})
+		f.ActionFailures = append(f.ActionFailures, hcloudsim.ActionFailure{Command: "create_server", Server: serverName(t, b.pool, id), Count: 1})
 	}))
 
 	base := b.server.URL

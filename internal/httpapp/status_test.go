@@ -102,11 +102,12 @@ func TestStatusPageAndFragment(t *testing.T) {
 	require.Contains(t, doc(t, body).Find(".flash-error").Text(), "not possible in the subscription's current state")
 
 	// Destroy with a wrong name: 422, message on the field, nothing changes.
-	for _, wrong := range []string{"", "rachel-sub-999999", "Rachel-Sub-" + sid} {
+	name := serverName(t, b.pool, id)
+	for _, wrong := range []string{"", "rachel-sub-999999", strings.ToUpper(name)} {
 		resp, body := b.post(t, "/subscriptions/"+sid+"/destroy", url.Values{"_csrf": {tok}, "confirm_name": {wrong}})
 		require.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode, wrong)
 		d := doc(t, body)
-		require.Contains(t, d.Find("#confirm_name-error").Text(), "rachel-sub-"+sid)
+		require.Contains(t, d.Find("#confirm_name-error").Text(), name)
 		require.Equal(t, "true", d.Find("#confirm_name").AttrOr("aria-invalid", ""))
 		require.Equal(t, 1, d.Find("details#destroy-box[open]").Length())
 	}
@@ -135,7 +136,7 @@ func TestStatusPageAndFragment(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, resp.StatusCode)
 
 	// htmx requests get the fragment's status too, and an action answers HX-Redirect.
-	req, _ := http.NewRequest(http.MethodPost, b.server.URL+"/subscriptions/"+sid+"/destroy", strings.NewReader(url.Values{"confirm_name": {"rachel-sub-" + sid}}.Encode()))
+	req, _ := http.NewRequest(http.MethodPost, b.server.URL+"/subscriptions/"+sid+"/destroy", strings.NewReader(url.Values{"confirm_name": {serverName(t, b.pool, id)}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("HX-Request", "true")
 	req.Header.Set("X-CSRF-Token", tok)
@@ -295,7 +296,7 @@ func TestNoSecretInAnyPage(t *testing.T) {
 	d := doc(t, body)
 	require.Equal(t, "ready", d.Find("#live").AttrOr("data-state", ""))
 	facts := d.Find("dl.facts").Text()
-	require.Contains(t, facts, "rachel-sub-"+sid)
+	require.Contains(t, facts, serverName(t, b.pool, id))
 	require.Contains(t, facts, "SHA256:")
 	require.Contains(t, facts, "/etc/rachel/telegram.env")
 	require.Equal(t, 5, d.Find(".timeline .step-done").Length())
@@ -311,7 +312,7 @@ func TestNoSecretInAnyPage(t *testing.T) {
 	resp, body = b.post(t, "/subscriptions/"+sid+"/destroy", url.Values{"_csrf": {tok}, "confirm_name": {"nope"}})
 	require.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode)
 	check("destroy 422", body)
-	resp, _ = b.post(t, "/subscriptions/"+sid+"/destroy", url.Values{"_csrf": {tok}, "confirm_name": {"rachel-sub-" + sid}})
+	resp, _ = b.post(t, "/subscriptions/"+sid+"/destroy", url.Values{"_csrf": {tok}, "confirm_name": {serverName(t, b.pool, id)}})
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
 	b.waitState(t, id, 30*time.Second, db.ProvisioningStatusDestroyed)
 	visit(all...)

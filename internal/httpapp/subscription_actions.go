@@ -31,7 +31,10 @@ func (a *App) subscriptionDestroy(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	want := provision.ServerName(id)
+	want, err := a.Provision.ServerName(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
 	if got := strings.TrimSpace(c.FormValue("confirm_name")); got != want {
 		st, err := a.Provision.Status(c.Request().Context(), id)
 		if err != nil {

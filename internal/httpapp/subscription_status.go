@@ -73,7 +73,7 @@ func (a *App) pollStatus(ctx context.Context, id int64) (*provision.Status, erro
 
 func (a *App) statusView(c echo.Context, st *provision.Status) views.StatusView {
 	return views.StatusView{
-		Status: st, CSRFToken: csrfToken(c), ServerName: provision.ServerName(st.SubscriptionID),
+		Status: st, CSRFToken: csrfToken(c), ServerName: st.ServerName,
 		Location: a.Config.Location, ServerType: a.Config.ServerType, Now: time.Now(), Role: role(c),
 	}
 }

@@ -29,7 +29,7 @@ func TestCallbackRejections(t *testing.T) {
 		hetzner_server_id = 4242, vps_ip_address = '127.0.0.9', ssh_host_key_public = $2, ssh_host_key_private = '\x00',
 		callback_token_hash = $3, callback_expires_at = now() + interval '1 minute' WHERE id = $1`, id, hk.Public, hash)
 	require.NoError(t, err)
-	good := url.Values{"instance_id": {"4242"}, "pub_key_ed25519": {hk.Public}, "hostname": {ServerName(id)}}
+	good := url.Values{"instance_id": {"4242"}, "pub_key_ed25519": {hk.Public}, "hostname": {b.name(id)}}
 	with := func(k, v string) url.Values {
 		f := url.Values{}
 		for kk, vv := range good {
@@ -78,7 +78,7 @@ func TestCallbackDeadline(t *testing.T) {
 	id := b.newSubscription(t)
 	// No callback, and sshd not up before the deadline: nothing shows cloud-init finished.
 	require.NoError(t, b.sim.UpdateFaults(func(f *hcloudsim.Faults) {
-		f.Servers = append(f.Servers, hcloudsim.ServerFault{Server: ServerName(id), LoseCallback: true, SSHDelay: hcloudsim.Duration(3600 * time.Second)})
+		f.Servers = append(f.Servers, hcloudsim.ServerFault{Server: b.name(id), LoseCallback: true, SSHDelay: hcloudsim.Duration(3600 * time.Second)})
 	}))
 	require.NoError(t, b.svc.Provision(ctx, id, admin))
 	sub := b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusFailed)

@@ -57,10 +57,10 @@ func TestDestroyDuringProvisioning(t *testing.T) {
 			sub := b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusDestroyed, db.ProvisioningStatusFailed)
 			require.Equal(t, db.ProvisioningStatusDestroyed, statusOf(sub), "%v: %v", deref(sub.ProvisioningError), b.events(t, id))
 			for _, s := range b.sim.Servers() {
-				require.NotEqual(t, ServerName(id), s.Name, "server left over")
+				require.NotEqual(t, b.name(id), s.Name, "server left over")
 			}
 			for _, k := range b.sim.SSHKeys() {
-				require.NotEqual(t, ServerName(id), k.Name, "SSH key left over")
+				require.NotEqual(t, b.name(id), k.Name, "SSH key left over")
 			}
 		})
 	}

@@ -15,7 +15,11 @@ import (
 // stepDestroy deletes the server (waiting for its delete action through the poller), then the
 // SSH key; 404 counts as gone. It also finds what a crashed step created without recording.
 func (w *Worker) stepDestroy(ctx context.Context, sub db.Subscription) (outcome, error) {
-	name := ServerName(sub.ID)
+	inst, err := w.inst.get(ctx, w.pool)
+	if err != nil {
+		return waiting, err
+	}
+	name := ServerName(inst, sub.ID)
 	if sub.HetznerServerID != nil {
 		return w.destroyServer(ctx, sub)
 	}
@@ -25,7 +29,7 @@ func (w *Worker) stepDestroy(ctx context.Context, sub db.Subscription) (outcome,
 		if err != nil {
 			return waiting, hetznerError("look up the server", err)
 		}
-		if srv != nil && ownedBy(srv.Labels, sub.ID) {
+		if srv != nil && ownedBy(srv.Labels, inst, sub) {
 			if err := w.recordServer(ctx, w.pool, sub.ID, srv); err != nil {
 				return waiting, err
 			}
@@ -46,13 +50,13 @@ func (w *Worker) stepDestroy(ctx context.Context, sub db.Subscription) (outcome,
 		if err != nil {
 			return waiting, hetznerError("look up the SSH key", err)
 		}
-		if key != nil && ownedBy(key.Labels, sub.ID) {
+		if key != nil && ownedBy(key.Labels, inst, sub) {
 			if _, err := w.hc.SSHKey.Delete(ctx, key); err != nil && !hcloud.IsError(err, hcloud.ErrorCodeNotFound) {
 				return waiting, hetznerError("delete the SSH key", err)
 			}
 		}
 	}
-	err := inTx(ctx, w.pool, func(tx pgx.Tx) error {
+	err = inTx(ctx, w.pool, func(tx pgx.Tx) error {
 		if _, err := w.q.ProvisionDestroyed(ctx, tx, sub.ID); err != nil {
 			if errors.Is(err, pgx.ErrNoRows) {
 				return nil
@@ -131,7 +135,23 @@ func (dw *destroyOrphanWorker) Work(ctx context.Context, job *river.Job[destroyO
 		w.o.log.Warn("orphan deletion skipped: a subscription owns the server now", "server_id", job.Args.ServerID)
 		return nil
 	}
-	_, err = w.hc.Server.Delete(ctx, &hcloud.Server{ID: job.Args.ServerID})
+	// Only a server of this installation: the finding's ID could name anything by now.
+	inst, err := w.inst.get(ctx, w.pool)
+	if err != nil {
+		return err
+	}
+	srv, _, err := w.hc.Server.GetByID(ctx, job.Args.ServerID)
+	if err != nil {
+		return fmt.Errorf("look up orphan server %d: %w", job.Args.ServerID, err)
+	}
+	if srv == nil {
+		return nil
+	}
+	if srv.Labels[LabelManagedBy] != LabelManagedByValue || srv.Labels[LabelInstallation] != inst {
+		w.o.log.Warn("orphan deletion refused: the server is not this installation's", "server_id", srv.ID, "installation", srv.Labels[LabelInstallation])
+		return nil
+	}
+	_, err = w.hc.Server.Delete(ctx, srv)
 	if err != nil && !hcloud.IsError(err, hcloud.ErrorCodeNotFound) {
 		return fmt.Errorf("delete orphan server %d: %w", job.Args.ServerID, err)
 	}

@@ -70,7 +70,7 @@ func TestFaultFailingAction(t *testing.T) {
 	b := setup(t)
 	id := b.newSubscription(t)
 	require.NoError(t, b.sim.UpdateFaults(func(f *hcloudsim.Faults) {
-		f.ActionFailures = append(f.ActionFailures, hcloudsim.ActionFailure{Command: "create_server", Server: ServerName(id), Count: 1})
+		f.ActionFailures = append(f.ActionFailures, hcloudsim.ActionFailure{Command: "create_server", Server: b.name(id), Count: 1})
 	}))
 	sub := b.provisionUntilSettled(t, id)
 	requireFailed(t, b, sub, db.ProvisioningStatusCreating, "Hetzner could not create server")
@@ -96,7 +96,7 @@ func TestFaultLostCallback(t *testing.T) {
 	b := setup(t)
 	id := b.newSubscription(t)
 	require.NoError(t, b.sim.UpdateFaults(func(f *hcloudsim.Faults) {
-		f.Servers = append(f.Servers, hcloudsim.ServerFault{Server: ServerName(id), LoseCallback: true})
+		f.Servers = append(f.Servers, hcloudsim.ServerFault{Server: b.name(id), LoseCallback: true})
 	}))
 	sub := b.provisionUntilSettled(t, id)
 	requireReady(t, b, sub)
@@ -114,7 +114,7 @@ func TestFaultLostCallbackRetry(t *testing.T) {
 	b := setup(t, func(o *setupOpts) { o.env["CALLBACK_DEADLINE"] = "2s" })
 	id := b.newSubscription(t)
 	require.NoError(t, b.sim.UpdateFaults(func(f *hcloudsim.Faults) {
-		f.Servers = append(f.Servers, hcloudsim.ServerFault{Server: ServerName(id), LoseCallback: true, SSHDelay: hcloudsim.Duration(400 * time.Second)})
+		f.Servers = append(f.Servers, hcloudsim.ServerFault{Server: b.name(id), LoseCallback: true, SSHDelay: hcloudsim.Duration(400 * time.Second)})
 	}))
 	sub := b.provisionUntilSettled(t, id)
 	requireFailed(t, b, sub, db.ProvisioningStatusCloudInit, "did not call back within CALLBACK_DEADLINE (2s), and over SSH cloud-init was not seen finished either")
@@ -137,7 +137,7 @@ func TestFaultLateSSHD(t *testing.T) {
 	b := setup(t)
 	id := b.newSubscription(t)
 	require.NoError(t, b.sim.UpdateFaults(func(f *hcloudsim.Faults) {
-		f.Servers = append(f.Servers, hcloudsim.ServerFault{Server: ServerName(id), SSHDelay: hcloudsim.Duration(200 * time.Second)})
+		f.Servers = append(f.Servers, hcloudsim.ServerFault{Server: b.name(id), SSHDelay: hcloudsim.Duration(200 * time.Second)})
 	}))
 	sub := b.provisionUntilSettled(t, id)
 	requireReady(t, b, sub)
@@ -149,7 +149,7 @@ func TestFaultLateSSHDPastDeadline(t *testing.T) {
 	b := setup(t, func(o *setupOpts) { o.env["INJECT_DEADLINE"] = "1s" })
 	id := b.newSubscription(t)
 	require.NoError(t, b.sim.UpdateFaults(func(f *hcloudsim.Faults) {
-		f.Servers = append(f.Servers, hcloudsim.ServerFault{Server: ServerName(id), SSHDelay: hcloudsim.Duration(400 * time.Second)})
+		f.Servers = append(f.Servers, hcloudsim.ServerFault{Server: b.name(id), SSHDelay: hcloudsim.Duration(400 * time.Second)})
 	}))
 	sub := b.provisionUntilSettled(t, id)
 	requireFailed(t, b, sub, db.ProvisioningStatusInjectingSecrets, "INJECT_DEADLINE")
@@ -163,7 +163,7 @@ func TestFaultSwappedHostKey(t *testing.T) {
 	b := setup(t)
 	id := b.newSubscription(t)
 	require.NoError(t, b.sim.UpdateFaults(func(f *hcloudsim.Faults) {
-		f.Servers = append(f.Servers, hcloudsim.ServerFault{Server: ServerName(id), SwapHostKey: true})
+		f.Servers = append(f.Servers, hcloudsim.ServerFault{Server: b.name(id), SwapHostKey: true})
 	}))
 	sub := b.provisionUntilSettled(t, id)
 	// Whichever looks first over SSH sees it: the cloud_init step's check whether cloud-init
@@ -187,7 +187,7 @@ func TestFaultServerDeletedBehindBack(t *testing.T) {
 	b := setup(t, func(o *setupOpts) { o.env["CALLBACK_DEADLINE"] = "2s" })
 	id := b.newSubscription(t)
 	require.NoError(t, b.sim.UpdateFaults(func(f *hcloudsim.Faults) {
-		f.Servers = append(f.Servers, hcloudsim.ServerFault{Server: ServerName(id), LoseCallback: true, SSHDelay: hcloudsim.Duration(3600 * time.Second)})
+		f.Servers = append(f.Servers, hcloudsim.ServerFault{Server: b.name(id), LoseCallback: true, SSHDelay: hcloudsim.Duration(3600 * time.Second)})
 	}))
 	require.NoError(t, b.svc.Provision(context.Background(), id, admin))
 	sub := b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusCloudInit)

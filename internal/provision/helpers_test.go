@@ -58,6 +58,9 @@ type setupOpts struct {
 	noWork bool
 	// callbackListen is where the callback endpoint listens (default a loopback port).
 	callbackListen string
+	// sharedSim, when set, is used instead of a new simulator: another installation's Hetzner
+	// project.
+	sharedSim *hcloudsim.Simulator
 }
 
 func testTimings() Timings {
@@ -113,11 +116,16 @@ func setup(t testing.TB, mods ...func(*setupOpts)) *bundle {
 	t.Cleanup(cb.Close)
 
 	o.sim.Logger = b.log
-	sim, err := hcloudsim.New(o.sim)
-	require.NoError(t, err)
-	require.NoError(t, sim.Start())
-	t.Cleanup(func() { _ = sim.Close() })
-	b.sim = sim
+	if o.sharedSim != nil {
+		b.sim = o.sharedSim
+	} else {
+		sim, err := hcloudsim.New(o.sim)
+		require.NoError(t, err)
+		require.NoError(t, sim.Start())
+		t.Cleanup(func() { _ = sim.Close() })
+		b.sim = sim
+	}
+	sim := b.sim
 
 	kr, err := secrets.GenerateKeyring()
 	require.NoError(t, err)
@@ -249,13 +257,30 @@ func (b *bundle) events(t testing.TB, id int64) []string {
 	return out
 }
 
+// name is the subscription's server (and SSH key) name in this bundle's installation.
+func (b *bundle) name(id int64) string {
+	inst, err := db.New().InstallationID(context.Background(), b.pool)
+	if err != nil {
+		panic(err)
+	}
+	return ServerName(inst, id)
+}
+
+// inst is this bundle's installation ID.
+func (b *bundle) inst(t testing.TB) string {
+	t.Helper()
+	inst, err := db.New().InstallationID(context.Background(), b.pool)
+	require.NoError(t, err)
+	return inst
+}
+
 // assertClean checks the simulator holds exactly the servers and keys of the given subscriptions
 // (by name) and nothing else.
 func (b *bundle) assertOnly(t testing.TB, subIDs ...int64) {
 	t.Helper()
 	var want []string
 	for _, id := range subIDs {
-		want = append(want, ServerName(id))
+		want = append(want, b.name(id))
 	}
 	var servers, keys []string
 	for _, s := range b.sim.Servers() {

@@ -18,13 +18,13 @@ func TestOverdueCreatingRecordsWhatItMade(t *testing.T) {
 	b := setup(t, func(o *setupOpts) { o.noWork = true })
 	ctx := context.Background()
 	id := b.newSubscription(t)
-	name := ServerName(id)
+	name := b.name(id)
 
 	// What a crashed worker left: the key uploaded and the server created, neither recorded.
-	key, _, err := b.hc.SSHKey.Create(ctx, hcloud.SSHKeyCreateOpts{Name: name, Labels: labelsFor(id),
+	key, _, err := b.hc.SSHKey.Create(ctx, hcloud.SSHKeyCreateOpts{Name: name, Labels: labelsFor(b.inst(t), b.sub(t, id)),
 		PublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl left@over"})
 	require.NoError(t, err)
-	res, _, err := b.hc.Server.Create(ctx, hcloud.ServerCreateOpts{Name: name, Labels: labelsFor(id),
+	res, _, err := b.hc.Server.Create(ctx, hcloud.ServerCreateOpts{Name: name, Labels: labelsFor(b.inst(t), b.sub(t, id)),
 		ServerType: &hcloud.ServerType{Name: "cx23"}, Image: &hcloud.Image{Name: "debian-12"},
 		Location: &hcloud.Location{Name: "fsn1"}, SSHKeys: []*hcloud.SSHKey{key}})
 	require.NoError(t, err)

@@ -36,7 +36,7 @@ func TestAdoptedServerWhoseCallbackWasRejected(t *testing.T) {
 	var serverID int64
 	waitFor(t, 2*time.Minute, "the VPS's phone_home to give up", func() bool {
 		for _, s := range b.sim.Servers() {
-			if s.Name == ServerName(id) && s.Machine != nil {
+			if s.Name == b.name(id) && s.Machine != nil {
 				serverID = s.ID
 				st := s.Machine.State()
 				return st.CallbackAttempts > 0 && !st.CallbackDelivered && st.CallbackError != "" &&

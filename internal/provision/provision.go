@@ -34,13 +34,24 @@ const (
 	LabelManagedBy      = "managed-by"
 	LabelManagedByValue = "rachel-cloud"
 	LabelSubscription   = "subscription"
-	// FirewallName is the one shared firewall admitting inbound SSH only.
-	FirewallName = "rachel-ssh-only"
+	// LabelInstallation carries the installation ID (generated once, stored in the database):
+	// nothing without this installation's ID is ever adopted, deleted or reported by it.
+	LabelInstallation = "installation"
+	// LabelTag carries the subscription's own random tag: after a restore that rolled the ID
+	// sequence back, a server of an earlier subscription with the same ID is not this one's.
+	LabelTag = "subscription-tag"
 )
 
 // ServerName is the deterministic RFC 1123 name of a subscription's server (and of its SSH key),
-// so that a repeated create meets uniqueness_error instead of making a second server.
-func ServerName(subscriptionID int64) string { return fmt.Sprintf("rachel-sub-%d", subscriptionID) }
+// so that a repeated create meets uniqueness_error instead of making a second server. It carries
+// the installation ID, so installations sharing a Hetzner project never meet on a name; at most
+// 7+12+5+19 = 43 characters, one DNS label.
+func ServerName(installation string, subscriptionID int64) string {
+	return fmt.Sprintf("rachel-%s-sub-%d", installation, subscriptionID)
+}
+
+// FirewallName is the installation's one shared firewall admitting inbound SSH only.
+func FirewallName(installation string) string { return "rachel-" + installation + "-ssh-only" }
 
 // Actor is who pressed the button, for the audit log and the event timeline.
 type Actor = audit.Actor

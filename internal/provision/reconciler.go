@@ -50,8 +50,14 @@ func (w *Worker) reconcile(ctx context.Context) (ReconcileResult, error) {
 	if err != nil {
 		return res, fmt.Errorf("reconcile: read subscriptions: %w", err)
 	}
+	inst, err := w.inst.get(ctx, w.pool)
+	if err != nil {
+		return res, fmt.Errorf("reconcile: %w", err)
+	}
+	// Only this installation's servers: another installation sharing the Hetzner project keeps
+	// its own, and they are neither orphans nor ghosts here.
 	servers, err := w.hc.Server.AllWithOpts(ctx, hcloud.ServerListOpts{
-		ListOpts: hcloud.ListOpts{LabelSelector: LabelManagedBy + "=" + LabelManagedByValue, PerPage: 50},
+		ListOpts: hcloud.ListOpts{LabelSelector: installationSelector(inst), PerPage: 50},
 	})
 	if err != nil {
 		return res, fmt.Errorf("reconcile: list servers: %w", err)
@@ -74,7 +80,7 @@ func (w *Worker) reconcile(ctx context.Context) (ReconcileResult, error) {
 		var subRef *int64
 		if subID > 0 {
 			sub, err := w.q.SubscriptionGet(ctx, w.pool, subID)
-			if err == nil {
+			if err == nil && ownedBy(srv.Labels, inst, sub) {
 				subRef = &sub.ID
 				switch statusOf(sub) {
 				case "pending", "creating", "destroying":
@@ -115,6 +121,13 @@ func (w *Worker) reconcile(ctx context.Context) (ReconcileResult, error) {
 	}
 	if _, err := w.q.FindingResolveUnseen(ctx, w.pool, runStart); err != nil {
 		return res, fmt.Errorf("reconcile: resolve findings: %w", err)
+	}
+	// Firewall drift: a changed SSH_ALLOWED_SOURCES or VPS_SSH_PORT reaches the shared firewall
+	// even while nothing is being provisioned.
+	if row, err := w.q.SharedResourceGet(ctx, w.pool, FirewallName(inst)); err == nil {
+		if err := w.syncFirewallRules(ctx, row.HetznerID, row.Name, w.firewallRules(), nil); err != nil {
+			w.o.log.WarnContext(ctx, "reconcile: firewall rules", "err", err)
+		}
 	}
 	w.o.log.Info("reconciled", "servers", res.Servers, "orphans", res.Orphans, "ghosts", res.Ghosts)
 	return res, nil

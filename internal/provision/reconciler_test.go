@@ -25,8 +25,8 @@ func TestReconciler(t *testing.T) {
 		requireReady(t, b, b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusReady, db.ProvisioningStatusFailed))
 	}
 	// An orphan: a server with our labels that no live subscription owns.
-	res, _, err := b.hc.Server.Create(ctx, hcloud.ServerCreateOpts{Name: "rachel-sub-999999", ServerType: &hcloud.ServerType{Name: b.cfg.ServerType},
-		Image: &hcloud.Image{Name: b.cfg.Image}, Labels: map[string]string{LabelManagedBy: LabelManagedByValue, LabelSubscription: "999999"}})
+	res, _, err := b.hc.Server.Create(ctx, hcloud.ServerCreateOpts{Name: b.name(999999), ServerType: &hcloud.ServerType{Name: b.cfg.ServerType},
+		Image: &hcloud.Image{Name: b.cfg.Image}, Labels: map[string]string{LabelManagedBy: LabelManagedByValue, LabelInstallation: b.inst(t), LabelSubscription: "999999"}})
 	require.NoError(t, err)
 	// A ghost: the server vanished behind our back.
 	gsub := b.sub(t, ghost)

@@ -30,6 +30,7 @@ type Service struct {
 	metrics *stepMetrics
 	// statuses caches the polled status rows while ListenForChanges runs.
 	statuses *statusCache
+	inst     installationID
 
 	rlMu      sync.Mutex
 	rlCached  RateLimitState

@@ -2,6 +2,7 @@ package provision
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
@@ -35,7 +36,8 @@ func TestHappyPath(t *testing.T) {
 	// The VPS holds the secrets, 0600, owned by the service user, and the assistant runs.
 	srv, ok := b.sim.Server(*sub.HetznerServerID)
 	require.True(t, ok)
-	require.Equal(t, map[string]string{LabelManagedBy: LabelManagedByValue, LabelSubscription: itoa(id)}, srv.Labels)
+	require.Equal(t, map[string]string{LabelManagedBy: LabelManagedByValue, LabelInstallation: b.inst(t),
+		LabelSubscription: itoa(id), LabelTag: b.sub(t, id).HetznerTag}, srv.Labels)
 	require.Len(t, srv.Firewalls, 1)
 	m := b.sim.Machine(srv.ID)
 	require.NotNil(t, m)
@@ -106,4 +108,4 @@ func TestHappyPath(t *testing.T) {
 	require.Equal(t, 4, audits) // provision, re-inject, destroy, provision
 }
 
-func itoa(i int64) string { return ServerName(i)[len("rachel-sub-"):] }
+func itoa(i int64) string { return strconv.FormatInt(i, 10) }

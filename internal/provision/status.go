@@ -16,11 +16,14 @@ import (
 // Status is everything the status page shows about one subscription's VPS. It holds no secret.
 type Status struct {
 	SubscriptionID int64
-	CustomerID     int64
-	CustomerEmail  string
-	CustomerName   string
-	Plan           string
-	BillingStatus  string
+	// ServerName is the name of the subscription's server and SSH key in Hetzner (with the
+	// installation ID): what an admin types to confirm Destroy.
+	ServerName    string
+	CustomerID    int64
+	CustomerEmail string
+	CustomerName  string
+	Plan          string
+	BillingStatus string
 
 	// State is the provisioning status; "" when never provisioned.
 	State         string
@@ -125,7 +128,20 @@ func (s *Service) Status(ctx context.Context, subscriptionID int64) (*Status, er
 	if err != nil {
 		return nil, err
 	}
-	return statusFromRow(row, time.Now())
+	return s.named(ctx)(statusFromRow(row, time.Now()))
+}
+
+// named fills in the server name (the installation ID is read once per process).
+func (s *Service) named(ctx context.Context) func(*Status, error) (*Status, error) {
+	return func(st *Status, err error) (*Status, error) {
+		if err != nil {
+			return nil, err
+		}
+		if st.ServerName, err = s.ServerName(ctx, st.SubscriptionID); err != nil {
+			return nil, err
+		}
+		return st, nil
+	}
 }
 
 func (s *Service) statusRow(ctx context.Context, subscriptionID int64) (db.UIStatusGetRow, error) {

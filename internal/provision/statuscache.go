@@ -110,7 +110,7 @@ func (s *Service) PollStatus(ctx context.Context, subscriptionID int64) (*Status
 		}
 		s.statuses.put(subscriptionID, row, token, now)
 	}
-	return statusFromRow(row, time.Now())
+	return s.named(ctx)(statusFromRow(row, time.Now()))
 }
 
 // ListenForChanges keeps a connection LISTENing for status changes until ctx ends, reconnecting

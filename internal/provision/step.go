@@ -133,7 +133,7 @@ func (w *Worker) overdue(ctx context.Context, sub db.Subscription) string {
 			if sub.HetznerSshKeyID == nil && sub.CallbackTokenHash == nil {
 				return fmt.Sprintf("The creating step did not get to Hetzner within CREATE_DEADLINE (%s; %s passed since it began): its job waited for a worker, or Hetzner kept answering errors. Nothing was created in Hetzner yet; Retry goes on.", w.cfg.CreateDeadline, waitedS)
 			}
-			return fmt.Sprintf("The server was not created within CREATE_DEADLINE (%s; %s passed since the step began): the job waited for a worker, or Hetzner kept answering errors. What was created is kept: Retry goes on from there, Destroy removes it.", w.cfg.CreateDeadline, waitedS)
+			return fmt.Sprintf("The creating step did not get its server recorded within CREATE_DEADLINE (%s; %s passed since it began): its job waited for a worker, Hetzner kept answering errors, or a worker died before recording what it made. What was created is kept: Retry goes on from there, Destroy removes it.", w.cfg.CreateDeadline, waitedS)
 		}
 		actions, err := w.q.HetznerActionListSince(ctx, w.pool, db.HetznerActionListSinceParams{SubscriptionID: sub.ID, Since: *sub.StepStartedAt})
 		if err == nil && len(actions) > 0 && !slices.ContainsFunc(actions, func(a db.HetznerAction) bool { return a.Status != "success" }) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,27 +21,22 @@ import (
 	"github.com/rachelcloud/admin/internal/sshkey"
 )
 
-func labelsFor(subID int64) map[string]string {
-	return map[string]string{LabelManagedBy: LabelManagedByValue, LabelSubscription: strconv.FormatInt(subID, 10)}
-}
-
-func ownedBy(labels map[string]string, subID int64) bool {
-	return labels[LabelManagedBy] == LabelManagedByValue && labels[LabelSubscription] == strconv.FormatInt(subID, 10)
-}
-
 // stepCreating: key pair, SSH key in Hetzner, server; each recorded before anything waits on it.
 // Then the create and start actions are left to the poller.
 func (w *Worker) stepCreating(ctx context.Context, sub db.Subscription) (outcome, error) {
-	name := ServerName(sub.ID)
-	var err error
+	inst, err := w.inst.get(ctx, w.pool)
+	if err != nil {
+		return waiting, err
+	}
+	name := ServerName(inst, sub.ID)
 	if sub.SshPrivateKey == nil {
-		if sub, err = w.storeKeys(ctx, sub); err != nil {
+		if sub, err = w.storeKeys(ctx, sub, name); err != nil {
 			return waiting, err
 		}
 		w.o.hook("keys-stored")
 	}
 	if sub.HetznerSshKeyID == nil {
-		keyID, err := w.uploadKey(ctx, sub, name)
+		keyID, err := w.uploadKey(ctx, sub, inst, name)
 		if err != nil {
 			return waiting, err
 		}
@@ -51,7 +47,7 @@ func (w *Worker) stepCreating(ctx context.Context, sub db.Subscription) (outcome
 		w.o.hook("ssh-key-recorded")
 	}
 	if sub.HetznerServerID == nil {
-		return w.createServer(ctx, sub, name)
+		return w.createServer(ctx, sub, inst, name)
 	}
 
 	// The server exists: wait for this step's actions.
@@ -88,10 +84,15 @@ func (w *Worker) recordLeftovers(ctx context.Context, sub db.Subscription) {
 	// A short look: the step is failing anyway, and Hetzner may be what makes it fail.
 	ctx, cancel := context.WithTimeout(ctx, leftoversTimeout)
 	defer cancel()
-	name := ServerName(sub.ID)
+	inst, err := w.inst.get(ctx, w.pool)
+	if err != nil {
+		w.o.log.WarnContext(ctx, "look for unrecorded resources", "err", err)
+		return
+	}
+	name := ServerName(inst, sub.ID)
 	if sub.HetznerSshKeyID == nil && sub.SshPublicKey != nil {
 		key, _, err := w.hc.SSHKey.GetByName(ctx, name)
-		if err == nil && key != nil && ownedBy(key.Labels, sub.ID) {
+		if err == nil && key != nil && ownedBy(key.Labels, inst, sub) {
 			err = w.q.ProvisionSetSSHKeyID(ctx, w.pool, db.ProvisionSetSSHKeyIDParams{ID: sub.ID, SshKeyID: &key.ID})
 		}
 		if err != nil {
@@ -100,7 +101,7 @@ func (w *Worker) recordLeftovers(ctx context.Context, sub db.Subscription) {
 	}
 	if sub.HetznerServerID == nil && sub.CallbackTokenHash != nil {
 		srv, _, err := w.hc.Server.GetByName(ctx, name)
-		if err == nil && srv != nil && ownedBy(srv.Labels, sub.ID) {
+		if err == nil && srv != nil && ownedBy(srv.Labels, inst, sub) {
 			err = w.recordServer(ctx, w.pool, sub.ID, srv)
 		}
 		if err != nil {
@@ -142,7 +143,7 @@ func (w *Worker) checkServer(ctx context.Context, sub db.Subscription) (outcome,
 
 // storeKeys takes a pre-generated access key pair (or makes one), generates the host key, and
 // stores both encrypted, in one transaction with taking the pooled pair.
-func (w *Worker) storeKeys(ctx context.Context, sub db.Subscription) (db.Subscription, error) {
+func (w *Worker) storeKeys(ctx context.Context, sub db.Subscription, name string) (db.Subscription, error) {
 	hk, err := sshkey.GenerateHostKey()
 	if err != nil {
 		return sub, err
@@ -152,7 +153,7 @@ func (w *Worker) storeKeys(ctx context.Context, sub db.Subscription) (db.Subscri
 		if err != nil {
 			return err
 		}
-		if kp, err = kp.WithComment("rachel-provisioner@" + ServerName(sub.ID)); err != nil {
+		if kp, err = kp.WithComment("rachel-provisioner@" + name); err != nil {
 			return err
 		}
 		kr := w.cfg.Keyring
@@ -179,9 +180,9 @@ func (w *Worker) storeKeys(ctx context.Context, sub db.Subscription) (db.Subscri
 
 // uploadKey uploads the public key under the subscription's name. A uniqueness_error (a retry
 // after the upload went through, or a leftover) adopts the existing key when it is ours.
-func (w *Worker) uploadKey(ctx context.Context, sub db.Subscription, name string) (int64, error) {
+func (w *Worker) uploadKey(ctx context.Context, sub db.Subscription, inst, name string) (int64, error) {
 	pub := *sub.SshPublicKey
-	key, _, err := w.hc.SSHKey.Create(ctx, hcloud.SSHKeyCreateOpts{Name: name, PublicKey: pub, Labels: labelsFor(sub.ID)})
+	key, _, err := w.hc.SSHKey.Create(ctx, hcloud.SSHKeyCreateOpts{Name: name, PublicKey: pub, Labels: labelsFor(inst, sub)})
 	w.o.hook("ssh-key-uploaded")
 	if err == nil {
 		return key.ID, nil
@@ -202,8 +203,8 @@ func (w *Worker) uploadKey(ctx context.Context, sub db.Subscription, name string
 		return existing.ID, nil
 	}
 	if existing != nil {
-		if !ownedBy(existing.Labels, sub.ID) {
-			return 0, fail("An SSH key named %s that this app did not create exists in Hetzner. Rename or delete it there, then Retry.", name)
+		if !ownedBy(existing.Labels, inst, sub) {
+			return 0, fail("An SSH key named %s exists in Hetzner that is not this subscription's (its labels name another installation or subscription, e.g. one from before a database restore). It is left alone: rename or delete it there, then Retry.", name)
 		}
 		// A leftover of an earlier provisioning of this subscription: replace it.
 		if _, err := w.hc.SSHKey.Delete(ctx, existing); err != nil && !hcloud.IsError(err, hcloud.ErrorCodeNotFound) {
@@ -224,14 +225,14 @@ func (w *Worker) uploadKey(ctx context.Context, sub db.Subscription, name string
 // createServer creates the server, or adopts the one a previous attempt created. The callback
 // token is stored before the create is sent, so it doubles as "a create may be out", and a
 // repeated create bakes the same token into the user data (see [Worker.callbackToken]).
-func (w *Worker) createServer(ctx context.Context, sub db.Subscription, name string) (outcome, error) {
+func (w *Worker) createServer(ctx context.Context, sub db.Subscription, inst, name string) (outcome, error) {
 	if sub.CallbackTokenHash != nil {
 		srv, _, err := w.hc.Server.GetByName(ctx, name)
 		if err != nil {
 			return waiting, hetznerError("look up the server", err)
 		}
 		if srv != nil {
-			return w.adoptServer(ctx, sub, srv)
+			return w.adoptServer(ctx, sub, inst, srv)
 		}
 	}
 	token, err := w.callbackToken(ctx, sub)
@@ -250,7 +251,7 @@ func (w *Worker) createServer(ctx context.Context, sub db.Subscription, name str
 	if err != nil {
 		return waiting, fail("Cannot build the cloud-init user data: %v", err)
 	}
-	fwID, err := w.ensureFirewall(ctx)
+	fwID, err := w.ensureFirewall(ctx, inst, sub.ID)
 	if err != nil {
 		return waiting, err
 	}
@@ -263,7 +264,7 @@ func (w *Worker) createServer(ctx context.Context, sub db.Subscription, name str
 		SSHKeys:          []*hcloud.SSHKey{{ID: *sub.HetznerSshKeyID}},
 		UserData:         string(userData),
 		StartAfterCreate: ptr(true),
-		Labels:           labelsFor(sub.ID),
+		Labels:           labelsFor(inst, sub),
 		Firewalls:        []*hcloud.ServerCreateFirewall{{Firewall: hcloud.Firewall{ID: fwID}}},
 	})
 	w.o.hook("server-created")
@@ -274,12 +275,12 @@ func (w *Worker) createServer(ctx context.Context, sub db.Subscription, name str
 				return waiting, hetznerError("look up the server", gerr)
 			}
 			if srv != nil {
-				return w.adoptServer(ctx, sub, srv)
+				return w.adoptServer(ctx, sub, inst, srv)
 			}
 			return waiting, errors.New("server name conflict but no such server found; trying again")
 		}
 		if hcloud.IsError(err, hcloud.ErrorCodeInvalidInput) && strings.Contains(strings.ToLower(err.Error()), "firewall") {
-			w.forgetFirewall(ctx)
+			w.forgetFirewall(ctx, inst)
 			return waiting, fmt.Errorf("the shared firewall is gone; creating it again: %w", err)
 		}
 		return waiting, hetznerError("create the server", err)
@@ -303,10 +304,11 @@ func (w *Worker) createServer(ctx context.Context, sub db.Subscription, name str
 	return waiting, nil
 }
 
-// adoptServer takes over a server this subscription created earlier (name and labels match).
-func (w *Worker) adoptServer(ctx context.Context, sub db.Subscription, srv *hcloud.Server) (outcome, error) {
-	if !ownedBy(srv.Labels, sub.ID) {
-		return waiting, fail("A server named %s that this app did not create exists in Hetzner (ID %d). Rename or delete it there, then Retry.", srv.Name, srv.ID)
+// adoptServer takes over a server this subscription created earlier: its labels carry this
+// installation, this subscription and its tag (the name alone proves nothing).
+func (w *Worker) adoptServer(ctx context.Context, sub db.Subscription, inst string, srv *hcloud.Server) (outcome, error) {
+	if !ownedBy(srv.Labels, inst, sub) {
+		return waiting, fail("A server named %s exists in Hetzner (ID %d) that is not this subscription's (its labels name another installation or subscription, e.g. one from before a database restore; the reconciler lists it as an orphan). It is left alone: delete or rename it there, then Retry.", srv.Name, srv.ID)
 	}
 	err := inTx(ctx, w.pool, func(tx pgx.Tx) error {
 		if err := w.recordServer(ctx, tx, sub.ID, srv); err != nil {
@@ -368,21 +370,65 @@ func (w *Worker) awaitCallback(ctx context.Context, sub db.Subscription, message
 	})
 }
 
-// ensureFirewall returns the shared SSH-only firewall, creating it once for the project.
-func (w *Worker) ensureFirewall(ctx context.Context) (int64, error) {
+// ensureFirewall returns the installation's shared SSH-only firewall, creating it once. A firewall
+// of that name is adopted only when its labels carry this installation. The first use in a worker
+// process also brings its rules in line with SSH_ALLOWED_SOURCES and VPS_SSH_PORT (set_rules), so
+// a changed setting reaches the servers that already exist; the change is shown in the
+// subscription's event log and in the audit log.
+func (w *Worker) ensureFirewall(ctx context.Context, inst string, subID int64) (int64, error) {
 	w.fwMu.Lock()
 	defer w.fwMu.Unlock()
 	if w.fwID != 0 {
 		return w.fwID, nil
 	}
-	row, err := w.q.SharedResourceGet(ctx, w.pool, FirewallName)
+	name := FirewallName(inst)
+	rules := w.firewallRules()
+	row, err := w.q.SharedResourceGet(ctx, w.pool, name)
 	if err == nil {
+		if err := w.syncFirewallRules(ctx, row.HetznerID, name, rules, &subID); err != nil {
+			return 0, err
+		}
 		w.fwID = row.HetznerID
 		return w.fwID, nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
 		return 0, fmt.Errorf("read firewall record: %w", err)
 	}
+	res, _, err := w.hc.Firewall.Create(ctx, hcloud.FirewallCreateOpts{
+		Name:   name,
+		Labels: map[string]string{LabelManagedBy: LabelManagedByValue, LabelInstallation: inst},
+		Rules:  rules,
+	})
+	var id int64
+	switch {
+	case err == nil:
+		id = res.Firewall.ID
+	case hcloud.IsError(err, hcloud.ErrorCodeUniquenessError):
+		fw, _, gerr := w.hc.Firewall.GetByName(ctx, name)
+		if gerr != nil || fw == nil {
+			return 0, hetznerError("look up the firewall", errors.Join(err, gerr))
+		}
+		if fw.Labels[LabelManagedBy] != LabelManagedByValue || fw.Labels[LabelInstallation] != inst {
+			return 0, fail("A firewall named %s exists in Hetzner (ID %d) that this installation did not create (its labels do not carry installation %s). It is left alone: rename or delete it there, then Retry.", name, fw.ID, inst)
+		}
+		if err := w.syncFirewallRules(ctx, fw.ID, name, rules, &subID); err != nil {
+			return 0, err
+		}
+		id = fw.ID
+	default:
+		return 0, hetznerError("create the SSH-only firewall", err)
+	}
+	row, err = w.q.SharedResourcePut(ctx, w.pool, db.SharedResourcePutParams{Name: name, Kind: "firewall", HetznerID: id})
+	if err != nil {
+		return 0, fmt.Errorf("record firewall %d: %w", id, err)
+	}
+	w.fwID = row.HetznerID
+	return w.fwID, nil
+}
+
+// firewallRules is the one inbound rule the configuration asks for: SSH on VPS_SSH_PORT from
+// SSH_ALLOWED_SOURCES.
+func (w *Worker) firewallRules() []hcloud.FirewallRule {
 	var sources []net.IPNet
 	for _, p := range w.cfg.SSHAllowedFrom {
 		bits := 32
@@ -392,40 +438,67 @@ func (w *Worker) ensureFirewall(ctx context.Context) (int64, error) {
 		sources = append(sources, net.IPNet{IP: net.IP(p.Addr().AsSlice()), Mask: net.CIDRMask(p.Bits(), bits)})
 	}
 	port := strconv.Itoa(w.cfg.VPSSSHPort)
-	res, _, err := w.hc.Firewall.Create(ctx, hcloud.FirewallCreateOpts{
-		Name:   FirewallName,
-		Labels: map[string]string{LabelManagedBy: LabelManagedByValue},
-		Rules: []hcloud.FirewallRule{{
-			Direction: hcloud.FirewallRuleDirectionIn, Protocol: hcloud.FirewallRuleProtocolTCP,
-			Port: &port, SourceIPs: sources, Description: ptr("SSH for the provisioner"),
-		}},
-	})
-	var id int64
-	switch {
-	case err == nil:
-		id = res.Firewall.ID
-	case hcloud.IsError(err, hcloud.ErrorCodeUniquenessError):
-		fw, _, gerr := w.hc.Firewall.GetByName(ctx, FirewallName)
-		if gerr != nil || fw == nil {
-			return 0, hetznerError("look up the firewall", errors.Join(err, gerr))
-		}
-		id = fw.ID
-	default:
-		return 0, hetznerError("create the SSH-only firewall", err)
-	}
-	row, err = w.q.SharedResourcePut(ctx, w.pool, db.SharedResourcePutParams{Name: FirewallName, Kind: "firewall", HetznerID: id})
-	if err != nil {
-		return 0, fmt.Errorf("record firewall %d: %w", id, err)
-	}
-	w.fwID = row.HetznerID
-	return w.fwID, nil
+	return []hcloud.FirewallRule{{
+		Direction: hcloud.FirewallRuleDirectionIn, Protocol: hcloud.FirewallRuleProtocolTCP,
+		Port: &port, SourceIPs: sources, Description: ptr("SSH for the provisioner"),
+	}}
 }
 
-func (w *Worker) forgetFirewall(ctx context.Context) {
+// ruleSummary renders rules for comparison and for the event log: "in tcp 22 from 10.0.0.0/8, …".
+func ruleSummary(rules []hcloud.FirewallRule) string {
+	parts := make([]string, 0, len(rules))
+	for _, r := range rules {
+		var ips []string
+		for _, n := range append(slices.Clone(r.SourceIPs), r.DestinationIPs...) {
+			ips = append(ips, n.String())
+		}
+		slices.Sort(ips)
+		port := ""
+		if r.Port != nil {
+			port = " " + *r.Port
+		}
+		parts = append(parts, fmt.Sprintf("%s %s%s from %s", r.Direction, r.Protocol, port, strings.Join(ips, ",")))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, "; ")
+}
+
+// syncFirewallRules sets the firewall's rules to want when they differ (a changed
+// SSH_ALLOWED_SOURCES or VPS_SSH_PORT), and records the change for subscription subID (nil: in
+// the audit log only). A firewall that is gone is forgotten, to be created again.
+func (w *Worker) syncFirewallRules(ctx context.Context, id int64, name string, want []hcloud.FirewallRule, subID *int64) error {
+	fw, _, err := w.hc.Firewall.GetByID(ctx, id)
+	if err != nil {
+		return hetznerError("read the firewall", err)
+	}
+	if fw == nil {
+		_ = w.q.SharedResourceDelete(ctx, w.pool, name)
+		return fmt.Errorf("the shared firewall %s (%d) is gone; creating it again", name, id)
+	}
+	have, wantS := ruleSummary(fw.Rules), ruleSummary(want)
+	if have == wantS {
+		return nil
+	}
+	if _, _, err := w.hc.Firewall.SetRules(ctx, fw, hcloud.FirewallSetRulesOpts{Rules: want}); err != nil {
+		return hetznerError("update the firewall's rules", err)
+	}
+	msg := fmt.Sprintf("Firewall %s (%d): rules changed to match SSH_ALLOWED_SOURCES and VPS_SSH_PORT: %s (were: %s); every server behind it follows", name, id, wantS, have)
+	w.o.log.InfoContext(ctx, "firewall rules updated", "firewall_id", id, "rules", wantS, "were", have)
+	return inTx(ctx, w.pool, func(tx pgx.Tx) error {
+		if subID != nil {
+			if err := event(ctx, tx, *subID, db.ProvisioningStatusCreating, "info", actorWorker, "%s", msg); err != nil {
+				return err
+			}
+		}
+		return auditAction(ctx, tx, Actor{Email: actorWorker}, "firewall.set_rules", nil, subID, msg)
+	})
+}
+
+func (w *Worker) forgetFirewall(ctx context.Context, inst string) {
 	w.fwMu.Lock()
 	defer w.fwMu.Unlock()
 	w.fwID = 0
-	_ = w.q.SharedResourceDelete(ctx, w.pool, FirewallName)
+	_ = w.q.SharedResourceDelete(ctx, w.pool, FirewallName(inst))
 }
 
 func ipv4(srv *hcloud.Server) string {

@@ -39,6 +39,8 @@ type Worker struct {
 	nudge   chan struct{} // wakes the poller when a step recorded actions
 	metrics *stepMetrics
 
+	inst installationID
+
 	fwMu sync.Mutex
 	fwID int64
 
