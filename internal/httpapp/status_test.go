@@ -117,7 +117,7 @@ func TestStatusPageAndFragment(t *testing.T) {
 
 	// The right name destroys (twice: the second press does nothing more).
 	for range 2 {
-		resp, _ = b.post(t, "/subscriptions/"+sid+"/destroy", url.Values{"_csrf": {tok}, "confirm_name": {" rachel-sub-" + sid + " "}})
+		resp, _ = b.post(t, "/subscriptions/"+sid+"/destroy", url.Values{"_csrf": {tok}, "confirm_name": {" " + name + " "}})
 		require.Equal(t, http.StatusSeeOther, resp.StatusCode)
 	}
 	sub, err = db.New().SubscriptionGet(context.Background(), b.pool, id)
