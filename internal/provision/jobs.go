@@ -75,9 +75,6 @@ const (
 	queueMaintenance = "provision_maintenance"
 )
 
-// ourKinds are the job kinds of this package (for the dead-worker rescue).
-var ourKinds = []string{stepArgs{}.Kind(), reconcileArgs{}.Kind(), destroyOrphanArgs{}.Kind()}
-
 // inserter is the part of a River client that enqueues jobs.
 type inserter interface {
 	InsertTx(ctx context.Context, tx pgx.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)

@@ -101,15 +101,17 @@ func (w *Worker) wakeForgotten(ctx context.Context) error {
 }
 
 // rescueDeadWorkersJobs makes the running jobs of dead workers available again at once, instead
-// of after River's RescueStuckJobsAfter. A worker is dead when its liveness lock is free: the lock
+// of after River's RescueStuckJobsAfter. Every kind is rescued, not only this package's: a worker
+// process also runs other packages' jobs (notifications, periodic ticks), and those must not wait
+// for River's rescuer either. A worker is dead when its liveness lock is free: the lock
 // lives in its database session, which ends with the process.
 func (w *Worker) rescueDeadWorkersJobs(ctx context.Context) error {
 	rows, err := w.pool.Query(ctx, `
 		SELECT DISTINCT attempted_by[array_length(attempted_by, 1)]
 		FROM river_job
-		WHERE state = 'running' AND kind = ANY($1) AND attempted_by IS NOT NULL
-		  AND attempted_at < now() - make_interval(secs => $2)`,
-		ourKinds, w.o.timings.Sweep.Seconds())
+		WHERE state = 'running' AND attempted_by IS NOT NULL
+		  AND attempted_at < now() - make_interval(secs => $1)`,
+		w.o.timings.Sweep.Seconds())
 	if err != nil {
 		return fmt.Errorf("list running jobs: %w", err)
 	}
@@ -151,8 +153,8 @@ func (w *Worker) rescueDeadWorkersJobs(ctx context.Context) error {
 func (w *Worker) releaseJobsOf(ctx context.Context, client string) (int64, error) {
 	tag, err := w.pool.Exec(ctx, `
 		UPDATE river_job SET state = 'available', scheduled_at = now()
-		WHERE state = 'running' AND kind = ANY($1) AND attempted_by[array_length(attempted_by, 1)] = $2`,
-		ourKinds, client)
+		WHERE state = 'running' AND attempted_by[array_length(attempted_by, 1)] = $1`,
+		client)
 	if err != nil {
 		return 0, fmt.Errorf("release jobs of worker %s: %w", client, err)
 	}
