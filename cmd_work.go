@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/rachelcloud/admin/internal/billing"
 	"github.com/rachelcloud/admin/internal/config"
 	"github.com/rachelcloud/admin/internal/database"
 	"github.com/rachelcloud/admin/internal/metrics"
@@ -55,8 +56,14 @@ func runWorker(ctx context.Context, pool *pgxpool.Pool, cfg *config.Config, log 
 	if err != nil {
 		return err
 	}
+	// The billing policy acts through the same service the web app's buttons use.
+	prov, err := provision.NewService(pool, cfg, provision.WithLogger(log))
+	if err != nil {
+		return err
+	}
+	policy := billing.New(pool, prov, billing.Options{Notify: notifier, Log: log})
 	opts = append([]provision.Option{provision.WithLogger(log), provision.WithRegistry(m.Registry),
-		provision.WithJobs(notifier.Jobs())}, opts...)
+		provision.WithJobs(notifier.Jobs()), provision.WithJobs(policy.Jobs())}, opts...)
 	w, err := provision.NewWorker(pool, cfg, opts...)
 	if err != nil {
 		return err

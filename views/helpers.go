@@ -64,3 +64,17 @@ func Clock(t time.Time) string {
 
 // money formats euros with two decimals.
 func money(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
+
+// Countdown says how long until something, roughly ("in 1 d 23 h"); "now" once due.
+func Countdown(left time.Duration) string {
+	switch {
+	case left <= 0:
+		return "now"
+	case left < time.Hour:
+		return "in " + strconv.Itoa(int(left.Minutes())+1) + " min"
+	case left < 48*time.Hour:
+		return "in " + strconv.Itoa(int(left.Hours())) + " h " + strconv.Itoa(int(left.Minutes())%60) + " min"
+	default:
+		return "in " + strconv.Itoa(int(left.Hours()/24)) + " d " + strconv.Itoa(int(left.Hours())%24) + " h"
+	}
+}

@@ -56,6 +56,8 @@ type Config struct {
 	NotifyWebhookURL    secrets.Secret // NOTIFY_WEBHOOK_URL: may hold a secret path (Slack's do)
 	NotifyWebhookSecret secrets.Secret // NOTIFY_WEBHOOK_SECRET: HMAC key of the webhook signature
 	NotifyDigestWindow  time.Duration  // NOTIFY_DIGEST_WINDOW: incidents within it go out as one message
+
+	BillingAPIRate int // BILLING_API_RATE: billing API requests a minute per client address
 }
 
 // SMTPSettings is the email channel, parsed from NOTIFY_SMTP_URL
@@ -110,6 +112,7 @@ var Vars = []Var{
 	{"NOTIFY_SMTP_URL", "(no email)", "Email channel of notifications: `smtp://user:pass@host:587?from=ops@x.example&to=a@x.example,b@x.example` (STARTTLS; `smtps://` for implicit TLS; `starttls=false` for a relay on a private network)."},
 	{"NOTIFY_WEBHOOK_URL", "(no webhook)", "Webhook channel of notifications: JSON `{\"text\":…}` (Slack-compatible) POSTed here, signed (see Notifications)."},
 	{"NOTIFY_WEBHOOK_SECRET", "", "HMAC-SHA256 key of the webhook signature (at least 16 characters). Required with NOTIFY_WEBHOOK_URL."},
+	{"BILLING_API_RATE", "60", "Requests a minute (per client address) the billing API accepts before answering 429."},
 	{"NOTIFY_DIGEST_WINDOW", "1m", "Incidents within this window after the first go out as one message (a digest when several)."},
 }
 
@@ -286,6 +289,13 @@ func Load(getenv Getenv) (*Config, error) {
 		bad("SESSION_IDLE_TIMEOUT", "is longer than SESSION_MAX_AGE")
 	}
 	c.NotifyDigestWindow = dur("NOTIFY_DIGEST_WINDOW", "1m")
+	if v := str("BILLING_API_RATE", "60"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100000 {
+			bad("BILLING_API_RATE", "%q is not a number from 1 to 100000", v)
+		}
+		c.BillingAPIRate = n
+	}
 	if v := strings.TrimSpace(getenv("NOTIFY_SMTP_URL")); v != "" {
 		smtp, err := parseSMTPURL(v)
 		if err != nil {

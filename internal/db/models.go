@@ -122,6 +122,19 @@ type AdminSession struct {
 	SecondFactorPending bool
 }
 
+type ApiToken struct {
+	ID         int64
+	Name       string
+	Scope      string
+	TokenHash  []byte
+	Prefix     string
+	CreatedBy  string
+	CreatedAt  time.Time
+	LastUsedAt *time.Time
+	RevokedAt  *time.Time
+	RevokedBy  string
+}
+
 type AuditLog struct {
 	ID             int64
 	OccurredAt     time.Time
@@ -132,6 +145,31 @@ type AuditLog struct {
 	SubscriptionID *int64
 	Ip             string
 	Detail         string
+}
+
+type BillingLifecycle struct {
+	SubscriptionID int64
+	StatusSince    time.Time
+	HeldAt         *time.Time
+	HeldBy         string
+}
+
+type BillingPolicy struct {
+	Singleton         bool
+	Enabled           bool
+	CanceledGraceDays int32
+	PastDueGraceDays  int32
+	UpdatedAt         time.Time
+	UpdatedBy         string
+}
+
+type BillingReport struct {
+	TokenID        int64
+	IdempotencyKey string
+	RequestHash    []byte
+	ResponseStatus int32
+	ResponseBody   string
+	CreatedAt      time.Time
 }
 
 type Customer struct {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/rachelcloud/admin/internal/audit"
 	"github.com/rachelcloud/admin/internal/auth"
+	"github.com/rachelcloud/admin/internal/billing"
 	"github.com/rachelcloud/admin/internal/config"
 	"github.com/rachelcloud/admin/internal/customer"
 	"github.com/rachelcloud/admin/internal/database"
@@ -34,6 +35,7 @@ type Deps struct {
 	Customers *customer.Service
 	Provision *provision.Service
 	Notify    *notify.Notifier
+	Billing   *billing.Service
 	Metrics   *metrics.Metrics // nil: no /metrics route, no request counter
 	Log       *slog.Logger
 }
@@ -59,6 +61,9 @@ func New(d Deps) *echo.Echo {
 		} else {
 			d.Log.Error("notifications unavailable", "err", err)
 		}
+	}
+	if d.Billing == nil && d.Pool != nil {
+		d.Billing = billing.New(d.Pool, d.Provision, billing.Options{Notify: d.Notify, Log: d.Log})
 	}
 	a := &App{Deps: d, sessions: newSessionCache()}
 	e := echo.New()

@@ -25,7 +25,11 @@ func (a *App) dashboard(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v := views.DashboardView{Counts: counts, Attention: attention, Findings: findings, Now: time.Now()}
+	scheduled, err := a.Billing.Scheduled(ctx, 20)
+	if err != nil {
+		return err
+	}
+	v := views.DashboardView{Counts: counts, Attention: attention, Findings: findings, Now: time.Now(), Scheduled: scheduled}
 	v.RateLimit.Remaining, v.RateLimit.Limit, v.RateLimit.Reset, v.RateLimit.Known = a.Provision.RateLimit()
 	return render(c, http.StatusOK, views.Dashboard(a.page(c, "Dashboard", "dashboard"), v))
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/rachelcloud/admin/internal/auth"
+	"github.com/rachelcloud/admin/internal/billing"
 	"github.com/rachelcloud/admin/internal/metrics"
 	"github.com/rachelcloud/admin/web"
 )
@@ -30,6 +31,9 @@ func (a *App) routes(e *echo.Echo) {
 	// The VPS's phone_home: guarded by its single-use token, the only unauthenticated write, and
 	// rate-limited per address so a flood of guesses cannot load the database.
 	e.POST("/callback/:token", a.callback, callbackRateLimit())
+	// The billing system's API: no session or CSRF, a scoped bearer token instead (tokenRoutes),
+	// with its own rate limit.
+	e.POST("/api/billing/status", a.billingReport, billingRateLimit(a.Config.BillingAPIRate))
 
 	// Pages.
 	pages := e.Group("", a.loadSession, checkCSRF)
@@ -59,6 +63,13 @@ func (a *App) routes(e *echo.Echo) {
 	admin.GET("/audit", a.auditList)
 	admin.GET("/settings/notifications", a.notificationsShow)
 	admin.POST("/settings/notifications/test", a.notificationsTest)
+	admin.GET("/settings/billing", a.billingSettingsShow)
+	admin.POST("/settings/billing", a.billingSettingsSave)
+	admin.GET("/settings/api-tokens", a.apiTokensShow)
+	admin.POST("/settings/api-tokens", a.apiTokenCreate)
+	admin.POST("/settings/api-tokens/:id/revoke", a.apiTokenRevoke)
+	admin.POST("/subscriptions/:id/billing/hold", a.billingHold)
+	admin.POST("/subscriptions/:id/billing/release", a.billingRelease)
 	admin.GET("/admins", a.adminList)
 	admin.POST("/admins", a.adminInvite)
 	admin.POST("/admins/:id/role", a.adminSetRole)
@@ -103,14 +114,37 @@ var routeRoles = map[string]auth.Role{
 	"GET /account/password":             auth.RoleViewer,
 	"POST /account/password":            auth.RoleViewer,
 	// Settings: notification channels, policies and API tokens are the owner's.
-	"GET /settings/notifications":       auth.RoleOwner,
-	"POST /settings/notifications/test": auth.RoleOwner,
-	"GET /signin/2fa":                   auth.RoleViewer,
-	"POST /signin/2fa":                  auth.RoleViewer,
-	"GET /account/2fa":                  auth.RoleViewer,
-	"GET /account/2fa/qr.png":           auth.RoleViewer,
-	"POST /account/2fa":                 auth.RoleViewer,
-	"POST /admins/:id/reset-2fa":        auth.RoleOwner,
+	"GET /settings/notifications":          auth.RoleOwner,
+	"POST /settings/notifications/test":    auth.RoleOwner,
+	"GET /signin/2fa":                      auth.RoleViewer,
+	"POST /signin/2fa":                     auth.RoleViewer,
+	"GET /account/2fa":                     auth.RoleViewer,
+	"GET /account/2fa/qr.png":              auth.RoleViewer,
+	"POST /account/2fa":                    auth.RoleViewer,
+	"POST /admins/:id/reset-2fa":           auth.RoleOwner,
+	"GET /settings/billing":                auth.RoleOwner,
+	"POST /settings/billing":               auth.RoleOwner,
+	"GET /settings/api-tokens":             auth.RoleOwner,
+	"POST /settings/api-tokens":            auth.RoleOwner,
+	"POST /settings/api-tokens/:id/revoke": auth.RoleOwner,
+	// A hold only keeps a server; releasing it lets the policy destroy, which is the owner's.
+	"POST /subscriptions/:id/billing/hold":    auth.RoleOperator,
+	"POST /subscriptions/:id/billing/release": auth.RoleOwner,
+}
+
+// tokenRoutes are reached with an API token of the named scope instead of a session: no CSRF
+// (no cookie is involved), 401 without a valid token.
+var tokenRoutes = map[string]string{
+	"POST /api/billing/status": billing.ScopeBilling,
+}
+
+// TokenRoutes returns the token-authenticated routes with their scope, as "METHOD /path".
+func TokenRoutes() map[string]string {
+	out := make(map[string]string, len(tokenRoutes))
+	for k, v := range tokenRoutes {
+		out[k] = v
+	}
+	return out
 }
 
 // leastRole is the role a signed-in route needs (owner when routeRoles does not name it).

@@ -32,6 +32,11 @@ func (a *App) subscriptionShow(c echo.Context) error {
 func (a *App) renderStatusPage(c echo.Context, code int, st *provision.Status, confirmError string) error {
 	v := a.statusView(c, st)
 	v.ConfirmError = confirmError
+	cd, err := a.Billing.CountdownOf(c.Request().Context(), st.SubscriptionID)
+	if err != nil {
+		return err
+	}
+	v.Billing = cd
 	title := st.CustomerName + " · subscription " + itoa64(st.SubscriptionID)
 	return render(c, code, views.SubscriptionPage(a.page(c, title, "subscriptions"), v))
 }
