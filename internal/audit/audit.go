@@ -4,6 +4,7 @@ package audit
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/rachelcloud/admin/internal/db"
 )
@@ -47,17 +48,36 @@ type Page struct {
 	TotalPages int
 }
 
-// List returns page (from 1) of the audit log, for one subscription when subscriptionID is set.
-func List(ctx context.Context, dbtx db.DBTX, subscriptionID *int64, page, perPage int) (*Page, error) {
+// Filter selects audit entries; each set field narrows the selection.
+type Filter struct {
+	SubscriptionID *int64
+	AdminEmail     *string    // the email recorded with the entry (admins, "policy:…" actors)
+	Action         *string    // e.g. "vps.retry", "sign_in"
+	Since, Until   *time.Time // occurred_at in [Since, Until)
+}
+
+// List returns page (from 1) of the audit log entries f selects, newest first.
+func List(ctx context.Context, dbtx db.DBTX, f Filter, page, perPage int) (*Page, error) {
 	q := db.New()
-	total, err := q.AuditCount(ctx, dbtx, subscriptionID)
+	total, err := q.AuditCount(ctx, dbtx, db.AuditCountParams{SubscriptionID: f.SubscriptionID, AdminEmail: f.AdminEmail,
+		Action: f.Action, Since: f.Since, Until: f.Until})
 	if err != nil {
 		return nil, fmt.Errorf("count audit log: %w", err)
 	}
 	page = max(page, 1)
-	rows, err := q.AuditList(ctx, dbtx, db.AuditListParams{SubscriptionID: subscriptionID, Lim: int32(perPage), Off: int32((page - 1) * perPage)})
+	rows, err := q.AuditList(ctx, dbtx, db.AuditListParams{SubscriptionID: f.SubscriptionID, AdminEmail: f.AdminEmail,
+		Action: f.Action, Since: f.Since, Until: f.Until, Lim: int32(perPage), Off: int32((page - 1) * perPage)})
 	if err != nil {
 		return nil, fmt.Errorf("list audit log: %w", err)
 	}
 	return &Page{Rows: rows, Total: total, Page: page, TotalPages: max(1, int((total+int64(perPage)-1)/int64(perPage)))}, nil
+}
+
+// Actions lists the actions recorded so far (the audit filter's choices).
+func Actions(ctx context.Context, dbtx db.DBTX) ([]string, error) {
+	a, err := db.New().AuditActions(ctx, dbtx)
+	if err != nil {
+		return nil, fmt.Errorf("list audit actions: %w", err)
+	}
+	return a, nil
 }

@@ -7,15 +7,59 @@ package db
 
 import (
 	"context"
+	"time"
 )
+
+const auditActions = `-- name: AuditActions :many
+SELECT DISTINCT action FROM audit_log ORDER BY action
+`
+
+// The actions recorded so far, for the filter's choices.
+func (q *Queries) AuditActions(ctx context.Context, db DBTX) ([]string, error) {
+	rows, err := db.Query(ctx, auditActions)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []string
+	for rows.Next() {
+		var action string
+		if err := rows.Scan(&action); err != nil {
+			return nil, err
+		}
+		items = append(items, action)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
 
 const auditCount = `-- name: AuditCount :one
 SELECT count(*) FROM audit_log
 WHERE ($1::bigint IS NULL OR subscription_id = $1::bigint)
+  AND ($2::text IS NULL OR admin_email = $2::text)
+  AND ($3::text IS NULL OR action = $3::text)
+  AND ($4::timestamptz IS NULL OR occurred_at >= $4::timestamptz)
+  AND ($5::timestamptz IS NULL OR occurred_at < $5::timestamptz)
 `
 
-func (q *Queries) AuditCount(ctx context.Context, db DBTX, subscriptionID *int64) (int64, error) {
-	row := db.QueryRow(ctx, auditCount, subscriptionID)
+type AuditCountParams struct {
+	SubscriptionID *int64
+	AdminEmail     *string
+	Action         *string
+	Since          *time.Time
+	Until          *time.Time
+}
+
+func (q *Queries) AuditCount(ctx context.Context, db DBTX, arg AuditCountParams) (int64, error) {
+	row := db.QueryRow(ctx, auditCount,
+		arg.SubscriptionID,
+		arg.AdminEmail,
+		arg.Action,
+		arg.Since,
+		arg.Until,
+	)
 	var count int64
 	err := row.Scan(&count)
 	return count, err
@@ -53,18 +97,36 @@ func (q *Queries) AuditInsert(ctx context.Context, db DBTX, arg AuditInsertParam
 const auditList = `-- name: AuditList :many
 SELECT id, occurred_at, admin_id, admin_email, action, customer_id, subscription_id, ip, detail FROM audit_log
 WHERE ($1::bigint IS NULL OR subscription_id = $1::bigint)
+  AND ($2::text IS NULL OR admin_email = $2::text)
+  AND ($3::text IS NULL OR action = $3::text)
+  AND ($4::timestamptz IS NULL OR occurred_at >= $4::timestamptz)
+  AND ($5::timestamptz IS NULL OR occurred_at < $5::timestamptz)
 ORDER BY occurred_at DESC, id DESC
-LIMIT $3::int OFFSET $2::int
+LIMIT $7::int OFFSET $6::int
 `
 
 type AuditListParams struct {
 	SubscriptionID *int64
+	AdminEmail     *string
+	Action         *string
+	Since          *time.Time
+	Until          *time.Time
 	Off            int32
 	Lim            int32
 }
 
+// Each filter applies when set: one subscription, one admin (by the email recorded), one action,
+// and occurred_at in [since, until).
 func (q *Queries) AuditList(ctx context.Context, db DBTX, arg AuditListParams) ([]AuditLog, error) {
-	rows, err := db.Query(ctx, auditList, arg.SubscriptionID, arg.Off, arg.Lim)
+	rows, err := db.Query(ctx, auditList,
+		arg.SubscriptionID,
+		arg.AdminEmail,
+		arg.Action,
+		arg.Since,
+		arg.Until,
+		arg.Off,
+		arg.Lim,
+	)
 	if err != nil {
 		return nil, err
 	}

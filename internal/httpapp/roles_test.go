@@ -26,6 +26,8 @@ var routeTable = []struct {
 	{"POST /signout", auth.RoleViewer},
 	{"GET /", auth.RoleViewer},
 	{"GET /subscriptions", auth.RoleViewer},
+	{"GET /subscriptions.csv", auth.RoleViewer},
+	{"POST /subscriptions/bulk", auth.RoleOperator},
 	{"GET /customers/new", auth.RoleOperator},
 	{"POST /customers", auth.RoleOperator},
 	{"GET /customers/:id/edit", auth.RoleOperator},

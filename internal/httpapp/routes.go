@@ -46,6 +46,8 @@ func (a *App) routes(e *echo.Echo) {
 	admin.POST("/signout", a.signOut)
 	admin.GET("/", a.dashboard)
 	admin.GET("/subscriptions", a.subscriptionList)
+	admin.GET("/subscriptions.csv", a.subscriptionExport)
+	admin.POST("/subscriptions/bulk", a.subscriptionBulk)
 	admin.GET("/customers/new", a.customerNew)
 	admin.POST("/customers", a.customerCreate)
 	admin.GET("/customers/:id/edit", a.customerEdit)
@@ -91,6 +93,8 @@ var routeRoles = map[string]auth.Role{
 	"POST /signout":                     auth.RoleViewer,
 	"GET /":                             auth.RoleViewer,
 	"GET /subscriptions":                auth.RoleViewer,
+	"GET /subscriptions.csv":            auth.RoleViewer,
+	"POST /subscriptions/bulk":          auth.RoleOperator,
 	"GET /customers/new":                auth.RoleOperator,
 	"POST /customers":                   auth.RoleOperator,
 	"GET /customers/:id/edit":           auth.RoleOperator,
