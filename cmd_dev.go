@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/rachelcloud/admin/internal/assistantfixture"
 	"github.com/rachelcloud/admin/internal/auth"
 	"github.com/rachelcloud/admin/internal/config"
 	"github.com/rachelcloud/admin/internal/database"
@@ -178,6 +179,22 @@ func startDevBackground(ctx context.Context, cfg *config.Config, pool *pgxpool.P
 			cfg.VPSSSHPort = hcloudsim.DefaultSSHPort
 		}
 		fmt.Fprintf(out, "HCLOUD_TOKEN is unset: using the built-in Hetzner simulator at %s (time scale %g, %s VPSes)\n", sim.URL(), cfg.SimTimeScale, cfg.SimVPS)
+		if cfg.AssistantArtifactURL == "" {
+			// The VPSes download the assistant like real ones: serve the test fixture where they
+			// reach it (a real container: this machine's side of its veth).
+			host := "127.0.0.1"
+			if cfg.SimVPS == hcloudsim.VPSReal {
+				host = realvps.GatewayIP.String()
+			}
+			fx, err := assistantfixture.Start(net.JoinHostPort(host, "0"))
+			if err != nil {
+				stopAll()
+				return nil, nil, err
+			}
+			stops = append(stops, func() { _ = fx.Close() })
+			cfg.AssistantArtifactURL, cfg.AssistantArtifactSHA256 = fx.URL(), assistantfixture.SHA256
+			fmt.Fprintf(out, "ASSISTANT_ARTIFACT_URL is unset: the VPSes install the test assistant from %s\n", fx.URL())
+		}
 	}
 	workCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})

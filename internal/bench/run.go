@@ -19,6 +19,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/rachelcloud/admin/internal/assistantfixture"
 	"github.com/rachelcloud/admin/internal/auth"
 	"github.com/rachelcloud/admin/internal/config"
 	"github.com/rachelcloud/admin/internal/customer"
@@ -155,6 +156,8 @@ type stack struct {
 	web    *http.Server
 	webURL string
 	worker *workerProc
+	// fixture serves the assistant program the VPSes download.
+	fixture *assistantfixture.Server
 	// stopListen ends the status listener of the web app, as serve runs it.
 	stopListen func()
 }
@@ -171,6 +174,9 @@ func (s *stack) close() {
 	}
 	if s.sim != nil {
 		_ = s.sim.Close()
+	}
+	if s.fixture != nil {
+		_ = s.fixture.Close()
 	}
 	if s.pool != nil {
 		s.pool.Close()
@@ -216,7 +222,15 @@ func (b *bench) newStack(ctx context.Context, dbName string, simCfg hcloudsim.Co
 		return nil, err
 	}
 	s.webURL = "http://" + ln.Addr().String()
+	fx, err := assistantfixture.Start("127.0.0.1:0") // what the VPSes' cloud-init downloads
+	if err != nil {
+		_ = ln.Close()
+		s.close()
+		return nil, err
+	}
+	s.fixture = fx
 	s.env = map[string]string{
+		"ASSISTANT_ARTIFACT_URL": fx.URL(), "ASSISTANT_ARTIFACT_SHA256": assistantfixture.SHA256,
 		"DATABASE_URL": url, "RACHEL_KEYRING": b.keyring, "PUBLIC_BASE_URL": s.webURL,
 		"HCLOUD_TOKEN": benchToken, "HCLOUD_ENDPOINT": s.sim.Endpoint(),
 		"VPS_SSH_PORT": strconv.Itoa(hcloudsim.DefaultSSHPort), "SSH_KEY_ALGORITHM": keyAlg,

@@ -11,13 +11,16 @@
 //   - init stage: write_files (sshd drop-in, systemd unit), the groups and users (login user with
 //     the provisioner's key and the narrow sudo rule, service user without login or sudo), the
 //     seeded Ed25519 host key with every other host key deleted, root and password login off;
-//   - final stage: packages, runcmd (/etc/rachel created, unit enabled — it starts when secrets
-//     are injected), and last phone_home, the callback to the provisioner.
+//   - final stage: packages (none by default: they need the network), runcmd under `set -e`
+//     (/etc/rachel and its root-only staging directory created, the assistant artifact
+//     downloaded, checked and installed, the unit enabled — it starts when secrets are
+//     injected), and last phone_home, the callback to the provisioner.
 package cloudinit
 
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -28,26 +31,37 @@ const MaxUserDataSize = 32 * 1024
 const (
 	DefaultLoginUser   = "rachel-ops"
 	DefaultServiceUser = "rachel"
-	ConfigDir          = "/etc/rachel"
-	CredentialsPath    = ConfigDir + "/claude-credentials.json"
-	TelegramEnvPath    = ConfigDir + "/telegram.env"
-	UnitName           = "rachel-assistant.service"
-	UnitPath           = "/etc/systemd/system/" + UnitName
-	SSHDDropInPath     = "/etc/ssh/sshd_config.d/50-rachel.conf"
+	// ConfigDir holds the secret files. It is root:<service user> 0750: the assistant reads it
+	// but cannot create, rename or replace anything in it, so it cannot plant a symlink where
+	// root later writes (the root escalation of issue 11).
+	ConfigDir = "/etc/rachel"
+	// StagingDir is where injection writes a secret before renaming it into ConfigDir: root-only
+	// (0700) and inside ConfigDir, so the rename never crosses a file system and no path the
+	// assistant controls is ever followed.
+	StagingDir      = ConfigDir + "/.staging"
+	CredentialsPath = ConfigDir + "/claude-credentials.json"
+	TelegramEnvPath = ConfigDir + "/telegram.env"
+	UnitName        = "rachel-assistant.service"
+	UnitPath        = "/etc/systemd/system/" + UnitName
+	SSHDDropInPath  = "/etc/ssh/sshd_config.d/50-rachel.conf"
 	// StateDir is the service user's home and the assistant's working directory (systemd
 	// StateDirectory, the only other place it may write).
 	StateDir = "/var/lib/rachel"
 	// CredentialsEnv names the environment variable that tells the assistant where the Claude
 	// credentials are.
 	CredentialsEnv = "RACHEL_CLAUDE_CREDENTIALS"
+	// InstallDir is root's download area for the assistant artifact (and its checksum file).
+	InstallDir = "/var/lib/rachel-install"
+	// Locale is set explicitly: cloud-init otherwise applies the image's default (en_US.UTF-8),
+	// and update-locale fails where that locale is not generated. C.UTF-8 is built into glibc and
+	// needs no locale-gen (cloud-init's debian.regenerate_locale skips it).
+	Locale = "C.UTF-8"
+	// DefaultSSHPort is sshd's port when [Config.SSHPort] is 0.
+	DefaultSSHPort = 22
 )
 
 // DefaultAssistantCommand is the unit's ExecStart when [Config.AssistantCommand] is empty.
 const DefaultAssistantCommand = "/usr/local/bin/rachel-assistant"
-
-// DefaultPackages is installed when [Config.Packages] is nil: TLS roots and curl for the
-// assistant's HTTPS calls (Telegram, Anthropic), git, and Node.js with npm for the Claude tooling.
-var DefaultPackages = []string{"ca-certificates", "curl", "git", "nodejs", "npm"}
 
 // PhoneHomeFields are the fields cloud-init posts to the callback (docs/contracts.md).
 var PhoneHomeFields = []string{"pub_key_ed25519", "instance_id", "hostname", "fqdn"}
@@ -70,30 +84,85 @@ type Config struct {
 	HostKeyPrivate, HostKeyPublic string
 	// CallbackURL is the http(s) phone_home target, <PUBLIC_BASE_URL>/callback/<token>.
 	CallbackURL string
-	// Packages to install; nil means [DefaultPackages], an empty non-nil slice installs nothing.
+	// SSHPort is the port sshd listens on (VPS_SSH_PORT); 0 means [DefaultSSHPort].
+	SSHPort int
+	// Packages are Debian packages to install. Any package makes cloud-init run apt-get update
+	// first (cc_package_update_upgrade_install), which needs the network; none by default.
 	Packages []string
 	// AssistantCommand is the unit's ExecStart; default [DefaultAssistantCommand].
 	AssistantCommand string
+	// AssistantArtifactURL, when set, is downloaded by cloud-init (curl, which Debian's cloud
+	// images carry), checked against AssistantArtifactSHA256 (hex) and installed as root 0755
+	// at the program path of AssistantCommand. When empty the image must already have it.
+	AssistantArtifactURL    string
+	AssistantArtifactSHA256 string
 }
+
+// SecretFile is one file secret injection writes: staged from stdin in the root-only
+// [StagingDir], then renamed over its final path (`mv -T`: a link there is replaced, never
+// followed).
+type SecretFile struct {
+	Path   string // final path in ConfigDir
+	Staged string // path in StagingDir
+	Mode   string // octal, as install -m takes it
+	Owner  string
+	Group  string
+}
+
+// InstallCommand writes the staged file from stdin (the secret never appears on a command line).
+func (f SecretFile) InstallCommand() string {
+	return "/usr/bin/install -m " + f.Mode + " -o " + f.Owner + " -g " + f.Group + " /dev/stdin " + f.Staged
+}
+
+// MoveCommand renames the staged file into place atomically.
+func (f SecretFile) MoveCommand() string {
+	return "/usr/bin/mv -fT " + f.Staged + " " + f.Path
+}
+
+// SecretFiles are the files injection writes for serviceUser: the Claude credentials, which the
+// assistant rewrites in place when it refreshes its tokens (0600, its own), and the Telegram
+// environment, which it only reads (0640 root:<service user>).
+func SecretFiles(serviceUser string) []SecretFile {
+	return []SecretFile{
+		{Path: CredentialsPath, Staged: StagingDir + "/claude-credentials.json", Mode: "0600", Owner: serviceUser, Group: serviceUser},
+		{Path: TelegramEnvPath, Staged: StagingDir + "/telegram.env", Mode: "0640", Owner: "root", Group: serviceUser},
+	}
+}
+
+// RestartCommand restarts the assistant after injection.
+const RestartCommand = "/usr/bin/systemctl restart " + UnitName
+
+// UnitProperties are the properties [ShowCommand] asks systemd for: enough to tell a running
+// unit from one that failed (Result, ExecMainStatus) or keeps being restarted (NRestarts, a new
+// ActiveEnterTimestampMonotonic).
+var UnitProperties = []string{"ActiveState", "SubState", "Result", "ExecMainStatus", "NRestarts", "ActiveEnterTimestampMonotonic"}
+
+// ShowCommand reads the unit's state as root (no D-Bus policy needed). Each property has its
+// own --property: a comma would split the command in the sudoers rule.
+var ShowCommand = "/usr/bin/systemctl show --property=" + strings.Join(UnitProperties, " --property=") + " " + UnitName
 
 // SudoCommands are the exact command lines the login user may run as root — the secret
 // injection of docs/contracts.md — for the given service user. The sudo rule lists these and
 // nothing else; the injector must run them verbatim (after "sudo ").
 func SudoCommands(serviceUser string) []string {
-	own := "-o " + serviceUser + " -g " + serviceUser
-	return []string{
-		"/usr/bin/install -m 0600 " + own + " /dev/stdin " + ConfigDir + "/.claude-credentials.json.tmp",
-		"/usr/bin/mv -f " + ConfigDir + "/.claude-credentials.json.tmp " + CredentialsPath,
-		"/usr/bin/install -m 0600 " + own + " /dev/stdin " + ConfigDir + "/.telegram.env.tmp",
-		"/usr/bin/mv -f " + ConfigDir + "/.telegram.env.tmp " + TelegramEnvPath,
-		"/usr/bin/systemctl restart " + UnitName,
-		"/usr/bin/systemctl is-active " + UnitName,
+	var out []string
+	for _, f := range SecretFiles(serviceUser) {
+		out = append(out, f.InstallCommand(), f.MoveCommand())
 	}
+	return append(out, RestartCommand, ShowCommand)
 }
 
 // sudoRule is the sudoers rule (without the leading user name, which cloud-init adds).
 func sudoRule(serviceUser string) string {
 	return "ALL=(root) NOPASSWD: " + strings.Join(SudoCommands(serviceUser), ", ")
+}
+
+// ProgramPath is the program of an ExecStart command line (its first word).
+func ProgramPath(command string) string {
+	if f := strings.Fields(command); len(f) > 0 {
+		return f[0]
+	}
+	return ""
 }
 
 // Build validates c and renders the user data, at most [MaxUserDataSize] bytes.
@@ -121,12 +190,13 @@ func (c Config) withDefaults() Config {
 	if c.ServiceUser == "" {
 		c.ServiceUser = DefaultServiceUser
 	}
-	if c.Packages == nil {
-		c.Packages = DefaultPackages
-	}
 	if c.AssistantCommand == "" {
 		c.AssistantCommand = DefaultAssistantCommand
 	}
+	if c.SSHPort == 0 {
+		c.SSHPort = DefaultSSHPort
+	}
+	c.AssistantArtifactSHA256 = strings.ToLower(c.AssistantArtifactSHA256)
 	return c
 }
 
@@ -136,8 +206,36 @@ func (c Config) document() *Document {
 		keys[i] = strings.TrimSpace(k)
 	}
 	svc := c.ServiceUser
+	files := []WriteFile{
+		{Path: SSHDDropInPath, Owner: "root:root", Permissions: "0644", Content: sshdDropIn(c.LoginUser, c.SSHPort)},
+		{Path: UnitPath, Owner: "root:root", Permissions: "0644", Content: unitFile(svc, c.AssistantCommand)},
+	}
+	// runcmd becomes one sh script; `set -e` makes any failing line fail the script, so
+	// cloud-init reports status: error (scripts-user) instead of carrying on.
+	run := []RunCmd{
+		{Shell: "set -e"},
+		{Argv: []string{"install", "-d", "-m", "0750", "-o", "root", "-g", svc, ConfigDir}},
+		{Argv: []string{"install", "-d", "-m", "0700", "-o", "root", "-g", "root", StagingDir}},
+	}
+	if c.AssistantArtifactURL != "" {
+		download := InstallDir + "/rachel-assistant"
+		files = append(files, WriteFile{Path: download + ".sha256", Owner: "root:root", Permissions: "0644",
+			Content: c.AssistantArtifactSHA256 + "  " + download + "\n"})
+		run = append(run,
+			RunCmd{Argv: []string{"curl", "--fail", "--silent", "--show-error", "--location", "--retry", "5",
+				"--retry-connrefused", "--max-time", "600", "--output", download, c.AssistantArtifactURL}},
+			RunCmd{Argv: []string{"sha256sum", "--check", "--strict", "--quiet", download + ".sha256"}},
+			RunCmd{Argv: []string{"install", "-D", "-m", "0755", "-o", "root", "-g", "root", download, ProgramPath(c.AssistantCommand)}},
+			RunCmd{Argv: []string{"rm", "-f", download}},
+		)
+	}
+	run = append(run,
+		RunCmd{Argv: []string{"systemctl", "daemon-reload"}},
+		RunCmd{Argv: []string{"systemctl", "enable", UnitName}},
+	)
 	return &Document{
 		Hostname: c.Hostname,
+		Locale:   Locale,
 		// The service user's group is created explicitly so `install -g` and the unit's Group=
 		// never depend on the image's USERGROUPS_ENAB.
 		Groups: []string{svc},
@@ -174,16 +272,9 @@ func (c Config) document() *Document {
 		},
 		PackageUpdate: len(c.Packages) > 0,
 		Packages:      slices.Clone(c.Packages),
-		WriteFiles: []WriteFile{
-			{Path: SSHDDropInPath, Owner: "root:root", Permissions: "0644", Content: sshdDropIn(c.LoginUser)},
-			{Path: UnitPath, Owner: "root:root", Permissions: "0644", Content: unitFile(svc, c.AssistantCommand)},
-		},
-		RunCmd: [][]string{
-			{"install", "-d", "-m", "0700", "-o", svc, "-g", svc, ConfigDir},
-			{"systemctl", "daemon-reload"},
-			{"systemctl", "enable", UnitName},
-		},
-		PhoneHome: PhoneHome{URL: c.CallbackURL, Post: slices.Clone(PhoneHomeFields), Tries: PhoneHomeTries},
+		WriteFiles:    files,
+		RunCmd:        run,
+		PhoneHome:     PhoneHome{URL: c.CallbackURL, Post: slices.Clone(PhoneHomeFields), Tries: PhoneHomeTries},
 	}
 }
 
@@ -194,8 +285,9 @@ func ensureNewline(s string) string {
 	return s + "\n"
 }
 
-func sshdDropIn(loginUser string) string {
+func sshdDropIn(loginUser string, port int) string {
 	return "# Written by cloud-init for Rachel Cloud: key-only login, for the provisioner's user only.\n" +
+		"Port " + strconv.Itoa(port) + "\n" +
 		"PasswordAuthentication no\n" +
 		"PermitRootLogin no\n" +
 		"KbdInteractiveAuthentication no\n" +

@@ -3,7 +3,6 @@ package cloudinit
 import (
 	"os"
 	"regexp"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -107,9 +106,10 @@ func TestBuildStructure(t *testing.T) {
 	require.True(t, doc.DisableRoot)
 	require.False(t, doc.SSHPwauth)
 
-	// Packages.
-	require.True(t, doc.PackageUpdate)
-	require.Equal(t, DefaultPackages, doc.Packages)
+	// No packages by default (they need apt's network), and the locale needs no locale-gen.
+	require.False(t, doc.PackageUpdate)
+	require.Empty(t, doc.Packages)
+	require.Equal(t, "C.UTF-8", doc.Locale)
 
 	// sshd drop-in.
 	dropIn := doc.File(SSHDDropInPath)
@@ -117,7 +117,7 @@ func TestBuildStructure(t *testing.T) {
 	require.Equal(t, "root:root", dropIn.Owner)
 	require.Equal(t, "0644", dropIn.Permissions)
 	for _, line := range []string{"PasswordAuthentication no", "PermitRootLogin no",
-		"KbdInteractiveAuthentication no", "AllowUsers rachel-ops"} {
+		"KbdInteractiveAuthentication no", "AllowUsers rachel-ops", "Port 22"} {
 		require.Contains(t, strings.Split(dropIn.Content, "\n"), line)
 	}
 
@@ -138,12 +138,16 @@ func TestBuildStructure(t *testing.T) {
 		require.Contains(t, unitLines, line)
 	}
 
-	// runcmd: config dir, then the unit enabled (not started).
-	require.Equal(t, [][]string{
-		{"install", "-d", "-m", "0700", "-o", "rachel", "-g", "rachel", "/etc/rachel"},
-		{"systemctl", "daemon-reload"},
-		{"systemctl", "enable", "rachel-assistant.service"},
+	// runcmd under set -e: the root-owned config dir and its root-only staging dir, then the
+	// unit enabled (not started). Without an artifact nothing is downloaded.
+	require.Equal(t, []RunCmd{
+		{Shell: "set -e"},
+		{Argv: []string{"install", "-d", "-m", "0750", "-o", "root", "-g", "rachel", "/etc/rachel"}},
+		{Argv: []string{"install", "-d", "-m", "0700", "-o", "root", "-g", "root", "/etc/rachel/.staging"}},
+		{Argv: []string{"systemctl", "daemon-reload"}},
+		{Argv: []string{"systemctl", "enable", "rachel-assistant.service"}},
 	}, doc.RunCmd)
+	require.Nil(t, doc.File(InstallDir+"/rachel-assistant.sha256"))
 
 	// phone_home as docs/contracts.md says.
 	require.Equal(t, PhoneHome{
@@ -166,9 +170,9 @@ func TestBuildTopLevelKeys(t *testing.T) {
 		keys = append(keys, m.Content[i].Value)
 	}
 	require.Equal(t, []string{
-		"hostname", "preserve_hostname", "groups", "users",
+		"hostname", "preserve_hostname", "locale", "groups", "users",
 		"disable_root", "ssh_pwauth", "ssh_deletekeys", "ssh_genkeytypes", "ssh_keys",
-		"package_update", "packages", "write_files", "runcmd", "phone_home",
+		"package_update", "write_files", "runcmd", "phone_home",
 	}, keys)
 }
 
@@ -187,6 +191,7 @@ func TestSudoRuleMatchesContract(t *testing.T) {
 		}
 	}
 	require.Len(t, want, 6)
+	require.NotContains(t, strings.Join(want, "\n"), "is-active", "is-active right after a restart proves nothing")
 	require.Equal(t, want, SudoCommands(DefaultServiceUser))
 
 	doc, _ := build(t, validConfig(t))
@@ -214,6 +219,7 @@ func TestBuildCustomValues(t *testing.T) {
 	require.Equal(t, cfg.Hostname, doc.Hostname)
 	require.Equal(t, []string{k.rsa.PublicKey, k.ed.PublicKey}, doc.User("ops").SSHAuthorizedKeys)
 	require.Contains(t, doc.User("ops").Sudo, "-o assistant -g assistant")
+	require.Contains(t, doc.User("ops").Sudo, "-o root -g assistant")
 	require.NotNil(t, doc.User("assistant"))
 	require.Equal(t, []string{"python3", "libstdc++6"}, doc.Packages)
 	require.Contains(t, doc.File(UnitPath).Content, "\nExecStart="+cfg.AssistantCommand+"\n")
@@ -221,13 +227,59 @@ func TestBuildCustomValues(t *testing.T) {
 	require.Contains(t, doc.File(SSHDDropInPath).Content, "\nAllowUsers ops\n")
 	require.Equal(t, k.host.PrivateOpenSSH, doc.SSHKeys.Ed25519Private, "trailing newline restored")
 	require.Equal(t, cfg.CallbackURL, doc.PhoneHome.URL)
-	require.Contains(t, doc.RunCmd[0], "assistant")
+	require.Contains(t, doc.RunCmd[1].Argv, "assistant")
+	require.True(t, doc.PackageUpdate, "cloud-init updates apt's lists for any package anyway")
 
 	// An explicit empty package list installs nothing.
 	cfg.Packages = []string{}
 	doc, _ = build(t, cfg)
 	require.Empty(t, doc.Packages)
 	require.False(t, doc.PackageUpdate)
+}
+
+// TestBuildAssistantArtifact: the artifact is downloaded, checked against its digest and
+// installed at the unit's program path, all under set -e so any failure is cloud-init's error.
+func TestBuildAssistantArtifact(t *testing.T) {
+	t.Parallel()
+	cfg := validConfig(t)
+	cfg.SSHPort = 2222
+	cfg.AssistantCommand = "/opt/rachel/bin/assistant --serve"
+	cfg.AssistantArtifactURL = "http://10.213.0.1:8080/assistant?v=1&x=$HOME"
+	cfg.AssistantArtifactSHA256 = strings.Repeat("AB", 32)
+	doc, _ := build(t, cfg)
+
+	sum := doc.File("/var/lib/rachel-install/rachel-assistant.sha256")
+	require.NotNil(t, sum)
+	require.Equal(t, strings.Repeat("ab", 32)+"  /var/lib/rachel-install/rachel-assistant\n", sum.Content)
+	require.Equal(t, "root:root", sum.Owner)
+	require.Equal(t, []RunCmd{
+		{Shell: "set -e"},
+		{Argv: []string{"install", "-d", "-m", "0750", "-o", "root", "-g", "rachel", "/etc/rachel"}},
+		{Argv: []string{"install", "-d", "-m", "0700", "-o", "root", "-g", "root", "/etc/rachel/.staging"}},
+		{Argv: []string{"curl", "--fail", "--silent", "--show-error", "--location", "--retry", "5", "--retry-connrefused",
+			"--max-time", "600", "--output", "/var/lib/rachel-install/rachel-assistant", cfg.AssistantArtifactURL}},
+		{Argv: []string{"sha256sum", "--check", "--strict", "--quiet", "/var/lib/rachel-install/rachel-assistant.sha256"}},
+		{Argv: []string{"install", "-D", "-m", "0755", "-o", "root", "-g", "root", "/var/lib/rachel-install/rachel-assistant", "/opt/rachel/bin/assistant"}},
+		{Argv: []string{"rm", "-f", "/var/lib/rachel-install/rachel-assistant"}},
+		{Argv: []string{"systemctl", "daemon-reload"}},
+		{Argv: []string{"systemctl", "enable", "rachel-assistant.service"}},
+	}, doc.RunCmd)
+	require.Contains(t, strings.Split(doc.File(SSHDDropInPath).Content, "\n"), "Port 2222")
+
+	for name, mutate := range map[string]func(*Config){
+		"URL without digest":  func(c *Config) { c.AssistantArtifactSHA256 = "" },
+		"digest without URL":  func(c *Config) { c.AssistantArtifactURL = "" },
+		"short digest":        func(c *Config) { c.AssistantArtifactSHA256 = "abc" },
+		"file URL":            func(c *Config) { c.AssistantArtifactURL = "file:///etc/shadow" },
+		"URL newline":         func(c *Config) { c.AssistantArtifactURL = "http://x/a\nruncmd: [x]" },
+		"URL space":           func(c *Config) { c.AssistantArtifactURL = "http://x/a b" },
+		"port 0 after default": func(c *Config) { c.SSHPort = 70000 },
+	} {
+		c := cfg
+		mutate(&c)
+		_, err := Build(c)
+		require.Error(t, err, name)
+	}
 }
 
 func TestBuildSizeLimit(t *testing.T) {
@@ -377,8 +429,6 @@ func TestParse(t *testing.T) {
 func TestDefaultsAreNotShared(t *testing.T) {
 	t.Parallel()
 	doc := validConfig(t).withDefaults().document()
-	doc.Packages[0] = "mutated"
 	doc.PhoneHome.Post[0] = "mutated"
-	require.True(t, slices.Contains(DefaultPackages, "ca-certificates"))
 	require.Equal(t, "pub_key_ed25519", PhoneHomeFields[0])
 }

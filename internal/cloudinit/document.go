@@ -17,6 +17,7 @@ const Header = "#cloud-config\n"
 type Document struct {
 	Hostname         string   `yaml:"hostname"`
 	PreserveHostname bool     `yaml:"preserve_hostname"`
+	Locale           string   `yaml:"locale,omitempty"`
 	Groups           []string `yaml:"groups,omitempty"`
 	Users            []User   `yaml:"users"`
 
@@ -30,7 +31,7 @@ type Document struct {
 	Packages      []string `yaml:"packages,omitempty"`
 
 	WriteFiles []WriteFile `yaml:"write_files"`
-	RunCmd     [][]string  `yaml:"runcmd"`
+	RunCmd     []RunCmd    `yaml:"runcmd"`
 
 	PhoneHome PhoneHome `yaml:"phone_home"`
 }
@@ -61,6 +62,30 @@ type WriteFile struct {
 	Owner       string `yaml:"owner"`
 	Permissions string `yaml:"permissions"`
 	Content     string `yaml:"content"`
+}
+
+// RunCmd is one runcmd entry: an argv list (cloud-init quotes every word) or, with Shell set, one
+// line written verbatim into the runcmd script.
+type RunCmd struct {
+	Argv  []string
+	Shell string
+}
+
+// MarshalYAML writes Shell as a string, Argv as a list.
+func (c RunCmd) MarshalYAML() (any, error) {
+	if c.Shell != "" {
+		return c.Shell, nil
+	}
+	return c.Argv, nil
+}
+
+// UnmarshalYAML reads either form.
+func (c *RunCmd) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		c.Shell = n.Value
+		return nil
+	}
+	return n.Decode(&c.Argv)
 }
 
 // PhoneHome is cloud-config's phone_home: a form-encoded POST of the listed fields once the

@@ -37,6 +37,9 @@ func FuzzBuild(f *testing.F) {
 			CallbackURL:      url,
 			Packages:         []string{pkg},
 			AssistantCommand: cmd,
+			// The same untrusted URL is the artifact's: it must stay one argv word.
+			AssistantArtifactURL:    url,
+			AssistantArtifactSHA256: strings.Repeat("0f", 32),
 		}
 		out, err := Build(cfg)
 		if err != nil {
@@ -55,8 +58,8 @@ func FuzzBuild(f *testing.F) {
 		if err := yaml.Unmarshal(out, &top); err != nil {
 			t.Fatalf("output is not YAML: %v\n%s", err, out)
 		}
-		if len(top) != 14 {
-			t.Fatalf("document has %d top-level keys, want 14:\n%s", len(top), out)
+		if len(top) != 15 {
+			t.Fatalf("document has %d top-level keys, want 15:\n%s", len(top), out)
 		}
 		doc, err := Parse(out)
 		if err != nil {
@@ -86,8 +89,11 @@ func FuzzBuild(f *testing.F) {
 		if len(doc.Packages) != 1 || doc.Packages[0] != pkg {
 			t.Fatalf("packages %q, input %q", doc.Packages, pkg)
 		}
-		if len(doc.RunCmd) != 3 || len(doc.WriteFiles) != 2 {
+		if len(doc.RunCmd) != 9 || len(doc.WriteFiles) != 3 {
 			t.Fatalf("runcmd/write_files changed shape:\n%s", out)
+		}
+		if curl := doc.RunCmd[3].Argv; len(curl) == 0 || curl[0] != "curl" || curl[len(curl)-1] != url {
+			t.Fatalf("download %q, input %q", curl, url)
 		}
 		if strings.Count(doc.Users[0].Sudo, ", ") != 5 {
 			t.Fatalf("sudo rule does not list exactly six commands: %q", doc.Users[0].Sudo)

@@ -76,6 +76,9 @@ func TestCloudInitSchema(t *testing.T) {
 	full.Packages = []string{"python3"}
 	full.AssistantCommand = "/opt/rachel/bin/rachel --verbose"
 	full.CallbackURL = "http://10.0.0.2:8080/callback/tok?x=1"
+	full.SSHPort = 2222
+	full.AssistantArtifactURL = "http://10.213.0.1:8081/rachel-assistant"
+	full.AssistantArtifactSHA256 = strings.Repeat("0f", 32)
 
 	noPackages := validConfig(t)
 	noPackages.Packages = []string{}

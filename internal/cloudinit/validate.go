@@ -17,6 +17,8 @@ var (
 	hostLabelRe = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
 	// packageRe is a Debian package name (Debian Policy 5.6.1).
 	packageRe = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]{1,99}$`)
+	// sha256Re is a SHA-256 digest in hex.
+	sha256Re = regexp.MustCompile(`^[0-9a-f]{64}$`)
 	// commandRe allows an absolute program path and plain arguments: no quotes, no "%" (systemd
 	// specifiers), no "$" (variable expansion), no "\" (line continuation), no ";".
 	commandRe = regexp.MustCompile(`^/[A-Za-z0-9/._+-]+( +[A-Za-z0-9/._=:,@+-]+)*$`)
@@ -51,6 +53,10 @@ func (c Config) Validate() error {
 	add("callback URL", validateCallbackURL(c.CallbackURL))
 	add("packages", validatePackages(c.Packages))
 	add("assistant command", validateCommand(c.AssistantCommand))
+	if c.SSHPort < 1 || c.SSHPort > 65535 {
+		add("ssh port", fmt.Errorf("%d is not a port number (1-65535)", c.SSHPort))
+	}
+	add("assistant artifact", validateArtifact(c.AssistantArtifactURL, c.AssistantArtifactSHA256))
 	return errors.Join(errs...)
 }
 
@@ -191,3 +197,46 @@ func validateCommand(cmd string) error {
 	}
 	return nil
 }
+
+// validateArtifact checks the download URL and its digest: both or neither.
+func validateArtifact(raw, sum string) error {
+	if raw == "" && sum == "" {
+		return nil
+	}
+	if raw == "" || sum == "" {
+		return errors.New("the URL and its SHA-256 go together: set both or neither")
+	}
+	if !sha256Re.MatchString(strings.ToLower(sum)) {
+		return errors.New("SHA-256 is not 64 hexadecimal digits")
+	}
+	if len(raw) > 2048 {
+		return fmt.Errorf("URL is %d characters, over 2048", len(raw))
+	}
+	if err := safeLine(raw); err != nil {
+		return fmt.Errorf("URL %w", err)
+	}
+	if strings.ContainsAny(raw, " <>{}|^") {
+		return errors.New("URL contains a space or one of <>{}|^")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("URL does not parse: %w", err)
+	}
+	if u.Scheme != "https" && u.Scheme != "http" {
+		return fmt.Errorf("URL scheme %q is not http or https", u.Scheme)
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return errors.New("URL has no host")
+	}
+	return nil
+}
+
+// ValidateArtifact checks an assistant artifact URL and its SHA-256 (both or neither), for
+// internal/config.
+func ValidateArtifact(rawURL, sha256Hex string) error { return validateArtifact(rawURL, sha256Hex) }
+
+// ValidateCommand checks an ExecStart command line, for internal/config.
+func ValidateCommand(cmd string) error { return validateCommand(cmd) }
+
+// ValidatePackages checks a package list, for internal/config.
+func ValidatePackages(pkgs []string) error { return validatePackages(pkgs) }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rachelcloud/admin/internal/cloudinit"
 	"github.com/rachelcloud/admin/internal/secrets"
 )
 
@@ -39,6 +40,15 @@ type Config struct {
 	CallbackDeadline time.Duration  // CALLBACK_DEADLINE
 	CreateDeadline   time.Duration  // CREATE_DEADLINE
 	InjectDeadline   time.Duration  // INJECT_DEADLINE
+
+	// What the VPS runs: cloud-init downloads AssistantArtifactURL, checks it against
+	// AssistantArtifactSHA256 and installs it at AssistantCommand's program path.
+	AssistantArtifactURL    string   // ASSISTANT_ARTIFACT_URL
+	AssistantArtifactSHA256 string   // ASSISTANT_ARTIFACT_SHA256 (lower-case hex)
+	AssistantCommand        string   // ASSISTANT_COMMAND: the unit's ExecStart
+	VPSPackages             []string // VPS_PACKAGES: Debian packages cloud-init installs
+	// AssistantStableFor is how long the unit must stay up after injection (ASSISTANT_STABLE_FOR).
+	AssistantStableFor time.Duration
 
 	SessionIdle   time.Duration // SESSION_IDLE_TIMEOUT
 	SessionMaxAge time.Duration // SESSION_MAX_AGE
@@ -96,6 +106,11 @@ var Vars = []Var{
 	{"SSH_KEY_POOL_SIZE", "100", "Provisioner key pairs generated ahead, while idle, so a burst of provisionings does not wait for RSA key generation (0: generate on demand)."},
 	{"SSH_ALLOWED_SOURCES", "0.0.0.0/0,::/0", "CIDRs the VPS firewall admits to SSH (nothing else is admitted)."},
 	{"VPS_SSH_PORT", "22", "SSH port of the VPSes."},
+	{"ASSISTANT_ARTIFACT_URL", "(none: the image has the program)", "http(s) URL of the assistant program; cloud-init downloads it (curl), checks ASSISTANT_ARTIFACT_SHA256 and installs it (root, 0755) at ASSISTANT_COMMAND's program path."},
+	{"ASSISTANT_ARTIFACT_SHA256", "(required with the URL)", "SHA-256 (hex) of the artifact; a mismatch fails cloud-init and the provisioning, before any secret is sent."},
+	{"ASSISTANT_COMMAND", "/usr/local/bin/rachel-assistant", "The assistant unit's ExecStart: an absolute program path and plain arguments."},
+	{"ASSISTANT_STABLE_FOR", "5s", "After injection the assistant's unit must stay running this long, in one start and without automatic restarts, before the VPS counts as ready."},
+	{"VPS_PACKAGES", "(none)", "Comma-separated Debian packages cloud-init installs; any package makes it run apt-get update first, which needs the network."},
 	{"CALLBACK_DEADLINE", "15m", "How long a new VPS has to call back before the provisioning fails."},
 	{"CREATE_DEADLINE", "10m", "How long the server create and start actions may take."},
 	{"INJECT_DEADLINE", "5m", "How long secret injection may retry while sshd comes up."},
@@ -152,20 +167,21 @@ func Load(getenv Getenv) (*Config, error) {
 	}
 
 	c := &Config{
-		DatabaseURL:      str("DATABASE_URL", ""),
-		Port:             port("PORT", "8080"),
-		HCloudEndpoint:   str("HCLOUD_ENDPOINT", ""),
-		ServerType:       str("HCLOUD_SERVER_TYPE", "cx23"),
-		Image:            str("HCLOUD_IMAGE", "debian-12"),
-		Location:         str("HCLOUD_LOCATION", "fsn1"),
-		SSHKeyAlgorithm:  str("SSH_KEY_ALGORITHM", "rsa-4096"),
-		VPSSSHPort:       port("VPS_SSH_PORT", "22"),
-		CallbackDeadline: dur("CALLBACK_DEADLINE", "15m"),
-		CreateDeadline:   dur("CREATE_DEADLINE", "10m"),
-		InjectDeadline:   dur("INJECT_DEADLINE", "5m"),
-		SessionIdle:      dur("SESSION_IDLE_TIMEOUT", "30m"),
-		SessionMaxAge:    dur("SESSION_MAX_AGE", "12h"),
-		LogFormat:        str("LOG_FORMAT", "json"),
+		DatabaseURL:        str("DATABASE_URL", ""),
+		Port:               port("PORT", "8080"),
+		HCloudEndpoint:     str("HCLOUD_ENDPOINT", ""),
+		ServerType:         str("HCLOUD_SERVER_TYPE", "cx23"),
+		Image:              str("HCLOUD_IMAGE", "debian-12"),
+		Location:           str("HCLOUD_LOCATION", "fsn1"),
+		SSHKeyAlgorithm:    str("SSH_KEY_ALGORITHM", "rsa-4096"),
+		VPSSSHPort:         port("VPS_SSH_PORT", "22"),
+		CallbackDeadline:   dur("CALLBACK_DEADLINE", "15m"),
+		CreateDeadline:     dur("CREATE_DEADLINE", "10m"),
+		InjectDeadline:     dur("INJECT_DEADLINE", "5m"),
+		AssistantStableFor: dur("ASSISTANT_STABLE_FOR", "5s"),
+		SessionIdle:        dur("SESSION_IDLE_TIMEOUT", "30m"),
+		SessionMaxAge:      dur("SESSION_MAX_AGE", "12h"),
+		LogFormat:          str("LOG_FORMAT", "json"),
 	}
 
 	if v := str("SSH_KEY_POOL_SIZE", "100"); v != "" {
@@ -174,6 +190,34 @@ func Load(getenv Getenv) (*Config, error) {
 			bad("SSH_KEY_POOL_SIZE", "%q is not a number from 0 to 10000", v)
 		}
 		c.SSHKeyPoolSize = n
+	}
+	c.AssistantArtifactURL = str("ASSISTANT_ARTIFACT_URL", "")
+	c.AssistantArtifactSHA256 = strings.ToLower(str("ASSISTANT_ARTIFACT_SHA256", ""))
+	switch {
+	case c.AssistantArtifactURL != "" && c.AssistantArtifactSHA256 == "":
+		bad("ASSISTANT_ARTIFACT_SHA256", "required with ASSISTANT_ARTIFACT_URL")
+	case c.AssistantArtifactURL == "" && c.AssistantArtifactSHA256 != "":
+		bad("ASSISTANT_ARTIFACT_URL", "required with ASSISTANT_ARTIFACT_SHA256")
+	default:
+		if err := cloudinit.ValidateArtifact(c.AssistantArtifactURL, c.AssistantArtifactSHA256); err != nil {
+			name := "ASSISTANT_ARTIFACT_URL"
+			if strings.Contains(err.Error(), "SHA-256") {
+				name = "ASSISTANT_ARTIFACT_SHA256"
+			}
+			bad(name, "%v", err)
+		}
+	}
+	c.AssistantCommand = str("ASSISTANT_COMMAND", cloudinit.DefaultAssistantCommand)
+	if err := cloudinit.ValidateCommand(c.AssistantCommand); err != nil {
+		bad("ASSISTANT_COMMAND", "%v", err)
+	}
+	for p := range strings.SplitSeq(str("VPS_PACKAGES", ""), ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			c.VPSPackages = append(c.VPSPackages, p)
+		}
+	}
+	if err := cloudinit.ValidatePackages(c.VPSPackages); err != nil {
+		bad("VPS_PACKAGES", "%v", err)
 	}
 	if v := str("METRICS_PORT", ""); v != "" {
 		c.MetricsPort = port("METRICS_PORT", v)

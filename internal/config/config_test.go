@@ -63,7 +63,9 @@ func TestErrorsNameTheVariable(t *testing.T) {
 		"SSH_KEY_ALGORITHM": "dsa", "SSH_ALLOWED_SOURCES": "everyone", "COOKIE_SECURE": "maybe",
 		"LOG_FORMAT": "xml", "HCLOUD_SERVER_TYPE": "CX 22", "HCLOUD_TOKEN": "has space",
 		"LISTEN_HOST": "every interface", "METRICS_TOKEN": "short",
-		"SIM_VPS": "docker",
+		"SIM_VPS":                "docker",
+		"ASSISTANT_ARTIFACT_URL": "http://x/a", "ASSISTANT_ARTIFACT_SHA256": "abc",
+		"ASSISTANT_COMMAND": "rachel-assistant", "VPS_PACKAGES": "curl,Bad Name",
 	} {
 		_, err := config.Load(env(map[string]string{name: value}))
 		require.Error(t, err, name)
@@ -99,4 +101,32 @@ func TestNotifyChannels(t *testing.T) {
 		require.Contains(t, err.Error(), name)
 		require.NotContains(t, err.Error(), "topsecret")
 	}
+}
+
+func TestAssistantSettings(t *testing.T) {
+	t.Parallel()
+	sum := strings.Repeat("AB", 32)
+	c, err := config.Load(env(map[string]string{
+		"ASSISTANT_ARTIFACT_URL": "http://10.213.0.1:8081/rachel-assistant", "ASSISTANT_ARTIFACT_SHA256": sum,
+		"ASSISTANT_COMMAND": "/opt/rachel/bin/assistant --serve", "VPS_PACKAGES": " curl, ca-certificates ,",
+	}))
+	require.NoError(t, err)
+	require.Equal(t, "http://10.213.0.1:8081/rachel-assistant", c.AssistantArtifactURL)
+	require.Equal(t, strings.ToLower(sum), c.AssistantArtifactSHA256)
+	require.Equal(t, "/opt/rachel/bin/assistant --serve", c.AssistantCommand)
+	require.Equal(t, []string{"curl", "ca-certificates"}, c.VPSPackages)
+
+	c, err = config.Load(env(nil))
+	require.NoError(t, err)
+	require.Empty(t, c.AssistantArtifactURL)
+	require.Equal(t, "/usr/local/bin/rachel-assistant", c.AssistantCommand)
+	require.Empty(t, c.VPSPackages)
+
+	// A digest without its URL, and a URL with a digest of the wrong shape, name the variable.
+	_, err = config.Load(env(map[string]string{"ASSISTANT_ARTIFACT_SHA256": sum}))
+	require.ErrorContains(t, err, "ASSISTANT_ARTIFACT_URL")
+	_, err = config.Load(env(map[string]string{"ASSISTANT_ARTIFACT_URL": "http://x/a", "ASSISTANT_ARTIFACT_SHA256": "zz"}))
+	require.ErrorContains(t, err, "ASSISTANT_ARTIFACT_SHA256")
+	_, err = config.Load(env(map[string]string{"ASSISTANT_ARTIFACT_URL": "file:///x", "ASSISTANT_ARTIFACT_SHA256": sum}))
+	require.ErrorContains(t, err, "ASSISTANT_ARTIFACT_URL")
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rachelcloud/admin/internal/assistantfixture"
 	"github.com/rachelcloud/admin/internal/database"
 	"github.com/rachelcloud/admin/internal/hcloudsim"
 	"github.com/rachelcloud/admin/internal/secrets"
@@ -98,6 +99,8 @@ func newStack(t *testing.T, o stackOpts) *stack {
 	front := httptest.NewServer(proxy)
 	t.Cleanup(front.Close)
 	s.baseURL = front.URL
+	fixture := httptest.NewServer(assistantfixture.Handler()) // what cloud-init downloads
+	t.Cleanup(fixture.Close)
 
 	s.env = map[string]string{
 		"DATABASE_URL":      o.dbURL,
@@ -112,6 +115,10 @@ func newStack(t *testing.T, o stackOpts) *stack {
 		"CREATE_DEADLINE":   "30s",
 		"INJECT_DEADLINE":   "20s",
 		"LOG_FORMAT":        "json",
+
+		"ASSISTANT_STABLE_FOR":      "300ms",
+		"ASSISTANT_ARTIFACT_URL":    fixture.URL + assistantfixture.Path,
+		"ASSISTANT_ARTIFACT_SHA256": assistantfixture.SHA256,
 	}
 	for k, v := range o.env {
 		s.env[k] = v

@@ -64,8 +64,8 @@ type Config struct {
 	RateLimit int
 	// RateLimitRefill is the real time to earn one request back (default 1 s).
 	RateLimitRefill time.Duration
-	// SSHPort is the port every simulated VPS's sshd listens on at its own loopback address
-	// (default DefaultSSHPort).
+	// SSHPort is the port a simulated VPS's sshd listens on at its own loopback address when
+	// its user data's sshd drop-ins name no Port (default DefaultSSHPort); a Port line wins.
 	SSHPort int
 	// Seed seeds the PRNG behind probabilistic faults; 0 picks a random seed.
 	Seed uint64

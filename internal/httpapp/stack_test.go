@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/rachelcloud/admin/internal/assistantfixture"
 	"github.com/rachelcloud/admin/internal/auth"
 	"github.com/rachelcloud/admin/internal/config"
 	"github.com/rachelcloud/admin/internal/customer"
@@ -55,6 +56,8 @@ func setupStack(t *testing.T, sim hcloudsim.Config) *testBundle {
 		(*handler.Load()).ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
+	fixture := httptest.NewServer(assistantfixture.Handler()) // what cloud-init downloads
+	t.Cleanup(fixture.Close)
 
 	sim.Token, sim.TimeScale, sim.SSHPort, sim.RateLimitRefill, sim.Logger = stackSimToken, 0.01, stackSSHPort, time.Millisecond, log
 	s, err := hcloudsim.New(sim)
@@ -68,7 +71,8 @@ func setupStack(t *testing.T, sim hcloudsim.Config) *testBundle {
 		"RACHEL_KEYRING": kr, "COOKIE_SECURE": "false", "PUBLIC_BASE_URL": srv.URL,
 		"HCLOUD_TOKEN": stackSimToken, "HCLOUD_ENDPOINT": s.Endpoint(),
 		"SSH_KEY_ALGORITHM": "ed25519", "SSH_KEY_POOL_SIZE": "2", "VPS_SSH_PORT": fmt.Sprint(stackSSHPort),
-		"CALLBACK_DEADLINE": "20s", "CREATE_DEADLINE": "20s", "INJECT_DEADLINE": "10s",
+		"CALLBACK_DEADLINE": "20s", "CREATE_DEADLINE": "20s", "INJECT_DEADLINE": "10s", "ASSISTANT_STABLE_FOR": "200ms",
+		"ASSISTANT_ARTIFACT_URL": fixture.URL + assistantfixture.Path, "ASSISTANT_ARTIFACT_SHA256": assistantfixture.SHA256,
 	}
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	require.NoError(t, err)

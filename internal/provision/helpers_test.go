@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rachelcloud/admin/internal/assistantfixture"
 	"github.com/rachelcloud/admin/internal/config"
 	"github.com/rachelcloud/admin/internal/db"
 	"github.com/rachelcloud/admin/internal/dbtest"
@@ -80,7 +81,7 @@ func setup(t testing.TB, mods ...func(*setupOpts)) *bundle {
 		env: map[string]string{
 			"SSH_KEY_ALGORITHM": "ed25519", "SSH_KEY_POOL_SIZE": "2", "VPS_SSH_PORT": fmt.Sprint(simSSHPort),
 			"CALLBACK_DEADLINE": "20s", "CREATE_DEADLINE": "20s", "INJECT_DEADLINE": "10s",
-			"HCLOUD_TOKEN": simToken, "SSH_ALLOWED_SOURCES": "10.0.0.0/8,2001:db8::/32",
+			"ASSISTANT_STABLE_FOR": "200ms", "HCLOUD_TOKEN": simToken, "SSH_ALLOWED_SOURCES": "10.0.0.0/8,2001:db8::/32",
 		},
 		sim: hcloudsim.Config{Token: simToken, TimeScale: 0.01, SSHPort: simSSHPort,
 			RateLimitRefill: time.Millisecond},
@@ -92,6 +93,10 @@ func setup(t testing.TB, mods ...func(*setupOpts)) *bundle {
 
 	var svcMu sync.Mutex
 	cb := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == assistantfixture.Path {
+			assistantfixture.Handler().ServeHTTP(w, r) // what cloud-init downloads
+			return
+		}
 		token, ok := strings.CutPrefix(r.URL.Path, "/callback/")
 		if !ok || r.Method != http.MethodPost || r.ParseForm() != nil {
 			http.NotFound(w, r)
@@ -132,6 +137,10 @@ func setup(t testing.TB, mods ...func(*setupOpts)) *bundle {
 	o.env["DATABASE_URL"] = b.pool.Config().ConnString()
 	o.env["RACHEL_KEYRING"] = kr
 	o.env["PUBLIC_BASE_URL"] = cb.URL
+	if _, ok := o.env["ASSISTANT_ARTIFACT_URL"]; !ok {
+		o.env["ASSISTANT_ARTIFACT_URL"] = cb.URL + assistantfixture.Path
+		o.env["ASSISTANT_ARTIFACT_SHA256"] = assistantfixture.SHA256
+	}
 	o.env["HCLOUD_ENDPOINT"] = sim.Endpoint()
 	b.env = o.env
 	b.cfg, err = config.Load(func(k string) string { return o.env[k] })

@@ -103,6 +103,26 @@ type Timings struct {
 	// CallbackGrace is how long after cloud-init finished (its last_update, seen over SSH) the
 	// worker still waits for the VPS's own callback before it goes on without it.
 	CallbackGrace time.Duration
+	// SSHCommand bounds one command on a VPS (0: 60 s). A VPS that stalls has its connection
+	// closed then.
+	SSHCommand time.Duration
+	// SSHKeepalive is the interval of keepalive requests on an SSH connection, and how long an
+	// answer may take before the connection is closed as dead (0: 15 s).
+	SSHKeepalive time.Duration
+}
+
+// withDefaults fills the durations a caller left zero.
+func (t Timings) withDefaults() Timings {
+	if t.SSHCommand <= 0 {
+		t.SSHCommand = time.Minute
+	}
+	if t.SSHKeepalive <= 0 {
+		t.SSHKeepalive = 15 * time.Second
+	}
+	if t.SSHTimeout <= 0 {
+		t.SSHTimeout = 10 * time.Second
+	}
+	return t
 }
 
 // DefaultTimings suit real Hetzner.
@@ -114,7 +134,7 @@ func DefaultTimings() Timings {
 		// phone_home posts at once and retries every 3 s; a callback not here after a few tries
 		// is lost or rejected.
 		CallbackGrace: 15 * time.Second,
-	}
+	}.withDefaults()
 }
 
 // Option configures a [Service] or a [Worker].
@@ -135,6 +155,7 @@ func buildOptions(opts []Option) options {
 	for _, f := range opts {
 		f(&o)
 	}
+	o.timings = o.timings.withDefaults()
 	if o.log == nil {
 		o.log = slog.New(slog.DiscardHandler)
 	}

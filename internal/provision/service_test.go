@@ -2,12 +2,15 @@ package provision
 
 import (
 	"context"
+	"fmt"
+	"io/fs"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/rachelcloud/admin/internal/assistantfixture"
 	"github.com/rachelcloud/admin/internal/cloudinit"
 	"github.com/rachelcloud/admin/internal/db"
 	"github.com/rachelcloud/admin/internal/secrets"
@@ -33,7 +36,8 @@ func TestHappyPath(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, string(pem), "-----BEGIN PRIVATE KEY-----")
 
-	// The VPS holds the secrets, 0600, owned by the service user, and the assistant runs.
+	// The VPS holds the secrets as contracts.md says, in a directory the assistant cannot write,
+	// runs the assistant cloud-init downloaded and checked, and cloud-init ended without error.
 	srv, ok := b.sim.Server(*sub.HetznerServerID)
 	require.True(t, ok)
 	require.Equal(t, map[string]string{LabelManagedBy: LabelManagedByValue, LabelInstallation: b.inst(t),
@@ -41,13 +45,21 @@ func TestHappyPath(t *testing.T) {
 	require.Len(t, srv.Firewalls, 1)
 	m := b.sim.Machine(srv.ID)
 	require.NotNil(t, m)
-	for _, p := range []string{cloudinit.CredentialsPath, cloudinit.TelegramEnvPath} {
-		f, ok := m.File(p)
-		require.True(t, ok, p)
-		require.EqualValues(t, 0o600, f.Mode, p)
-		require.Equal(t, "rachel", f.Owner, p)
-		require.Equal(t, "rachel", f.Group, p)
+	for _, sf := range cloudinit.SecretFiles("rachel") {
+		f, ok := m.File(sf.Path)
+		require.True(t, ok, sf.Path)
+		require.Equal(t, sf.Mode, fmt.Sprintf("%04o", uint32(f.Mode)), sf.Path)
+		require.Equal(t, sf.Owner, f.Owner, sf.Path)
+		require.Equal(t, sf.Group, f.Group, sf.Path)
 	}
+	dir, ok := m.Dir(cloudinit.ConfigDir)
+	require.True(t, ok)
+	require.Equal(t, []any{fs.ModeDir | 0o750, "root", "rachel"}, []any{dir.Mode, dir.Owner, dir.Group})
+	prog, ok := m.File(cloudinit.DefaultAssistantCommand)
+	require.True(t, ok, "cloud-init installed the assistant")
+	require.Equal(t, assistantfixture.SHA256, prog.SHA256)
+	require.EqualValues(t, 0o755, prog.Mode)
+	require.Empty(t, m.State().CloudInitErrors)
 	env, _ := m.File(cloudinit.TelegramEnvPath)
 	require.Equal(t, "TELEGRAM_BOT_TOKEN=123456:ABC-bot\nTELEGRAM_OWNER_ID=424242\n", string(env.Content))
 	creds, _ := m.File(cloudinit.CredentialsPath)

@@ -87,12 +87,12 @@ func TestInjectionTransportAgainstOpenSSH(t *testing.T) {
 	require.NoError(t, err)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	w := &Worker{o: options{timings: DefaultTimings()}}
-	dial := func(pinned ssh.PublicKey) (*ssh.Client, error) {
-		return w.dialSSH(context.Background(), addr, &ssh.ClientConfig{
+	dial := func(pinned ssh.PublicKey) (*vpsConn, error) {
+		return dialVPS(context.Background(), addr, &ssh.ClientConfig{
 			User: "root", Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)},
 			HostKeyCallback: sshkey.FixedHostKeyCallback(pinned), HostKeyAlgorithms: []string{pinned.Type()},
 			Timeout: 5 * time.Second,
-		})
+		}, w.sshLimits())
 	}
 
 	// A different pinned key: the handshake fails before anything is sent.
@@ -111,8 +111,11 @@ func TestInjectionTransportAgainstOpenSSH(t *testing.T) {
 	secret := []byte("TELEGRAM_BOT_TOKEN=123456789:AAEhBP0av28-real-sshd-secret\nTELEGRAM_OWNER_ID=42\n")
 	tmp, final := filepath.Join(target, ".telegram.env.tmp"), filepath.Join(target, "telegram.env")
 	require.NoError(t, os.WriteFile(final, []byte("old"), 0o600))
-	require.NoError(t, run(c, "/usr/bin/install -m 0600 -o root -g root /dev/stdin "+tmp, secret))
-	require.NoError(t, run(c, "/usr/bin/mv -f "+tmp+" "+final, nil))
+	ctx := context.Background()
+	_, err = c.Run(ctx, "/usr/bin/install -m 0600 -o root -g root /dev/stdin "+tmp, secret)
+	require.NoError(t, err)
+	_, err = c.Run(ctx, "/usr/bin/mv -fT "+tmp+" "+final, nil)
+	require.NoError(t, err)
 	got, err := os.ReadFile(final)
 	require.NoError(t, err)
 	require.Equal(t, secret, got, "stdin arrives whole and ends: install returns")
@@ -122,10 +125,10 @@ func TestInjectionTransportAgainstOpenSSH(t *testing.T) {
 	_, err = os.Stat(tmp)
 	require.True(t, os.IsNotExist(err), "the temporary file was renamed away")
 
-	out, err := output(c, "echo active")
+	out, err := c.Run(ctx, "echo active", nil)
 	require.NoError(t, err)
-	require.Equal(t, "active", strings.TrimSpace(out))
-	err = run(c, "/usr/bin/false", nil)
+	require.Equal(t, "active", strings.TrimSpace(string(out)))
+	_, err = c.Run(ctx, "/usr/bin/false", nil)
 	require.Error(t, err, "a failing command's exit status reaches the injector")
 }
 

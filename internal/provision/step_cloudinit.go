@@ -157,7 +157,10 @@ func (w *Worker) cloudInitStatus(ctx context.Context, sub db.Subscription) (stat
 	addr := net.JoinHostPort(sub.VpsIpAddress.String(), strconv.Itoa(w.cfg.VPSSSHPort))
 	var mismatch error
 	check := sshkey.FixedHostKeyCallback(pinned)
-	client, err := w.dialSSH(ctx, addr, &ssh.ClientConfig{
+	// The command's own deadline: a VPS that accepts SSH but never answers must not hold the job.
+	limits := w.sshLimits()
+	limits.command = w.o.timings.SSHTimeout
+	client, err := dialVPS(ctx, addr, &ssh.ClientConfig{
 		User: cloudinit.DefaultLoginUser,
 		Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)},
 		HostKeyCallback: func(host string, remote net.Addr, key ssh.PublicKey) error {
@@ -169,7 +172,7 @@ func (w *Worker) cloudInitStatus(ctx context.Context, sub db.Subscription) (stat
 		},
 		HostKeyAlgorithms: []string{pinned.Type()},
 		Timeout:           w.o.timings.SSHTimeout,
-	})
+	}, limits)
 	if mismatch != nil {
 		return "", "", time.Time{}, &hostKeyMismatchError{addr: addr, err: mismatch}
 	}
@@ -177,13 +180,8 @@ func (w *Worker) cloudInitStatus(ctx context.Context, sub db.Subscription) (stat
 		return "", "", time.Time{}, fmt.Errorf("cannot reach sshd at %s: %w", addr, err)
 	}
 	defer client.Close()
-	// The command's own deadline: a VPS that accepts SSH but never answers must not hold the job.
-	stop := context.AfterFunc(ctx, func() { _ = client.Close() })
-	defer stop()
-	timer := time.AfterFunc(w.o.timings.SSHTimeout, func() { _ = client.Close() })
-	defer timer.Stop()
-	out, runErr := output(client, cloudInitStatusCommand)
-	status, detail, lastUpdate, ok := parseCloudInitStatus(out)
+	out, runErr := client.Run(ctx, cloudInitStatusCommand, nil)
+	status, detail, lastUpdate, ok := parseCloudInitStatus(string(out))
 	if !ok {
 		return "", "", time.Time{}, fmt.Errorf("`%s` printed no status (%v)", cloudInitStatusCommand, runErr)
 	}

@@ -247,6 +247,8 @@ func (w *Worker) createServer(ctx context.Context, sub db.Subscription, inst, na
 		Hostname: name, AuthorizedKeys: []string{*sub.SshPublicKey},
 		HostKeyPrivate: string(hostKeyPriv), HostKeyPublic: *sub.SshHostKeyPublic,
 		CallbackURL: callbackURL(w.cfg.PublicBaseURL, token),
+		SSHPort:     w.cfg.VPSSSHPort, Packages: w.cfg.VPSPackages, AssistantCommand: w.cfg.AssistantCommand,
+		AssistantArtifactURL: w.cfg.AssistantArtifactURL, AssistantArtifactSHA256: w.cfg.AssistantArtifactSHA256,
 	})
 	if err != nil {
 		return waiting, fail("Cannot build the cloud-init user data: %v", err)

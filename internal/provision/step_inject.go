@@ -1,7 +1,6 @@
 package provision
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -24,14 +23,16 @@ import (
 
 // secretFile is one file injection writes: content goes over stdin only.
 type secretFile struct {
-	path    string
-	install string // the sudo command that writes the temporary file from stdin
-	rename  string // the sudo command that moves it into place atomically
+	cloudinit.SecretFile
 	content []byte
 }
 
 // stepInject writes the customer's secrets to the VPS over SSH, pinned to the seeded host key,
 // restarts the assistant and checks it runs; then records a receipt and marks the VPS ready.
+//
+// Order: cloud-init's own result first (a VPS whose cloud-init failed — say the assistant's
+// artifact did not download or check out — gets no secret), then each file staged and renamed
+// into place, the restart, and the unit watched until it has stayed up for ASSISTANT_STABLE_FOR.
 func (w *Worker) stepInject(ctx context.Context, sub db.Subscription) (outcome, error) {
 	if sub.HetznerServerID == nil || sub.VpsIpAddress == nil || sub.SshPrivateKey == nil || sub.SshHostKeyPublic == nil {
 		return waiting, fail("No server or keys are recorded for this subscription. Destroy it and provision again.")
@@ -56,7 +57,7 @@ func (w *Worker) stepInject(ctx context.Context, sub db.Subscription) (outcome, 
 	addr := net.JoinHostPort(sub.VpsIpAddress.String(), strconv.Itoa(w.cfg.VPSSSHPort))
 	var mismatch error
 	check := sshkey.FixedHostKeyCallback(pinned)
-	client, err := w.dialSSH(ctx, addr, &ssh.ClientConfig{
+	conn, err := dialVPS(ctx, addr, &ssh.ClientConfig{
 		User: cloudinit.DefaultLoginUser,
 		Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)},
 		HostKeyCallback: func(host string, remote net.Addr, key ssh.PublicKey) error {
@@ -68,35 +69,49 @@ func (w *Worker) stepInject(ctx context.Context, sub db.Subscription) (outcome, 
 		},
 		HostKeyAlgorithms: []string{pinned.Type()},
 		Timeout:           w.o.timings.SSHTimeout,
-	})
+	}, w.sshLimits())
 	if mismatch != nil {
 		return waiting, fail("The VPS at %s presented a different SSH host key than the one seeded into it (%v). Nothing was sent. Someone else may answer at that address: Destroy the VPS and provision again.", addr, mismatch)
 	}
 	if err != nil {
 		return w.injectRetry(ctx, sub, fmt.Sprintf("cannot reach sshd at %s: %v", addr, err))
 	}
-	defer client.Close()
+	defer conn.Close()
 	w.o.hook("inject-connected")
+
+	ci, err := cloudInitStatus(ctx, conn)
+	if err != nil {
+		return w.injectRetry(ctx, sub, fmt.Sprintf("read cloud-init's status: %v", err))
+	}
+	switch ci.Status {
+	case "done":
+	case "error":
+		return waiting, fail("cloud-init on the VPS ended with an error, so no secret was sent: %s. Fix the cause (for the assistant: ASSISTANT_ARTIFACT_URL, ASSISTANT_ARTIFACT_SHA256, ASSISTANT_COMMAND), then Destroy and provision again.", ci.message())
+	default:
+		return w.injectRetry(ctx, sub, fmt.Sprintf("cloud-init is not done: %s", ci.message()))
+	}
 
 	var receipt []ReceiptFile
 	for _, f := range files {
-		if err := run(client, f.install, f.content); err != nil {
-			return w.injectRetry(ctx, sub, fmt.Sprintf("write %s: %v", f.path, err))
+		if _, err := conn.Run(ctx, "sudo "+f.InstallCommand(), f.content); err != nil {
+			return w.injectRetry(ctx, sub, fmt.Sprintf("write %s: %v", f.Path, err))
 		}
 		w.o.hook("inject-wrote-temp")
-		if err := run(client, f.rename, nil); err != nil {
-			return w.injectRetry(ctx, sub, fmt.Sprintf("move %s into place: %v", f.path, err))
+		if _, err := conn.Run(ctx, "sudo "+f.MoveCommand(), nil); err != nil {
+			return w.injectRetry(ctx, sub, fmt.Sprintf("move %s into place: %v", f.Path, err))
 		}
 		sum := sha256.Sum256(f.content)
-		receipt = append(receipt, ReceiptFile{Path: f.path, SHA256: hex.EncodeToString(sum[:]), Bytes: len(f.content), Mode: "0600", Owner: cloudinit.DefaultServiceUser + ":" + cloudinit.DefaultServiceUser})
+		receipt = append(receipt, ReceiptFile{Path: f.Path, SHA256: hex.EncodeToString(sum[:]), Bytes: len(f.content), Mode: f.Mode, Owner: f.Owner + ":" + f.Group})
 	}
-	cmds := cloudinit.SudoCommands(cloudinit.DefaultServiceUser)
-	if err := run(client, "sudo "+cmds[4], nil); err != nil {
+	if _, err := conn.Run(ctx, "sudo "+cloudinit.RestartCommand, nil); err != nil {
 		return w.injectRetry(ctx, sub, fmt.Sprintf("restart %s: %v", cloudinit.UnitName, err))
 	}
-	out, err := output(client, "sudo "+cmds[5])
-	if strings.TrimSpace(out) != "active" {
-		return w.injectRetry(ctx, sub, fmt.Sprintf("%s is %q after the restart (%v)", cloudinit.UnitName, strings.TrimSpace(out), err))
+	if err := waitUnitStable(ctx, conn, w.cfg.AssistantStableFor); err != nil {
+		var failed *errUnitFailed
+		if errors.As(err, &failed) {
+			return waiting, fail("The assistant does not run on the VPS: %v. The secrets are in place; fix the assistant (ASSISTANT_ARTIFACT_URL, ASSISTANT_COMMAND), then Re-inject or Retry.", err)
+		}
+		return w.injectRetry(ctx, sub, fmt.Sprintf("check %s: %v", cloudinit.UnitName, err))
 	}
 	w.o.hook("inject-done")
 
@@ -114,12 +129,12 @@ func (w *Worker) stepInject(ctx context.Context, sub db.Subscription) (outcome, 
 		if _, err := w.q.SecretReceiptInsert(ctx, tx, db.SecretReceiptInsertParams{SubscriptionID: sub.ID, Files: filesJSON}); err != nil {
 			return fmt.Errorf("record receipt: %w", err)
 		}
-		paths := make([]string, len(receipt))
+		written := make([]string, len(receipt))
 		for i, r := range receipt {
-			paths[i] = r.Path
+			written[i] = fmt.Sprintf("%s (%s, %s)", r.Path, r.Mode, r.Owner)
 		}
 		if err := event(ctx, tx, sub.ID, db.ProvisioningStatusInjectingSecrets, "completed", actorWorker,
-			"Wrote %s (0600, %s); %s is active", strings.Join(paths, ", "), receipt[0].Owner, cloudinit.UnitName); err != nil {
+			"Wrote %s; %s is running and stayed up for %s", strings.Join(written, ", "), cloudinit.UnitName, w.cfg.AssistantStableFor); err != nil {
 			return err
 		}
 		return event(ctx, tx, sub.ID, db.ProvisioningStatusReady, "entered", actorWorker, "VPS ready at %s", sub.VpsIpAddress)
@@ -140,60 +155,6 @@ func (w *Worker) injectRetry(ctx context.Context, sub db.Subscription, problem s
 	}
 	w.o.log.InfoContext(ctx, "secret injection will retry", "problem", problem)
 	return snoozeFor(w.o.timings.InjectRetry), nil
-}
-
-func (w *Worker) dialSSH(ctx context.Context, addr string, cc *ssh.ClientConfig) (*ssh.Client, error) {
-	d := net.Dialer{Timeout: cc.Timeout}
-	conn, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	_ = conn.SetDeadline(time.Now().Add(cc.Timeout))
-	c, chans, reqs, err := ssh.NewClientConn(conn, addr, cc)
-	if err != nil {
-		_ = conn.Close()
-		return nil, err
-	}
-	_ = conn.SetDeadline(time.Time{})
-	return ssh.NewClient(c, chans, reqs), nil
-}
-
-// run runs one command in its own session, with stdin (secret bytes never go on a command line).
-func run(c *ssh.Client, cmd string, stdin []byte) error {
-	s, err := c.NewSession()
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	var stderr bytes.Buffer
-	s.Stderr = &stderr
-	s.Stdin = bytes.NewReader(stdin)
-	if err := s.Run(cmd); err != nil {
-		return fmt.Errorf("%s: %w: %s", program(cmd), err, strings.TrimSpace(stderr.String()))
-	}
-	return nil
-}
-
-// program names a command line's program for error messages (never its arguments).
-func program(cmd string) string {
-	f := strings.Fields(cmd)
-	if len(f) > 1 && f[0] == "sudo" {
-		f = f[1:]
-	}
-	if len(f) == 0 {
-		return "(empty command)"
-	}
-	return f[0]
-}
-
-func output(c *ssh.Client, cmd string) (string, error) {
-	s, err := c.NewSession()
-	if err != nil {
-		return "", err
-	}
-	defer s.Close()
-	out, err := s.Output(cmd)
-	return string(out), err
 }
 
 // claudeCredentials is the Claude tooling's credentials file.
@@ -268,9 +229,9 @@ func (w *Worker) secretFiles(ctx context.Context, customerID int64) ([]secretFil
 		return nil, fail("The customer's Telegram settings contain a line break. Enter them again, then Retry.")
 	}
 	env := "TELEGRAM_BOT_TOKEN=" + bot + "\nTELEGRAM_OWNER_ID=" + owner + "\n"
-	cmds := cloudinit.SudoCommands(cloudinit.DefaultServiceUser)
+	sf := cloudinit.SecretFiles(cloudinit.DefaultServiceUser)
 	return []secretFile{
-		{path: cloudinit.CredentialsPath, install: "sudo " + cmds[0], rename: "sudo " + cmds[1], content: append(creds, '\n')},
-		{path: cloudinit.TelegramEnvPath, install: "sudo " + cmds[2], rename: "sudo " + cmds[3], content: []byte(env)},
+		{SecretFile: sf[0], content: append(creds, '\n')},
+		{SecretFile: sf[1], content: []byte(env)},
 	}, nil
 }

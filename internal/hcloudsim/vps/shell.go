@@ -2,11 +2,13 @@ package vps
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -126,6 +128,8 @@ func init() {
 		"systemctl":  cmdSystemctl,
 		"sudo":       cmdSudo,
 		"cloud-init": cmdCloudInit,
+		"curl":       cmdCurl,
+		"sha256sum":  cmdSha256sum,
 		"sh":         cmdSh,
 		"bash":       cmdSh,
 	}
@@ -801,258 +805,62 @@ options:
 	return sub.run(append([]string{full}, args[1:]...))
 }
 
-// cmdSystemctl simulates the unit life cycle the provisioner relies on. A unit exists when
-// its unit file does; starting fails when an EnvironmentFile= or User= it names is missing,
-// as systemd's would.
-func cmdSystemctl(p *proc, args []string) int {
-	opts, rest, err := parseFlags("systemctl", args, nil, map[string]string{
-		"-q": "quiet", "--quiet": "quiet", "--now": "now", "--no-pager": "nopager", "--no-block": "noblock",
-		"--system": "system",
-	})
-	if err != nil {
-		p.errf("%v", err)
-		return 1
-	}
-	if len(rest) == 0 {
-		p.errf("systemctl: listing units is not simulated")
-		return 1
-	}
-	verb, units := rest[0], rest[1:]
-	m := p.m
-	switch verb {
-	case "daemon-reload":
-		if !p.cred.root() {
-			p.errf("Failed to reload daemon: Interactive authentication required.")
-			return 1
-		}
-		return 0
-	case "is-active", "status", "is-enabled", "is-failed":
-	case "start", "restart", "try-restart", "reload-or-restart", "stop", "enable", "disable":
-		if len(units) == 0 {
-			p.errf("Too few arguments.")
-			return 1
-		}
-	default:
-		p.errf("Unknown command verb '%s'.", verb)
-		return 1
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	status := 0
-	for _, name := range units {
-		unit := unitName(name)
-		exists := m.unitExists(unit)
-		switch verb {
-		case "is-active", "is-failed":
-			st := m.unitState(unit)
-			if opts["quiet"] == "" {
-				fmt.Fprintln(p.stdout, st)
-			}
-			if verb == "is-active" && st != "active" || verb == "is-failed" && st != "failed" {
-				status = max(status, 3)
-			}
-		case "status":
-			if !exists {
-				p.errf("Unit %s could not be found.", unit)
-				status = max(status, 4)
-				continue
-			}
-			st := m.unitState(unit)
-			fmt.Fprintf(p.stdout, "● %s\n     Loaded: loaded (%s)\n     Active: %s\n", unit, m.unitPath(unit), st)
-			if st != "active" {
-				status = max(status, 3)
-			}
-		case "is-enabled":
-			switch {
-			case !exists:
-				p.errf("Failed to get unit file state for %s: No such file or directory", unit)
-				status = max(status, 1)
-			case m.enabled[unit]:
-				fmt.Fprintln(p.stdout, "enabled")
-			default:
-				fmt.Fprintln(p.stdout, "disabled")
-				status = max(status, 1)
-			}
-		default:
-			status = max(status, m.changeUnit(p, verb, unit, exists, opts["now"] != ""))
-		}
-	}
-	return status
-}
-
-func (m *Machine) changeUnit(p *proc, verb, unit string, exists, now bool) int {
-	gerund := map[string]string{"start": "start", "restart": "restart", "try-restart": "try-restart",
-		"reload-or-restart": "reload-or-restart", "stop": "stop", "enable": "enable", "disable": "disable"}[verb]
-	if !p.cred.root() {
-		p.errf("Failed to %s %s: Interactive authentication required.", gerund, unit)
-		p.errf("See system logs and 'systemctl status %s' for details.", unit)
-		return 1
-	}
-	if !exists {
-		p.errf("Failed to %s %s: Unit %s not found.", gerund, unit, unit)
-		return 5
-	}
-	switch verb {
-	case "enable":
-		m.enabled[unit] = true
-		if !now {
-			return 0
-		}
-	case "disable":
-		m.enabled[unit] = false
-		if !now {
-			return 0
-		}
-		m.units[unit] = "inactive"
-		return 0
-	case "stop":
-		m.units[unit] = "inactive"
-		return 0
-	case "try-restart":
-		if m.unitState(unit) != "active" {
-			return 0
-		}
-	}
-	if cond := m.unitConditionFailed(unit); cond != "" {
-		// A failed condition skips the start: no error, the unit just stays inactive.
-		m.units[unit] = "inactive"
-		m.log.Info("vps: unit start skipped", "unit", unit, "condition", cond)
-		return 0
-	}
-	if reason := m.unitStartProblem(unit); reason != "" {
-		m.units[unit] = "failed"
-		m.log.Info("vps: unit failed to start", "unit", unit, "reason", reason)
-		p.errf("Job for %s failed because the control process exited with error code.", unit)
-		p.errf("See \"systemctl status %s\" and \"journalctl -xeu %s\" for details.", unit, unit)
-		return 1
-	}
-	m.units[unit] = "active"
-	m.unitStarts[unit]++
-	return 0
-}
-
-func unitName(name string) string {
-	if strings.Contains(name, ".") {
-		return name
-	}
-	return name + ".service"
-}
-
-var unitDirs = []string{"/etc/systemd/system", "/run/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system"}
-
-func (m *Machine) unitPath(unit string) string {
-	for _, d := range unitDirs {
-		if n, ok := m.fs.nodes[d+"/"+unit]; ok && !n.dir {
-			return d + "/" + unit
-		}
-	}
-	return ""
-}
-
-func (m *Machine) unitExists(unit string) bool {
-	return m.unitPath(unit) != "" || unit == sshUnit
-}
-
-func (m *Machine) unitState(unit string) string {
-	if unit == sshUnit {
-		if m.state.SSHReady {
-			return "active"
-		}
-		return "inactive"
-	}
-	if st, ok := m.units[unit]; ok {
-		return st
-	}
-	return "inactive"
-}
-
-// unitConditionFailed returns the first ConditionPathExists= that does not hold, or "".
-func (m *Machine) unitConditionFailed(unit string) string {
-	up := m.unitPath(unit)
-	if up == "" {
-		return ""
-	}
-	for line := range strings.SplitSeq(string(m.fs.nodes[up].content), "\n") {
-		key, val, ok := strings.Cut(strings.TrimSpace(line), "=")
-		if !ok || strings.TrimSpace(key) != "ConditionPathExists" {
-			continue
-		}
-		val = strings.TrimSpace(val)
-		want := !strings.HasPrefix(val, "!")
-		_, exists := m.fs.nodes[path.Clean(strings.TrimPrefix(strings.TrimPrefix(val, "|"), "!"))]
-		if exists != want {
-			return line
-		}
-	}
-	return ""
-}
-
-// unitStartProblem returns why systemd would fail to start unit, or "".
-func (m *Machine) unitStartProblem(unit string) string {
-	up := m.unitPath(unit)
-	if up == "" {
-		return ""
-	}
-	for line := range strings.SplitSeq(string(m.fs.nodes[up].content), "\n") {
-		key, val, ok := strings.Cut(strings.TrimSpace(line), "=")
-		if !ok {
-			continue
-		}
-		val = strings.TrimSpace(val)
-		switch strings.TrimSpace(key) {
-		case "EnvironmentFile":
-			if strings.HasPrefix(val, "-") {
-				continue
-			}
-			if n, ok := m.fs.nodes[path.Clean(val)]; !ok || n.dir {
-				return fmt.Sprintf("Failed to load environment files: %s: No such file or directory", val)
-			}
-		case "User":
-			if _, ok := m.users[val]; !ok {
-				return fmt.Sprintf("Failed to determine user credentials: No such process (User=%s)", val)
-			}
-		}
-	}
-	return ""
-}
-
+// cmdCloudInit simulates `cloud-init status [--wait] [--long] [--format json|tabular]` as
+// cloud-init 22.4's cmd/status.py prints it: exit status 1 when the status is error.
 func cmdCloudInit(p *proc, args []string) int {
 	if len(args) == 0 || args[0] != "status" {
-		p.errf("cloud-init: only `cloud-init status [--wait] [--long]` is simulated")
+		p.errf("cloud-init: only `cloud-init status` is simulated")
 		return 2
 	}
-	long := false
-	for _, a := range args[1:] {
-		switch a {
-		case "--wait", "-w":
-			select {
-			case <-p.m.finalDone:
-			case <-p.ctx.Done():
-				return 1
-			}
-		case "--long", "-l":
-			long = true
-		default:
-			p.errf("usage: cloud-init status [-h] [--format {json,tabular,yaml}] [-l] [-w]\ncloud-init status: error: unrecognized arguments: %s", a)
-			return 2
+	opts, rest, err := parseFlags("cloud-init status", args[1:], map[string]string{"--format": "format"},
+		map[string]string{"-w": "wait", "--wait": "wait", "-l": "long", "--long": "long"})
+	if err != nil || len(rest) > 0 {
+		p.errf("usage: cloud-init status [-h] [--format {json,tabular,yaml}] [-l] [-w]")
+		return 2
+	}
+	if opts["wait"] != "" {
+		select {
+		case <-p.m.finalDone:
+		case <-p.ctx.Done():
+			return 1
 		}
 	}
-	// As cloud-init 22.4 prints it (cloudinit/cmd/status.py): "status: " and the status word;
-	// with --long also boot_status_code, last_update (the latest stage event) and the detail,
-	// which is the datasource once it is known. It exits 0 unless the status is "error".
-	p.m.mu.Lock()
-	st := p.m.state
-	p.m.mu.Unlock()
-	status, last := "running", st.StartedAt
-	select {
-	case <-p.m.finalDone:
-		status, last = "done", st.CloudInitDoneAt
-	default:
+	m := p.m
+	m.mu.Lock()
+	st := m.state
+	errs := slices.Clone(st.CloudInitErrors)
+	m.mu.Unlock()
+	// As cloud-init 22.4 prints it (cloudinit/cmd/status.py): last_update is the latest stage
+	// event; the detail is the datasource once known, or the errors.
+	status, detail := "running", "Running in stage: modules-final"
+	last := st.StartedAt.UTC().Format("Mon, 02 Jan 2006 15:04:05 -0700")
+	if st.CloudInitDone {
+		status, detail = "done", "DataSourceHetzner"
+		last = st.CloudInitDoneAt.UTC().Format("Mon, 02 Jan 2006 15:04:05 -0700")
 	}
-	fmt.Fprintf(p.stdout, "status: %s\n", status)
-	if long {
-		fmt.Fprintf(p.stdout, "boot_status_code: enabled-by-generator\nlast_update: %s\ndetail:\nDataSourceHetzner\n",
-			last.UTC().Format("Mon, 02 Jan 2006 15:04:05 -0700"))
+	if len(errs) > 0 {
+		status, detail = "error", strings.Join(errs, "\n")
+	}
+	if errs == nil {
+		errs = []string{}
+	}
+	switch opts["format"] {
+	case "json":
+		out := map[string]any{"boot_status_code": "enabled-by-generator", "datasource": "hetzner",
+			"detail": detail, "errors": errs, "last_update": last, "status": status}
+		b, _ := json.MarshalIndent(out, "", "  ")
+		fmt.Fprintln(p.stdout, string(b))
+	case "", "tabular":
+		fmt.Fprintf(p.stdout, "status: %s\n", status)
+		if opts["long"] != "" {
+			fmt.Fprintf(p.stdout, "boot_status_code: enabled-by-generator\nlast_update: %s\ndetail:\n%s\n", last, detail)
+		}
+	default:
+		p.errf("cloud-init status: --format %s is not simulated", opts["format"])
+		return 2
+	}
+	if status == "error" {
+		return 1
 	}
 	return 0
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -103,6 +104,33 @@ func (m *Machine) sshdAllowUsers() []string {
 		}
 	}
 	return allowed
+}
+
+// sshdPorts reads Port lines from sshd_config and its drop-ins, in the order sshd reads them
+// (Debian's sshd_config includes sshd_config.d/*.conf first, in lexical order); mu must be held.
+func (m *Machine) sshdPorts() []int {
+	var files []string
+	for p, n := range m.fs.nodes {
+		if !n.dir && strings.HasPrefix(p, "/etc/ssh/sshd_config.d/") && strings.HasSuffix(p, ".conf") {
+			files = append(files, p)
+		}
+	}
+	slices.Sort(files)
+	if n, ok := m.fs.nodes["/etc/ssh/sshd_config"]; ok && !n.dir {
+		files = append(files, "/etc/ssh/sshd_config")
+	}
+	var ports []int
+	for _, p := range files {
+		for line := range strings.SplitSeq(string(m.fs.nodes[p].content), "\n") {
+			fields := strings.Fields(line)
+			if len(fields) == 2 && strings.EqualFold(fields[0], "Port") {
+				if n, err := strconv.Atoi(fields[1]); err == nil && n > 0 && n < 65536 {
+					ports = append(ports, n)
+				}
+			}
+		}
+	}
+	return ports
 }
 
 // lateSSHD brings sshd up after SSHDelay on the address reserved at Start.

@@ -32,7 +32,9 @@ type Config struct {
 	Hostname   string // the server name, cloud-init's local-hostname
 	UserData   string // cloud-config as given to the server
 	IP         net.IP // loopback address sshd listens on (127.x.y.z); nil means 127.0.0.1
-	SSHPort    int    // 0 picks a free port
+	// SSHPort is sshd's port when the user data's sshd_config drop-ins name none (a real sshd
+	// would use 22, which needs privileges); 0 picks a free port. A `Port` line wins.
+	SSHPort int
 
 	CloudInitDelay time.Duration // from Start until cloud-init's final stage runs and phones home
 	SSHDelay       time.Duration // from Start until sshd accepts connections (fault "late sshd")
@@ -62,6 +64,9 @@ type State struct {
 
 	CloudInitDone   bool // the final stage ran (what `cloud-init status` reports as done)
 	CloudInitDoneAt time.Time
+	// CloudInitErrors are the module errors cloud-init records in status.json (then `cloud-init
+	// status` says error), in its words: ('scripts-user', RuntimeError('Runparts: …')).
+	CloudInitErrors []string
 
 	CallbackURL       string     // phone_home URL after $INSTANCE_ID substitution
 	CallbackForm      url.Values // the form fields posted
@@ -104,7 +109,7 @@ type Machine struct {
 	fs         *fsys
 	users      map[string]*account
 	groups     map[string]int
-	units      map[string]string
+	units      map[string]*unitRun
 	enabled    map[string]bool
 	unitStarts map[string]int
 	commands   []Command
@@ -144,10 +149,6 @@ func Start(ctx context.Context, cfg Config) (*Machine, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.IP.String(), strconv.Itoa(cfg.SSHPort)))
-	if err != nil {
-		return nil, fmt.Errorf("vps %d: sshd listen: %w", cfg.InstanceID, err)
-	}
 	mctx, cancel := context.WithCancel(ctx)
 	m := &Machine{
 		cfg:        cfg,
@@ -155,11 +156,10 @@ func Start(ctx context.Context, cfg Config) (*Machine, error) {
 		ctx:        mctx,
 		cancel:     cancel,
 		finalDone:  make(chan struct{}),
-		sshAddr:    ln.Addr().String(),
 		hostname:   cfg.Hostname,
 		users:      map[string]*account{},
 		groups:     map[string]int{},
-		units:      map[string]string{},
+		units:      map[string]*unitRun{},
 		enabled:    map[string]bool{},
 		unitStarts: map[string]int{},
 		pubKeys:    map[string]string{},
@@ -175,14 +175,37 @@ func Start(ctx context.Context, cfg Config) (*Machine, error) {
 		err = m.initStage(cc)
 	}
 	if err != nil {
-		_ = ln.Close()
 		m.mu.Lock()
 		m.state.BootError = err.Error()
 		m.mu.Unlock()
 		m.log.Warn("vps: cloud-init rejected the user data; the machine stays dark", "err", err)
+		// Nothing listens: clients see "connection refused" at the address sshd would have.
+		if ln, lerr := net.Listen("tcp", net.JoinHostPort(cfg.IP.String(), strconv.Itoa(cfg.SSHPort))); lerr == nil {
+			m.sshAddr = ln.Addr().String()
+			_ = ln.Close()
+		} else {
+			m.sshAddr = net.JoinHostPort(cfg.IP.String(), strconv.Itoa(cfg.SSHPort))
+		}
 		m.watch()
 		return m, nil
 	}
+	// sshd reads its port from the drop-ins cloud-init wrote (sshd's default 22 would need
+	// privileges here, so Config.SSHPort stands in when none names one).
+	port := cfg.SSHPort
+	m.mu.Lock()
+	if ports := m.sshdPorts(); len(ports) > 0 {
+		port = ports[0]
+		if len(ports) > 1 {
+			m.warnf("sshd: Port is given %d times; the simulator listens on the first, %d, only", len(ports), port)
+		}
+	}
+	m.mu.Unlock()
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.IP.String(), strconv.Itoa(port)))
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("vps %d: sshd listen: %w", cfg.InstanceID, err)
+	}
+	m.sshAddr = ln.Addr().String()
 	if err := m.configureSSHD(); err != nil {
 		_ = ln.Close()
 		cancel()
@@ -229,6 +252,7 @@ func (m *Machine) State() State {
 	defer m.mu.Unlock()
 	s := m.state
 	s.Warnings = slices.Clone(s.Warnings)
+	s.CloudInitErrors = slices.Clone(s.CloudInitErrors)
 	s.Packages = slices.Clone(s.Packages)
 	if s.CallbackForm != nil {
 		s.CallbackForm = maps.Clone(s.CallbackForm)
@@ -617,14 +641,20 @@ func dirOf(p string) string {
 	return p[:i]
 }
 
-// runCommands runs bootcmd/runcmd entries as root. Lines that need a real shell or programs the
-// simulator lacks are recorded and reported as warnings, not errors: a real machine would run them.
-func (m *Machine) runCommands(source string, cmds []shellCmd) {
+// runCommands runs bootcmd/runcmd entries as root, as the one sh script cloud-init makes of
+// them. Lines that need a real shell or programs the simulator lacks are recorded and reported
+// as warnings: a real machine would run them. A `set -e` line makes the first failing command
+// end the script; the script's exit status is returned (the last command's, as sh's).
+func (m *Machine) runCommands(source string, cmds []shellCmd) int {
 	root := m.rootCred()
+	errexit, status := false, 0
 	for _, c := range cmds {
+		if line := strings.TrimSpace(c.line); line == "set -e" || slices.Equal(c.argv, []string{"set", "-e"}) {
+			errexit = true
+			continue
+		}
 		var stderr strings.Builder
 		p := &proc{ctx: m.ctx, m: m, cred: root, cwd: "/", stdin: strings.NewReader(""), stdout: io.Discard, stderr: &stderr}
-		var status int
 		if c.argv != nil {
 			status = p.run(c.argv)
 		} else {
@@ -636,7 +666,11 @@ func (m *Machine) runCommands(source string, cmds []shellCmd) {
 			m.warnf("%s: %q exited %d: %s", source, c.line, status, strings.TrimSpace(stderr.String()))
 		}
 		m.mu.Unlock()
+		if status != 0 && errexit {
+			break
+		}
 	}
+	return status
 }
 
 func (m *Machine) rootCred() cred {
@@ -656,8 +690,14 @@ func (m *Machine) finalStage() {
 	m.state.Packages = append(m.state.Packages, cc.packages...)
 	m.writeFiles(cc.writeFiles, true)
 	m.mu.Unlock()
-	m.runCommands("runcmd", cc.runCmd)
+	// cc_scripts_user runs the runcmd script with runparts; a non-zero exit is the module's
+	// error, in cloud-init 22.4's words.
+	failed := m.runCommands("runcmd", cc.runCmd) != 0
 	m.mu.Lock()
+	if failed {
+		m.state.CloudInitErrors = append(m.state.CloudInitErrors,
+			"('scripts-user', RuntimeError('Runparts: 1 failures (runcmd) in 1 attempted commands'))")
+	}
 	m.state.CloudInitDone = true
 	m.state.CloudInitDoneAt = time.Now()
 	m.mu.Unlock()

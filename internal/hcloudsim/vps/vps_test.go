@@ -33,13 +33,19 @@ const (
 
 // injectionCommands are the exact commands of docs/contracts.md, in order.
 var injectionCommands = []string{
-	"sudo /usr/bin/install -m 0600 -o rachel -g rachel /dev/stdin /etc/rachel/.claude-credentials.json.tmp",
-	"sudo /usr/bin/mv -f /etc/rachel/.claude-credentials.json.tmp /etc/rachel/claude-credentials.json",
-	"sudo /usr/bin/install -m 0600 -o rachel -g rachel /dev/stdin /etc/rachel/.telegram.env.tmp",
-	"sudo /usr/bin/mv -f /etc/rachel/.telegram.env.tmp /etc/rachel/telegram.env",
+	"sudo /usr/bin/install -m 0600 -o rachel -g rachel /dev/stdin /etc/rachel/.staging/claude-credentials.json",
+	"sudo /usr/bin/mv -fT /etc/rachel/.staging/claude-credentials.json /etc/rachel/claude-credentials.json",
+	"sudo /usr/bin/install -m 0640 -o root -g rachel /dev/stdin /etc/rachel/.staging/telegram.env",
+	"sudo /usr/bin/mv -fT /etc/rachel/.staging/telegram.env /etc/rachel/telegram.env",
 	"sudo /usr/bin/systemctl restart rachel-assistant.service",
-	"sudo /usr/bin/systemctl is-active rachel-assistant.service",
+	"sudo /usr/bin/systemctl show --property=ActiveState --property=SubState --property=Result --property=ExecMainStatus --property=NRestarts --property=ActiveEnterTimestampMonotonic rachel-assistant.service",
 }
+
+// isActive needs no sudo: systemd answers anyone.
+const isActive = "systemctl is-active " + unit
+
+// fakeAssistant is an executable at the unit's ExecStart (the simulator does not run it).
+const fakeAssistant = "#!/bin/sh\nexec sleep infinity\n"
 
 // sudoRule is the narrow rule of contracts.md: exactly the injection commands.
 func contractSudoRule() string {
@@ -116,10 +122,13 @@ func contractConfig(k keys, callbackURL string) map[string]any {
 		"ssh_pwauth":      false,
 		"write_files": []any{
 			map[string]any{"path": "/etc/systemd/system/" + unit, "permissions": "0644", "owner": "root:root", "content": unitFile},
+			map[string]any{"path": "/usr/local/bin/rachel-assistant", "permissions": "0755", "owner": "root:root", "content": fakeAssistant},
 		},
 		"packages": []string{"ca-certificates", "nodejs"},
 		"runcmd": []any{
-			[]string{"install", "-d", "-m", "0700", "-o", serviceUser, "-g", serviceUser, "/etc/rachel"},
+			"set -e",
+			[]string{"install", "-d", "-m", "0750", "-o", "root", "-g", serviceUser, "/etc/rachel"},
+			[]string{"install", "-d", "-m", "0700", "-o", "root", "-g", "root", "/etc/rachel/.staging"},
 			"systemctl daemon-reload",
 			"systemctl enable " + unit,
 		},
@@ -359,14 +368,17 @@ func TestSecretInjectionSequenceFromContracts(t *testing.T) {
 
 	dir, ok := m.Dir("/etc/rachel")
 	require.True(t, ok, "runcmd created /etc/rachel")
-	require.Equal(t, File{Path: "/etc/rachel", Mode: fs.ModeDir | 0o700, Owner: serviceUser, Group: serviceUser, WrittenAt: dir.WrittenAt}, dir)
+	require.Equal(t, File{Path: "/etc/rachel", Mode: fs.ModeDir | 0o750, Owner: "root", Group: serviceUser, WrittenAt: dir.WrittenAt}, dir)
+	staging, ok := m.Dir("/etc/rachel/.staging")
+	require.True(t, ok)
+	require.Equal(t, File{Path: "/etc/rachel/.staging", Mode: fs.ModeDir | 0o700, Owner: "root", Group: "root", WrittenAt: staging.WrittenAt}, staging)
 	require.Equal(t, map[string]string{unit: "inactive", sshUnit: "active"}, m.Services())
 
 	// Restarting before the secrets exist fails the way systemd would (EnvironmentFile missing).
 	r := run(t, c, injectionCommands[4], nil)
 	require.Equal(t, 1, r.status)
 	require.Contains(t, r.stderr, "Job for rachel-assistant.service failed")
-	require.Equal(t, result{stdout: "failed\n", status: 3}, run(t, c, injectionCommands[5], nil))
+	require.Equal(t, result{stdout: "failed\n", status: 3}, run(t, c, isActive, nil))
 
 	creds := []byte(`{"accessToken":"sk-ant-oat01-x","refreshToken":"sk-ant-ort01-y","expiresAt":1767225600000}`)
 	tg := []byte("TELEGRAM_BOT_TOKEN=123:abc\nTELEGRAM_OWNER_ID=42\n")
@@ -378,24 +390,25 @@ func TestSecretInjectionSequenceFromContracts(t *testing.T) {
 		r := run(t, c, injectionCommands[i], stdin)
 		require.Equal(t, result{}, r, injectionCommands[i])
 	}
-	require.Equal(t, result{stdout: "active\n"}, run(t, c, injectionCommands[5], nil))
+	require.Equal(t, result{stdout: "active\n"}, run(t, c, isActive, nil))
+	show := run(t, c, injectionCommands[5], nil)
+	require.Equal(t, 0, show.status)
+	require.Regexp(t, `^Result=success\nNRestarts=0\nExecMainStatus=0\nActiveState=active\nSubState=running\nActiveEnterTimestampMonotonic=\d+\n$`, show.stdout)
 	require.Equal(t, "active", m.Services()[unit])
 	require.Equal(t, 1, m.ServiceStarts(unit))
 
-	for path, content := range map[string][]byte{
-		"/etc/rachel/claude-credentials.json": creds,
-		"/etc/rachel/telegram.env":            tg,
+	for path, want := range map[string]File{
+		"/etc/rachel/claude-credentials.json": {Mode: 0o600, Owner: serviceUser, Group: serviceUser, Content: creds},
+		"/etc/rachel/telegram.env":            {Mode: 0o640, Owner: "root", Group: serviceUser, Content: tg},
 	} {
 		f, ok := m.File(path)
 		require.True(t, ok, path)
-		sum := sha256.Sum256(content)
-		require.Equal(t, File{
-			Path: path, Mode: 0o600, Owner: serviceUser, Group: serviceUser,
-			SHA256: hex.EncodeToString(sum[:]), Size: len(content), Content: content, WrittenAt: f.WrittenAt,
-		}, f)
+		sum := sha256.Sum256(want.Content)
+		want.Path, want.SHA256, want.Size, want.WrittenAt = path, hex.EncodeToString(sum[:]), len(want.Content), f.WrittenAt
+		require.Equal(t, want, f)
 	}
 	for _, f := range m.Files() {
-		require.NotContains(t, f.Path, ".tmp", "temporary files are renamed away")
+		require.NotContains(t, f.Path, ".staging/", "staged files are renamed away")
 	}
 
 	// The final rename replaced the old file in one step: no removal of the destination.
@@ -406,12 +419,12 @@ func TestSecretInjectionSequenceFromContracts(t *testing.T) {
 		}
 	}
 	require.Equal(t, []string{
-		"write  -> /etc/rachel/.claude-credentials.json.tmp",
-		"chown  -> /etc/rachel/.claude-credentials.json.tmp",
-		"rename /etc/rachel/.claude-credentials.json.tmp -> /etc/rachel/claude-credentials.json",
-		"write  -> /etc/rachel/.claude-credentials.json.tmp",
-		"chown  -> /etc/rachel/.claude-credentials.json.tmp",
-		"rename /etc/rachel/.claude-credentials.json.tmp -> /etc/rachel/claude-credentials.json",
+		"write  -> /etc/rachel/.staging/claude-credentials.json",
+		"chown  -> /etc/rachel/.staging/claude-credentials.json",
+		"rename /etc/rachel/.staging/claude-credentials.json -> /etc/rachel/claude-credentials.json",
+		"write  -> /etc/rachel/.staging/claude-credentials.json",
+		"chown  -> /etc/rachel/.staging/claude-credentials.json",
+		"rename /etc/rachel/.staging/claude-credentials.json -> /etc/rachel/claude-credentials.json",
 	}, credEvents)
 
 	var sshCmds []Command
@@ -420,8 +433,8 @@ func TestSecretInjectionSequenceFromContracts(t *testing.T) {
 			sshCmds = append(sshCmds, cmd)
 		}
 	}
-	require.Len(t, sshCmds, 10)
-	last := sshCmds[len(sshCmds)-6:]
+	require.Len(t, sshCmds, 11)
+	last := sshCmds[len(sshCmds)-7 : len(sshCmds)-2] // then is-active and show
 	for i, cmd := range last {
 		require.Equal(t, injectionCommands[i], cmd.Line)
 		require.Equal(t, loginUser, cmd.User)
@@ -445,7 +458,8 @@ func TestCommandsOutsideTheSudoRuleAreRefused(t *testing.T) {
 		{"sudo /usr/bin/cat /etc/rachel/telegram.env", 1, "Sorry, user rachel-ops is not allowed to execute '/usr/bin/cat /etc/rachel/telegram.env' as root on rachel-sub-1."},
 		{"sudo /usr/bin/install -m 0644 -o rachel -g rachel /dev/stdin /etc/rachel/telegram.env", 1, "is not allowed to execute"},
 		{"sudo /usr/bin/systemctl restart ssh.service", 1, "is not allowed to execute"},
-		{"sudo -u rachel /usr/bin/systemctl is-active rachel-assistant.service", 1, "is not allowed to execute"},
+		{"sudo -u rachel " + strings.TrimPrefix(injectionCommands[5], "sudo "), 1, "is not allowed to execute"},
+		{"sudo /usr/bin/systemctl is-active rachel-assistant.service", 1, "is not allowed to execute"},
 		{"sudo nosuchtool", 1, "sudo: nosuchtool: command not found"},
 		{"nosuchtool --flag", 127, "bash: nosuchtool: command not found"},
 		{"install -m 0600 /dev/stdin /etc/evil", 1, "install: cannot create regular file '/etc/evil': Permission denied"},
@@ -461,11 +475,12 @@ func TestCommandsOutsideTheSudoRuleAreRefused(t *testing.T) {
 	require.False(t, exists)
 
 	// Bare names resolve through PATH to the paths the rule lists; arguments must match exactly.
-	r := run(t, c, "sudo systemctl is-active rachel-assistant.service", nil)
-	require.Equal(t, result{stdout: "inactive\n", status: 3}, r)
-	r = run(t, c, "sudo systemctl is-active rachel-assistant", nil)
+	r := run(t, c, "sudo systemctl restart rachel-assistant.service", nil)
+	require.Equal(t, 1, r.status, "allowed, and fails as systemd would without the environment file")
+	require.Contains(t, r.stderr, "Job for rachel-assistant.service failed")
+	r = run(t, c, "sudo systemctl restart rachel-assistant", nil)
 	require.Equal(t, 1, r.status)
-	require.Contains(t, r.stderr, "not allowed to execute '/usr/bin/systemctl is-active rachel-assistant'")
+	require.Contains(t, r.stderr, "not allowed to execute '/usr/bin/systemctl restart rachel-assistant'")
 	// Writing into the login user's home needs no sudo.
 	require.Equal(t, result{}, run(t, c, "install -m 0640 /dev/stdin notes.txt", []byte("x")))
 	f, ok := b.m.File("/home/rachel-ops/notes.txt")
@@ -725,7 +740,7 @@ func TestUnitConditionsAllowUsersAndRuncmdScripts(t *testing.T) {
 		users := cc["users"].([]any)
 		cc["users"] = append(users, map[string]any{"name": "intruder", "ssh_authorized_keys": users[0].(map[string]any)["ssh_authorized_keys"]})
 		cc["runcmd"] = []any{
-			"install -d -m 0700 -o rachel -g rachel /etc/rachel; false && echo never; true",
+			"install -d -m 0750 -o root -g rachel /etc/rachel; false && echo never; install -d -m 0700 /etc/rachel/.staging",
 			[]string{"sh", "-c", "mkdir -p /var/lib/rachel && chown -R rachel:rachel /var/lib/rachel || echo failed"},
 		}
 	})
@@ -742,12 +757,12 @@ func TestUnitConditionsAllowUsersAndRuncmdScripts(t *testing.T) {
 	c := b.login(t)
 	// The condition skips the start: restart succeeds, the unit stays inactive.
 	require.Equal(t, result{}, run(t, c, injectionCommands[4], nil))
-	require.Equal(t, result{stdout: "inactive\n", status: 3}, run(t, c, injectionCommands[5], nil))
+	require.Equal(t, result{stdout: "inactive\n", status: 3}, run(t, c, isActive, nil))
 	require.Equal(t, 0, b.m.ServiceStarts(unit))
 	require.Equal(t, 0, run(t, c, injectionCommands[2], []byte("T=1\n")).status)
 	require.Equal(t, 0, run(t, c, injectionCommands[3], nil).status)
 	require.Equal(t, result{}, run(t, c, injectionCommands[4], nil))
-	require.Equal(t, result{stdout: "active\n"}, run(t, c, injectionCommands[5], nil))
+	require.Equal(t, result{stdout: "active\n"}, run(t, c, isActive, nil))
 }
 
 func isClosed(c <-chan struct{}) bool {
