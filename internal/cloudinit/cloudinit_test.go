@@ -267,12 +267,12 @@ func TestBuildAssistantArtifact(t *testing.T) {
 	require.Contains(t, strings.Split(doc.File(SSHDDropInPath).Content, "\n"), "Port 2222")
 
 	for name, mutate := range map[string]func(*Config){
-		"URL without digest":  func(c *Config) { c.AssistantArtifactSHA256 = "" },
-		"digest without URL":  func(c *Config) { c.AssistantArtifactURL = "" },
-		"short digest":        func(c *Config) { c.AssistantArtifactSHA256 = "abc" },
-		"file URL":            func(c *Config) { c.AssistantArtifactURL = "file:///etc/shadow" },
-		"URL newline":         func(c *Config) { c.AssistantArtifactURL = "http://x/a\nruncmd: [x]" },
-		"URL space":           func(c *Config) { c.AssistantArtifactURL = "http://x/a b" },
+		"URL without digest":   func(c *Config) { c.AssistantArtifactSHA256 = "" },
+		"digest without URL":   func(c *Config) { c.AssistantArtifactURL = "" },
+		"short digest":         func(c *Config) { c.AssistantArtifactSHA256 = "abc" },
+		"file URL":             func(c *Config) { c.AssistantArtifactURL = "file:///etc/shadow" },
+		"URL newline":          func(c *Config) { c.AssistantArtifactURL = "http://x/a\nruncmd: [x]" },
+		"URL space":            func(c *Config) { c.AssistantArtifactURL = "http://x/a b" },
 		"port 0 after default": func(c *Config) { c.SSHPort = 70000 },
 	} {
 		c := cfg
