@@ -137,9 +137,12 @@ func setup(t testing.TB, mods ...func(*setupOpts)) *bundle {
 	o.env["DATABASE_URL"] = b.pool.Config().ConnString()
 	o.env["RACHEL_KEYRING"] = kr
 	o.env["PUBLIC_BASE_URL"] = cb.URL
-	if _, ok := o.env["ASSISTANT_ARTIFACT_URL"]; !ok {
+	// The fixture by default; a test that sets only the digest gets the fixture's URL with it.
+	if v, ok := o.env["ASSISTANT_ARTIFACT_URL"]; !ok || v == "" && o.env["ASSISTANT_ARTIFACT_SHA256"] != "" {
 		o.env["ASSISTANT_ARTIFACT_URL"] = cb.URL + assistantfixture.Path
-		o.env["ASSISTANT_ARTIFACT_SHA256"] = assistantfixture.SHA256
+		if !ok {
+			o.env["ASSISTANT_ARTIFACT_SHA256"] = assistantfixture.SHA256
+		}
 	}
 	o.env["HCLOUD_ENDPOINT"] = sim.Endpoint()
 	b.env = o.env

@@ -54,6 +54,9 @@ func dialVPS(ctx context.Context, addr string, cc *ssh.ClientConfig, l sshLimits
 	d := net.Dialer{Timeout: l.handshake}
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("dial %s: %w", addr, context.Cause(ctx))
+		}
 		return nil, err
 	}
 	deadline := time.Now().Add(l.handshake)
