@@ -40,14 +40,17 @@ func TestFixtureRunsWithItsConfiguration(t *testing.T) {
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	})
 	var status []byte
 	for status == nil {
 		select {
 		case err := <-exited:
+			exited <- err // for the cleanup
 			t.Fatalf("the fixture exited (%v): %s", err, out.String())
 		case <-time.After(20 * time.Millisecond): // poll interval, not a deadline
 		}

@@ -110,8 +110,10 @@ type SecretFile struct {
 }
 
 // InstallCommand writes the staged file from stdin (the secret never appears on a command line).
+// -T: the staged name is never taken for a directory to install into (GNU install would follow a
+// link to a directory there); whatever is at that name is removed first and replaced.
 func (f SecretFile) InstallCommand() string {
-	return "/usr/bin/install -m " + f.Mode + " -o " + f.Owner + " -g " + f.Group + " /dev/stdin " + f.Staged
+	return "/usr/bin/install -T -m " + f.Mode + " -o " + f.Owner + " -g " + f.Group + " /dev/stdin " + f.Staged
 }
 
 // MoveCommand renames the staged file into place atomically.

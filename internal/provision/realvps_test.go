@@ -73,7 +73,7 @@ func TestRealVPSHostKeyNotSeeded(t *testing.T) {
 	require.Contains(t, deref(sub.ProvisioningError), "Nothing was sent")
 
 	m := b.realMachine(t, id)
-	require.Empty(t, strings.TrimSpace(vpsRun(t, m, "find /etc/rachel -mindepth 1 2>/dev/null || true")), "no secret file on the VPS")
+	require.Empty(t, strings.TrimSpace(vpsRun(t, m, "find /etc/rachel -type f 2>/dev/null || true")), "no secret file on the VPS")
 	journal := vpsRun(t, m, "journalctl -u ssh.service --no-pager -o cat")
 	require.NotContains(t, journal, "Accepted publickey", "nobody logged in")
 }
@@ -102,5 +102,5 @@ func TestRealVPSFirewallRefusesWorker(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, rules, "192.0.2.0/24")
 	require.Contains(t, rules, "policy drop")
-	require.Empty(t, strings.TrimSpace(vpsRun(t, m, "find /etc/rachel -mindepth 1 2>/dev/null || true")), "no secret file on the VPS")
+	require.Empty(t, strings.TrimSpace(vpsRun(t, m, "find /etc/rachel -type f 2>/dev/null || true")), "no secret file on the VPS")
 }

@@ -25,7 +25,7 @@ type File struct {
 
 // FileEvent is one change to the file tree, in the order it happened.
 type FileEvent struct {
-	Op   string // "write", "append", "rename", "remove", "mkdir", "chmod", "chown"
+	Op   string // "write", "append", "rename", "remove", "mkdir", "chmod", "chown", "symlink"
 	Path string // the file written, removed or the rename's destination
 	From string // the rename's source
 	By   string // the user whose command made the change ("root" for cloud-init)
@@ -42,10 +42,15 @@ var (
 	errNotDir   = errors.New("Not a directory")
 	errExist    = errors.New("File exists")
 	errNotEmpty = errors.New("Directory not empty")
+	errLoop     = errors.New("Too many levels of symbolic links")
 )
+
+// maxSymlinks is Linux's limit on links followed in one path lookup (ELOOP beyond).
+const maxSymlinks = 40
 
 type inode struct {
 	dir     bool
+	link    string // a symbolic link's target; "" for files and directories
 	mode    fs.FileMode
 	owner   string
 	group   string
@@ -82,6 +87,8 @@ func newFS(now func() time.Time) *fsys {
 		{"/usr/lib/systemd", 0o755}, {"/usr/lib/systemd/system", 0o755}, {"/usr/local", 0o755},
 		{"/usr/local/bin", 0o755}, {"/var", 0o755}, {"/var/lib", 0o755}, {"/var/log", 0o755},
 		{"/var/tmp", fs.ModeSticky | 0o777}, {"/opt", 0o755}, {"/srv", 0o755}, {"/run", 0o755},
+		{"/var/lib/cloud", 0o755}, {"/var/lib/cloud/scripts", 0o755}, {"/var/lib/cloud/scripts/per-boot", 0o755},
+		{"/var/lib/cloud/scripts/per-instance", 0o755}, {"/var/lib/cloud/scripts/per-once", 0o755},
 		{"/dev", 0o755},
 	} {
 		f.nodes[d.p] = &inode{dir: true, mode: d.mode, owner: "root", group: "root", at: now()}
@@ -127,47 +134,85 @@ func (c cred) can(n *inode, want fs.FileMode) bool {
 	}
 }
 
-// lookup finds p, checking that c may traverse every directory on the way.
+// walk resolves p as the kernel does, checking that c may search every directory on the way:
+// symbolic links in the directories are followed (targets resolved lexically), and so is the
+// last component when followLast is set (stat, open) — not otherwise (lstat, rename, unlink).
+// It returns the real path, whose last component may not exist.
+func (f *fsys) walk(c cred, p string, followLast bool) (string, error) {
+	links := 0
+restart:
+	parts := strings.Split(strings.Trim(path.Clean(p), "/"), "/")
+	if len(parts) == 1 && parts[0] == "" {
+		return "/", nil
+	}
+	cur := "/"
+	for i, name := range parts {
+		d, ok := f.nodes[cur]
+		if !ok {
+			return "", errNotExist
+		}
+		if !d.dir {
+			return "", errNotDir
+		}
+		if !c.can(d, 1) {
+			return "", errAccess
+		}
+		next := path.Join(cur, name)
+		n, ok := f.nodes[next]
+		last := i == len(parts)-1
+		if ok && n.link != "" && (!last || followLast) {
+			if links++; links > maxSymlinks {
+				return "", errLoop
+			}
+			target := n.link
+			if !strings.HasPrefix(target, "/") {
+				target = path.Join(cur, target)
+			}
+			p = path.Join(append([]string{target}, parts[i+1:]...)...)
+			goto restart
+		}
+		cur = next
+	}
+	return cur, nil
+}
+
+// lookup finds p (following links), checking that c may traverse every directory on the way.
 func (f *fsys) lookup(c cred, p string) (*inode, error) {
-	if err := f.traverse(c, path.Dir(p)); err != nil {
+	real, err := f.walk(c, p, true)
+	if err != nil {
 		return nil, err
 	}
-	n, ok := f.nodes[p]
+	n, ok := f.nodes[real]
 	if !ok {
 		return nil, errNotExist
 	}
 	return n, nil
 }
 
-// traverse checks that dir exists, is a directory, and c can search it and its ancestors.
-func (f *fsys) traverse(c cred, dir string) error {
-	parts := strings.Split(strings.Trim(dir, "/"), "/")
-	cur := "/"
-	for i := 0; ; i++ {
-		n, ok := f.nodes[cur]
-		if !ok {
-			return errNotExist
-		}
-		if !n.dir {
-			return errNotDir
-		}
-		if !c.can(n, 1) {
-			return errAccess
-		}
-		if i >= len(parts) || parts[i] == "" {
-			return nil
-		}
-		cur = path.Join(cur, parts[i])
+// lstat finds p without following a link in its last component; it returns the real path too.
+func (f *fsys) lstat(c cred, p string) (*inode, string, error) {
+	real, err := f.walk(c, p, false)
+	if err != nil {
+		return nil, "", err
 	}
+	n, ok := f.nodes[real]
+	if !ok {
+		return nil, real, errNotExist
+	}
+	return n, real, nil
 }
 
-// parentWritable checks that c may create or remove entries in p's directory.
+// parentWritable checks that c may create or remove entries in p's directory. p must be a real
+// path (see walk).
 func (f *fsys) parentWritable(c cred, p string) (*inode, error) {
 	dir := path.Dir(p)
-	if err := f.traverse(c, dir); err != nil {
-		return nil, err
+	d, ok := f.nodes[dir]
+	if !ok {
+		return nil, errNotExist
 	}
-	d := f.nodes[dir]
+	if !d.dir {
+		return nil, errNotDir
+	}
 	if !c.can(d, 2|1) {
 		return nil, errAccess
 	}
@@ -179,10 +224,14 @@ func stickyBlocks(c cred, dir, n *inode) bool {
 	return n != nil && dir.mode&fs.ModeSticky != 0 && !c.root() && n.owner != c.user && dir.owner != c.user
 }
 
-// writeFile creates or truncates the regular file p. A new file gets mode, owner and group;
-// an existing one keeps them unless replace is set (install(1) replaces, shell redirection
-// does not).
+// writeFile creates or truncates the regular file p, following a link there as open(2) does.
+// A new file gets mode, owner and group; an existing one keeps them unless replace is set
+// (install(1) replaces, shell redirection does not).
 func (f *fsys) writeFile(c cred, p string, content []byte, mode fs.FileMode, owner, group string, appendTo bool) error {
+	p, err := f.walk(c, p, true)
+	if err != nil {
+		return err
+	}
 	dir, err := f.parentWritable(c, p)
 	existing := f.nodes[p]
 	if err != nil {
@@ -214,6 +263,24 @@ func (f *fsys) writeFile(c cred, p string, content []byte, mode fs.FileMode, own
 	return nil
 }
 
+// symlink creates the link p pointing at target (which need not exist), as ln -s does.
+func (f *fsys) symlink(c cred, target, p string) error {
+	_, real, err := f.lstat(c, p)
+	if err == nil {
+		return errExist
+	}
+	if !errors.Is(err, errNotExist) {
+		return err
+	}
+	if _, err := f.parentWritable(c, real); err != nil {
+		return err
+	}
+	n := &inode{link: target, mode: 0o777, owner: c.user, group: c.groups[0], at: f.now()}
+	f.nodes[real] = n
+	f.record("symlink", real, target, c.user, n)
+	return nil
+}
+
 func (f *fsys) readFile(c cred, p string) ([]byte, error) {
 	n, err := f.lookup(c, p)
 	if err != nil {
@@ -228,24 +295,29 @@ func (f *fsys) readFile(c cred, p string) ([]byte, error) {
 	return slices.Clone(n.content), nil
 }
 
-// rename moves src to dst in one step, replacing dst: there is no moment without a dst.
+// rename moves src to dst in one step, replacing dst: there is no moment without a dst. Like
+// rename(2) it follows links in the directories but not in the last components: a link at dst
+// is replaced, never followed.
 func (f *fsys) rename(c cred, src, dst string) error {
+	n, src, err := f.lstat(c, src)
+	if err != nil {
+		return err
+	}
 	sdir, err := f.parentWritable(c, src)
 	if err != nil {
 		return err
 	}
-	n, ok := f.nodes[src]
-	if !ok {
-		return errNotExist
-	}
 	if stickyBlocks(c, sdir, n) {
 		return errAccess
+	}
+	old, dst, err := f.lstat(c, dst)
+	if err != nil && !errors.Is(err, errNotExist) {
+		return err
 	}
 	ddir, err := f.parentWritable(c, dst)
 	if err != nil {
 		return err
 	}
-	old := f.nodes[dst]
 	if stickyBlocks(c, ddir, old) {
 		return errAccess
 	}
@@ -289,13 +361,13 @@ func (f *fsys) hasChildren(dir string) bool {
 }
 
 func (f *fsys) remove(c cred, p string, recursive bool) error {
-	dir, err := f.parentWritable(c, p)
+	n, p, err := f.lstat(c, p)
 	if err != nil {
 		return err
 	}
-	n, ok := f.nodes[p]
-	if !ok {
-		return errNotExist
+	dir, err := f.parentWritable(c, p)
+	if err != nil {
+		return err
 	}
 	if stickyBlocks(c, dir, n) {
 		return errAccess
@@ -316,11 +388,15 @@ func (f *fsys) remove(c cred, p string, recursive bool) error {
 }
 
 func (f *fsys) mkdir(c cred, p string, mode fs.FileMode, owner, group string) error {
-	if _, err := f.parentWritable(c, p); err != nil {
+	_, p, err := f.lstat(c, p)
+	if err == nil {
+		return errExist
+	}
+	if !errors.Is(err, errNotExist) {
 		return err
 	}
-	if _, ok := f.nodes[p]; ok {
-		return errExist
+	if _, err := f.parentWritable(c, p); err != nil {
+		return err
 	}
 	n := &inode{dir: true, mode: mode, owner: owner, group: group, at: f.now()}
 	f.nodes[p] = n
@@ -330,7 +406,7 @@ func (f *fsys) mkdir(c cred, p string, mode fs.FileMode, owner, group string) er
 
 // mkdirAll creates p and missing parents; parents get 0755 and c's ownership, as mkdir -p.
 func (f *fsys) mkdirAll(c cred, p string, mode fs.FileMode, owner, group string) error {
-	if n, ok := f.nodes[p]; ok {
+	if n, err := f.lookup(c, p); err == nil {
 		if !n.dir {
 			return errNotDir
 		}
@@ -349,10 +425,15 @@ func (f *fsys) mkdirAll(c cred, p string, mode fs.FileMode, owner, group string)
 }
 
 func (f *fsys) chmod(c cred, p string, mode fs.FileMode) error {
-	n, err := f.lookup(c, p)
+	real, err := f.walk(c, p, true)
 	if err != nil {
 		return err
 	}
+	n, ok := f.nodes[real]
+	if !ok {
+		return errNotExist
+	}
+	p = real
 	if !c.root() && n.owner != c.user {
 		return errPerm
 	}
@@ -364,10 +445,15 @@ func (f *fsys) chmod(c cred, p string, mode fs.FileMode) error {
 
 // chown changes owner and/or group (empty = unchanged). Only root gives files away.
 func (f *fsys) chown(c cred, p, owner, group string) error {
-	n, err := f.lookup(c, p)
+	real, err := f.walk(c, p, true)
 	if err != nil {
 		return err
 	}
+	n, ok := f.nodes[real]
+	if !ok {
+		return errNotExist
+	}
+	p = real
 	if !c.root() {
 		if owner != "" && owner != n.owner || n.owner != c.user {
 			return errPerm
@@ -387,6 +473,7 @@ func (f *fsys) chown(c cred, p, owner, group string) error {
 	return nil
 }
 
+// record logs a change; for "symlink", from is the link's target.
 func (f *fsys) record(op, p, from, by string, n *inode) {
 	ev := FileEvent{Op: op, Path: p, From: from, By: by, At: f.now()}
 	if n != nil {
@@ -413,7 +500,7 @@ func (n *inode) file(p string) File {
 func (f *fsys) files() []File {
 	out := make([]File, 0, len(f.nodes))
 	for p, n := range f.nodes {
-		if !n.dir {
+		if !n.dir && n.link == "" {
 			out = append(out, n.file(p))
 		}
 	}

@@ -128,6 +128,8 @@ func init() {
 		"systemctl":  cmdSystemctl,
 		"sudo":       cmdSudo,
 		"cloud-init": cmdCloudInit,
+		"ln":         cmdLn,
+		"readlink":   cmdReadlink,
 		"curl":       cmdCurl,
 		"sha256sum":  cmdSha256sum,
 		"sh":         cmdSh,
@@ -371,7 +373,7 @@ func cmdCat(p *proc, args []string) int {
 
 func cmdTest(p *proc, args []string) int {
 	if len(args) != 2 {
-		p.errf("test: only `test -e|-f|-d|-s PATH` is simulated")
+		p.errf("test: only `test -e|-f|-d|-s|-L PATH` is simulated")
 		return 2
 	}
 	p.m.mu.Lock()
@@ -387,6 +389,11 @@ func cmdTest(p *proc, args []string) int {
 		ok = err == nil && n.dir
 	case "-s":
 		ok = err == nil && !n.dir && len(n.content) > 0
+	case "-L", "-h":
+		p.m.mu.Lock()
+		ln, _, lerr := p.m.fs.lstat(p.cred, p.path(args[1]))
+		p.m.mu.Unlock()
+		ok = lerr == nil && ln.link != ""
 	default:
 		p.errf("test: %s: unary operator not simulated", args[0])
 		return 2
@@ -541,8 +548,16 @@ func cmdInstall(p *proc, args []string) int {
 				continue
 			}
 		}
+		// GNU install removes what is at the target first (unlink_dest_before_opening): a link
+		// there is replaced, not followed. Links in the directories are followed.
+		var err error
+		if n, real, lerr := m.fs.lstat(p.cred, target); lerr == nil && !n.dir {
+			err = m.fs.remove(p.cred, real, false)
+		}
 		// install(1) creates the file as the caller, then changes ownership and mode.
-		err := m.fs.writeFile(p.cred, target, content, 0o600, p.cred.user, p.cred.groups[0], false)
+		if err == nil {
+			err = m.fs.writeFile(p.cred, target, content, 0o600, p.cred.user, p.cred.groups[0], false)
+		}
 		if err == nil {
 			err = m.setAttrs(p.cred, target, mode, owner, group)
 			if err != nil {
@@ -862,5 +877,59 @@ func cmdCloudInit(p *proc, args []string) int {
 	if status == "error" {
 		return 1
 	}
+	return 0
+}
+
+// cmdLn simulates `ln -s [-f] [-n] [-T] TARGET LINK`: symbolic links only.
+func cmdLn(p *proc, args []string) int {
+	opts, rest, err := parseFlags("ln", args, nil, map[string]string{"-s": "symbolic", "--symbolic": "symbolic",
+		"-f": "force", "--force": "force", "-n": "nodereference", "--no-dereference": "nodereference", "-T": "notdir",
+		"--no-target-directory": "notdir"})
+	if err != nil {
+		p.errf("%v", err)
+		return 1
+	}
+	if opts["symbolic"] == "" || len(rest) != 2 {
+		p.errf("ln: the simulator makes symbolic links only: ln -s TARGET LINK")
+		return 1
+	}
+	target, link := rest[0], p.path(rest[1])
+	m := p.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if opts["notdir"] == "" && opts["nodereference"] == "" {
+		if n, err := m.fs.lookup(p.cred, link); err == nil && n.dir {
+			link = path.Join(link, path.Base(target))
+		}
+	}
+	if opts["force"] != "" {
+		if n, real, err := m.fs.lstat(p.cred, link); err == nil && !n.dir {
+			if err := m.fs.remove(p.cred, real, false); err != nil {
+				p.errf("ln: cannot remove '%s': %v", rest[1], err)
+				return 1
+			}
+		}
+	}
+	if err := m.fs.symlink(p.cred, target, link); err != nil {
+		p.errf("ln: failed to create symbolic link '%s': %v", rest[1], err)
+		return 1
+	}
+	return 0
+}
+
+// cmdReadlink prints a link's target.
+func cmdReadlink(p *proc, args []string) int {
+	if len(args) != 1 {
+		p.errf("readlink: the simulator reads one link")
+		return 1
+	}
+	m := p.m
+	m.mu.Lock()
+	n, _, err := m.fs.lstat(p.cred, p.path(args[0]))
+	m.mu.Unlock()
+	if err != nil || n.link == "" {
+		return 1
+	}
+	fmt.Fprintln(p.stdout, n.link)
 	return 0
 }

@@ -5,6 +5,7 @@
 package vps
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -79,7 +80,7 @@ type State struct {
 
 // Command is one command the machine ran: over SSH, or from cloud-config's bootcmd/runcmd.
 type Command struct {
-	Source     string // "ssh", "bootcmd" or "runcmd"
+	Source     string // "ssh", "bootcmd", "runcmd" or "runuser" (Machine.RunAs)
 	User       string // the login user (for sudo, the user who ran sudo)
 	Line       string // the command line as received
 	ExitStatus int
@@ -272,10 +273,41 @@ func (m *Machine) File(path string) (File, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n, ok := m.fs.nodes[path]
-	if !ok || n.dir {
+	if !ok || n.dir || n.link != "" {
 		return File{}, false
 	}
 	return n.file(path), true
+}
+
+// Link returns a symbolic link's target and whether path is a link.
+func (m *Machine) Link(path string) (string, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n, ok := m.fs.nodes[path]
+	if !ok || n.link == "" {
+		return "", false
+	}
+	return n.link, true
+}
+
+// RunAs runs a command line on the machine as user, as `runuser -u USER -- sh -c LINE` would
+// on a real one (tests use it to act as the assistant's user, which has no SSH login). It is
+// recorded with Source "runuser".
+func (m *Machine) RunAs(user, line string, stdin []byte) (stdout, stderr string, status int) {
+	m.mu.Lock()
+	a, ok := m.users[user]
+	m.mu.Unlock()
+	if !ok {
+		return "", "runuser: user " + user + " does not exist\n", 1
+	}
+	var out, errb strings.Builder
+	p := &proc{ctx: m.ctx, m: m, cred: a.cred(), cwd: "/", stdin: bytes.NewReader(stdin), stdout: &out, stderr: &errb}
+	status = p.runLine(line)
+	m.mu.Lock()
+	m.commands = append(m.commands, Command{Source: "runuser", User: user, Line: line, ExitStatus: status,
+		Stderr: errb.String(), StdinBytes: len(stdin), At: time.Now()})
+	m.mu.Unlock()
+	return out.String(), errb.String(), status
 }
 
 // Dir returns a directory's mode (with fs.ModeDir) and ownership, for checks such as
@@ -284,7 +316,7 @@ func (m *Machine) Dir(path string) (File, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n, ok := m.fs.nodes[path]
-	if !ok || !n.dir {
+	if !ok || !n.dir || n.link != "" {
 		return File{}, false
 	}
 	f := n.file(path)
@@ -391,7 +423,10 @@ func (m *Machine) ownerGroup(c cred, owner, group string) (string, string, strin
 
 // setAttrs applies ownership, then mode, the order install(1) uses.
 func (m *Machine) setAttrs(c cred, p string, mode fs.FileMode, owner, group string) error {
-	n := m.fs.nodes[p]
+	n, err := m.fs.lookup(c, p)
+	if err != nil {
+		return err
+	}
 	if n.owner != owner || n.group != group {
 		if err := m.fs.chown(c, p, owner, group); err != nil {
 			return err

@@ -33,9 +33,9 @@ const (
 
 // injectionCommands are the exact commands of docs/contracts.md, in order.
 var injectionCommands = []string{
-	"sudo /usr/bin/install -m 0600 -o rachel -g rachel /dev/stdin /etc/rachel/.staging/claude-credentials.json",
+	"sudo /usr/bin/install -T -m 0600 -o rachel -g rachel /dev/stdin /etc/rachel/.staging/claude-credentials.json",
 	"sudo /usr/bin/mv -fT /etc/rachel/.staging/claude-credentials.json /etc/rachel/claude-credentials.json",
-	"sudo /usr/bin/install -m 0640 -o root -g rachel /dev/stdin /etc/rachel/.staging/telegram.env",
+	"sudo /usr/bin/install -T -m 0640 -o root -g rachel /dev/stdin /etc/rachel/.staging/telegram.env",
 	"sudo /usr/bin/mv -fT /etc/rachel/.staging/telegram.env /etc/rachel/telegram.env",
 	"sudo /usr/bin/systemctl restart rachel-assistant.service",
 	"sudo /usr/bin/systemctl show --property=ActiveState --property=SubState --property=Result --property=ExecMainStatus --property=NRestarts --property=ActiveEnterTimestampMonotonic rachel-assistant.service",
