@@ -74,14 +74,17 @@ func TestEmulationMatchesRealVPS(t *testing.T) {
 	host, err := sshkey.GenerateHostKey()
 	require.NoError(t, err)
 	f := newE2EFixtureOn(t, net.JoinHostPort(realvps.GatewayIP.String(), "0"))
+	emu := setup(t, nil)
+	real := setup(t, func(c *Config) { c.VPS = VPSReal })
+	// sshd listens where the user data says, on both: the emulated VPS's loopback address
+	// cannot take port 22 (the host's sshd may hold it), a real VPS's own namespace can take any.
+	sshPort := emu.sim.cfg.SSHPort
 	ud, err := cloudinit.Build(cloudinit.Config{Hostname: "rachel-diff", AuthorizedKeys: []string{login.Public},
 		HostKeyPrivate: host.PrivateOpenSSH, HostKeyPublic: host.Public,
 		CallbackURL: f.sinkURL + "/callback/difftoken", Packages: []string{},
-		AssistantCommand: "/usr/bin/sleep infinity"})
+		AssistantCommand: "/usr/bin/sleep infinity", SSHPort: sshPort})
 	require.NoError(t, err)
 
-	emu := setup(t, nil)
-	real := setup(t, func(c *Config) { c.VPS = VPSReal })
 	sides := []*diffSide{{name: "emulated", b: emu}, {name: "real", b: real}}
 	for _, s := range sides {
 		key, _, err := s.b.client.SSHKey.Create(ctx, hcloud.SSHKeyCreateOpts{Name: "rachel-ops", PublicKey: login.Public})
@@ -89,11 +92,7 @@ func TestEmulationMatchesRealVPS(t *testing.T) {
 		res := s.b.createServer(t, hcloud.ServerCreateOpts{Name: "rachel-diff", SSHKeys: []*hcloud.SSHKey{key}, UserData: string(ud)})
 		require.NoError(t, s.b.client.Action.WaitFor(ctx, res.Action, res.NextActions[0]))
 		s.serverID = res.Server.ID
-		port := 22
-		if s.b.sim.VPSMode() == VPSEmulated {
-			port = s.b.sim.cfg.SSHPort
-		}
-		s.sshAddr = net.JoinHostPort(res.Server.PublicNet.IPv4.IP.String(), strconv.Itoa(port))
+		s.sshAddr = net.JoinHostPort(res.Server.PublicNet.IPv4.IP.String(), strconv.Itoa(sshPort))
 	}
 	require.Equal(t, sides[0].serverID, sides[1].serverID, "both servers have the same ID, so the same metadata")
 

@@ -331,6 +331,9 @@ func (m *Machine) unitExecProblem(unit string) string {
 	if a := m.users[user]; a != nil {
 		c = a.cred()
 	}
+	if imageProgram(prog) {
+		return ""
+	}
 	n, err := m.fs.lookup(c, prog)
 	switch {
 	case err != nil:
@@ -354,4 +357,22 @@ func (m *Machine) unitRestartSec(unit string) time.Duration {
 		}
 	}
 	return d
+}
+
+// imageProgram reports whether prog is one of the Debian image's own programs, which the
+// emulated file tree does not hold as files: those the simulator runs, and a few every Debian 12
+// image has (a unit may well run /usr/bin/sleep or /usr/bin/env).
+func imageProgram(prog string) bool {
+	base, ok := strings.CutPrefix(canonicalBinPath(path.Clean(prog)), "/usr/bin/")
+	if !ok || strings.Contains(base, "/") {
+		return false
+	}
+	if _, ok := commands[base]; ok {
+		return true
+	}
+	switch base {
+	case "sleep", "env", "dash", "python3", "perl", "tail", "yes", "timeout":
+		return true
+	}
+	return false
 }
