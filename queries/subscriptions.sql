@@ -71,3 +71,25 @@ ORDER BY id FOR UPDATE;
 UPDATE subscriptions SET ssh_private_key = sqlc.narg(ssh_private_key)::bytea, ssh_host_key_private = sqlc.narg(ssh_host_key_private)::bytea,
     callback_token = sqlc.narg(callback_token)::bytea
 WHERE id = @id::bigint;
+
+-- name: SubscriptionExportPage :many
+-- The CSV export: the list's filter (keep this WHERE clause the same as SubscriptionList's), in
+-- subscription ID order, a page at a time after @after_id, so an export of any size reads each
+-- row once through the primary key and is not bounded by the list's pages.
+SELECT
+    s.id, s.customer_id, s.plan, s.billing_status, s.provisioning_status, s.failed_step,
+    s.vps_hostname, s.vps_ip_address, s.hetzner_server_id, s.step_started_at, s.updated_at,
+    c.email AS customer_email, c.name AS customer_name
+FROM subscriptions s
+JOIN customers c ON c.id = s.customer_id
+WHERE s.id > @after_id::bigint
+  AND (@status::text = ''
+       OR (@status::text = 'none' AND s.provisioning_status IS NULL)
+       OR s.provisioning_status::text = @status::text)
+  AND (@search::text = ''
+       OR c.email ILIKE '%' || @search::text || '%'
+       OR c.name ILIKE '%' || @search::text || '%'
+       OR s.vps_hostname ILIKE '%' || @search::text || '%'
+       OR host(s.vps_ip_address) LIKE @search::text || '%')
+ORDER BY s.id
+LIMIT @lim::int;

@@ -615,7 +615,7 @@ func pageURL(p customer.ListParams, page int) string {
 	return "/subscriptions?" + q.Encode()
 }
 
-// exportURL is the CSV export of the list as filtered and sorted (every page).
+// exportURL is the CSV export of the list as filtered (every row, in subscription ID order).
 func exportURL(p customer.ListParams) string {
 	q := url.Values{}
 	if p.Search != "" {
@@ -623,9 +623,6 @@ func exportURL(p customer.ListParams) string {
 	}
 	if p.Status != "" {
 		q.Set("status", p.Status)
-	}
-	if p.Sort != "" {
-		q.Set("sort", p.Sort)
 	}
 	if len(q) == 0 {
 		return "/subscriptions.csv"
@@ -700,7 +697,7 @@ func StatusBadge(status string) templ.Component {
 		var templ_7745c5c3_Var29 string
 		templ_7745c5c3_Var29, templ_7745c5c3_Err = templ.JoinStringErrs(StatusLabel(status))
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `subscriptions.templ`, Line: 185, Col: 65}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `subscriptions.templ`, Line: 182, Col: 65}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var29))
 		if templ_7745c5c3_Err != nil {

@@ -114,6 +114,91 @@ func (q *Queries) SubscriptionCreate(ctx context.Context, db DBTX, arg Subscript
 	return i, err
 }
 
+const subscriptionExportPage = `-- name: SubscriptionExportPage :many
+SELECT
+    s.id, s.customer_id, s.plan, s.billing_status, s.provisioning_status, s.failed_step,
+    s.vps_hostname, s.vps_ip_address, s.hetzner_server_id, s.step_started_at, s.updated_at,
+    c.email AS customer_email, c.name AS customer_name
+FROM subscriptions s
+JOIN customers c ON c.id = s.customer_id
+WHERE s.id > $1::bigint
+  AND ($2::text = ''
+       OR ($2::text = 'none' AND s.provisioning_status IS NULL)
+       OR s.provisioning_status::text = $2::text)
+  AND ($3::text = ''
+       OR c.email ILIKE '%' || $3::text || '%'
+       OR c.name ILIKE '%' || $3::text || '%'
+       OR s.vps_hostname ILIKE '%' || $3::text || '%'
+       OR host(s.vps_ip_address) LIKE $3::text || '%')
+ORDER BY s.id
+LIMIT $4::int
+`
+
+type SubscriptionExportPageParams struct {
+	AfterID int64
+	Status  string
+	Search  string
+	Lim     int32
+}
+
+type SubscriptionExportPageRow struct {
+	ID                 int64
+	CustomerID         int64
+	Plan               string
+	BillingStatus      string
+	ProvisioningStatus *ProvisioningStatus
+	FailedStep         *ProvisioningStatus
+	VpsHostname        *string
+	VpsIpAddress       *netip.Addr
+	HetznerServerID    *int64
+	StepStartedAt      *time.Time
+	UpdatedAt          time.Time
+	CustomerEmail      string
+	CustomerName       string
+}
+
+// The CSV export: the list's filter (keep this WHERE clause the same as SubscriptionList's), in
+// subscription ID order, a page at a time after @after_id, so an export of any size reads each
+// row once through the primary key and is not bounded by the list's pages.
+func (q *Queries) SubscriptionExportPage(ctx context.Context, db DBTX, arg SubscriptionExportPageParams) ([]SubscriptionExportPageRow, error) {
+	rows, err := db.Query(ctx, subscriptionExportPage,
+		arg.AfterID,
+		arg.Status,
+		arg.Search,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []SubscriptionExportPageRow
+	for rows.Next() {
+		var i SubscriptionExportPageRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.CustomerID,
+			&i.Plan,
+			&i.BillingStatus,
+			&i.ProvisioningStatus,
+			&i.FailedStep,
+			&i.VpsHostname,
+			&i.VpsIpAddress,
+			&i.HetznerServerID,
+			&i.StepStartedAt,
+			&i.UpdatedAt,
+			&i.CustomerEmail,
+			&i.CustomerName,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const subscriptionGet = `-- name: SubscriptionGet :one
 SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag FROM subscriptions WHERE id = $1::bigint
 `

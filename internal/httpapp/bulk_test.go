@@ -115,9 +115,9 @@ func TestSubscriptionExportCSV(t *testing.T) {
 		b.createCustomer(t, tok, f)
 	}
 	ctx := context.Background()
-	// 450 more, so the export spans several pages of the list.
+	// 1,100 more, so the export spans several of its pages (500 rows each) and the list's window.
 	_, err := b.pool.Exec(ctx, `WITH c AS (
-		INSERT INTO customers (email, name) SELECT 'bulk' || g || '@example.org', 'Bulk ' || g FROM generate_series(1, 450) g RETURNING id)
+		INSERT INTO customers (email, name) SELECT 'bulk' || g || '@example.org', 'Bulk ' || g FROM generate_series(1, 1100) g RETURNING id)
 		INSERT INTO subscriptions (customer_id, plan, billing_status) SELECT id, 'personal', 'active' FROM c`)
 	require.NoError(t, err)
 
@@ -132,7 +132,7 @@ func TestSubscriptionExportCSV(t *testing.T) {
 	require.NotContains(t, string(raw), "AAEhBP0av28")
 	rows, err := csv.NewReader(strings.NewReader(string(raw))).ReadAll()
 	require.NoError(t, err)
-	require.Len(t, rows, 1+455)
+	require.Len(t, rows, 1+1105)
 	require.Equal(t, "subscription_id", rows[0][0])
 	names := map[string]bool{}
 	for _, r := range rows[1:] {
@@ -141,7 +141,7 @@ func TestSubscriptionExportCSV(t *testing.T) {
 			require.False(t, cell != "" && strings.ContainsRune("=+-@", rune(cell[0])), "cell %q", cell)
 		}
 	}
-	for _, want := range []string{`'=HYPERLINK("http://x")`, "'+1+1", "'-2", "'@SUM(A1)", "Plain Name", "Bulk 450"} {
+	for _, want := range []string{`'=HYPERLINK("http://x")`, "'+1+1", "'-2", "'@SUM(A1)", "Plain Name", "Bulk 1100"} {
 		require.True(t, names[want], want)
 	}
 
