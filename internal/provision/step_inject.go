@@ -94,6 +94,9 @@ func (w *Worker) stepInject(ctx context.Context, sub db.Subscription) (outcome, 
 	var receipt []ReceiptFile
 	for _, f := range files {
 		if _, err := conn.Run(ctx, "sudo "+f.InstallCommand(), f.content); err != nil {
+			if sudoRefused(err) {
+				return waiting, fail("The VPS's sudo rule does not allow this injection (%v). It was provisioned with an older cloud-config (before the root-owned /etc/rachel): Destroy it and provision again.", err)
+			}
 			return w.injectRetry(ctx, sub, fmt.Sprintf("write %s: %v", f.Path, err))
 		}
 		w.o.hook("inject-wrote-temp")
@@ -234,4 +237,11 @@ func (w *Worker) secretFiles(ctx context.Context, customerID int64) ([]secretFil
 		{SecretFile: sf[0], content: append(creds, '\n')},
 		{SecretFile: sf[1], content: []byte(env)},
 	}, nil
+}
+
+// sudoRefused reports whether sudo refused a command its rule does not list (sudo's own words,
+// with and without -n).
+func sudoRefused(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "is not allowed to execute") || strings.Contains(msg, "a password is required")
 }

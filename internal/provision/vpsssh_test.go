@@ -265,3 +265,10 @@ func TestSSHWellBehavedServerStillWorks(t *testing.T) {
 		require.Equal(t, "ok\n", string(out))
 	}
 }
+
+func TestSudoRefusedRecognisesSudosWords(t *testing.T) {
+	t.Parallel()
+	require.True(t, sudoRefused(errors.New("install: Process exited with status 1: Sorry, user rachel-ops is not allowed to execute '/usr/bin/install -T -m 0600' as root on x.")))
+	require.True(t, sudoRefused(errors.New("install: Process exited with status 1: sudo: a password is required")))
+	require.False(t, sudoRefused(errors.New("install: Process exited with status 1: install: cannot create regular file: Permission denied")))
+}
