@@ -1,0 +1,218 @@
+package provision
+
+import (
+	"context"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rachelcloud/admin/internal/assistantfixture"
+	"github.com/rachelcloud/admin/internal/cloudinit"
+	"github.com/rachelcloud/admin/internal/db"
+	"github.com/rachelcloud/admin/internal/hcloudsim/realvps"
+	"github.com/rachelcloud/admin/internal/secrets"
+)
+
+// requireGone waits until a real VPS's container has ended and its layer is removed.
+func requireGone(t testing.TB, m *realvps.Machine) {
+	t.Helper()
+	root := m.Root()
+	waitFor(t, time.Minute, "the container to end", func() bool {
+		select {
+		case <-m.Done():
+			return true
+		default:
+			return false
+		}
+	})
+	waitFor(t, time.Minute, "the layer to be removed", func() bool {
+		_, err := os.Stat(root)
+		return os.IsNotExist(err)
+	})
+}
+
+// requireAssistantRuns checks, on the VPS itself, that the secrets are in place as the contract
+// says and that the assistant fixture started with them and runs.
+func requireAssistantRuns(t testing.TB, m *realvps.Machine) {
+	t.Helper()
+	require.Equal(t, "active", strings.TrimSpace(vpsRun(t, m, "systemctl is-active "+cloudinit.UnitName+" || true")))
+	require.Equal(t, "640 root:rachel\n", vpsRun(t, m, "stat -c '%a %U:%G' "+cloudinit.TelegramEnvPath))
+	require.Equal(t, "600 rachel:rachel\n", vpsRun(t, m, "stat -c '%a %U:%G' "+cloudinit.CredentialsPath))
+	require.Contains(t, vpsRun(t, m, "cat "+assistantfixture.StatusPath), "started")
+	require.Empty(t, strings.TrimSpace(vpsRun(t, m, "find "+cloudinit.StagingDir+" -type f")), "nothing left staged")
+}
+
+// TestRealVPSThreeToReadyReinjectDestroy: three subscriptions provisioned at once on real
+// Debian 12 VPSes reach ready with the assistant fixture running on the secrets; a symlink the
+// assistant could plant in its config directory cannot be (the directory is root's), and one
+// found there anyway is replaced by re-injection, never followed as root; a re-inject delivers a
+// changed secret; destroy removes every server and container.
+func TestRealVPSThreeToReadyReinjectDestroy(t *testing.T) {
+	real := withRealVPS(t)
+	t.Parallel()
+	b := setup(t, real)
+	ctx := context.Background()
+	ids := []int64{b.newSubscription(t), b.newSubscription(t), b.newSubscription(t)}
+	for _, id := range ids {
+		require.NoError(t, b.svc.Provision(ctx, id, admin))
+	}
+	machines := make([]*realvps.Machine, len(ids))
+	for i, id := range ids {
+		sub := b.waitStatus(t, id, realTimeout, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
+		require.Equal(t, db.ProvisioningStatusReady, statusOf(sub), "%s; events %v", deref(sub.ProvisioningError), b.events(t, id))
+		machines[i] = b.realMachine(t, id)
+		requireAssistantRuns(t, machines[i])
+	}
+	b.assertOnly(t, ids...)
+
+	// Issue 11: the assistant (user rachel) cannot plant a link where root writes.
+	m := machines[0]
+	out, err := m.Exec(ctx, "runuser", "-u", cloudinit.DefaultServiceUser, "--", "ln", "-sfn", "/etc/sudoers.d", cloudinit.TelegramEnvPath)
+	require.Error(t, err, "the service user may not replace entries of %s: %s", cloudinit.ConfigDir, out)
+	require.Contains(t, string(out), "Permission denied")
+	// A link there anyway (an older layout let the assistant own the directory) is replaced.
+	sudoersBefore := vpsRun(t, m, "ls -la /etc/sudoers.d; sha256sum /etc/sudoers.d/*")
+	vpsRun(t, m, "ln -sfn /etc/sudoers.d "+cloudinit.TelegramEnvPath+" && ln -sfn /etc/shadow "+cloudinit.CredentialsPath)
+	require.NoError(t, b.svc.Reinject(ctx, ids[0], admin))
+	waitFor(t, realTimeout, "the re-injection to replace the links", func() bool {
+		return strings.TrimSpace(vpsRun(t, m, "stat -c %F "+cloudinit.TelegramEnvPath+" "+cloudinit.CredentialsPath)) == "regular file\nregular file"
+	})
+	b.waitStatus(t, ids[0], realTimeout, db.ProvisioningStatusReady)
+	require.Equal(t, sudoersBefore, vpsRun(t, m, "ls -la /etc/sudoers.d; sha256sum /etc/sudoers.d/*"), "nothing was written into /etc/sudoers.d")
+	require.Contains(t, vpsRun(t, m, "stat -c '%a %U' /etc/shadow"), "640 root", "/etc/shadow untouched")
+	requireAssistantRuns(t, m)
+
+	// Re-inject a changed secret.
+	sub := b.sub(t, ids[1])
+	ct, err := b.cfg.Keyring.Encrypt([]byte("777:REAL-bot"), secrets.AD{Table: "customer_secrets", Column: "telegram_bot_token", RowID: sub.CustomerID})
+	require.NoError(t, err)
+	_, err = db.New().CustomerSecretsUpsert(ctx, b.pool, db.CustomerSecretsUpsertParams{CustomerID: sub.CustomerID, TelegramBotToken: ct})
+	require.NoError(t, err)
+	require.NoError(t, b.svc.Reinject(ctx, ids[1], admin))
+	waitFor(t, realTimeout, "the re-injected token on the VPS", func() bool {
+		return strings.Contains(vpsRun(t, machines[1], "cat "+cloudinit.TelegramEnvPath), "777:REAL-bot")
+	})
+	b.waitStatus(t, ids[1], realTimeout, db.ProvisioningStatusReady)
+	requireAssistantRuns(t, machines[1])
+
+	for _, id := range ids {
+		require.NoError(t, b.svc.Destroy(ctx, id, admin))
+	}
+	for i, id := range ids {
+		b.waitStatus(t, id, realTimeout, db.ProvisioningStatusDestroyed)
+		requireGone(t, machines[i])
+	}
+	b.assertOnly(t)
+}
+
+// TestRealVPSWorkerKilledDuringInjectionOnPort2222: sshd listens on VPS_SSH_PORT=2222 on a real
+// VPS (and not on 22); a worker SIGKILLed after writing the first staged secret leaves it in the
+// root-only staging directory; the next worker resumes and the VPS ends ready with nothing
+// staged.
+func TestRealVPSWorkerKilledDuringInjectionOnPort2222(t *testing.T) {
+	real := withRealVPS(t)
+	t.Parallel()
+	b := setup(t, real, func(o *setupOpts) {
+		o.noWork = true
+		o.env["VPS_SSH_PORT"] = "2222"
+	})
+	ctx := context.Background()
+	id := b.newSubscription(t)
+	require.NoError(t, b.svc.Provision(ctx, id, admin))
+	cmd, lines := b.startWorkerProcess(t, "inject-wrote-temp")
+	waitLineFor(t, lines, "HOOK inject-wrote-temp", realTimeout)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+	_, _ = cmd.Process.Wait()
+
+	m := b.realMachine(t, id)
+	listening := vpsRun(t, m, "ss -Hltn")
+	require.Contains(t, listening, ":2222 ")
+	require.NotContains(t, listening, ":22 ")
+	require.NotEmpty(t, strings.TrimSpace(vpsRun(t, m, "find "+cloudinit.StagingDir+" -type f")), "the killed worker left a staged secret")
+
+	b.startWorker(t)
+	sub := b.waitStatus(t, id, realTimeout, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
+	require.Equal(t, db.ProvisioningStatusReady, statusOf(sub), "%s; events %v", deref(sub.ProvisioningError), b.events(t, id))
+	requireAssistantRuns(t, m)
+	b.assertOnly(t, id)
+}
+
+// TestRealVPSBrokenAssistant: the assistant cannot be installed (its artifact URL answers
+// nothing) or installs but crash-loops. Each ends failed with real cloud-init's or systemd's own
+// words; no secret is sent to a VPS whose cloud-init failed; destroy leaves no container.
+func TestRealVPSBrokenAssistant(t *testing.T) {
+	real := withRealVPS(t)
+	t.Parallel()
+	cases := []struct {
+		name  string
+		env   map[string]string
+		wants []string
+		sent  bool
+	}{
+		{"fixture missing", map[string]string{
+			"ASSISTANT_ARTIFACT_URL":    "http://" + realvps.GatewayIP.String() + ":9/rachel-assistant",
+			"ASSISTANT_ARTIFACT_SHA256": assistantfixture.SHA256,
+		}, []string{"cloud-init on the VPS ended with an error, so no secret was sent", "runcmd"}, false},
+		{"crash loop", map[string]string{
+			"ASSISTANT_ARTIFACT_URL": "", "ASSISTANT_ARTIFACT_SHA256": "", "ASSISTANT_COMMAND": "/usr/bin/false",
+		}, []string{"The assistant does not run on the VPS", "status=1/FAILURE"}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, real, func(o *setupOpts) {
+				for k, v := range tc.env {
+					o.env[k] = v
+				}
+			})
+			ctx := context.Background()
+			id := b.newSubscription(t)
+			require.NoError(t, b.svc.Provision(ctx, id, admin))
+			sub := b.waitStatus(t, id, realTimeout, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
+			require.Equal(t, db.ProvisioningStatusFailed, statusOf(sub), "events %v", b.events(t, id))
+			st, err := b.svc.Status(ctx, id)
+			require.NoError(t, err)
+			for _, w := range tc.wants {
+				require.Contains(t, deref(sub.ProvisioningError), w)
+			}
+			require.NotNil(t, st)
+
+			m := b.realMachine(t, id)
+			secretsThere := strings.TrimSpace(vpsRun(t, m, "find "+cloudinit.ConfigDir+" -type f 2>/dev/null || true"))
+			if tc.sent {
+				require.NotEmpty(t, secretsThere)
+			} else {
+				require.Empty(t, secretsThere, "no secret on a VPS whose cloud-init failed")
+				require.Equal(t, "absent\n", vpsRun(t, m, "test -e "+cloudinit.DefaultAssistantCommand+" && echo present || echo absent"))
+			}
+
+			require.NoError(t, b.svc.Destroy(ctx, id, admin))
+			b.waitStatus(t, id, realTimeout, db.ProvisioningStatusDestroyed)
+			requireGone(t, m)
+			b.assertOnly(t)
+		})
+	}
+}
+
+// waitLineFor is waitLine with a deadline fit for a real VPS.
+func waitLineFor(t *testing.T, lines <-chan string, want string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("worker process ended before %q", want)
+			}
+			if strings.TrimSpace(l) == want {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("timed out waiting for %q from the worker process", want)
+		}
+	}
+}
