@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/rachelcloud/admin/internal/assistantfixture"
 	"github.com/rachelcloud/admin/internal/cloudinit"
 	"github.com/rachelcloud/admin/internal/hcloudsim/realvps"
 	"github.com/rachelcloud/admin/internal/sshkey"
@@ -81,8 +82,8 @@ func TestEmulationMatchesRealVPS(t *testing.T) {
 	sshPort := emu.sim.cfg.SSHPort
 	ud, err := cloudinit.Build(cloudinit.Config{Hostname: "rachel-diff", AuthorizedKeys: []string{login.Public},
 		HostKeyPrivate: host.PrivateOpenSSH, HostKeyPublic: host.Public,
-		CallbackURL: f.sinkURL + "/callback/difftoken", Packages: []string{},
-		AssistantCommand: "/usr/bin/sleep infinity", SSHPort: sshPort})
+		CallbackURL: f.sinkURL + "/callback/difftoken", SSHPort: sshPort,
+		AssistantArtifactURL: f.sinkURL + assistantfixture.Path, AssistantArtifactSHA256: assistantfixture.SHA256})
 	require.NoError(t, err)
 
 	sides := []*diffSide{{name: "emulated", b: emu}, {name: "real", b: real}}

@@ -18,6 +18,8 @@ import (
 
 	"github.com/hetznercloud/hcloud-go/v2/hcloud"
 	"github.com/stretchr/testify/require"
+
+	"github.com/rachelcloud/admin/internal/assistantfixture"
 	"golang.org/x/crypto/ssh"
 	"gopkg.in/yaml.v3"
 )
@@ -59,6 +61,10 @@ func newE2EFixtureOn(t *testing.T, listen string) *e2eFixture {
 	require.NoError(t, err)
 
 	sink := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == assistantfixture.Path {
+			assistantfixture.Handler().ServeHTTP(w, r) // what cloud-init downloads
+			return
+		}
 		body, _ := io.ReadAll(r.Body)
 		form, _ := url.ParseQuery(string(body))
 		remote, _, _ := net.SplitHostPort(r.RemoteAddr)

@@ -159,7 +159,7 @@ func TestRealVPSBrokenAssistant(t *testing.T) {
 		}, []string{"cloud-init on the VPS ended with an error, so no secret was sent", "runcmd"}, false},
 		{"crash loop", map[string]string{
 			"ASSISTANT_ARTIFACT_URL": "", "ASSISTANT_ARTIFACT_SHA256": "", "ASSISTANT_COMMAND": "/usr/bin/false",
-		}, []string{"The assistant does not run on the VPS", "status=1/FAILURE"}, true},
+		}, []string{"The assistant does not run on the VPS", "auto-restart", "main process exited with status 1"}, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -178,8 +178,8 @@ func TestRealVPSBrokenAssistant(t *testing.T) {
 			require.NoError(t, err)
 			for _, w := range tc.wants {
 				require.Contains(t, deref(sub.ProvisioningError), w)
+				require.Contains(t, st.Error, w, "the status page shows the cause")
 			}
-			require.NotNil(t, st)
 
 			m := b.realMachine(t, id)
 			secretsThere := strings.TrimSpace(vpsRun(t, m, "find "+cloudinit.ConfigDir+" -type f 2>/dev/null || true"))
