@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -22,6 +23,7 @@ import (
 	"github.com/rachelcloud/admin/internal/db"
 	"github.com/rachelcloud/admin/internal/dbtest"
 	"github.com/rachelcloud/admin/internal/hcloudsim"
+	"github.com/rachelcloud/admin/internal/hcloudsim/realvps"
 	"github.com/rachelcloud/admin/internal/httpapp"
 	"github.com/rachelcloud/admin/internal/provision"
 	"github.com/rachelcloud/admin/internal/secrets"
@@ -51,13 +53,27 @@ func setupStack(t *testing.T, sim hcloudsim.Config) *testBundle {
 	pool := dbtest.New(t)
 	log := slog.New(slog.NewTextHandler(testLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
+	// Real VPSes reach this machine only at the gateway address: the app (their callback) and the
+	// assistant fixture listen there; the browser reaches it too.
+	listen := "127.0.0.1:0"
+	if sim.VPS == hcloudsim.VPSReal {
+		listen = net.JoinHostPort(realvps.GatewayIP.String(), "0")
+	}
+	serve := func(h http.Handler) *httptest.Server {
+		s := httptest.NewUnstartedServer(h)
+		ln, err := net.Listen("tcp", listen)
+		require.NoError(t, err)
+		_ = s.Listener.Close()
+		s.Listener = ln
+		s.Start()
+		t.Cleanup(s.Close)
+		return s
+	}
 	var handler atomic.Pointer[http.Handler]
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		(*handler.Load()).ServeHTTP(w, r)
 	}))
-	t.Cleanup(srv.Close)
-	fixture := httptest.NewServer(assistantfixture.Handler()) // what cloud-init downloads
-	t.Cleanup(fixture.Close)
+	fixture := serve(assistantfixture.Handler()) // what cloud-init downloads
 
 	sim.Token, sim.TimeScale, sim.SSHPort, sim.RateLimitRefill, sim.Logger = stackSimToken, 0.01, stackSSHPort, time.Millisecond, log
 	s, err := hcloudsim.New(sim)
@@ -73,6 +89,10 @@ func setupStack(t *testing.T, sim hcloudsim.Config) *testBundle {
 		"SSH_KEY_ALGORITHM": "ed25519", "SSH_KEY_POOL_SIZE": "2", "VPS_SSH_PORT": fmt.Sprint(stackSSHPort),
 		"CALLBACK_DEADLINE": "20s", "CREATE_DEADLINE": "20s", "INJECT_DEADLINE": "10s", "ASSISTANT_STABLE_FOR": "200ms",
 		"ASSISTANT_ARTIFACT_URL": fixture.URL + assistantfixture.Path, "ASSISTANT_ARTIFACT_SHA256": assistantfixture.SHA256,
+	}
+	if sim.VPS == hcloudsim.VPSReal {
+		// Boot, real cloud-init and injection take tens of seconds on a busy machine.
+		env["CALLBACK_DEADLINE"], env["INJECT_DEADLINE"], env["ASSISTANT_STABLE_FOR"] = "6m", "3m", "2s"
 	}
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	require.NoError(t, err)
