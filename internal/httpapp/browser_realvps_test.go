@@ -11,7 +11,6 @@ import (
 	"github.com/rachelcloud/admin/internal/browsertest"
 	"github.com/rachelcloud/admin/internal/hcloudsim"
 	"github.com/rachelcloud/admin/internal/hcloudsim/realvps"
-	"github.com/rachelcloud/admin/internal/provision"
 )
 
 // realWatch bounds a wait for a real VPS to move on (boot, real cloud-init, injection); it is a
@@ -45,7 +44,7 @@ func TestBrowserRealVPS(t *testing.T) {
 		`document.querySelector('#live[data-polling="true"]') !== null`)
 	markPage(tab)
 	tab.WaitJS(realWatch, "the real VPS reaches ready", `window.__notReloaded === true && `+liveState("ready"))
-	require.Contains(t, tab.Text("dl.facts"), provision.ServerName(id))
+	require.Contains(t, tab.Text("dl.facts"), serverName(t, b.pool, id))
 	require.Contains(t, tab.Text("dl.facts"), "10.213.", "the VPS's own address")
 	srv := b.sim.Servers()
 	require.Len(t, srv, 1)
@@ -62,7 +61,7 @@ func TestBrowserRealVPS(t *testing.T) {
 	tab.Do(browserStep, "confirm the destroy",
 		chromedp.Click(chromedp.CSS("#destroy-box summary")),
 		chromedp.WaitVisible(chromedp.CSS("#confirm_name")),
-		chromedp.SendKeys(chromedp.CSS("#confirm_name"), provision.ServerName(id)),
+		chromedp.SendKeys(chromedp.CSS("#confirm_name"), serverName(t, b.pool, id)),
 	)
 	tab.ClickAndLoad(browserStep, "destroy", `#destroy-box button[type=submit]`, `document.querySelector('.flash-ok') !== null`)
 	markPage(tab)
