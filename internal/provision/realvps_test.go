@@ -95,6 +95,7 @@ func TestRealVPSFirewallRefusesWorker(t *testing.T) {
 	reason := deref(sub.ProvisioningError)
 	require.Contains(t, reason, "INJECT_DEADLINE")
 	require.Contains(t, reason, "cannot reach sshd")
+	require.Contains(t, reason, "SSH_ALLOWED_SOURCES must admit the worker's public address")
 	require.Contains(t, strings.Join(b.events(t, id), "\n"), "cloud_init completed", "the callback went out through the firewall")
 
 	m := b.realMachine(t, id)

@@ -74,7 +74,7 @@ func (w *Worker) stepInject(ctx context.Context, sub db.Subscription) (outcome, 
 		return waiting, fail("The VPS at %s presented a different SSH host key than the one seeded into it (%v). Nothing was sent. Someone else may answer at that address: Destroy the VPS and provision again.", addr, mismatch)
 	}
 	if err != nil {
-		return w.injectRetry(ctx, sub, fmt.Sprintf("cannot reach sshd at %s: %v", addr, err))
+		return w.injectRetry(ctx, sub, fmt.Sprintf("cannot reach sshd at %s: %v%s", addr, err, silenceHint(err)))
 	}
 	defer conn.Close()
 	w.o.hook("inject-connected")
@@ -143,6 +143,17 @@ func (w *Worker) stepInject(ctx context.Context, sub db.Subscription) (outcome, 
 		return event(ctx, tx, sub.ID, db.ProvisioningStatusReady, "entered", actorWorker, "VPS ready at %s", sub.VpsIpAddress)
 	})
 	return advanced, err
+}
+
+// silenceHint explains a connection that got no answer at all (a timeout, not a refusal): that
+// is what a Hetzner firewall dropping the worker's address looks like, where a VPS still booting
+// refuses instead once its address is up.
+func silenceHint(err error) string {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return " — no answer at all, as when the VPS's firewall drops this worker's address: SSH_ALLOWED_SOURCES must admit the worker's public address"
+	}
+	return ""
 }
 
 // injectRetry waits for sshd (or the assistant) a little longer, until INJECT_DEADLINE. A server
