@@ -174,6 +174,8 @@ var knownDifferences = []string{
 	"file /home/rachel-ops/.profile: only on the real VPS",
 	// systemd creates the unit's StateDirectory when it starts the unit.
 	"file /var/lib/rachel: only on the real VPS (d 0700 rachel:rachel)",
+	// The emulation does not execute the assistant; the real fixture records that it started.
+	"file /var/lib/rachel/assistant-status: only on the real VPS",
 }
 
 func knownDifference(d string) bool {
@@ -223,7 +225,7 @@ func diffMaps(diffs *[]string, what string, emu, real map[string]string) {
 // injectionSecrets are the stdin of the session's install commands, in order.
 var injectionSecrets = [][]byte{
 	[]byte(`{"claudeAiOauth":{"accessToken":"sk-ant-oat01-diff"}}` + "\n"),
-	[]byte("TELEGRAM_BOT_TOKEN=123:diff\nOWNER_TELEGRAM_USER_ID=42\n"),
+	[]byte("TELEGRAM_BOT_TOKEN=123:diff\nTELEGRAM_OWNER_ID=42\n"),
 }
 
 // sudoProbes are commands the sudo rule must refuse (they are never the session's own).
@@ -402,6 +404,11 @@ func (s *diffSide) observeReal(t *testing.T, o *observed) {
 		groups := strings.Fields(exec("id", "-Gn", u))
 		o.users[u] = fmt.Sprintf("%s %s %s", pw[5], pw[6], strings.Join(groups, ","))
 	}
-	out, _ := m.Exec(ctx, "systemctl", "is-active", cloudinit.UnitName)
-	o.unitState = strings.TrimSpace(string(out))
+	// The restart returns once the unit is started; a program that then fails shows as
+	// activating (auto-restart) or failed. Wait for a settled state.
+	require.Eventually(t, func() bool {
+		out, _ := m.Exec(ctx, "systemctl", "is-active", cloudinit.UnitName)
+		o.unitState = strings.TrimSpace(string(out))
+		return o.unitState != "activating" && o.unitState != "deactivating" && o.unitState != "reloading"
+	}, time.Minute, 100*time.Millisecond, "the unit settles")
 }
