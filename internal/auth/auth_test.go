@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/rachelcloud/admin/internal/audit"
 	"github.com/rachelcloud/admin/internal/auth"
 	"github.com/rachelcloud/admin/internal/database"
 	"github.com/rachelcloud/admin/internal/dbtest"
@@ -167,4 +168,35 @@ func TestSetPasswordEndsSessions(t *testing.T) {
 	require.ErrorIs(t, err, auth.ErrBadCredentials)
 	_, _, err = s.SignIn(ctx, "ops@example.com", "another long password", "192.0.2.1", "ua")
 	require.NoError(t, err)
+}
+
+// Two owners demoting each other at once: one change wins, the other is refused, an owner stays.
+func TestLastOwnerUnderConcurrency(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.New(t)
+	s := auth.NewService(pool, time.Minute, time.Hour)
+	a, err := s.CreateAdmin(ctx, "a@example.com", "a long enough password")
+	require.NoError(t, err)
+	b, err := s.CreateAdmin(ctx, "b@example.com", "a long enough password")
+	require.NoError(t, err)
+	for round := range 5 {
+		errs := make(chan error, 2)
+		go func() { errs <- s.SetRole(ctx, audit.Actor{AdminID: a.ID, Email: a.Email}, b.ID, auth.RoleViewer) }()
+		go func() { errs <- s.SetDisabled(ctx, audit.Actor{AdminID: b.ID, Email: b.Email}, a.ID, true) }()
+		e1, e2 := <-errs, <-errs
+		require.True(t, (e1 == nil) != (e2 == nil), "round %d: exactly one wins (%v, %v)", round, e1, e2)
+		for _, e := range []error{e1, e2} {
+			if e != nil {
+				require.ErrorIs(t, e, auth.ErrLastOwner)
+			}
+		}
+		var owners int
+		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM admins WHERE role = 'owner' AND disabled_at IS NULL`).Scan(&owners))
+		require.Equal(t, 1, owners)
+		// Back to two owners for the next round.
+		require.NoError(t, s.SetRole(ctx, audit.Actor{}, b.ID, auth.RoleOwner))
+		require.NoError(t, s.SetDisabled(ctx, audit.Actor{}, a.ID, false))
+	}
+	require.Error(t, s.SetRole(ctx, audit.Actor{}, a.ID, "king"), "an unknown role is refused")
 }

@@ -135,3 +135,34 @@ func (b *testBundle) lastAdmin(t *testing.T) string {
 	require.NoError(t, b.pool.QueryRow(context.Background(), `SELECT email FROM admins ORDER BY id DESC LIMIT 1`).Scan(&email))
 	return email
 }
+
+// TestBrowserBulkRetry: tick two rows of the list (the checkboxes belong to the bulk form by their
+// form attribute), press Retry selected, confirm once, and read each row's outcome.
+func TestBrowserBulkRetry(t *testing.T) {
+	t.Parallel()
+	tab := browsertest.NewTab(t)
+	b := setup(t)
+	tok := b.signIn(t)
+	failed := b.createCustomer(t, tok, customerForm("bulk-browser-failed@example.com"))
+	fresh := b.createCustomer(t, tok, customerForm("bulk-browser-fresh@example.com"))
+	_, err := b.pool.Exec(context.Background(), `UPDATE subscriptions SET provisioning_status = 'failed', provisioning_error = 'boom', failed_step = 'creating' WHERE id = $1`, failed)
+	require.NoError(t, err)
+
+	base := b.server.URL
+	browserSignIn(tab, base)
+	tab.Do(browserStep, "tick two subscriptions",
+		chromedp.Navigate(base+"/subscriptions"),
+		chromedp.WaitVisible(chromedp.CSS("#select-"+itoa(failed))),
+		chromedp.Click(chromedp.CSS("#select-"+itoa(failed))),
+		chromedp.Click(chromedp.CSS("#select-"+itoa(fresh))),
+	)
+	tab.ClickAndLoad(browserStep, "press Retry selected", `#bulk-form button[value=retry]`, `document.querySelector('#bulk-items') !== null`)
+	require.Equal(t, 2, browsertest.Eval[int](tab, `document.querySelectorAll('#bulk-items tbody tr').length`))
+	require.Equal(t, "failed", b.state(t, failed), "nothing runs before the confirmation")
+	tab.ClickAndLoad(browserStep, "confirm", `form[action="/subscriptions/bulk"] button[type=submit]`,
+		`document.querySelector('#bulk-items td.ok-note, #bulk-items td.muted') !== null`)
+	require.Contains(t, tab.Text("#bulk-"+itoa(failed)), "Retry started.")
+	require.Contains(t, tab.Text("#bulk-"+itoa(fresh)), "Not possible in its current state")
+	require.Equal(t, "creating", b.state(t, failed))
+	tab.Screenshot(t.Name())
+}
