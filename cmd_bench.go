@@ -27,7 +27,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		"the Markdown report to -out and the JSON report to stdout; progress goes to stderr.", stderr)
 	timeScale := fs.Float64("time-scale", 1, "multiplies the simulated Hetzner durations (1 = create 10 s, start 5 s, cloud-init 60 s, delete 5 s)")
 	bursts := fs.String("n", "1,10,100", "provisioning and destroy bursts, comma-separated (empty: skip)")
-	subs := fs.Int("subscriptions", 10000, "subscriptions in the database for the page load runs (0: skip)")
+	subs := fs.Int("subscriptions", 100000, "subscriptions in the database for the page load runs (0: skip)")
 	inFlight := fs.Int("in-flight", 1000, "provisionings in flight for the worker-memory phase (0: skip)")
 	loadScale := fs.Float64("load-scale", 1, "multiplies the page load runs' request counts")
 	out := fs.String("out", "docs/benchmarks.md", "where the Markdown report goes (empty: nowhere)")

@@ -13,12 +13,21 @@ UPDATE reconcile_findings SET resolved_at = now(), resolution = 'no longer seen'
 WHERE resolved_at IS NULL AND last_seen_at < @run_started_at::timestamptz;
 
 -- name: FindingListOpen :many
+-- The oldest @lim open findings, through reconcile_findings_open_seen_idx.
 SELECT sqlc.embed(f), coalesce(c.email, '')::text AS customer_email
 FROM reconcile_findings f
 LEFT JOIN subscriptions s ON s.id = f.subscription_id
 LEFT JOIN customers c ON c.id = s.customer_id
 WHERE f.resolved_at IS NULL
-ORDER BY f.first_seen_at, f.id;
+ORDER BY f.first_seen_at, f.id
+LIMIT @lim::int;
+
+-- name: FindingGetOpen :one
+SELECT sqlc.embed(f), coalesce(c.email, '')::text AS customer_email
+FROM reconcile_findings f
+LEFT JOIN subscriptions s ON s.id = f.subscription_id
+LEFT JOIN customers c ON c.id = s.customer_id
+WHERE f.id = @id::bigint AND f.resolved_at IS NULL;
 
 -- name: FindingGetForUpdate :one
 SELECT * FROM reconcile_findings WHERE id = @id::bigint FOR UPDATE;

@@ -18,8 +18,14 @@ SELECT * FROM subscriptions WHERE id = @id::bigint FOR UPDATE;
 SELECT * FROM subscriptions WHERE customer_id = @customer_id::bigint ORDER BY id;
 
 -- name: SubscriptionList :many
--- @status: '' for all, 'none' for never provisioned, else a provisioning_status.
--- @search is matched as a substring (the caller escapes LIKE wildcards).
+-- One page of the subscription list. @status: '' for all, 'none' for never provisioned, else a
+-- provisioning status. @search is matched as a substring of the email, name, server name or IPv4
+-- through search_text's trigram index (the caller escapes LIKE wildcards and refuses U+001F, the
+-- separator of the fields, so a match never spans two). Run it planned for its parameters
+-- (database.PlanPerCall): then the conditions and sort keys that do not apply fold away and an
+-- index serves each sort (newest: the primary key; email and name: customers' indexes; status and
+-- recently changed: subscriptions_status_id_idx, subscriptions_updated_idx), the status filter
+-- (the indexes that begin with provisioning_status) and the search (the trigram index).
 SELECT
     s.id, s.customer_id, s.plan, s.billing_status, s.provisioning_status, s.failed_step,
     s.vps_hostname, s.vps_ip_address, s.hetzner_server_id, s.step_started_at, s.updated_at,
@@ -28,38 +34,57 @@ FROM subscriptions s
 JOIN customers c ON c.id = s.customer_id
 WHERE (@status::text = ''
        OR (@status::text = 'none' AND s.provisioning_status IS NULL)
-       OR s.provisioning_status::text = @status::text)
-  AND (@search::text = ''
-       OR c.email ILIKE '%' || @search::text || '%'
-       OR c.name ILIKE '%' || @search::text || '%'
-       OR s.vps_hostname ILIKE '%' || @search::text || '%'
-       OR host(s.vps_ip_address) LIKE @search::text || '%')
+       OR s.provisioning_status = nullif(nullif(@status::text, ''), 'none')::provisioning_status)
+  AND (@search::text = '' OR s.search_text ILIKE '%' || @search::text || '%')
 ORDER BY
     CASE WHEN @sort::text = 'email' THEN c.email END ASC,
     CASE WHEN @sort::text = 'name' THEN c.name END ASC,
-    CASE WHEN @sort::text = 'status' THEN s.provisioning_status::text END ASC,
+    CASE WHEN @sort::text = 'status' THEN s.provisioning_status END ASC,
     CASE WHEN @sort::text = 'updated' THEN s.updated_at END DESC,
     s.id DESC
 LIMIT @lim::int OFFSET @off::int;
 
--- name: SubscriptionCount :one
-SELECT count(*)
+-- name: SubscriptionCountUpTo :one
+-- How many subscriptions match the list's filters, counting no further than @cap (planned per
+-- call, like SubscriptionList): the newest first, so an index serves the count however it is filtered.
+SELECT count(*) FROM (
+    SELECT 1 FROM subscriptions s
+    WHERE (@status::text = ''
+           OR (@status::text = 'none' AND s.provisioning_status IS NULL)
+           OR s.provisioning_status = nullif(nullif(@status::text, ''), 'none')::provisioning_status)
+      AND (@search::text = '' OR s.search_text ILIKE '%' || @search::text || '%')
+    ORDER BY s.id DESC
+    LIMIT @cap::int
+) x;
+
+-- name: SubscriptionStuck :many
+-- The subscriptions in step @status whose step started before @started_before, longest first:
+-- the dashboard's stuck provisionings, read through subscriptions_status_step_started_idx.
+SELECT s.id, s.provisioning_status, s.step_started_at, c.email AS customer_email, c.name AS customer_name
 FROM subscriptions s
 JOIN customers c ON c.id = s.customer_id
-WHERE (@status::text = ''
-       OR (@status::text = 'none' AND s.provisioning_status IS NULL)
-       OR s.provisioning_status::text = @status::text)
-  AND (@search::text = ''
-       OR c.email ILIKE '%' || @search::text || '%'
-       OR c.name ILIKE '%' || @search::text || '%'
-       OR s.vps_hostname ILIKE '%' || @search::text || '%'
-       OR host(s.vps_ip_address) LIKE @search::text || '%');
+WHERE s.provisioning_status = @status::provisioning_status
+  AND s.step_started_at IS NOT NULL
+  AND s.step_started_at < @started_before::timestamptz
+ORDER BY s.step_started_at, s.id
+LIMIT @lim::int;
 
 -- name: SubscriptionCountByStatus :many
-SELECT coalesce(provisioning_status::text, 'none')::text AS status, count(*) AS n
-FROM subscriptions
-GROUP BY 1
-ORDER BY 1;
+-- Subscriptions per provisioning status ('none': never provisioned), from the maintained counts
+-- plus the deltas not yet folded in (deltas: how many delta rows there were; see
+-- SubscriptionStatusCountsFold). A status may be counted 0.
+SELECT status::text AS status, sum(n)::bigint AS n, sum(deltas)::bigint AS deltas
+FROM (
+    SELECT status, n, 0 AS deltas FROM subscription_status_counts
+    UNION ALL
+    SELECT status, n, 1 FROM subscription_status_deltas
+) x
+GROUP BY status
+ORDER BY status;
+
+-- name: SubscriptionStatusCountsFold :exec
+-- Folds the deltas into the maintained counts (one caller at a time; the others return at once).
+SELECT subscription_status_counts_fold();
 
 -- name: SubscriptionKeysListAll :many
 -- For key rotation: every encrypted key, locked until rotation commits (no lost update).
@@ -85,11 +110,14 @@ JOIN customers c ON c.id = s.customer_id
 WHERE s.id > @after_id::bigint
   AND (@status::text = ''
        OR (@status::text = 'none' AND s.provisioning_status IS NULL)
-       OR s.provisioning_status::text = @status::text)
-  AND (@search::text = ''
-       OR c.email ILIKE '%' || @search::text || '%'
-       OR c.name ILIKE '%' || @search::text || '%'
-       OR s.vps_hostname ILIKE '%' || @search::text || '%'
-       OR host(s.vps_ip_address) LIKE @search::text || '%')
+       OR s.provisioning_status = nullif(nullif(@status::text, ''), 'none')::provisioning_status)
+  AND (@search::text = '' OR s.search_text ILIKE '%' || @search::text || '%')
 ORDER BY s.id
 LIMIT @lim::int;
+
+-- name: PlannerPreferIndexes :exec
+-- For the rest of the transaction, plans read through an index wherever one serves: the planner
+-- prices a trigram search's ILIKE on every row of a sequential scan far below its real cost, and
+-- with a page's LIMIT and bounded OFFSET an index (the trigram index, or the sort's, stopping
+-- early) always serves a search.
+SELECT set_config('enable_seqscan', 'off', true);

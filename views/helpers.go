@@ -4,6 +4,7 @@ package views
 
 import (
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -77,4 +78,22 @@ func Countdown(left time.Duration) string {
 	default:
 		return "in " + strconv.Itoa(int(left.Hours()/24)) + " d " + strconv.Itoa(int(left.Hours())%24) + " h"
 	}
+}
+
+// Count writes n with thousands separators (100,000).
+func Count(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
 }

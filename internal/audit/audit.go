@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/rachelcloud/admin/internal/database"
 	"github.com/rachelcloud/admin/internal/db"
 )
 
@@ -42,10 +43,16 @@ func Record(ctx context.Context, dbtx db.DBTX, actor Actor, e Entry) error {
 
 // Page is one page of the audit log, newest first.
 type Page struct {
-	Rows       []db.AuditLog
+	Rows []db.AuditLog
+	// Total is how many entries there are: exact up to MaxRows; beyond it an estimate of the whole
+	// log (Estimated) or, for one subscription, a lower bound (AtLeast).
 	Total      int64
+	Estimated  bool
+	AtLeast    bool
 	Page       int
 	TotalPages int
+	// Truncated is set when there are more entries than the pages reach.
+	Truncated bool
 }
 
 // Filter selects audit entries; each set field narrows the selection.
@@ -56,21 +63,48 @@ type Filter struct {
 	Since, Until   *time.Time // occurred_at in [Since, Until)
 }
 
-// List returns page (from 1) of the audit log entries f selects, newest first.
+func (f Filter) empty() bool {
+	return f.SubscriptionID == nil && f.AdminEmail == nil && f.Action == nil && f.Since == nil && f.Until == nil
+}
+
+// MaxRows bounds how deep the audit log pages (reading a page costs the entries before it), and
+// how far entries are counted: the page costs the same however long the log grows.
+const MaxRows = 2000
+
+// List returns page (from 1) of the audit log entries f selects, newest first. A page past the
+// last is shown as the last.
 func List(ctx context.Context, dbtx db.DBTX, f Filter, page, perPage int) (*Page, error) {
 	q := db.New()
-	total, err := q.AuditCount(ctx, dbtx, db.AuditCountParams{SubscriptionID: f.SubscriptionID, AdminEmail: f.AdminEmail,
-		Action: f.Action, Since: f.Since, Until: f.Until})
+	planned := database.PlanPerCall(dbtx)
+	n, err := q.AuditCountUpTo(ctx, planned, db.AuditCountUpToParams{SubscriptionID: f.SubscriptionID, AdminEmail: f.AdminEmail,
+		Action: f.Action, Since: f.Since, Until: f.Until, Cap: MaxRows + 1})
 	if err != nil {
 		return nil, fmt.Errorf("count audit log: %w", err)
 	}
-	page = max(page, 1)
-	rows, err := q.AuditList(ctx, dbtx, db.AuditListParams{SubscriptionID: f.SubscriptionID, AdminEmail: f.AdminEmail,
-		Action: f.Action, Since: f.Since, Until: f.Until, Lim: int32(perPage), Off: int32((page - 1) * perPage)})
+	out := &Page{Total: n}
+	if n > MaxRows {
+		out.Truncated = true
+		out.Total, out.AtLeast = MaxRows, true
+		if f.empty() {
+			est, err := q.AuditEstimate(ctx, dbtx)
+			if err != nil {
+				return nil, fmt.Errorf("estimate audit log: %w", err)
+			}
+			if est > MaxRows {
+				out.Total, out.AtLeast, out.Estimated = est, false, true
+			}
+		}
+	}
+	reachable := min(n, MaxRows)
+	out.TotalPages = max(1, int((reachable+int64(perPage)-1)/int64(perPage)))
+	out.Page = min(max(page, 1), out.TotalPages)
+	rows, err := q.AuditList(ctx, planned, db.AuditListParams{SubscriptionID: f.SubscriptionID, AdminEmail: f.AdminEmail,
+		Action: f.Action, Since: f.Since, Until: f.Until, Lim: int32(perPage), Off: int32((out.Page - 1) * perPage)})
 	if err != nil {
 		return nil, fmt.Errorf("list audit log: %w", err)
 	}
-	return &Page{Rows: rows, Total: total, Page: page, TotalPages: max(1, int((total+int64(perPage)-1)/int64(perPage)))}, nil
+	out.Rows = rows
+	return out, nil
 }
 
 // Actions lists the actions recorded so far (the audit filter's choices).

@@ -77,15 +77,40 @@ SELECT 800000000 + s.id * 2 + a, s.id, (ARRAY['create_server', 'start_server'])[
 FROM subscriptions s CROSS JOIN generate_series(0, 1) a
 WHERE s.hetzner_server_id >= 50000000 AND s.provisioning_status <> 'creating'`
 
+// seedHistorySQL adds older history until the tables hold $1 provisioning events and $1 audit
+// entries in all: earlier provisionings of the same subscriptions (retried, destroyed and
+// provisioned again) and the admin actions behind them, spread over the past year.
+const seedHistorySQL = `
+WITH n AS (SELECT greatest($1::int - (SELECT count(*) FROM provisioning_events), 0) AS events),
+subs AS (SELECT min(id) AS lo, max(id) - min(id) + 1 AS span FROM subscriptions),
+ev AS (
+    INSERT INTO provisioning_events (subscription_id, occurred_at, step, kind, message, actor)
+    SELECT subs.lo + g % subs.span, now() - make_interval(days => 30 + g % 330, secs => g % 86400),
+        (ARRAY['pending', 'creating', 'cloud_init', 'injecting_secrets', 'ready', 'destroying', 'destroyed'])[1 + g % 7]::provisioning_status,
+        (ARRAY['entered', 'info', 'completed', 'error'])[1 + g % 4],
+        'Earlier provisioning', 'worker'
+    FROM n, subs, generate_series(1, n.events) g
+    RETURNING 1
+)
+INSERT INTO audit_log (occurred_at, admin_email, action, subscription_id, ip, detail)
+SELECT now() - make_interval(days => g % 365, secs => g % 86400), 'bench@rachel.local',
+    (ARRAY['provision', 'retry', 'destroy', 'customer_update', 'reinject'])[1 + g % 5], subs.lo + g % subs.span, '127.0.0.1', ''
+FROM subs, generate_series(1, $1::int) g`
+
 // fragmentPages is how many different subscriptions' fragments the load runs poll.
 const fragmentPages = 500
 
 // loadCounts are the requests per (page, clients) of the page-load phase.
 var loadCounts = map[string]map[int]int{
-	LoadStatic:   {1: 1000, 16: 5000, 64: 10000},
-	LoadFragment: {1: 500, 16: 3000, 64: 6000},
-	LoadList:     {1: 100, 16: 500, 64: 1000},
+	LoadStatic:    {1: 1000, 16: 5000, 64: 10000},
+	LoadFragment:  {1: 500, 16: 3000, 64: 6000},
+	LoadList:      {1: 200, 16: 2000, 64: 2000},
+	LoadDashboard: {1: 200, 16: 2000, 64: 2000},
 }
+
+// HistoryPerSubscription is how many provisioning events and audit entries the page-load phase
+// puts in the database per subscription (1,000,000 of each at 100,000 subscriptions).
+const HistoryPerSubscription = 10
 
 // loadPhase fills the database with subscriptions and measures the polled pages beside a
 // static file.
@@ -106,6 +131,9 @@ func (b *bench) loadPhase(ctx context.Context, s *stack) error {
 	if _, err := s.pool.Exec(ctx, seedEventsSQL); err != nil {
 		return fmt.Errorf("seed events: %w", err)
 	}
+	if _, err := s.pool.Exec(ctx, seedHistorySQL, b.o.Subscriptions*HistoryPerSubscription); err != nil {
+		return fmt.Errorf("seed history: %w", err)
+	}
 	if _, err := s.pool.Exec(ctx, "ANALYZE"); err != nil {
 		return fmt.Errorf("analyze: %w", err)
 	}
@@ -114,6 +142,10 @@ func (b *bench) loadPhase(ctx context.Context, s *stack) error {
 		return err
 	}
 	b.report.Subscriptions = total
+	if err := s.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM provisioning_events), (SELECT count(*) FROM audit_log)`).Scan(
+		&b.report.Events, &b.report.AuditEntries); err != nil {
+		return err
+	}
 	// The fragments of subscriptions in progress: what open status pages poll. Each request asks
 	// for the next one, as many admins watching different provisionings would.
 	rows, err := s.pool.Query(ctx, `SELECT id FROM subscriptions WHERE provisioning_status IN ('creating', 'cloud_init') ORDER BY id LIMIT $1`, fragmentPages)
@@ -125,7 +157,7 @@ func (b *bench) loadPhase(ctx context.Context, s *stack) error {
 		return fmt.Errorf("pick subscriptions in progress: %d found: %w", len(fragIDs), err)
 	}
 	b.report.FragmentPages = len(fragIDs)
-	b.progress("%d subscriptions in the database (%.1f s)", total, time.Since(start).Seconds())
+	b.progress("%d subscriptions, %d events, %d audit entries in the database (%.1f s)", total, b.report.Events, b.report.AuditEntries, time.Since(start).Seconds())
 
 	var token string
 	authSvc := auth.NewService(s.pool, s.cfg.SessionIdle, s.cfg.SessionMaxAge)
@@ -152,6 +184,7 @@ func (b *bench) loadPhase(ctx context.Context, s *stack) error {
 		{LoadStatic, []string{s.webURL + "/static/app.css"}, http.StatusOK},
 		{LoadFragment, fragURLs, http.StatusOK},
 		{LoadList, []string{s.webURL + "/subscriptions"}, http.StatusOK},
+		{LoadDashboard, []string{s.webURL + "/"}, http.StatusOK},
 	}
 	for _, c := range []int{1, 16, 64} {
 		for _, p := range pages {

@@ -23,6 +23,10 @@ type Report struct {
 	Destroy   []DestroyResult   `json:"destroy"`
 	// Subscriptions is how many subscriptions were in the database during the page load runs.
 	Subscriptions int `json:"subscriptions"`
+	// Events and AuditEntries are how many provisioning events and audit entries were in the
+	// database during the page load runs.
+	Events       int `json:"events"`
+	AuditEntries int `json:"audit_entries"`
 	// FragmentPages is how many different subscriptions' fragments the load runs polled in turn.
 	FragmentPages int           `json:"fragment_pages"`
 	Load          []LoadResult  `json:"load"`
@@ -161,13 +165,21 @@ var Goals = map[string]Goal{
 	"fragment_vs_static_ratio_c64": {">=", 0.5},
 	"fragment_p99_ms_c64":          {"<", 25},
 	"worker_peak_rss_mb_1000":      {"<", 150},
+	// Issue 14: the pages at 100,000 subscriptions (1,000,000 events and audit entries).
+	"list_p99_ms_c16_100k":              {"<", 50},
+	"list_rps_c16_100k":                 {">=", 300},
+	"dashboard_p99_ms_c16_100k":         {"<", 50},
+	"dashboard_rps_c16_100k":            {">=", 300},
+	"fragment_vs_static_ratio_c64_100k": {">=", 0.5},
+	"fragment_p99_ms_c64_100k":          {"<", 25},
 }
 
 // Load run names the page-load phase uses.
 const (
-	LoadFragment = "fragment"
-	LoadList     = "list"
-	LoadStatic   = "static"
+	LoadFragment  = "fragment"
+	LoadList      = "list"
+	LoadStatic    = "static"
+	LoadDashboard = "dashboard"
 )
 
 // Figures derives the headline numbers from the measurements, goals first. A figure whose
@@ -220,6 +232,24 @@ func (r *Report) Figures() []Figure {
 	if s, ok := byKey[LoadStatic+"/64"]; ok {
 		add("static_rps_c64", "Static file throughput, 64 clients", "req/s", s.RPS)
 	}
+	// The same runs under keys that name the fleet size, for the sizes the goals are set at.
+	if sfx := fleetSuffix(r.Subscriptions); sfx != "" {
+		at := " at " + fleetLabel(r.Subscriptions) + " subscriptions"
+		if l, ok := byKey[LoadList+"/16"]; ok {
+			add("list_p99_ms_c16"+sfx, "Subscriptions list p99, 16 clients,"+at, "ms", l.P99ms)
+			add("list_rps_c16"+sfx, "Subscriptions list throughput, 16 clients,"+at, "req/s", l.RPS)
+		}
+		if d, ok := byKey[LoadDashboard+"/16"]; ok {
+			add("dashboard_p99_ms_c16"+sfx, "Dashboard p99, 16 clients,"+at, "ms", d.P99ms)
+			add("dashboard_rps_c16"+sfx, "Dashboard throughput, 16 clients,"+at, "req/s", d.RPS)
+		}
+		if f, ok := byKey[LoadFragment+"/64"]; ok {
+			if s, ok := byKey[LoadStatic+"/64"]; ok && s.RPS > 0 {
+				add("fragment_vs_static_ratio_c64"+sfx, "Status fragment ÷ static file throughput, 64 clients,"+at, "", f.RPS/s.RPS)
+			}
+			add("fragment_p99_ms_c64"+sfx, "Status fragment p99, 64 clients,"+at, "ms", f.P99ms)
+		}
+	}
 	errs := 0
 	for _, l := range r.Load {
 		errs += l.Errors
@@ -241,6 +271,28 @@ func (r *Report) Figures() []Figure {
 		return 0
 	})
 	return figs
+}
+
+// fleetSuffix names a page-load fleet size in JSON keys: "_100k" for 100,000 subscriptions, ""
+// for a size no key is kept for.
+func fleetSuffix(subscriptions int) string {
+	if subscriptions >= 100_000 && subscriptions%1000 == 0 {
+		return fmt.Sprintf("_%dk", subscriptions/1000)
+	}
+	return ""
+}
+
+// fleetLabel writes a fleet size with thousands separators (100,000).
+func fleetLabel(subscriptions int) string {
+	s := fmt.Sprint(subscriptions)
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // JSON is the report as scripts read it: every figure as a top-level number, the goals and
@@ -320,7 +372,7 @@ func (r *Report) Markdown() string {
 	}
 	if len(r.Load) > 0 {
 		p("\n## Status page load\n\n")
-		p("%d subscriptions in the database. `fragment` is `GET /subscriptions/:id/status` (what every open status page polls) of %d different subscriptions in progress taken in turn, `list` is `GET /subscriptions` (first page of 50, with the total count), `static` is `GET /static/app.css`; all served by the same process in the same run, signed in, over kept-alive connections.\n\n", r.Subscriptions, r.FragmentPages)
+		p("%d subscriptions, %d provisioning events and %d audit entries in the database. `fragment` is `GET /subscriptions/:id/status` (what every open status page polls) of %d different subscriptions in progress taken in turn, `list` is `GET /subscriptions` (first page of 50, with the total count), `dashboard` is `GET /` (counts per status, failed and stuck provisionings, findings), `static` is `GET /static/app.css`; all served by the same process in the same run, signed in, over kept-alive connections.\n\n", r.Subscriptions, r.Events, r.AuditEntries, r.FragmentPages)
 		p("| page | clients | requests | errors | req/s | p50 | p99 |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 		for _, l := range r.Load {
 			p("| %s | %d | %d | %d | %s | %s ms | %s ms |\n", l.Name, l.Concurrency, l.Requests, l.Errors, num(round(l.RPS, 0)), num(round(l.P50ms, 2)), num(round(l.P99ms, 2)))
@@ -363,8 +415,9 @@ const method = `- One process runs a private PostgreSQL (pgcluster, temporary di
   time for 1, both with the same simulated timings and the worker's production loop timings.
 - Requests are the simulator's own counters by route, reset before each phase; the firewall
   creation and the reconciler's start-up listing fall into the first phase.
-- Page load: 10,000 subscriptions in a realistic mix of states with their event timelines are
-  inserted with SQL; a fixed number of GET requests per page and concurrency, after one warm-up
+- Page load: 100,000 subscriptions (` + "`-subscriptions`" + `) in a realistic mix of states with their event
+  timelines and older history, 10 provisioning events and 10 audit entries per subscription in all,
+  are inserted with set-based SQL (generate_series) and analyzed; a fixed number of GET requests per page and concurrency, after one warm-up
   request, over kept-alive connections.
 - Worker memory: a second database and simulator (create takes hours of simulated time) and a
   fresh worker subprocess; the figure is the worker's VmHWM once every provisioning waits on

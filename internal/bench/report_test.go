@@ -53,7 +53,13 @@ func TestJSONHasTheTrackedKeysAsNumbers(t *testing.T) {
 	}
 	require.Contains(t, got, "details")
 	goals := got["goals"].(map[string]any)
-	require.Len(t, goals, len(Goals))
+	at10k := 0 // the sample ran at 10,000 subscriptions: no goal of a fleet-size key applies
+	for k := range Goals {
+		if !strings.HasSuffix(k, "_100k") {
+			at10k++
+		}
+	}
+	require.Len(t, goals, at10k)
 	require.Equal(t, map[string]any{"goal": "<= 2.5", "met": true}, goals["requests_per_server_n100"])
 	require.Equal(t, map[string]any{"goal": "<= 1.2", "met": false}, goals["overhead_ratio_n100"])
 	require.Equal(t, map[string]any{"goal": "== 0", "met": false}, goals["destroy_servers_left_n100"])
@@ -138,4 +144,37 @@ func TestMarkdownExplainsKeyGenerationFromTheProfile(t *testing.T) {
 	md := r.Markdown()
 	require.Contains(t, md, "## Worker CPU profile, during the N=100 burst")
 	require.Contains(t, md, "is 97.02% of the worker's CPU samples. The burst needs 100 key pairs and the pool held 32, so at least 68 were generated")
+}
+
+// TestFleetKeys: a page-load phase at 100,000 subscriptions also reports its figures under keys
+// that name the fleet size, with issue 14's goals; other sizes get no such keys.
+func TestFleetKeys(t *testing.T) {
+	t.Parallel()
+	r := sampleReport()
+	r.Subscriptions = 100_000
+	r.Load = append(r.Load,
+		LoadResult{Name: LoadList, Concurrency: 16, Requests: 1000, RPS: 350, P99ms: 40},
+		LoadResult{Name: LoadDashboard, Concurrency: 16, Requests: 1000, RPS: 250, P99ms: 60})
+	js, err := r.JSON()
+	require.NoError(t, err)
+	var got map[string]any
+	require.NoError(t, json.Unmarshal(js, &got))
+	for k, v := range map[string]float64{
+		"list_p99_ms_c16_100k": 40, "list_rps_c16_100k": 350, "dashboard_p99_ms_c16_100k": 60,
+		"fragment_vs_static_ratio_c64_100k": 0.4, "fragment_p99_ms_c64_100k": 30,
+	} {
+		require.Contains(t, got, k)
+		require.InDelta(t, v, got[k], 1e-9, k)
+	}
+	goals := got["goals"].(map[string]any)
+	require.Equal(t, map[string]any{"goal": "< 50", "met": true}, goals["list_p99_ms_c16_100k"])
+	require.Equal(t, map[string]any{"goal": ">= 300", "met": true}, goals["list_rps_c16_100k"])
+	require.Equal(t, map[string]any{"goal": "< 50", "met": false}, goals["dashboard_p99_ms_c16_100k"])
+	require.Equal(t, map[string]any{"goal": ">= 0.5", "met": false}, goals["fragment_vs_static_ratio_c64_100k"])
+	require.Contains(t, r.Markdown(), "Dashboard p99, 16 clients, at 100,000 subscriptions")
+
+	r.Subscriptions = 10_000
+	js, err = r.JSON()
+	require.NoError(t, err)
+	require.NotContains(t, string(js), "_100k\"")
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
@@ -158,24 +159,62 @@ type ListParams struct {
 
 // ListPage is one page of subscriptions with their customers.
 type ListPage struct {
-	Rows       []db.SubscriptionListRow
-	Total      int64
-	Page       int
-	PerPage    int
+	Rows []db.SubscriptionListRow
+	// Total is how many subscriptions match; when TotalAtLeast is set, at least that many (a
+	// search's count stops past MaxSearchRows, so a search of a large fleet costs no more).
+	Total        int64
+	TotalAtLeast bool
+	Page         int
+	PerPage      int
+	// TotalPages is how many pages can be shown: no more than Window subscriptions.
 	TotalPages int
+	// Window is how many subscriptions the pages reach (MaxListRows, or MaxSearchRows for a search).
+	Window int
+	// Truncated is set when more subscriptions match than the pages reach.
+	Truncated bool
 }
+
+// setPages works out the pages from Total and Window, and shows page (from 1) or the nearest.
+func (p *ListPage) setPages(page int) {
+	reachable := min(p.Total, int64(p.Window))
+	p.Truncated = p.Total > int64(p.Window) || p.TotalAtLeast
+	p.TotalPages = max(int((reachable+int64(p.PerPage)-1)/int64(p.PerPage)), 1)
+	p.Page = min(max(page, 1), p.TotalPages)
+}
+
+// MaxListRows bounds how deep the list pages: reading a page costs the rows before it, so pages
+// stop after the first MaxListRows subscriptions of a sort (a search or filter finds the others),
+// and a request costs the same at 10,000 subscriptions as at 1,000,000.
+const MaxListRows = 2000
+
+// MaxSearchRows is MaxListRows for a search, which costs more per row (the trigram match): pages
+// reach the first MaxSearchRows matches, and a search's count stops there.
+const MaxSearchRows = 500
+
+// MinSearchLength is the shortest search: a substring search is served by trigrams (three
+// characters); a shorter one would read the whole table.
+const MinSearchLength = 3
 
 // Sorts lists the accepted sort keys.
 var Sorts = []string{"", "email", "name", "status", "updated"}
 
-// List returns one page of the subscriptions list. Unknown filters are rejected.
+// List returns one page of the subscriptions list. Unknown filters are rejected. A page past the
+// last is shown as the last.
 func (s *Service) List(ctx context.Context, p ListParams) (*ListPage, error) {
+	return s.list(ctx, p, MaxListRows, MaxSearchRows)
+}
+
+// list is List with the windows the pages reach, without and with a search.
+func (s *Service) list(ctx context.Context, p ListParams, window, searchWindow int) (*ListPage, error) {
 	p.Search = strings.TrimSpace(p.Search)
 	if len(p.Search) > 200 {
 		return nil, FieldErrors{"q": "Search for at most 200 characters."}
 	}
-	if !utf8.ValidString(p.Search) || strings.ContainsRune(p.Search, 0) {
+	if !utf8.ValidString(p.Search) || strings.IndexFunc(p.Search, unicode.IsControl) >= 0 {
 		return nil, FieldErrors{"q": "The search contains characters that are not allowed."}
+	}
+	if p.Search != "" && utf8.RuneCountInString(p.Search) < MinSearchLength {
+		return nil, FieldErrors{"q": fmt.Sprintf("Search for at least %d characters.", MinSearchLength)}
 	}
 	if p.Status != "" && p.Status != "none" && !db.ProvisioningStatus(p.Status).Valid() {
 		return nil, FieldErrors{"status": "Unknown status."}
@@ -186,22 +225,51 @@ func (s *Service) List(ctx context.Context, p ListParams) (*ListPage, error) {
 	if p.PerPage <= 0 || p.PerPage > 200 {
 		p.PerPage = 50
 	}
-	if p.Page < 1 {
-		p.Page = 1
-	}
 	search := likeEscape(p.Search)
-	total, err := s.q.SubscriptionCount(ctx, s.pool, db.SubscriptionCountParams{Status: p.Status, Search: search})
-	if err != nil {
-		return nil, fmt.Errorf("count subscriptions: %w", err)
+	out := &ListPage{PerPage: p.PerPage, Window: window}
+	if search == "" {
+		// The maintained counts: exact, and no row is counted.
+		counts, err := s.CountByStatus(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range counts {
+			if p.Status == "" || p.Status == c.Status {
+				out.Total += c.Count
+			}
+		}
+		out.setPages(p.Page)
+		rows, err := s.q.SubscriptionList(ctx, database.PlanPerCall(s.pool), db.SubscriptionListParams{
+			Status: p.Status, Sort: p.Sort, Lim: int32(p.PerPage), Off: int32((out.Page - 1) * p.PerPage)})
+		if err != nil {
+			return nil, fmt.Errorf("list subscriptions: %w", err)
+		}
+		out.Rows = rows
+		return out, nil
 	}
-	rows, err := s.q.SubscriptionList(ctx, s.pool, db.SubscriptionListParams{
-		Status: p.Status, Search: search, Sort: p.Sort, Lim: int32(p.PerPage), Off: int32((p.Page - 1) * p.PerPage),
+	out.Window = searchWindow
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := s.q.PlannerPreferIndexes(ctx, tx); err != nil {
+			return fmt.Errorf("prefer indexes: %w", err)
+		}
+		n, err := s.q.SubscriptionCountUpTo(ctx, database.PlanPerCall(tx), db.SubscriptionCountUpToParams{
+			Status: p.Status, Search: search, Cap: int32(searchWindow + 1)})
+		if err != nil {
+			return fmt.Errorf("count subscriptions: %w", err)
+		}
+		out.Total, out.TotalAtLeast = min(n, int64(searchWindow)), n > int64(searchWindow)
+		out.setPages(p.Page)
+		out.Rows, err = s.q.SubscriptionList(ctx, database.PlanPerCall(tx), db.SubscriptionListParams{
+			Status: p.Status, Search: search, Sort: p.Sort, Lim: int32(p.PerPage), Off: int32((out.Page - 1) * p.PerPage)})
+		if err != nil {
+			return fmt.Errorf("list subscriptions: %w", err)
+		}
+		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list subscriptions: %w", err)
+		return nil, err
 	}
-	pages := int((total + int64(p.PerPage) - 1) / int64(p.PerPage))
-	return &ListPage{Rows: rows, Total: total, Page: p.Page, PerPage: p.PerPage, TotalPages: max(pages, 1)}, nil
+	return out, nil
 }
 
 // storeSecrets encrypts the secret fields that were filled in, bound to the customer's row.
@@ -291,15 +359,28 @@ type StatusCount struct {
 	Count  int64
 }
 
-// CountByStatus counts subscriptions per provisioning status.
+// statusCountsFoldAt is how many unfolded deltas make a reader fold them into the counts.
+const statusCountsFoldAt = 100
+
+// CountByStatus counts subscriptions per provisioning status (statuses with none are left out),
+// from the counts the database maintains: the cost does not grow with the table.
 func (s *Service) CountByStatus(ctx context.Context) ([]StatusCount, error) {
 	rows, err := s.q.SubscriptionCountByStatus(ctx, s.pool)
 	if err != nil {
 		return nil, fmt.Errorf("count subscriptions by status: %w", err)
 	}
 	out := make([]StatusCount, 0, len(rows))
+	var deltas int64
 	for _, r := range rows {
-		out = append(out, StatusCount{Status: r.Status, Count: r.N})
+		deltas += r.Deltas
+		if r.N != 0 {
+			out = append(out, StatusCount{Status: r.Status, Count: r.N})
+		}
+	}
+	if deltas >= statusCountsFoldAt {
+		if err := s.q.SubscriptionStatusCountsFold(ctx, s.pool); err != nil {
+			return nil, fmt.Errorf("fold subscription counts: %w", err)
+		}
 	}
 	return out, nil
 }

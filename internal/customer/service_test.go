@@ -124,25 +124,38 @@ func TestList(t *testing.T) {
 	t.Parallel()
 	s, _, _ := setup(t)
 	ctx := context.Background()
-	for _, e := range []string{"a_1@example.com", "b%2@example.com", "carol@example.com"} {
+	for _, e := range []string{"a_1@example.com", "b%2@example.com", "carol@example.com", "ax1@example.com"} {
 		f := validForm()
 		f.Email = e
 		_, _, err := s.Create(ctx, f, actor)
 		require.NoError(t, err)
 	}
-	page, err := s.List(ctx, customer.ListParams{Search: "_1"})
+	page, err := s.List(ctx, customer.ListParams{Search: "a_1"})
 	require.NoError(t, err)
 	require.EqualValues(t, 1, page.Total, "LIKE wildcards are escaped")
+	require.Equal(t, "a_1@example.com", page.Rows[0].CustomerEmail)
+	page, err = s.List(ctx, customer.ListParams{Search: "B%2@"})
+	require.NoError(t, err)
+	require.EqualValues(t, 1, page.Total, "case-insensitive, % escaped")
 	page, err = s.List(ctx, customer.ListParams{Status: "none", Sort: "email", PerPage: 2})
 	require.NoError(t, err)
-	require.EqualValues(t, 3, page.Total)
+	require.EqualValues(t, 4, page.Total)
 	require.Equal(t, 2, page.TotalPages)
 	require.Equal(t, "a_1@example.com", page.Rows[0].CustomerEmail)
+	require.Equal(t, "ax1@example.com", page.Rows[1].CustomerEmail)
+	page, err = s.List(ctx, customer.ListParams{Status: "none", Sort: "email", PerPage: 2, Page: 50_000_000})
+	require.NoError(t, err, "a page past the last shows the last")
+	require.Equal(t, 2, page.Page)
+	require.Equal(t, "carol@example.com", page.Rows[1].CustomerEmail)
+	page, err = s.List(ctx, customer.ListParams{Status: "ready"})
+	require.NoError(t, err)
+	require.Zero(t, page.Total)
+	require.Empty(t, page.Rows)
 	_, err = s.List(ctx, customer.ListParams{Status: "bogus"})
 	require.Error(t, err)
 	_, err = s.List(ctx, customer.ListParams{Sort: "id; DROP TABLE customers"})
 	require.Error(t, err)
-	for _, q := range []string{"a\x00b", "bad\xff\xfeutf8"} {
+	for _, q := range []string{"a\x00b", "bad\xff\xfeutf8", "ab", "abc\x1fdef", "tab\there"} {
 		_, err = s.List(ctx, customer.ListParams{Search: q})
 		var fe customer.FieldErrors
 		require.ErrorAs(t, err, &fe, "%q is refused before it reaches PostgreSQL", q)
@@ -150,3 +163,74 @@ func TestList(t *testing.T) {
 }
 
 type dbtestPool struct{ pool *pgxpool.Pool }
+
+// TestSearchAndCountsFollowChanges: the search finds a subscription by its customer's current
+// email and name and by its server's name and IPv4, and the maintained counts per status follow
+// every insert, status change and delete (also after the deltas are folded in).
+func TestSearchAndCountsFollowChanges(t *testing.T) {
+	t.Parallel()
+	s, _, p := setup(t)
+	ctx := context.Background()
+	f := validForm()
+	f.Email = "old-address@example.com"
+	cid, sid, err := s.Create(ctx, f, actor)
+	require.NoError(t, err)
+	f2 := validForm()
+	f2.Email = "other@example.com"
+	_, _, err = s.Create(ctx, f2, actor)
+	require.NoError(t, err)
+
+	found := func(q string) []int64 {
+		t.Helper()
+		page, err := s.List(ctx, customer.ListParams{Search: q})
+		require.NoError(t, err)
+		var ids []int64
+		for _, r := range page.Rows {
+			ids = append(ids, r.ID)
+		}
+		return ids
+	}
+	require.Equal(t, []int64{sid}, found("OLD-address"))
+	f.Email, f.Name = "new-address@example.com", "Renamed Person"
+	require.NoError(t, s.Update(ctx, cid, f, actor))
+	require.Empty(t, found("old-address"))
+	require.Equal(t, []int64{sid}, found("new-address"))
+	require.Equal(t, []int64{sid}, found("renamed pers"))
+
+	_, err = p.pool.Exec(ctx, `UPDATE subscriptions SET vps_hostname = 'rachel-77', vps_ip_address = '192.0.2.77',
+		provisioning_status = 'creating', step_started_at = now() WHERE id = $1`, sid)
+	require.NoError(t, err)
+	require.Equal(t, []int64{sid}, found("rachel-77"))
+	require.Equal(t, []int64{sid}, found("192.0.2.7"))
+
+	counts := func() map[string]int64 {
+		t.Helper()
+		cs, err := s.CountByStatus(ctx)
+		require.NoError(t, err)
+		m := map[string]int64{}
+		for _, c := range cs {
+			m[c.Status] = c.Count
+		}
+		return m
+	}
+	require.Equal(t, map[string]int64{"none": 1, "creating": 1}, counts())
+	// Enough status changes that a reader folds the deltas into the counts.
+	for range 60 {
+		_, err = p.pool.Exec(ctx, `UPDATE subscriptions SET provisioning_status = 'pending' WHERE id = $1`, sid)
+		require.NoError(t, err)
+		_, err = p.pool.Exec(ctx, `UPDATE subscriptions SET provisioning_status = 'creating', updated_at = now() WHERE id = $1`, sid)
+		require.NoError(t, err)
+	}
+	require.Equal(t, map[string]int64{"none": 1, "creating": 1}, counts())
+	var deltas int
+	require.NoError(t, p.pool.QueryRow(ctx, `SELECT count(*) FROM subscription_status_deltas`).Scan(&deltas))
+	require.Zero(t, deltas, "folded")
+	_, err = p.pool.Exec(ctx, `DELETE FROM audit_log`)
+	require.NoError(t, err)
+	_, err = p.pool.Exec(ctx, `DELETE FROM subscriptions WHERE id = $1`, sid)
+	require.NoError(t, err)
+	require.Equal(t, map[string]int64{"none": 1}, counts())
+	page, err := s.List(ctx, customer.ListParams{})
+	require.NoError(t, err)
+	require.EqualValues(t, 1, page.Total)
+}

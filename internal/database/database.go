@@ -9,6 +9,7 @@ import (
 	"log/slog"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
@@ -104,4 +105,32 @@ func gooseProvider(pool *pgxpool.Pool) (*goose.Provider, error) {
 		return nil, fmt.Errorf("goose: %w", err)
 	}
 	return p, nil
+}
+
+// PlanPerCall makes the queries run through it planned for their parameters on every call: pgx's
+// describe-cached mode sends them as unnamed statements, which PostgreSQL plans when they are
+// bound. For queries whose optional filters and sort keys (`@x = ” OR …`, `CASE WHEN @sort …`)
+// fold away only with the values known, a cached generic plan would scan the table instead of
+// using the index the values call for.
+func PlanPerCall(dbtx DBTX) DBTX { return planPerCall{dbtx} }
+
+// DBTX is what sqlc's queries run on: a pool, a connection or a transaction.
+type DBTX interface {
+	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+	QueryRow(context.Context, string, ...any) pgx.Row
+}
+
+type planPerCall struct{ DBTX }
+
+func (p planPerCall) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	return p.DBTX.Exec(ctx, sql, append([]any{pgx.QueryExecModeCacheDescribe}, args...)...)
+}
+
+func (p planPerCall) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	return p.DBTX.Query(ctx, sql, append([]any{pgx.QueryExecModeCacheDescribe}, args...)...)
+}
+
+func (p planPerCall) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	return p.DBTX.QueryRow(ctx, sql, append([]any{pgx.QueryExecModeCacheDescribe}, args...)...)
 }

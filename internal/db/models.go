@@ -356,4 +356,16 @@ type Subscription struct {
 	UpdatedAt          time.Time
 	CallbackToken      []byte
 	HetznerTag         string
+	SearchText         string
+}
+
+type SubscriptionStatusCount struct {
+	Status string
+	N      int64
+}
+
+type SubscriptionStatusDelta struct {
+	ID     int64
+	Status string
+	N      int64
 }

@@ -18,7 +18,7 @@ SET provisioning_status = 'cloud_init',
     callback_expires_at = now() + make_interval(secs => $1::float8),
     updated_at          = now()
 WHERE id = $2::bigint AND provisioning_status = 'creating'
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag, search_text
 `
 
 type ProvisionAwaitCallbackParams struct {
@@ -56,6 +56,7 @@ func (q *Queries) ProvisionAwaitCallback(ctx context.Context, db DBTX, arg Provi
 		&i.UpdatedAt,
 		&i.CallbackToken,
 		&i.HetznerTag,
+		&i.SearchText,
 	)
 	return i, err
 }
@@ -101,7 +102,7 @@ SET provisioning_status  = 'injecting_secrets',
     callback_received_at = now(),
     updated_at           = now()
 WHERE id = $1::bigint AND provisioning_status IN ('creating', 'cloud_init')
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag, search_text
 `
 
 // cloud_init → injecting_secrets; the token is spent. A VPS may call back before the poller has
@@ -135,6 +136,7 @@ func (q *Queries) ProvisionCallbackReceived(ctx context.Context, db DBTX, id int
 		&i.UpdatedAt,
 		&i.CallbackToken,
 		&i.HetznerTag,
+		&i.SearchText,
 	)
 	return i, err
 }
@@ -157,7 +159,7 @@ SET provisioning_status = 'injecting_secrets',
     callback_token      = NULL,
     updated_at          = now()
 WHERE id = $1::bigint AND provisioning_status = 'cloud_init'
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag, search_text
 `
 
 // cloud_init → injecting_secrets without a callback: the worker saw over SSH, with the pinned host
@@ -191,6 +193,7 @@ func (q *Queries) ProvisionCloudInitConfirmed(ctx context.Context, db DBTX, id i
 		&i.UpdatedAt,
 		&i.CallbackToken,
 		&i.HetznerTag,
+		&i.SearchText,
 	)
 	return i, err
 }
@@ -212,7 +215,7 @@ SET provisioning_status  = 'destroyed',
     callback_expires_at  = NULL,
     updated_at           = now()
 WHERE id = $1::bigint AND provisioning_status = 'destroying'
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag, search_text
 `
 
 // Nothing is left in Hetzner: forget the keys and addresses, keep the row and its history.
@@ -245,6 +248,7 @@ func (q *Queries) ProvisionDestroyed(ctx context.Context, db DBTX, id int64) (Su
 		&i.UpdatedAt,
 		&i.CallbackToken,
 		&i.HetznerTag,
+		&i.SearchText,
 	)
 	return i, err
 }
@@ -259,7 +263,7 @@ SET provisioning_status = $1::provisioning_status,
     updated_at          = now()
 WHERE id = $2::bigint
   AND provisioning_status IS NOT DISTINCT FROM $3::provisioning_status
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag, search_text
 `
 
 type ProvisionEnterParams struct {
@@ -300,6 +304,7 @@ func (q *Queries) ProvisionEnter(ctx context.Context, db DBTX, arg ProvisionEnte
 		&i.UpdatedAt,
 		&i.CallbackToken,
 		&i.HetznerTag,
+		&i.SearchText,
 	)
 	return i, err
 }
@@ -311,7 +316,7 @@ SET provisioning_status = 'failed',
     provisioning_error  = $2::text,
     updated_at          = now()
 WHERE id = $3::bigint AND provisioning_status = $1::provisioning_status
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag, search_text
 `
 
 type ProvisionFailParams struct {
@@ -350,12 +355,13 @@ func (q *Queries) ProvisionFail(ctx context.Context, db DBTX, arg ProvisionFailP
 		&i.UpdatedAt,
 		&i.CallbackToken,
 		&i.HetznerTag,
+		&i.SearchText,
 	)
 	return i, err
 }
 
 const provisionGetByCallbackToken = `-- name: ProvisionGetByCallbackToken :one
-SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag FROM subscriptions WHERE callback_token_hash = $1::bytea FOR UPDATE
+SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag, search_text FROM subscriptions WHERE callback_token_hash = $1::bytea FOR UPDATE
 `
 
 func (q *Queries) ProvisionGetByCallbackToken(ctx context.Context, db DBTX, hash []byte) (Subscription, error) {
@@ -387,6 +393,7 @@ func (q *Queries) ProvisionGetByCallbackToken(ctx context.Context, db DBTX, hash
 		&i.UpdatedAt,
 		&i.CallbackToken,
 		&i.HetznerTag,
+		&i.SearchText,
 	)
 	return i, err
 }
@@ -441,7 +448,7 @@ SET provisioning_status = 'failed',
     updated_at          = now()
 WHERE id = $2::bigint AND provisioning_status = $3::provisioning_status
   AND $3::provisioning_status NOT IN ('destroying', 'destroyed')
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag, search_text
 `
 
 type ProvisionMarkServerGoneParams struct {
@@ -481,6 +488,7 @@ func (q *Queries) ProvisionMarkServerGone(ctx context.Context, db DBTX, arg Prov
 		&i.UpdatedAt,
 		&i.CallbackToken,
 		&i.HetznerTag,
+		&i.SearchText,
 	)
 	return i, err
 }
@@ -489,7 +497,7 @@ const provisionReady = `-- name: ProvisionReady :one
 UPDATE subscriptions
 SET provisioning_status = 'ready', provisioned_at = coalesce(provisioned_at, now()), step_started_at = now(), updated_at = now()
 WHERE id = $1::bigint AND provisioning_status = 'injecting_secrets'
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag, search_text
 `
 
 func (q *Queries) ProvisionReady(ctx context.Context, db DBTX, id int64) (Subscription, error) {
@@ -521,6 +529,7 @@ func (q *Queries) ProvisionReady(ctx context.Context, db DBTX, id int64) (Subscr
 		&i.UpdatedAt,
 		&i.CallbackToken,
 		&i.HetznerTag,
+		&i.SearchText,
 	)
 	return i, err
 }
@@ -559,7 +568,7 @@ UPDATE subscriptions
 SET callback_token_hash = $1::bytea, callback_token = $2::bytea,
     callback_received_at = NULL, callback_expires_at = NULL, updated_at = now()
 WHERE id = $3::bigint AND (callback_token IS NULL OR $4::boolean)
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag, search_text
 `
 
 type ProvisionSetCallbackTokenParams struct {
@@ -607,6 +616,7 @@ func (q *Queries) ProvisionSetCallbackToken(ctx context.Context, db DBTX, arg Pr
 		&i.UpdatedAt,
 		&i.CallbackToken,
 		&i.HetznerTag,
+		&i.SearchText,
 	)
 	return i, err
 }
@@ -619,7 +629,7 @@ SET ssh_private_key      = $1::bytea,
     ssh_host_key_public  = $4::text,
     updated_at           = now()
 WHERE id = $5::bigint AND ssh_private_key IS NULL
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag, search_text
 `
 
 type ProvisionSetKeysParams struct {
@@ -666,6 +676,7 @@ func (q *Queries) ProvisionSetKeys(ctx context.Context, db DBTX, arg ProvisionSe
 		&i.UpdatedAt,
 		&i.CallbackToken,
 		&i.HetznerTag,
+		&i.SearchText,
 	)
 	return i, err
 }

@@ -33,6 +33,39 @@ func (q *Queries) FindingGetForUpdate(ctx context.Context, db DBTX, id int64) (R
 	return i, err
 }
 
+const findingGetOpen = `-- name: FindingGetOpen :one
+SELECT f.id, f.kind, f.hetzner_server_id, f.server_name, f.subscription_id, f.server_created_at, f.server_type, f.first_seen_at, f.last_seen_at, f.resolved_at, f.resolution, coalesce(c.email, '')::text AS customer_email
+FROM reconcile_findings f
+LEFT JOIN subscriptions s ON s.id = f.subscription_id
+LEFT JOIN customers c ON c.id = s.customer_id
+WHERE f.id = $1::bigint AND f.resolved_at IS NULL
+`
+
+type FindingGetOpenRow struct {
+	ReconcileFinding ReconcileFinding
+	CustomerEmail    string
+}
+
+func (q *Queries) FindingGetOpen(ctx context.Context, db DBTX, id int64) (FindingGetOpenRow, error) {
+	row := db.QueryRow(ctx, findingGetOpen, id)
+	var i FindingGetOpenRow
+	err := row.Scan(
+		&i.ReconcileFinding.ID,
+		&i.ReconcileFinding.Kind,
+		&i.ReconcileFinding.HetznerServerID,
+		&i.ReconcileFinding.ServerName,
+		&i.ReconcileFinding.SubscriptionID,
+		&i.ReconcileFinding.ServerCreatedAt,
+		&i.ReconcileFinding.ServerType,
+		&i.ReconcileFinding.FirstSeenAt,
+		&i.ReconcileFinding.LastSeenAt,
+		&i.ReconcileFinding.ResolvedAt,
+		&i.ReconcileFinding.Resolution,
+		&i.CustomerEmail,
+	)
+	return i, err
+}
+
 const findingListOpen = `-- name: FindingListOpen :many
 SELECT f.id, f.kind, f.hetzner_server_id, f.server_name, f.subscription_id, f.server_created_at, f.server_type, f.first_seen_at, f.last_seen_at, f.resolved_at, f.resolution, coalesce(c.email, '')::text AS customer_email
 FROM reconcile_findings f
@@ -40,6 +73,7 @@ LEFT JOIN subscriptions s ON s.id = f.subscription_id
 LEFT JOIN customers c ON c.id = s.customer_id
 WHERE f.resolved_at IS NULL
 ORDER BY f.first_seen_at, f.id
+LIMIT $1::int
 `
 
 type FindingListOpenRow struct {
@@ -47,8 +81,9 @@ type FindingListOpenRow struct {
 	CustomerEmail    string
 }
 
-func (q *Queries) FindingListOpen(ctx context.Context, db DBTX) ([]FindingListOpenRow, error) {
-	rows, err := db.Query(ctx, findingListOpen)
+// The oldest @lim open findings, through reconcile_findings_open_seen_idx.
+func (q *Queries) FindingListOpen(ctx context.Context, db DBTX, lim int32) ([]FindingListOpenRow, error) {
+	rows, err := db.Query(ctx, findingListOpen, lim)
 	if err != nil {
 		return nil, err
 	}

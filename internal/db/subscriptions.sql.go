@@ -11,44 +11,39 @@ import (
 	"time"
 )
 
-const subscriptionCount = `-- name: SubscriptionCount :one
-SELECT count(*)
-FROM subscriptions s
-JOIN customers c ON c.id = s.customer_id
-WHERE ($1::text = ''
-       OR ($1::text = 'none' AND s.provisioning_status IS NULL)
-       OR s.provisioning_status::text = $1::text)
-  AND ($2::text = ''
-       OR c.email ILIKE '%' || $2::text || '%'
-       OR c.name ILIKE '%' || $2::text || '%'
-       OR s.vps_hostname ILIKE '%' || $2::text || '%'
-       OR host(s.vps_ip_address) LIKE $2::text || '%')
+const plannerPreferIndexes = `-- name: PlannerPreferIndexes :exec
+SELECT set_config('enable_seqscan', 'off', true)
 `
 
-type SubscriptionCountParams struct {
-	Status string
-	Search string
-}
-
-func (q *Queries) SubscriptionCount(ctx context.Context, db DBTX, arg SubscriptionCountParams) (int64, error) {
-	row := db.QueryRow(ctx, subscriptionCount, arg.Status, arg.Search)
-	var count int64
-	err := row.Scan(&count)
-	return count, err
+// For the rest of the transaction, plans read through an index wherever one serves: the planner
+// prices a trigram search's ILIKE on every row of a sequential scan far below its real cost, and
+// with a page's LIMIT and bounded OFFSET an index (the trigram index, or the sort's, stopping
+// early) always serves a search.
+func (q *Queries) PlannerPreferIndexes(ctx context.Context, db DBTX) error {
+	_, err := db.Exec(ctx, plannerPreferIndexes)
+	return err
 }
 
 const subscriptionCountByStatus = `-- name: SubscriptionCountByStatus :many
-SELECT coalesce(provisioning_status::text, 'none')::text AS status, count(*) AS n
-FROM subscriptions
-GROUP BY 1
-ORDER BY 1
+SELECT status::text AS status, sum(n)::bigint AS n, sum(deltas)::bigint AS deltas
+FROM (
+    SELECT status, n, 0 AS deltas FROM subscription_status_counts
+    UNION ALL
+    SELECT status, n, 1 FROM subscription_status_deltas
+) x
+GROUP BY status
+ORDER BY status
 `
 
 type SubscriptionCountByStatusRow struct {
 	Status string
 	N      int64
+	Deltas int64
 }
 
+// Subscriptions per provisioning status ('none': never provisioned), from the maintained counts
+// plus the deltas not yet folded in (deltas: how many delta rows there were; see
+// SubscriptionStatusCountsFold). A status may be counted 0.
 func (q *Queries) SubscriptionCountByStatus(ctx context.Context, db DBTX) ([]SubscriptionCountByStatusRow, error) {
 	rows, err := db.Query(ctx, subscriptionCountByStatus)
 	if err != nil {
@@ -58,7 +53,7 @@ func (q *Queries) SubscriptionCountByStatus(ctx context.Context, db DBTX) ([]Sub
 	var items []SubscriptionCountByStatusRow
 	for rows.Next() {
 		var i SubscriptionCountByStatusRow
-		if err := rows.Scan(&i.Status, &i.N); err != nil {
+		if err := rows.Scan(&i.Status, &i.N, &i.Deltas); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -69,10 +64,37 @@ func (q *Queries) SubscriptionCountByStatus(ctx context.Context, db DBTX) ([]Sub
 	return items, nil
 }
 
+const subscriptionCountUpTo = `-- name: SubscriptionCountUpTo :one
+SELECT count(*) FROM (
+    SELECT 1 FROM subscriptions s
+    WHERE ($1::text = ''
+           OR ($1::text = 'none' AND s.provisioning_status IS NULL)
+           OR s.provisioning_status = nullif(nullif($1::text, ''), 'none')::provisioning_status)
+      AND ($2::text = '' OR s.search_text ILIKE '%' || $2::text || '%')
+    ORDER BY s.id DESC
+    LIMIT $3::int
+) x
+`
+
+type SubscriptionCountUpToParams struct {
+	Status string
+	Search string
+	Cap    int32
+}
+
+// How many subscriptions match the list's filters, counting no further than @cap (planned per
+// call, like SubscriptionList): the newest first, so an index serves the count however it is filtered.
+func (q *Queries) SubscriptionCountUpTo(ctx context.Context, db DBTX, arg SubscriptionCountUpToParams) (int64, error) {
+	row := db.QueryRow(ctx, subscriptionCountUpTo, arg.Status, arg.Search, arg.Cap)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const subscriptionCreate = `-- name: SubscriptionCreate :one
 INSERT INTO subscriptions (customer_id, plan, billing_status)
 VALUES ($1::bigint, $2::text, $3::text)
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag, search_text
 `
 
 type SubscriptionCreateParams struct {
@@ -110,6 +132,7 @@ func (q *Queries) SubscriptionCreate(ctx context.Context, db DBTX, arg Subscript
 		&i.UpdatedAt,
 		&i.CallbackToken,
 		&i.HetznerTag,
+		&i.SearchText,
 	)
 	return i, err
 }
@@ -124,12 +147,8 @@ JOIN customers c ON c.id = s.customer_id
 WHERE s.id > $1::bigint
   AND ($2::text = ''
        OR ($2::text = 'none' AND s.provisioning_status IS NULL)
-       OR s.provisioning_status::text = $2::text)
-  AND ($3::text = ''
-       OR c.email ILIKE '%' || $3::text || '%'
-       OR c.name ILIKE '%' || $3::text || '%'
-       OR s.vps_hostname ILIKE '%' || $3::text || '%'
-       OR host(s.vps_ip_address) LIKE $3::text || '%')
+       OR s.provisioning_status = nullif(nullif($2::text, ''), 'none')::provisioning_status)
+  AND ($3::text = '' OR s.search_text ILIKE '%' || $3::text || '%')
 ORDER BY s.id
 LIMIT $4::int
 `
@@ -200,7 +219,7 @@ func (q *Queries) SubscriptionExportPage(ctx context.Context, db DBTX, arg Subsc
 }
 
 const subscriptionGet = `-- name: SubscriptionGet :one
-SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag FROM subscriptions WHERE id = $1::bigint
+SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag, search_text FROM subscriptions WHERE id = $1::bigint
 `
 
 func (q *Queries) SubscriptionGet(ctx context.Context, db DBTX, id int64) (Subscription, error) {
@@ -232,12 +251,13 @@ func (q *Queries) SubscriptionGet(ctx context.Context, db DBTX, id int64) (Subsc
 		&i.UpdatedAt,
 		&i.CallbackToken,
 		&i.HetznerTag,
+		&i.SearchText,
 	)
 	return i, err
 }
 
 const subscriptionGetForUpdate = `-- name: SubscriptionGetForUpdate :one
-SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag FROM subscriptions WHERE id = $1::bigint FOR UPDATE
+SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag, search_text FROM subscriptions WHERE id = $1::bigint FOR UPDATE
 `
 
 func (q *Queries) SubscriptionGetForUpdate(ctx context.Context, db DBTX, id int64) (Subscription, error) {
@@ -269,6 +289,7 @@ func (q *Queries) SubscriptionGetForUpdate(ctx context.Context, db DBTX, id int6
 		&i.UpdatedAt,
 		&i.CallbackToken,
 		&i.HetznerTag,
+		&i.SearchText,
 	)
 	return i, err
 }
@@ -344,16 +365,12 @@ FROM subscriptions s
 JOIN customers c ON c.id = s.customer_id
 WHERE ($1::text = ''
        OR ($1::text = 'none' AND s.provisioning_status IS NULL)
-       OR s.provisioning_status::text = $1::text)
-  AND ($2::text = ''
-       OR c.email ILIKE '%' || $2::text || '%'
-       OR c.name ILIKE '%' || $2::text || '%'
-       OR s.vps_hostname ILIKE '%' || $2::text || '%'
-       OR host(s.vps_ip_address) LIKE $2::text || '%')
+       OR s.provisioning_status = nullif(nullif($1::text, ''), 'none')::provisioning_status)
+  AND ($2::text = '' OR s.search_text ILIKE '%' || $2::text || '%')
 ORDER BY
     CASE WHEN $3::text = 'email' THEN c.email END ASC,
     CASE WHEN $3::text = 'name' THEN c.name END ASC,
-    CASE WHEN $3::text = 'status' THEN s.provisioning_status::text END ASC,
+    CASE WHEN $3::text = 'status' THEN s.provisioning_status END ASC,
     CASE WHEN $3::text = 'updated' THEN s.updated_at END DESC,
     s.id DESC
 LIMIT $5::int OFFSET $4::int
@@ -383,8 +400,14 @@ type SubscriptionListRow struct {
 	CustomerName       string
 }
 
-// @status: ” for all, 'none' for never provisioned, else a provisioning_status.
-// @search is matched as a substring (the caller escapes LIKE wildcards).
+// One page of the subscription list. @status: ” for all, 'none' for never provisioned, else a
+// provisioning status. @search is matched as a substring of the email, name, server name or IPv4
+// through search_text's trigram index (the caller escapes LIKE wildcards and refuses U+001F, the
+// separator of the fields, so a match never spans two). Run it planned for its parameters
+// (database.PlanPerCall): then the conditions and sort keys that do not apply fold away and an
+// index serves each sort (newest: the primary key; email and name: customers' indexes; status and
+// recently changed: subscriptions_status_id_idx, subscriptions_updated_idx), the status filter
+// (the indexes that begin with provisioning_status) and the search (the trigram index).
 func (q *Queries) SubscriptionList(ctx context.Context, db DBTX, arg SubscriptionListParams) ([]SubscriptionListRow, error) {
 	rows, err := db.Query(ctx, subscriptionList,
 		arg.Status,
@@ -426,7 +449,7 @@ func (q *Queries) SubscriptionList(ctx context.Context, db DBTX, arg Subscriptio
 }
 
 const subscriptionListByCustomer = `-- name: SubscriptionListByCustomer :many
-SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag FROM subscriptions WHERE customer_id = $1::bigint ORDER BY id
+SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag, search_text FROM subscriptions WHERE customer_id = $1::bigint ORDER BY id
 `
 
 func (q *Queries) SubscriptionListByCustomer(ctx context.Context, db DBTX, customerID int64) ([]Subscription, error) {
@@ -464,6 +487,70 @@ func (q *Queries) SubscriptionListByCustomer(ctx context.Context, db DBTX, custo
 			&i.UpdatedAt,
 			&i.CallbackToken,
 			&i.HetznerTag,
+			&i.SearchText,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const subscriptionStatusCountsFold = `-- name: SubscriptionStatusCountsFold :exec
+SELECT subscription_status_counts_fold()
+`
+
+// Folds the deltas into the maintained counts (one caller at a time; the others return at once).
+func (q *Queries) SubscriptionStatusCountsFold(ctx context.Context, db DBTX) error {
+	_, err := db.Exec(ctx, subscriptionStatusCountsFold)
+	return err
+}
+
+const subscriptionStuck = `-- name: SubscriptionStuck :many
+SELECT s.id, s.provisioning_status, s.step_started_at, c.email AS customer_email, c.name AS customer_name
+FROM subscriptions s
+JOIN customers c ON c.id = s.customer_id
+WHERE s.provisioning_status = $1::provisioning_status
+  AND s.step_started_at IS NOT NULL
+  AND s.step_started_at < $2::timestamptz
+ORDER BY s.step_started_at, s.id
+LIMIT $3::int
+`
+
+type SubscriptionStuckParams struct {
+	Status        ProvisioningStatus
+	StartedBefore time.Time
+	Lim           int32
+}
+
+type SubscriptionStuckRow struct {
+	ID                 int64
+	ProvisioningStatus *ProvisioningStatus
+	StepStartedAt      *time.Time
+	CustomerEmail      string
+	CustomerName       string
+}
+
+// The subscriptions in step @status whose step started before @started_before, longest first:
+// the dashboard's stuck provisionings, read through subscriptions_status_step_started_idx.
+func (q *Queries) SubscriptionStuck(ctx context.Context, db DBTX, arg SubscriptionStuckParams) ([]SubscriptionStuckRow, error) {
+	rows, err := db.Query(ctx, subscriptionStuck, arg.Status, arg.StartedBefore, arg.Lim)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []SubscriptionStuckRow
+	for rows.Next() {
+		var i SubscriptionStuckRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.ProvisioningStatus,
+			&i.StepStartedAt,
+			&i.CustomerEmail,
+			&i.CustomerName,
 		); err != nil {
 			return nil, err
 		}
@@ -478,7 +565,7 @@ func (q *Queries) SubscriptionListByCustomer(ctx context.Context, db DBTX, custo
 const subscriptionUpdatePlan = `-- name: SubscriptionUpdatePlan :one
 UPDATE subscriptions SET plan = $1::text, billing_status = $2::text, updated_at = now()
 WHERE id = $3::bigint
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag, search_text
 `
 
 type SubscriptionUpdatePlanParams struct {
@@ -516,6 +603,7 @@ func (q *Queries) SubscriptionUpdatePlan(ctx context.Context, db DBTX, arg Subsc
 		&i.UpdatedAt,
 		&i.CallbackToken,
 		&i.HetznerTag,
+		&i.SearchText,
 	)
 	return i, err
 }

@@ -122,6 +122,7 @@ func (a *App) auditList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v.Rows, v.Total, v.TotalPages = page.Rows, page.Total, page.TotalPages
+	v.Rows, v.Total, v.TotalPages, v.Page = page.Rows, page.Total, page.TotalPages, page.Page
+	v.Estimated, v.AtLeast, v.Truncated = page.Estimated, page.AtLeast, page.Truncated
 	return render(c, http.StatusOK, views.Audit(a.page(c, "Audit log", "audit"), v))
 }

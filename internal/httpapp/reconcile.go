@@ -53,15 +53,9 @@ func (a *App) findingAction(c echo.Context, kind string, do func(context.Context
 	if err != nil {
 		return err
 	}
-	findings, err := a.Provision.Findings(c.Request().Context())
-	if err != nil {
+	f, err := a.Provision.OpenFinding(c.Request().Context(), id)
+	if err != nil && !errors.Is(err, provision.ErrNotFound) {
 		return err
-	}
-	var f *provision.Finding
-	for i := range findings {
-		if findings[i].ID == id {
-			f = &findings[i]
-		}
 	}
 	if f == nil || f.Kind != kind {
 		a.setFlash(c, "error", "That finding is already resolved.")

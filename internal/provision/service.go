@@ -223,24 +223,44 @@ type Finding struct {
 
 // Findings lists the open reconciler findings, oldest first.
 func (s *Service) Findings(ctx context.Context) ([]Finding, error) {
-	rows, err := s.q.FindingListOpen(ctx, s.pool)
+	rows, err := s.q.FindingListOpen(ctx, s.pool, FindingsShown)
 	if err != nil {
 		return nil, fmt.Errorf("list findings: %w", err)
 	}
 	out := make([]Finding, 0, len(rows))
 	for _, r := range rows {
-		f := r.ReconcileFinding
-		fd := Finding{ID: f.ID, Kind: f.Kind, HetznerServerID: f.HetznerServerID, ServerName: f.ServerName,
-			ServerType: f.ServerType, SubscriptionID: f.SubscriptionID, CustomerEmail: r.CustomerEmail,
-			ServerCreatedAt: f.ServerCreatedAt, FirstSeenAt: f.FirstSeenAt, LastSeenAt: f.LastSeenAt}
-		if f.Kind == findingOrphan {
-			fd.Explanation = fmt.Sprintf("Server %s (%d) runs in Hetzner and costs money, but no live subscription owns it. Destroy deletes it in Hetzner.", f.ServerName, f.HetznerServerID)
-		} else {
-			fd.Explanation = fmt.Sprintf("The database says server %s (%d) exists, but Hetzner no longer has it. Mark gone makes the subscription forget it (failed, ready for Retry; or destroyed if it was being destroyed).", f.ServerName, f.HetznerServerID)
-		}
-		out = append(out, fd)
+		out = append(out, findingOf(r.ReconcileFinding, r.CustomerEmail))
 	}
 	return out, nil
+}
+
+// FindingsShown bounds the open findings a page lists (the oldest first), so a reconciler that
+// found many does not make the dashboard and the reconcile page slow.
+const FindingsShown = 200
+
+// OpenFinding returns the open finding id ([ErrNotFound] when there is none, or it is resolved).
+func (s *Service) OpenFinding(ctx context.Context, id int64) (*Finding, error) {
+	r, err := s.q.FindingGetOpen(ctx, s.pool, id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("finding %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read finding %d: %w", id, err)
+	}
+	f := findingOf(r.ReconcileFinding, r.CustomerEmail)
+	return &f, nil
+}
+
+func findingOf(f db.ReconcileFinding, customerEmail string) Finding {
+	fd := Finding{ID: f.ID, Kind: f.Kind, HetznerServerID: f.HetznerServerID, ServerName: f.ServerName,
+		ServerType: f.ServerType, SubscriptionID: f.SubscriptionID, CustomerEmail: customerEmail,
+		ServerCreatedAt: f.ServerCreatedAt, FirstSeenAt: f.FirstSeenAt, LastSeenAt: f.LastSeenAt}
+	if f.Kind == findingOrphan {
+		fd.Explanation = fmt.Sprintf("Server %s (%d) runs in Hetzner and costs money, but no live subscription owns it. Destroy deletes it in Hetzner.", f.ServerName, f.HetznerServerID)
+	} else {
+		fd.Explanation = fmt.Sprintf("The database says server %s (%d) exists, but Hetzner no longer has it. Mark gone makes the subscription forget it (failed, ready for Retry; or destroyed if it was being destroyed).", f.ServerName, f.HetznerServerID)
+	}
+	return fd
 }
 
 // DestroyOrphan deletes an orphan server in Hetzner (through a job), audited.

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/rachelcloud/admin/internal/database"
 	"github.com/rachelcloud/admin/internal/db"
 )
 
@@ -20,24 +21,24 @@ type Attention struct {
 	Since          *time.Time // when the current step started (or the failure happened)
 }
 
-// attentionScan bounds how many subscriptions of one in-flight state are checked for being stuck.
-const attentionScan = 200
-
-// Attention lists failed provisionings, then stuck ones (longest stuck first), at most limit
-// of each, for the dashboard. It reads a bounded page of each in-flight state through the status
-// index.
+// Attention lists failed provisionings (most recently failed first), then stuck ones (longest
+// stuck first), at most limit of each, for the dashboard. Each part is read through an index in
+// the order shown, so the cost does not grow with the number of subscriptions.
 func (s *Service) Attention(ctx context.Context, limit int) ([]Attention, error) {
 	if limit <= 0 {
 		limit = 20
 	}
-	failed, err := s.q.SubscriptionList(ctx, s.pool, db.SubscriptionListParams{
+	failed, err := s.q.SubscriptionList(ctx, database.PlanPerCall(s.pool), db.SubscriptionListParams{
 		Status: string(db.ProvisioningStatusFailed), Sort: "updated", Lim: int32(limit)})
 	if err != nil {
 		return nil, fmt.Errorf("list failed subscriptions: %w", err)
 	}
 	out := make([]Attention, 0, len(failed))
 	for _, r := range failed {
-		a := attentionOf(r)
+		a := Attention{SubscriptionID: r.ID, CustomerEmail: r.CustomerEmail, CustomerName: r.CustomerName}
+		if r.ProvisioningStatus != nil {
+			a.State = string(*r.ProvisioningStatus)
+		}
 		if r.FailedStep != nil {
 			a.FailedStep = string(*r.FailedStep)
 		}
@@ -49,34 +50,23 @@ func (s *Service) Attention(ctx context.Context, limit int) ([]Attention, error)
 	var stuck []Attention
 	for _, st := range []db.ProvisioningStatus{db.ProvisioningStatusPending, db.ProvisioningStatusCreating,
 		db.ProvisioningStatusCloudInit, db.ProvisioningStatusInjectingSecrets, db.ProvisioningStatusDestroying} {
-		rows, err := s.q.SubscriptionList(ctx, s.pool, db.SubscriptionListParams{Status: string(st), Lim: attentionScan})
+		e := expected[st]
+		rows, err := s.q.SubscriptionStuck(ctx, s.pool, db.SubscriptionStuckParams{
+			Status: st, StartedBefore: now.Add(-e.d), Lim: int32(limit)})
 		if err != nil {
-			return nil, fmt.Errorf("list %s subscriptions: %w", st, err)
+			return nil, fmt.Errorf("list stuck %s subscriptions: %w", st, err)
 		}
 		for _, r := range rows {
-			e := expected[st]
-			if r.StepStartedAt == nil {
-				continue
-			}
-			if over := now.Sub(*r.StepStartedAt) - e.d; over > 0 {
-				a := attentionOf(r)
-				a.Stuck = &Stuck{Over: over.Round(time.Second), Hint: e.hint}
-				a.Since = r.StepStartedAt
-				stuck = append(stuck, a)
-			}
+			started := *r.StepStartedAt
+			stuck = append(stuck, Attention{
+				SubscriptionID: r.ID, CustomerEmail: r.CustomerEmail, CustomerName: r.CustomerName, State: string(st),
+				Stuck: &Stuck{Over: (now.Sub(started) - e.d).Round(time.Second), Hint: e.hint}, Since: &started,
+			})
 		}
 	}
-	sort.Slice(stuck, func(i, j int) bool { return stuck[i].Stuck.Over > stuck[j].Stuck.Over })
+	sort.SliceStable(stuck, func(i, j int) bool { return stuck[i].Stuck.Over > stuck[j].Stuck.Over })
 	if len(stuck) > limit {
 		stuck = stuck[:limit]
 	}
 	return append(out, stuck...), nil
-}
-
-func attentionOf(r db.SubscriptionListRow) Attention {
-	a := Attention{SubscriptionID: r.ID, CustomerEmail: r.CustomerEmail, CustomerName: r.CustomerName}
-	if r.ProvisioningStatus != nil {
-		a.State = string(*r.ProvisioningStatus)
-	}
-	return a
 }

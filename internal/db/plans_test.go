@@ -1,0 +1,270 @@
+package db_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rachelcloud/admin/internal/database"
+	"github.com/rachelcloud/admin/internal/db"
+	"github.com/rachelcloud/admin/internal/dbtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(dbtest.Main(m)) }
+
+// planRows is how many subscriptions (and as many events and audit entries) the plans are checked
+// at: issue 14's fleet size.
+const planRows = 100_000
+
+// seedPlansSQL fills a database like a fleet of $1 subscriptions in a mix of states, with an
+// event and an audit entry each, in a few set-based statements.
+var seedPlansSQL = []string{
+	`INSERT INTO customers (email, name) SELECT format('plan-%s@example.com', g), format('Plan customer %s', g) FROM generate_series(1, $1) g`,
+	`INSERT INTO subscriptions (customer_id, plan, billing_status, provisioning_status, hetzner_server_id, vps_ip_address,
+	    vps_hostname, provisioned_at, step_started_at, provisioning_error, failed_step, updated_at)
+	 SELECT id, 'personal', 'active', st, CASE WHEN st IN ('ready', 'failed', 'cloud_init') THEN 70000000 + id END,
+	    CASE WHEN st IN ('ready', 'cloud_init') THEN '10.0.0.0'::inet + id END,
+	    CASE WHEN st IS NOT NULL THEN format('rachel-plan-%s', id) END,
+	    CASE WHEN st = 'ready' THEN now() END, CASE WHEN st IS NOT NULL THEN now() - make_interval(secs => (id % 900)::float8) END,
+	    CASE WHEN st = 'failed' THEN 'it failed' END, CASE WHEN st = 'failed' THEN 'cloud_init'::provisioning_status END,
+	    now() - make_interval(secs => id::float8)
+	 FROM (SELECT id, CASE WHEN id % 20 < 15 THEN 'ready' WHEN id % 20 < 17 THEN NULL WHEN id % 20 = 17 THEN 'failed'
+	                  WHEN id % 20 = 18 THEN 'cloud_init' ELSE 'creating' END::provisioning_status AS st FROM customers) m`,
+	`INSERT INTO provisioning_events (subscription_id, step, kind, message, actor)
+	 SELECT s.id, 'pending', 'entered', 'Provisioning requested', 'plans@example.com' FROM subscriptions s`,
+	`INSERT INTO audit_log (occurred_at, admin_email, action, subscription_id, detail)
+	 SELECT now() - make_interval(secs => s.id::float8), 'plans@example.com', 'provision', s.id, '' FROM subscriptions s`,
+	`INSERT INTO reconcile_findings (kind, hetzner_server_id, server_name, resolved_at)
+	 SELECT 'orphan', g, format('rachel-gone-%s', g), CASE WHEN g % 10 > 0 THEN now() END FROM generate_series(1, $1 / 10) g`,
+	`ANALYZE`,
+}
+
+// explained runs each query twice through next: once under EXPLAIN, keeping the plan, then for
+// real, so the sqlc function under test gets its rows. next plans per call as the services do.
+type explained struct {
+	next  database.DBTX
+	mu    sync.Mutex
+	plans []string // EXPLAIN (FORMAT JSON) output, one per query run
+}
+
+func (e *explained) explain(ctx context.Context, sql string, args []any) error {
+	var plan string
+	if err := e.next.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+sql, args...).Scan(&plan); err != nil {
+		return fmt.Errorf("explain %s: %w", firstLine(sql), err)
+	}
+	e.mu.Lock()
+	e.plans = append(e.plans, plan)
+	e.mu.Unlock()
+	return nil
+}
+
+func (e *explained) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	return e.next.Exec(ctx, sql, args...)
+}
+
+func (e *explained) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if err := e.explain(ctx, sql, args); err != nil {
+		return nil, err
+	}
+	return e.next.Query(ctx, sql, args...)
+}
+
+func (e *explained) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	if err := e.explain(ctx, sql, args); err != nil {
+		return errRow{err}
+	}
+	return e.next.QueryRow(ctx, sql, args...)
+}
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
+func firstLine(sql string) string { return strings.SplitN(sql, "\n", 2)[0] }
+
+// seqScans lists the relations a JSON plan reads by a sequential scan.
+func seqScans(t *testing.T, plan string) []string {
+	var doc []struct{ Plan planNode }
+	require.NoError(t, json.Unmarshal([]byte(plan), &doc))
+	var out []string
+	var walk func(n planNode)
+	walk = func(n planNode) {
+		if n.NodeType == "Seq Scan" {
+			out = append(out, n.Relation)
+		}
+		for _, c := range n.Plans {
+			walk(c)
+		}
+	}
+	for _, d := range doc {
+		walk(d.Plan)
+	}
+	return out
+}
+
+type planNode struct {
+	NodeType string     `json:"Node Type"`
+	Relation string     `json:"Relation Name"`
+	Plans    []planNode `json:"Plans"`
+}
+
+// TestPlansAtScale: at 100,000 subscriptions, every query of the subscription list (each sort,
+// the status filters, a search), of the dashboard, the audit log, the reconcile page and the status
+// fragment is planned without a sequential scan of subscriptions, provisioning_events or
+// audit_log, with the parameters the pages pass.
+func TestPlansAtScale(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.New(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	start := time.Now()
+	for _, sql := range seedPlansSQL {
+		var args []any
+		if strings.Contains(sql, "$1") {
+			args = []any{planRows}
+		}
+		_, err := pool.Exec(ctx, sql, args...)
+		require.NoError(t, err, firstLine(sql))
+	}
+	t.Logf("seeded in %s", time.Since(start).Round(time.Millisecond))
+	var n int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM subscriptions`).Scan(&n))
+	require.Equal(t, planRows, n)
+
+	q := db.New()
+	e := &explained{next: database.PlanPerCall(pool)}
+	// A search runs in a transaction that prices sequential scans out, as customer.List runs it.
+	searching := func(search string, f func() error) func() error {
+		if search == "" {
+			return f
+		}
+		return func() error {
+			return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+				if err := q.PlannerPreferIndexes(ctx, tx); err != nil {
+					return err
+				}
+				e.next = database.PlanPerCall(tx)
+				defer func() { e.next = database.PlanPerCall(pool) }()
+				return f()
+			})
+		}
+	}
+	run := func(name string, f func() error) {
+		e.mu.Lock()
+		e.plans = nil
+		e.mu.Unlock()
+		require.NoError(t, f(), name)
+		require.NotEmpty(t, e.plans, name)
+		for _, p := range e.plans {
+			for _, rel := range seqScans(t, p) {
+				switch rel {
+				case "subscriptions", "provisioning_events", "audit_log":
+					t.Errorf("%s: sequential scan of %s:\n%s", name, rel, p)
+				}
+			}
+		}
+	}
+
+	sorts := []string{"", "email", "name", "status", "updated"}
+	statuses := []string{"", "none", "ready", "failed", "destroying"}
+	for _, sort := range sorts {
+		for _, status := range statuses {
+			for _, search := range []string{"", "Plan customer 99", "rachel-plan-1", "10.0.1."} {
+				// The deepest page: customer.MaxListRows, or MaxSearchRows for a search.
+				deepest := int32(1950)
+				if search != "" {
+					deepest = 450
+				}
+				for _, off := range []int32{0, deepest} {
+					name := fmt.Sprintf("list sort=%q status=%q search=%q offset=%d", sort, status, search, off)
+					run(name, searching(search, func() error {
+						rows, err := q.SubscriptionList(ctx, e, db.SubscriptionListParams{Status: status, Search: search, Sort: sort, Lim: 50, Off: off})
+						if err == nil && search == "" && status == "" && off == 0 && len(rows) != 50 {
+							err = fmt.Errorf("%d rows", len(rows))
+						}
+						return err
+					}))
+				}
+				if sort == "" {
+					run(fmt.Sprintf("count status=%q search=%q", status, search), searching(search, func() error {
+						_, err := q.SubscriptionCountUpTo(ctx, e, db.SubscriptionCountUpToParams{Status: status, Search: search, Cap: 501})
+						return err
+					}))
+				}
+			}
+		}
+	}
+	run("dashboard counts", func() error {
+		rows, err := q.SubscriptionCountByStatus(ctx, e)
+		var total int64
+		for _, r := range rows {
+			total += r.N
+		}
+		if err == nil && total != planRows {
+			err = fmt.Errorf("counts add up to %d", total)
+		}
+		return err
+	})
+	for _, st := range []db.ProvisioningStatus{db.ProvisioningStatusPending, db.ProvisioningStatusCreating, db.ProvisioningStatusCloudInit} {
+		run("dashboard stuck "+string(st), func() error {
+			_, err := q.SubscriptionStuck(ctx, e, db.SubscriptionStuckParams{Status: st, StartedBefore: time.Now().Add(-5 * time.Minute), Lim: 20})
+			return err
+		})
+	}
+	run("findings", func() error {
+		rows, err := q.FindingListOpen(ctx, e, 200)
+		if err == nil && len(rows) != 200 {
+			err = fmt.Errorf("%d open findings", len(rows))
+		}
+		return err
+	})
+	sub := int64(4242)
+	for _, s := range []*int64{nil, &sub} {
+		for _, off := range []int32{0, 1950} {
+			run(fmt.Sprintf("audit subscription=%v offset=%d", s != nil, off), func() error {
+				_, err := q.AuditList(ctx, e, db.AuditListParams{SubscriptionID: s, Lim: 50, Off: off})
+				return err
+			})
+		}
+		run(fmt.Sprintf("audit count subscription=%v", s != nil), func() error {
+			_, err := q.AuditCountUpTo(ctx, e, db.AuditCountUpToParams{SubscriptionID: s, Cap: 2001})
+			return err
+		})
+	}
+	admin, action, since := "plans@example.com", "provision", time.Now().Add(-time.Hour)
+	for name, p := range map[string]db.AuditListParams{
+		"admin":        {AdminEmail: &admin, Lim: 50, Off: 1950},
+		"action":       {Action: &action, Lim: 50, Off: 1950},
+		"time range":   {Since: &since, Lim: 50},
+		"admin+action": {AdminEmail: &admin, Action: &action, Lim: 50},
+	} {
+		run("audit filtered by "+name, func() error {
+			_, err := q.AuditList(ctx, e, p)
+			return err
+		})
+		run("audit count filtered by "+name, func() error {
+			_, err := q.AuditCountUpTo(ctx, e, db.AuditCountUpToParams{AdminEmail: p.AdminEmail, Action: p.Action, Since: p.Since, Until: p.Until, Cap: 2001})
+			return err
+		})
+	}
+	run("audit actions", func() error {
+		a, err := q.AuditActions(ctx, e)
+		if err == nil && (len(a) != 1 || a[0] != "provision") {
+			err = fmt.Errorf("actions %v", a)
+		}
+		return err
+	})
+	run("status fragment", func() error {
+		_, err := q.UIStatusGet(ctx, e, 4242)
+		return err
+	})
+}
