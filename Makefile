@@ -14,9 +14,10 @@ run: ## run the whole app: private PostgreSQL, simulator, web and worker (prints
 	go run . dev
 
 test: deps ## run every test (starts its own PostgreSQL; installs missing Debian packages as root)
-	@rm -f test-artifacts/fault-suite-summary.txt
+	@rm -f test-artifacts/fault-suite-summary.txt test-artifacts/real-vps-skipped.txt
 	go test $(GO_TEST_FLAGS) ./...
 	@cat test-artifacts/fault-suite-summary.txt 2>/dev/null || true
+	@sort -u test-artifacts/real-vps-skipped.txt 2>/dev/null || true
 
 verify: ## regenerate sqlc and templ output and fail on any difference; gofmt and go vet
 	$(SQLC) generate

@@ -63,6 +63,7 @@ type diffSide struct {
 // (and in internal/hcloudsim/README.md, with why); any other fails the test.
 func TestEmulationMatchesRealVPS(t *testing.T) {
 	if why := realvps.Available(); why != "" {
+		realvps.NoteSkip("internal/hcloudsim", why)
 		t.Skipf("skipping the emulated/real differential test: %s", why)
 	}
 	t.Parallel()

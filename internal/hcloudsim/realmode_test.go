@@ -22,6 +22,7 @@ import (
 // delete leaves nothing behind.
 func TestRealVPS(t *testing.T) {
 	if why := realvps.Available(); why != "" {
+		realvps.NoteSkip("internal/hcloudsim", why)
 		t.Skipf("skipping real-VPS test: %s", why)
 	}
 	t.Parallel()

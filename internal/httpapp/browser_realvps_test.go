@@ -22,6 +22,7 @@ const realWatch = 8 * time.Minute
 // again → Destroy → destroyed, and nothing is left running.
 func TestBrowserRealVPS(t *testing.T) {
 	if why := realvps.Available(); why != "" {
+		realvps.NoteSkip("internal/httpapp", why)
 		t.Skipf("skipping the real-VPS browser test: %s", why)
 	}
 	t.Parallel()

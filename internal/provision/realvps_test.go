@@ -24,6 +24,7 @@ const realTimeout = 8 * time.Minute
 func withRealVPS(t testing.TB) func(*setupOpts) {
 	t.Helper()
 	if why := realvps.Available(); why != "" {
+		realvps.NoteSkip("internal/provision", why)
 		t.Skipf("skipping real-VPS test: %s", why)
 	}
 	require.NoError(t, realvps.EnsureGateway())

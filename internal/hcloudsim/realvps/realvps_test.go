@@ -54,6 +54,7 @@ func crashChild() {
 func requireReal(t *testing.T) *Host {
 	t.Helper()
 	if why := Available(); why != "" {
+		NoteSkip("internal/hcloudsim/realvps", why)
 		t.Skipf("skipping real-VPS test: %s", why)
 	}
 	h, err := Default()
