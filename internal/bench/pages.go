@@ -85,7 +85,7 @@ WITH n AS (SELECT greatest($1::int - (SELECT count(*) FROM provisioning_events),
 subs AS (SELECT min(id) AS lo, max(id) - min(id) + 1 AS span FROM subscriptions),
 ev AS (
     INSERT INTO provisioning_events (subscription_id, occurred_at, step, kind, message, actor)
-    SELECT subs.lo + g % subs.span, now() - make_interval(days => 30 + g % 330, secs => g % 86400),
+    SELECT subs.lo + g % subs.span, now() - make_interval(days => (30 + g % 330)::int, secs => (g % 86400)::float8),
         (ARRAY['pending', 'creating', 'cloud_init', 'injecting_secrets', 'ready', 'destroying', 'destroyed'])[1 + g % 7]::provisioning_status,
         (ARRAY['entered', 'info', 'completed', 'error'])[1 + g % 4],
         'Earlier provisioning', 'worker'
@@ -93,7 +93,7 @@ ev AS (
     RETURNING 1
 )
 INSERT INTO audit_log (occurred_at, admin_email, action, subscription_id, ip, detail)
-SELECT now() - make_interval(days => g % 365, secs => g % 86400), 'bench@rachel.local',
+SELECT now() - make_interval(days => (g % 365)::int, secs => (g % 86400)::float8), 'bench@rachel.local',
     (ARRAY['provision', 'retry', 'destroy', 'customer_update', 'reinject'])[1 + g % 5], subs.lo + g % subs.span, '127.0.0.1', ''
 FROM subs, generate_series(1, $1::int) g`
 

@@ -22,64 +22,109 @@ const (
 	statusChannel = "subscription_changed"
 	// statusCacheMaxAge bounds how long a row is trusted even without an announcement.
 	statusCacheMaxAge = 30 * time.Second
-	// statusCacheMax bounds the cache; past it the cache starts afresh.
+	// statusCacheMax bounds the cached rows (one per polled subscription); past it the rows are
+	// dropped and read again.
 	statusCacheMax = 50_000
 )
 
+// The cache keeps per-subscription state only for the subscriptions being polled: a cached row,
+// or a read in progress. Announcements come for the whole fleet (the worker, the reconciler, a
+// bulk change), and one for a subscription nobody polls costs a map lookup and leaves nothing
+// behind, so neither the memory nor the hit rate depends on the size of the fleet. (Keeping a
+// generation for every announced subscription, as before, grew with the fleet and flushed every
+// cached row each time statusCacheMax subscriptions had been announced.)
 type statusCache struct {
 	mu      sync.Mutex
 	live    bool // the listener is connected: announcements arrive
 	epoch   uint64
-	gen     map[int64]uint64 // announcements seen per subscription while live
 	entries map[int64]statusEntry
+	reads   map[int64]*statusReads
 }
 
 type statusEntry struct {
 	row  db.UIStatusGetRow
-	gen  uint64
 	read time.Time
 }
 
-func newStatusCache() *statusCache {
-	return &statusCache{gen: map[int64]uint64{}, entries: map[int64]statusEntry{}}
+// statusReads are the reads of one subscription in progress; gen counts the announcements that
+// came in meanwhile, so a read that began before one is not kept.
+type statusReads struct {
+	n   int
+	gen uint64
 }
 
-// get returns a cached row, or the token to store a fresh one with (ok false).
-func (c *statusCache) get(id int64, now time.Time) (row db.UIStatusGetRow, ok bool, token [2]uint64) {
+// statusToken is what a read must present to keep its row.
+type statusToken struct {
+	epoch, gen uint64
+	counted    bool // the read is counted in reads (the cache was live when it began)
+}
+
+func newStatusCache() *statusCache {
+	return &statusCache{entries: map[int64]statusEntry{}, reads: map[int64]*statusReads{}}
+}
+
+// get returns a cached row, or the token of a read (ok false), which must then be ended with put
+// or abandon.
+func (c *statusCache) get(id int64, now time.Time) (row db.UIStatusGetRow, ok bool, token statusToken) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	token = [2]uint64{c.epoch, c.gen[id]}
 	if !c.live {
-		return row, false, token
+		return row, false, statusToken{epoch: c.epoch}
 	}
-	e, found := c.entries[id]
-	if found && e.gen == c.gen[id] && now.Sub(e.read) < statusCacheMaxAge {
+	if e, found := c.entries[id]; found && now.Sub(e.read) < statusCacheMaxAge {
 		return e.row, true, token
 	}
-	return row, false, token
+	r := c.reads[id]
+	if r == nil {
+		r = &statusReads{}
+		c.reads[id] = r
+	}
+	r.n++
+	return row, false, statusToken{epoch: c.epoch, gen: r.gen, counted: true}
 }
 
 // put stores a row read after get returned token, unless an announcement (or a reconnect) came
 // in between: the row may already be stale.
-func (c *statusCache) put(id int64, row db.UIStatusGetRow, token [2]uint64, read time.Time) {
+func (c *statusCache) put(id int64, row db.UIStatusGetRow, token statusToken, read time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.live || token != [2]uint64{c.epoch, c.gen[id]} {
+	r := c.end(id, token)
+	if !c.live || !token.counted || token.epoch != c.epoch || r == nil || r.gen != token.gen {
 		return
 	}
 	if len(c.entries) >= statusCacheMax {
 		c.entries = map[int64]statusEntry{}
 	}
-	c.entries[id] = statusEntry{row: row, gen: token[1], read: read}
+	c.entries[id] = statusEntry{row: row, read: read}
+}
+
+// abandon ends a read that failed.
+func (c *statusCache) abandon(id int64, token statusToken) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.end(id, token)
+}
+
+// end counts a read of id as done and returns its subscription's reads (nil when the read
+// belongs to an earlier epoch); the entry goes once no read is left.
+func (c *statusCache) end(id int64, token statusToken) *statusReads {
+	r := c.reads[id]
+	if !token.counted || token.epoch != c.epoch || r == nil {
+		return nil
+	}
+	r.n--
+	if r.n <= 0 {
+		delete(c.reads, id)
+	}
+	return r
 }
 
 func (c *statusCache) changed(id int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.gen[id]++
 	delete(c.entries, id)
-	if len(c.gen) >= statusCacheMax {
-		c.reset()
+	if r := c.reads[id]; r != nil {
+		r.gen++
 	}
 }
 
@@ -89,13 +134,16 @@ func (c *statusCache) setLive(live bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.live = live
-	c.reset()
+	c.epoch++
+	c.entries = map[int64]statusEntry{}
+	c.reads = map[int64]*statusReads{}
 }
 
-func (c *statusCache) reset() {
-	c.epoch++
-	c.gen = map[int64]uint64{}
-	c.entries = map[int64]statusEntry{}
+// size is how many subscriptions the cache holds state for (rows and reads in progress).
+func (c *statusCache) size() (entries, reads int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.entries), len(c.reads)
 }
 
 // PollStatus is [Service.Status] for the polled status fragment: served from memory while nothing
@@ -106,6 +154,7 @@ func (s *Service) PollStatus(ctx context.Context, subscriptionID int64) (*Status
 	if !ok {
 		var err error
 		if row, err = s.statusRow(ctx, subscriptionID); err != nil {
+			s.statuses.abandon(subscriptionID, token)
 			return nil, err
 		}
 		s.statuses.put(subscriptionID, row, token, now)
