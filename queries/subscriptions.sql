@@ -59,7 +59,7 @@ SELECT count(*) FROM (
 
 -- name: SubscriptionStuck :many
 -- The subscriptions in step @status whose step started before @started_before, longest first:
--- the dashboard's stuck provisionings, read through subscriptions_status_step_started_idx.
+-- the dashboard's stuck provisionings, read through subscriptions_status_step_started_id_idx.
 SELECT s.id, s.provisioning_status, s.step_started_at, c.email AS customer_email, c.name AS customer_name
 FROM subscriptions s
 JOIN customers c ON c.id = s.customer_id

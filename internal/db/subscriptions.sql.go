@@ -535,7 +535,7 @@ type SubscriptionStuckRow struct {
 }
 
 // The subscriptions in step @status whose step started before @started_before, longest first:
-// the dashboard's stuck provisionings, read through subscriptions_status_step_started_idx.
+// the dashboard's stuck provisionings, read through subscriptions_status_step_started_id_idx.
 func (q *Queries) SubscriptionStuck(ctx context.Context, db DBTX, arg SubscriptionStuckParams) ([]SubscriptionStuckRow, error) {
 	rows, err := db.Query(ctx, subscriptionStuck, arg.Status, arg.StartedBefore, arg.Lim)
 	if err != nil {
