@@ -22,8 +22,9 @@ func TestGracefulShutdown(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := newStack(t, stackOpts{webs: 1, dbURL: dbtest.URL(t),
+		// cloud-init takes 5 s real time: a window the poll below cannot miss on a loaded machine.
 		sim: hcloudsim.Config{TimeScale: 0.05, CreateDuration: 10 * time.Second, StartDuration: 5 * time.Second,
-			CloudInitDuration: 20 * time.Second}})
+			CloudInitDuration: 100 * time.Second}})
 	a := signIn(t, s.baseURL)
 	const n = 6
 	ids := make([]int64, n)
@@ -36,7 +37,7 @@ func TestGracefulShutdown(t *testing.T) {
 
 	// A worker that is stopped while the provisionings are under way.
 	first := startProc(t, "worker-first", s.env, "work")
-	require.True(t, waitUntil(ctx, time.Minute, func() bool {
+	require.True(t, waitUntil(ctx, hangGuard(t), func() bool {
 		subs, err := readSubs(ctx, s.pool)
 		if err != nil {
 			return false
