@@ -297,6 +297,26 @@ func sshdDropIn(loginUser string, port int) string {
 		"AllowUsers " + loginUser + "\n"
 }
 
+// SSHPort is the port sshd listens on under the cloud-config doc: the last Port line of its
+// sshd_config drop-ins, else sshd's default 22.
+func SSHPort(doc *Document) int {
+	port := 22
+	for _, f := range doc.WriteFiles {
+		if !strings.HasPrefix(f.Path, "/etc/ssh/sshd_config.d/") {
+			continue
+		}
+		for _, line := range strings.Split(f.Content, "\n") {
+			fields := strings.Fields(line)
+			if len(fields) == 2 && strings.EqualFold(fields[0], "Port") {
+				if p, err := strconv.Atoi(fields[1]); err == nil {
+					port = p
+				}
+			}
+		}
+	}
+	return port
+}
+
 // unitFile is the assistant's systemd unit. The Condition lines keep it from failing (and
 // restart-looping) before the secrets are injected; once they are, the injector's restart
 // starts it.

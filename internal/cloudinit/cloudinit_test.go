@@ -432,3 +432,21 @@ func TestDefaultsAreNotShared(t *testing.T) {
 	doc.PhoneHome.Post[0] = "mutated"
 	require.Equal(t, "pub_key_ed25519", PhoneHomeFields[0])
 }
+
+func TestSSHPortInDropIn(t *testing.T) {
+	t.Parallel()
+	for _, port := range []int{0, 22, 2222} {
+		c := validConfig(t)
+		c.SSHPort = port
+		ud, err := Build(c)
+		require.NoError(t, err)
+		doc, err := Parse(ud)
+		require.NoError(t, err)
+		want := port
+		if port == 0 {
+			want = 22
+		}
+		require.Equal(t, want, SSHPort(doc))
+		require.Equal(t, port == 2222, strings.Contains(doc.File(SSHDDropInPath).Content, "Port 2222\n"))
+	}
+}

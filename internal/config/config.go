@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -30,9 +31,13 @@ type Config struct {
 	Keyring       *secrets.Keyring // RACHEL_KEYRING
 	PublicBaseURL string           // PUBLIC_BASE_URL: where VPSes call back
 
-	ServerType       string         // HCLOUD_SERVER_TYPE
-	Image            string         // HCLOUD_IMAGE
-	Location         string         // HCLOUD_LOCATION
+	ServerType string   // HCLOUD_SERVER_TYPE
+	Image      string   // HCLOUD_IMAGE
+	Location   string   // HCLOUD_LOCATION's first location
+	Locations  []string // HCLOUD_LOCATION: first choice, then fallbacks
+	// Plans maps a subscription plan to its server (HCLOUD_PLAN_PERSONAL, _PLUS, _PRO); a plan
+	// without its variable gets HCLOUD_SERVER_TYPE, HCLOUD_LOCATION and HCLOUD_IMAGE.
+	Plans            map[string]Plan
 	SSHKeyAlgorithm  string         // SSH_KEY_ALGORITHM: rsa-4096 or ed25519
 	SSHKeyPoolSize   int            // SSH_KEY_POOL_SIZE: pre-generated key pairs kept ready
 	SSHAllowedFrom   []netip.Prefix // SSH_ALLOWED_SOURCES: who may reach a VPS's sshd
@@ -86,6 +91,32 @@ type SMTPSettings struct {
 // Addr is host:port.
 func (s *SMTPSettings) Addr() string { return net.JoinHostPort(s.Host, strconv.Itoa(s.Port)) }
 
+// Plan is the server a subscription plan gets in Hetzner.
+type Plan struct {
+	// Var is the variable it came from (HCLOUD_PLAN_PRO, or HCLOUD_SERVER_TYPE for the default),
+	// so that preflight names what to change.
+	Var        string
+	ServerType string
+	// Locations are tried in order: a later one is used when Hetzner has no capacity in the
+	// earlier ones.
+	Locations []string
+	Image     string
+}
+
+// PlanNames are the subscription plans (the subscriptions.plan check constraint).
+var PlanNames = []string{"personal", "plus", "pro"}
+
+// PlanVar is the variable that configures a plan's server.
+func PlanVar(plan string) string { return "HCLOUD_PLAN_" + strings.ToUpper(plan) }
+
+// PlanFor returns the server of a plan: its own variable's, else the default.
+func (c *Config) PlanFor(plan string) Plan {
+	if p, ok := c.Plans[plan]; ok {
+		return p
+	}
+	return Plan{Var: "HCLOUD_SERVER_TYPE", ServerType: c.ServerType, Locations: slices.Clone(c.Locations), Image: c.Image}
+}
+
 // Var documents one environment variable, for the README and `-h`.
 type Var struct{ Name, Default, Meaning string }
 
@@ -100,8 +131,11 @@ var Vars = []Var{
 	{"RACHEL_KEYRING", "(generated and kept in .data/ by `make run`)", "Encryption keyring `3:BASE64,2:BASE64`: 32-byte keys, first is primary."},
 	{"PUBLIC_BASE_URL", "http://127.0.0.1:$PORT", "Public URL of the web process, used in the VPS callback URL."},
 	{"HCLOUD_SERVER_TYPE", "cx23", "Server type of new VPSes (a current one: the CX Gen2 and CPX Gen1 types were retired after 2025-12-31)."},
-	{"HCLOUD_IMAGE", "debian-12", "Image of new VPSes."},
-	{"HCLOUD_LOCATION", "fsn1", "Location of new VPSes."},
+	{"HCLOUD_IMAGE", "debian-12", "Image of new VPSes (resolved for the server type's architecture)."},
+	{"HCLOUD_LOCATION", "fsn1,nbg1,hel1", "Locations of new VPSes, in order: the next one is used when Hetzner has no capacity in the earlier ones."},
+	{"HCLOUD_PLAN_PERSONAL", "(the three above)", "Server of the personal plan: `TYPE LOCATION[,LOCATION...] [IMAGE]`, e.g. `cx23 fsn1,nbg1 debian-12`."},
+	{"HCLOUD_PLAN_PLUS", "(the three above)", "Server of the plus plan, same form as HCLOUD_PLAN_PERSONAL."},
+	{"HCLOUD_PLAN_PRO", "(the three above)", "Server of the pro plan, same form as HCLOUD_PLAN_PERSONAL (e.g. `cx33 fsn1,nbg1,hel1`)."},
 	{"SSH_KEY_ALGORITHM", "rsa-4096", "Provisioner key pair algorithm: rsa-4096 or ed25519."},
 	{"SSH_KEY_POOL_SIZE", "100", "Provisioner key pairs generated ahead, while idle, so a burst of provisionings does not wait for RSA key generation (0: generate on demand)."},
 	{"SSH_ALLOWED_SOURCES", "0.0.0.0/0,::/0", "CIDRs the VPS firewall admits to SSH (nothing else is admitted)."},
@@ -172,7 +206,7 @@ func Load(getenv Getenv) (*Config, error) {
 		HCloudEndpoint:     str("HCLOUD_ENDPOINT", ""),
 		ServerType:         str("HCLOUD_SERVER_TYPE", "cx23"),
 		Image:              str("HCLOUD_IMAGE", "debian-12"),
-		Location:           str("HCLOUD_LOCATION", "fsn1"),
+		Location:           str("HCLOUD_LOCATION", "fsn1,nbg1,hel1"),
 		SSHKeyAlgorithm:    str("SSH_KEY_ALGORITHM", "rsa-4096"),
 		VPSSSHPort:         port("VPS_SSH_PORT", "22"),
 		CallbackDeadline:   dur("CALLBACK_DEADLINE", "15m"),
@@ -288,10 +322,32 @@ func Load(getenv Getenv) (*Config, error) {
 		bad("PUBLIC_BASE_URL", "%q is not an http(s) base URL", c.PublicBaseURL)
 	}
 
-	for _, kv := range []struct{ name, v string }{{"HCLOUD_SERVER_TYPE", c.ServerType}, {"HCLOUD_IMAGE", c.Image}, {"HCLOUD_LOCATION", c.Location}} {
+	var locErr string
+	c.Locations, locErr = parseLocations(c.Location)
+	if locErr != "" {
+		bad("HCLOUD_LOCATION", "%s", locErr)
+	}
+	if len(c.Locations) > 0 {
+		c.Location = c.Locations[0]
+	}
+	for _, kv := range []struct{ name, v string }{{"HCLOUD_SERVER_TYPE", c.ServerType}, {"HCLOUD_IMAGE", c.Image}} {
 		if !locationRe.MatchString(kv.v) {
 			bad(kv.name, "%q is not a Hetzner name", kv.v)
 		}
+	}
+	c.Plans = map[string]Plan{}
+	for _, plan := range PlanNames {
+		name := PlanVar(plan)
+		v := str(name, "")
+		if v == "" {
+			continue
+		}
+		p, msg := parsePlan(name, v, c.Image)
+		if msg != "" {
+			bad(name, "%s", msg)
+			continue
+		}
+		c.Plans[plan] = p
 	}
 	if c.SSHKeyAlgorithm != "rsa-4096" && c.SSHKeyAlgorithm != "ed25519" {
 		bad("SSH_KEY_ALGORITHM", "%q: use rsa-4096 or ed25519", c.SSHKeyAlgorithm)
@@ -425,6 +481,46 @@ func parseSMTPURL(v string) (*SMTPSettings, error) {
 		return nil, errors.New("to= must list at least one email address")
 	}
 	return s, nil
+}
+
+// parseLocations reads a comma-separated list of distinct location names.
+func parseLocations(v string) ([]string, string) {
+	var out []string
+	for _, l := range strings.Split(v, ",") {
+		l = strings.TrimSpace(l)
+		if !locationRe.MatchString(l) {
+			return nil, fmt.Sprintf("%q is not a Hetzner location name (list them comma-separated, e.g. fsn1,nbg1)", l)
+		}
+		if slices.Contains(out, l) {
+			return nil, fmt.Sprintf("location %s is listed twice", l)
+		}
+		out = append(out, l)
+	}
+	return out, ""
+}
+
+// parsePlan reads `TYPE LOCATION[,LOCATION...] [IMAGE]`.
+func parsePlan(name, v, defaultImage string) (Plan, string) {
+	f := strings.Fields(v)
+	if len(f) < 2 || len(f) > 3 {
+		return Plan{}, fmt.Sprintf("%q: want `SERVER_TYPE LOCATION[,LOCATION...] [IMAGE]`, e.g. `cx23 fsn1,nbg1 debian-12`", v)
+	}
+	p := Plan{Var: name, ServerType: f[0], Image: defaultImage}
+	if !locationRe.MatchString(p.ServerType) {
+		return Plan{}, fmt.Sprintf("server type %q is not a Hetzner name", p.ServerType)
+	}
+	locs, msg := parseLocations(f[1])
+	if msg != "" {
+		return Plan{}, msg
+	}
+	p.Locations = locs
+	if len(f) == 3 {
+		p.Image = f[2]
+		if !locationRe.MatchString(p.Image) {
+			return Plan{}, fmt.Sprintf("image %q is not a Hetzner name", p.Image)
+		}
+	}
+	return p, ""
 }
 
 // Need reports a missing variable that a subcommand cannot run without.

@@ -130,3 +130,33 @@ func TestAssistantSettings(t *testing.T) {
 	_, err = config.Load(env(map[string]string{"ASSISTANT_ARTIFACT_URL": "file:///x", "ASSISTANT_ARTIFACT_SHA256": sum}))
 	require.ErrorContains(t, err, "ASSISTANT_ARTIFACT_URL")
 }
+
+func TestPlans(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(nil))
+	require.NoError(t, err)
+	require.Equal(t, []string{"fsn1", "nbg1", "hel1"}, c.Locations)
+	require.Equal(t, "fsn1", c.Location)
+	def := c.PlanFor("personal")
+	require.Equal(t, config.Plan{Var: "HCLOUD_SERVER_TYPE", ServerType: "cx23", Locations: []string{"fsn1", "nbg1", "hel1"}, Image: "debian-12"}, def)
+
+	c, err = config.Load(env(map[string]string{"HCLOUD_LOCATION": "nbg1", "HCLOUD_PLAN_PRO": " cx33  hel1,fsn1 ubuntu-24.04 ", "HCLOUD_PLAN_PLUS": "cpx22 fsn1"}))
+	require.NoError(t, err)
+	require.Equal(t, []string{"nbg1"}, c.PlanFor("personal").Locations)
+	require.Equal(t, config.Plan{Var: "HCLOUD_PLAN_PRO", ServerType: "cx33", Locations: []string{"hel1", "fsn1"}, Image: "ubuntu-24.04"}, c.PlanFor("pro"))
+	require.Equal(t, "debian-12", c.PlanFor("plus").Image)
+
+	for v, want := range map[string]string{
+		"cx33":                  "HCLOUD_PLAN_PRO",
+		"cx33 fsn1 debian-12 x": "HCLOUD_PLAN_PRO",
+		"cx33 fsn1,fsn1":        "listed twice",
+		"<cx33> fsn1":           "not a Hetzner name",
+		"cx33 fsn1,":            "not a Hetzner location",
+	} {
+		_, err := config.Load(env(map[string]string{"HCLOUD_PLAN_PRO": v}))
+		require.ErrorContains(t, err, want, v)
+		require.ErrorContains(t, err, "HCLOUD_PLAN_PRO", v)
+	}
+	_, err = config.Load(env(map[string]string{"HCLOUD_LOCATION": "fsn1;nbg1"}))
+	require.ErrorContains(t, err, "HCLOUD_LOCATION")
+}

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 type ProvisioningStatus string
@@ -205,6 +207,12 @@ type HetznerAction struct {
 	FinishedAt     *time.Time
 }
 
+type HetznerProjectLimit struct {
+	Singleton   bool
+	ServerLimit int32
+	SeenAt      time.Time
+}
+
 type HetznerRateLimit struct {
 	Singleton bool
 	Lim       int32
@@ -281,6 +289,13 @@ type NotifyMessage struct {
 	EventCount int32
 }
 
+type PreflightResult struct {
+	Singleton bool
+	Ok        bool
+	Reasons   []string
+	CheckedAt time.Time
+}
+
 type ProvisioningEvent struct {
 	ID             int64
 	SubscriptionID int64
@@ -354,6 +369,11 @@ type Subscription struct {
 	CallbackReceivedAt *time.Time
 	CreatedAt          time.Time
 	UpdatedAt          time.Time
+	ServerType         *string
+	ServerLocation     *string
+	ServerImage        *string
+	ServerPriceMonthly pgtype.Numeric
+	LimitWaitSince     *time.Time
 	CallbackToken      []byte
 	HetznerTag         string
 	SearchText         string

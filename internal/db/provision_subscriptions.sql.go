@@ -18,7 +18,7 @@ SET provisioning_status = 'cloud_init',
     callback_expires_at = now() + make_interval(secs => $1::float8),
     updated_at          = now()
 WHERE id = $2::bigint AND provisioning_status = 'creating'
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag, search_text
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text
 `
 
 type ProvisionAwaitCallbackParams struct {
@@ -54,6 +54,11 @@ func (q *Queries) ProvisionAwaitCallback(ctx context.Context, db DBTX, arg Provi
 		&i.CallbackReceivedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ServerType,
+		&i.ServerLocation,
+		&i.ServerImage,
+		&i.ServerPriceMonthly,
+		&i.LimitWaitSince,
 		&i.CallbackToken,
 		&i.HetznerTag,
 		&i.SearchText,
@@ -102,7 +107,7 @@ SET provisioning_status  = 'injecting_secrets',
     callback_received_at = now(),
     updated_at           = now()
 WHERE id = $1::bigint AND provisioning_status IN ('creating', 'cloud_init')
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag, search_text
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text
 `
 
 // cloud_init → injecting_secrets; the token is spent. A VPS may call back before the poller has
@@ -134,6 +139,11 @@ func (q *Queries) ProvisionCallbackReceived(ctx context.Context, db DBTX, id int
 		&i.CallbackReceivedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ServerType,
+		&i.ServerLocation,
+		&i.ServerImage,
+		&i.ServerPriceMonthly,
+		&i.LimitWaitSince,
 		&i.CallbackToken,
 		&i.HetznerTag,
 		&i.SearchText,
@@ -159,7 +169,7 @@ SET provisioning_status = 'injecting_secrets',
     callback_token      = NULL,
     updated_at          = now()
 WHERE id = $1::bigint AND provisioning_status = 'cloud_init'
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag, search_text
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text
 `
 
 // cloud_init → injecting_secrets without a callback: the worker saw over SSH, with the pinned host
@@ -191,6 +201,11 @@ func (q *Queries) ProvisionCloudInitConfirmed(ctx context.Context, db DBTX, id i
 		&i.CallbackReceivedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ServerType,
+		&i.ServerLocation,
+		&i.ServerImage,
+		&i.ServerPriceMonthly,
+		&i.LimitWaitSince,
 		&i.CallbackToken,
 		&i.HetznerTag,
 		&i.SearchText,
@@ -215,7 +230,7 @@ SET provisioning_status  = 'destroyed',
     callback_expires_at  = NULL,
     updated_at           = now()
 WHERE id = $1::bigint AND provisioning_status = 'destroying'
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag, search_text
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text
 `
 
 // Nothing is left in Hetzner: forget the keys and addresses, keep the row and its history.
@@ -246,6 +261,11 @@ func (q *Queries) ProvisionDestroyed(ctx context.Context, db DBTX, id int64) (Su
 		&i.CallbackReceivedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ServerType,
+		&i.ServerLocation,
+		&i.ServerImage,
+		&i.ServerPriceMonthly,
+		&i.LimitWaitSince,
 		&i.CallbackToken,
 		&i.HetznerTag,
 		&i.SearchText,
@@ -263,7 +283,7 @@ SET provisioning_status = $1::provisioning_status,
     updated_at          = now()
 WHERE id = $2::bigint
   AND provisioning_status IS NOT DISTINCT FROM $3::provisioning_status
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag, search_text
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text
 `
 
 type ProvisionEnterParams struct {
@@ -302,6 +322,11 @@ func (q *Queries) ProvisionEnter(ctx context.Context, db DBTX, arg ProvisionEnte
 		&i.CallbackReceivedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ServerType,
+		&i.ServerLocation,
+		&i.ServerImage,
+		&i.ServerPriceMonthly,
+		&i.LimitWaitSince,
 		&i.CallbackToken,
 		&i.HetznerTag,
 		&i.SearchText,
@@ -316,7 +341,7 @@ SET provisioning_status = 'failed',
     provisioning_error  = $2::text,
     updated_at          = now()
 WHERE id = $3::bigint AND provisioning_status = $1::provisioning_status
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag, search_text
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text
 `
 
 type ProvisionFailParams struct {
@@ -353,6 +378,11 @@ func (q *Queries) ProvisionFail(ctx context.Context, db DBTX, arg ProvisionFailP
 		&i.CallbackReceivedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ServerType,
+		&i.ServerLocation,
+		&i.ServerImage,
+		&i.ServerPriceMonthly,
+		&i.LimitWaitSince,
 		&i.CallbackToken,
 		&i.HetznerTag,
 		&i.SearchText,
@@ -361,7 +391,7 @@ func (q *Queries) ProvisionFail(ctx context.Context, db DBTX, arg ProvisionFailP
 }
 
 const provisionGetByCallbackToken = `-- name: ProvisionGetByCallbackToken :one
-SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag, search_text FROM subscriptions WHERE callback_token_hash = $1::bytea FOR UPDATE
+SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text FROM subscriptions WHERE callback_token_hash = $1::bytea FOR UPDATE
 `
 
 func (q *Queries) ProvisionGetByCallbackToken(ctx context.Context, db DBTX, hash []byte) (Subscription, error) {
@@ -391,6 +421,11 @@ func (q *Queries) ProvisionGetByCallbackToken(ctx context.Context, db DBTX, hash
 		&i.CallbackReceivedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ServerType,
+		&i.ServerLocation,
+		&i.ServerImage,
+		&i.ServerPriceMonthly,
+		&i.LimitWaitSince,
 		&i.CallbackToken,
 		&i.HetznerTag,
 		&i.SearchText,
@@ -448,7 +483,7 @@ SET provisioning_status = 'failed',
     updated_at          = now()
 WHERE id = $2::bigint AND provisioning_status = $3::provisioning_status
   AND $3::provisioning_status NOT IN ('destroying', 'destroyed')
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag, search_text
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text
 `
 
 type ProvisionMarkServerGoneParams struct {
@@ -486,6 +521,11 @@ func (q *Queries) ProvisionMarkServerGone(ctx context.Context, db DBTX, arg Prov
 		&i.CallbackReceivedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ServerType,
+		&i.ServerLocation,
+		&i.ServerImage,
+		&i.ServerPriceMonthly,
+		&i.LimitWaitSince,
 		&i.CallbackToken,
 		&i.HetznerTag,
 		&i.SearchText,
@@ -497,7 +537,7 @@ const provisionReady = `-- name: ProvisionReady :one
 UPDATE subscriptions
 SET provisioning_status = 'ready', provisioned_at = coalesce(provisioned_at, now()), step_started_at = now(), updated_at = now()
 WHERE id = $1::bigint AND provisioning_status = 'injecting_secrets'
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag, search_text
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text
 `
 
 func (q *Queries) ProvisionReady(ctx context.Context, db DBTX, id int64) (Subscription, error) {
@@ -527,6 +567,11 @@ func (q *Queries) ProvisionReady(ctx context.Context, db DBTX, id int64) (Subscr
 		&i.CallbackReceivedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ServerType,
+		&i.ServerLocation,
+		&i.ServerImage,
+		&i.ServerPriceMonthly,
+		&i.LimitWaitSince,
 		&i.CallbackToken,
 		&i.HetznerTag,
 		&i.SearchText,
@@ -568,7 +613,7 @@ UPDATE subscriptions
 SET callback_token_hash = $1::bytea, callback_token = $2::bytea,
     callback_received_at = NULL, callback_expires_at = NULL, updated_at = now()
 WHERE id = $3::bigint AND (callback_token IS NULL OR $4::boolean)
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag, search_text
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text
 `
 
 type ProvisionSetCallbackTokenParams struct {
@@ -614,6 +659,11 @@ func (q *Queries) ProvisionSetCallbackToken(ctx context.Context, db DBTX, arg Pr
 		&i.CallbackReceivedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ServerType,
+		&i.ServerLocation,
+		&i.ServerImage,
+		&i.ServerPriceMonthly,
+		&i.LimitWaitSince,
 		&i.CallbackToken,
 		&i.HetznerTag,
 		&i.SearchText,
@@ -629,7 +679,7 @@ SET ssh_private_key      = $1::bytea,
     ssh_host_key_public  = $4::text,
     updated_at           = now()
 WHERE id = $5::bigint AND ssh_private_key IS NULL
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag, search_text
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text
 `
 
 type ProvisionSetKeysParams struct {
@@ -674,6 +724,11 @@ func (q *Queries) ProvisionSetKeys(ctx context.Context, db DBTX, arg ProvisionSe
 		&i.CallbackReceivedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ServerType,
+		&i.ServerLocation,
+		&i.ServerImage,
+		&i.ServerPriceMonthly,
+		&i.LimitWaitSince,
 		&i.CallbackToken,
 		&i.HetznerTag,
 		&i.SearchText,

@@ -9,6 +9,8 @@ import (
 	"context"
 	"net/netip"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 const plannerPreferIndexes = `-- name: PlannerPreferIndexes :exec
@@ -94,7 +96,7 @@ func (q *Queries) SubscriptionCountUpTo(ctx context.Context, db DBTX, arg Subscr
 const subscriptionCreate = `-- name: SubscriptionCreate :one
 INSERT INTO subscriptions (customer_id, plan, billing_status)
 VALUES ($1::bigint, $2::text, $3::text)
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag, search_text
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text
 `
 
 type SubscriptionCreateParams struct {
@@ -130,6 +132,11 @@ func (q *Queries) SubscriptionCreate(ctx context.Context, db DBTX, arg Subscript
 		&i.CallbackReceivedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ServerType,
+		&i.ServerLocation,
+		&i.ServerImage,
+		&i.ServerPriceMonthly,
+		&i.LimitWaitSince,
 		&i.CallbackToken,
 		&i.HetznerTag,
 		&i.SearchText,
@@ -219,7 +226,7 @@ func (q *Queries) SubscriptionExportPage(ctx context.Context, db DBTX, arg Subsc
 }
 
 const subscriptionGet = `-- name: SubscriptionGet :one
-SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag, search_text FROM subscriptions WHERE id = $1::bigint
+SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text FROM subscriptions WHERE id = $1::bigint
 `
 
 func (q *Queries) SubscriptionGet(ctx context.Context, db DBTX, id int64) (Subscription, error) {
@@ -249,6 +256,11 @@ func (q *Queries) SubscriptionGet(ctx context.Context, db DBTX, id int64) (Subsc
 		&i.CallbackReceivedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ServerType,
+		&i.ServerLocation,
+		&i.ServerImage,
+		&i.ServerPriceMonthly,
+		&i.LimitWaitSince,
 		&i.CallbackToken,
 		&i.HetznerTag,
 		&i.SearchText,
@@ -257,7 +269,7 @@ func (q *Queries) SubscriptionGet(ctx context.Context, db DBTX, id int64) (Subsc
 }
 
 const subscriptionGetForUpdate = `-- name: SubscriptionGetForUpdate :one
-SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag, search_text FROM subscriptions WHERE id = $1::bigint FOR UPDATE
+SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text FROM subscriptions WHERE id = $1::bigint FOR UPDATE
 `
 
 func (q *Queries) SubscriptionGetForUpdate(ctx context.Context, db DBTX, id int64) (Subscription, error) {
@@ -287,6 +299,11 @@ func (q *Queries) SubscriptionGetForUpdate(ctx context.Context, db DBTX, id int6
 		&i.CallbackReceivedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ServerType,
+		&i.ServerLocation,
+		&i.ServerImage,
+		&i.ServerPriceMonthly,
+		&i.LimitWaitSince,
 		&i.CallbackToken,
 		&i.HetznerTag,
 		&i.SearchText,
@@ -360,6 +377,7 @@ const subscriptionList = `-- name: SubscriptionList :many
 SELECT
     s.id, s.customer_id, s.plan, s.billing_status, s.provisioning_status, s.failed_step,
     s.vps_hostname, s.vps_ip_address, s.hetzner_server_id, s.step_started_at, s.updated_at,
+    s.server_type, s.server_location, s.server_price_monthly,
     c.email AS customer_email, c.name AS customer_name
 FROM subscriptions s
 JOIN customers c ON c.id = s.customer_id
@@ -396,6 +414,9 @@ type SubscriptionListRow struct {
 	HetznerServerID    *int64
 	StepStartedAt      *time.Time
 	UpdatedAt          time.Time
+	ServerType         *string
+	ServerLocation     *string
+	ServerPriceMonthly pgtype.Numeric
 	CustomerEmail      string
 	CustomerName       string
 }
@@ -435,6 +456,9 @@ func (q *Queries) SubscriptionList(ctx context.Context, db DBTX, arg Subscriptio
 			&i.HetznerServerID,
 			&i.StepStartedAt,
 			&i.UpdatedAt,
+			&i.ServerType,
+			&i.ServerLocation,
+			&i.ServerPriceMonthly,
 			&i.CustomerEmail,
 			&i.CustomerName,
 		); err != nil {
@@ -449,7 +473,7 @@ func (q *Queries) SubscriptionList(ctx context.Context, db DBTX, arg Subscriptio
 }
 
 const subscriptionListByCustomer = `-- name: SubscriptionListByCustomer :many
-SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag, search_text FROM subscriptions WHERE customer_id = $1::bigint ORDER BY id
+SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text FROM subscriptions WHERE customer_id = $1::bigint ORDER BY id
 `
 
 func (q *Queries) SubscriptionListByCustomer(ctx context.Context, db DBTX, customerID int64) ([]Subscription, error) {
@@ -485,6 +509,11 @@ func (q *Queries) SubscriptionListByCustomer(ctx context.Context, db DBTX, custo
 			&i.CallbackReceivedAt,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.ServerType,
+			&i.ServerLocation,
+			&i.ServerImage,
+			&i.ServerPriceMonthly,
+			&i.LimitWaitSince,
 			&i.CallbackToken,
 			&i.HetznerTag,
 			&i.SearchText,
@@ -565,7 +594,7 @@ func (q *Queries) SubscriptionStuck(ctx context.Context, db DBTX, arg Subscripti
 const subscriptionUpdatePlan = `-- name: SubscriptionUpdatePlan :one
 UPDATE subscriptions SET plan = $1::text, billing_status = $2::text, updated_at = now()
 WHERE id = $3::bigint
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, callback_token, hetzner_tag, search_text
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text
 `
 
 type SubscriptionUpdatePlanParams struct {
@@ -601,6 +630,11 @@ func (q *Queries) SubscriptionUpdatePlan(ctx context.Context, db DBTX, arg Subsc
 		&i.CallbackReceivedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ServerType,
+		&i.ServerLocation,
+		&i.ServerImage,
+		&i.ServerPriceMonthly,
+		&i.LimitWaitSince,
 		&i.CallbackToken,
 		&i.HetznerTag,
 		&i.SearchText,

@@ -9,12 +9,16 @@ import (
 	"context"
 	"net/netip"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 const uIStatusGet = `-- name: UIStatusGet :one
 SELECT s.id, s.customer_id, s.plan, s.billing_status, s.hetzner_server_id, s.hetzner_ssh_key_id,
        s.vps_ip_address, s.vps_hostname, s.provisioning_status, s.provisioning_error, s.provisioned_at,
        s.deprovisioned_at, s.ssh_host_key_public, s.failed_step, s.step_started_at,
+       s.server_type, s.server_location, s.server_image, s.server_price_monthly,
+       s.limit_wait_since,
        c.email AS customer_email, c.name AS customer_name,
        coalesce((SELECT jsonb_agg(jsonb_build_object('at', e.occurred_at, 'step', e.step, 'kind', e.kind,
                                                      'message', e.message, 'actor', e.actor) ORDER BY e.id)
@@ -46,6 +50,11 @@ type UIStatusGetRow struct {
 	SshHostKeyPublic   *string
 	FailedStep         *ProvisioningStatus
 	StepStartedAt      *time.Time
+	ServerType         *string
+	ServerLocation     *string
+	ServerImage        *string
+	ServerPriceMonthly pgtype.Numeric
+	LimitWaitSince     *time.Time
 	CustomerEmail      string
 	CustomerName       string
 	Events             []byte
@@ -76,6 +85,11 @@ func (q *Queries) UIStatusGet(ctx context.Context, db DBTX, id int64) (UIStatusG
 		&i.SshHostKeyPublic,
 		&i.FailedStep,
 		&i.StepStartedAt,
+		&i.ServerType,
+		&i.ServerLocation,
+		&i.ServerImage,
+		&i.ServerPriceMonthly,
+		&i.LimitWaitSince,
 		&i.CustomerEmail,
 		&i.CustomerName,
 		&i.Events,

@@ -1,0 +1,73 @@
+-- Queries of the Hetzner-as-it-is-today features: per-subscription server facts, the server
+-- limit queue, preflight results and the learnt project limit.
+
+-- name: ProvisionSetServerFacts :exec
+-- Records what server was actually created for the subscription.
+UPDATE subscriptions
+SET server_type          = @server_type::text,
+    server_location      = @server_location::text,
+    server_image         = @server_image::text,
+    server_price_monthly = sqlc.narg(price_monthly)::numeric,
+    updated_at           = now()
+WHERE id = @id::bigint;
+
+-- name: LimitWaitStart :one
+-- Puts the subscription in the queue for Hetzner's server limit (keeping its place if it is in it
+-- already); true when it was not waiting before.
+WITH prev AS (SELECT limit_wait_since FROM subscriptions WHERE id = @id::bigint)
+UPDATE subscriptions s
+SET limit_wait_since = coalesce(s.limit_wait_since, now()), updated_at = now()
+WHERE s.id = @id::bigint
+RETURNING (SELECT limit_wait_since IS NULL FROM prev)::boolean AS started;
+
+-- name: LimitWaitEnd :exec
+-- Takes the subscription out of the queue; the creating step's deadline starts afresh, since the
+-- wait was not Hetzner being slow.
+UPDATE subscriptions
+SET limit_wait_since = NULL, step_started_at = now(), updated_at = now()
+WHERE id = @id::bigint AND limit_wait_since IS NOT NULL;
+
+-- name: LimitWaitAhead :one
+-- How many subscriptions still creating wait for the server limit ahead of this one (requested
+-- earlier); a subscription not in the queue queues behind all of them.
+SELECT count(*)::int FROM subscriptions o
+WHERE o.limit_wait_since IS NOT NULL
+  AND o.provisioning_status = 'creating'
+  AND o.id <> @id::bigint
+  AND (o.limit_wait_since, o.id) < (coalesce(sqlc.narg(since)::timestamptz, 'infinity'::timestamptz), @id::bigint);
+
+-- name: LimitWaitHead :one
+-- The subscription first in the queue for the server limit, to wake when a server is freed.
+SELECT id FROM subscriptions
+WHERE limit_wait_since IS NOT NULL AND provisioning_status = 'creating'
+ORDER BY limit_wait_since, id
+LIMIT 1;
+
+-- name: LimitWaitClearStale :exec
+-- A subscription that left creating (destroyed, failed) leaves the queue.
+UPDATE subscriptions SET limit_wait_since = NULL
+WHERE limit_wait_since IS NOT NULL AND provisioning_status IS DISTINCT FROM 'creating';
+
+-- name: PreflightPut :exec
+INSERT INTO preflight_result (ok, reasons, checked_at)
+VALUES (cardinality(@reasons::text[]) = 0, @reasons::text[], now())
+ON CONFLICT (singleton) DO UPDATE
+SET ok = EXCLUDED.ok, reasons = EXCLUDED.reasons, checked_at = EXCLUDED.checked_at;
+
+-- name: PreflightGet :one
+SELECT * FROM preflight_result;
+
+-- name: ProjectLimitPut :exec
+INSERT INTO hetzner_project_limit (server_limit, seen_at) VALUES (@server_limit::int, now())
+ON CONFLICT (singleton) DO UPDATE SET server_limit = EXCLUDED.server_limit, seen_at = EXCLUDED.seen_at;
+
+-- name: ProjectLimitGet :one
+SELECT * FROM hetzner_project_limit;
+
+-- name: FleetSummary :one
+-- The servers the app holds in Hetzner and their monthly cost from the catalog's prices.
+SELECT count(*)::int AS servers,
+       coalesce(sum(server_price_monthly), 0)::float8 AS monthly_eur,
+       count(*) FILTER (WHERE server_price_monthly IS NULL)::int AS unpriced
+FROM subscriptions
+WHERE hetzner_server_id IS NOT NULL;
