@@ -25,14 +25,15 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"serve":   {"run the web app (the Procfile's web)", runServe},
-		"work":    {"run the provisioning worker (the Procfile's worker)", runWork},
-		"migrate": {"apply database migrations and exit (the Procfile's release)", runMigrate},
-		"dev":     {"run everything in one process: private PostgreSQL, simulator, web and worker", runDev},
-		"sim":     {"run the Hetzner Cloud API simulator standalone", hcloudsim.Main},
-		"admin":   {"create an admin (password from stdin, or generated and printed once)", runAdmin},
-		"rekey":   {"re-encrypt every stored secret under the keyring's primary key", runRekey},
-		"bench":   {"run the benchmarks and write docs/benchmarks.md", runBench},
+		"serve":     {"run the web app (the Procfile's web)", runServe},
+		"work":      {"run the provisioning worker (the Procfile's worker)", runWork},
+		"migrate":   {"apply database migrations and exit (the Procfile's release)", runMigrate},
+		"dev":       {"run everything in one process: private PostgreSQL, simulator, web and worker", runDev},
+		"sim":       {"run the Hetzner Cloud API simulator standalone", hcloudsim.Main},
+		"admin":     {"create an admin (password from stdin, or generated and printed once)", runAdmin},
+		"rekey":     {"re-encrypt every stored secret under the keyring's primary key", runRekey},
+		"bench":     {"run the benchmarks and write docs/benchmarks.md", runBench},
+		"preflight": {"check the configuration against Hetzner as it is today (non-zero exit and every reason, one a line)", runPreflight},
 	}
 }
 
@@ -75,7 +76,7 @@ func usage(w io.Writer, cmds map[string]command) {
 	var b strings.Builder
 	b.WriteString("usage: rachel-admin <subcommand> [flags]\n\nsubcommands:\n")
 	for _, n := range names {
-		fmt.Fprintf(&b, "  %-8s %s\n", n, cmds[n].summary)
+		fmt.Fprintf(&b, "  %-9s %s\n", n, cmds[n].summary)
 	}
 	b.WriteString("\nConfiguration comes from the environment; see README.md. `rachel-admin <subcommand> -h` for flags.\n")
 	_, _ = io.WriteString(w, b.String())

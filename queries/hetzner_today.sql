@@ -66,8 +66,9 @@ SELECT * FROM hetzner_project_limit;
 
 -- name: FleetSummary :one
 -- The servers the app holds in Hetzner and their monthly cost from the catalog's prices.
-SELECT count(*)::int AS servers,
-       coalesce(sum(server_price_monthly), 0)::float8 AS monthly_eur,
-       count(*) FILTER (WHERE server_price_monthly IS NULL)::int AS unpriced
+SELECT count(*) FILTER (WHERE hetzner_server_id IS NOT NULL)::int AS servers,
+       coalesce(sum(server_price_monthly) FILTER (WHERE hetzner_server_id IS NOT NULL), 0)::float8 AS monthly_eur,
+       count(*) FILTER (WHERE hetzner_server_id IS NOT NULL AND server_price_monthly IS NULL)::int AS unpriced,
+       count(*) FILTER (WHERE limit_wait_since IS NOT NULL AND provisioning_status = 'creating')::int AS waiting
 FROM subscriptions
-WHERE hetzner_server_id IS NOT NULL;
+WHERE hetzner_server_id IS NOT NULL OR limit_wait_since IS NOT NULL;

@@ -6,6 +6,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/rachelcloud/admin/internal/provision"
 )
 
 func itoa(n int) string { return strconv.Itoa(n) }
@@ -96,4 +100,53 @@ func Count(n int64) string {
 		return "-" + b.String()
 	}
 	return b.String()
+}
+
+// EUR formats a euro amount for the fleet's cost ("€12.34").
+func EUR(v float64) string {
+	return "€" + strconv.FormatFloat(v, 'f', 2, 64)
+}
+
+// ServerFacts is a server's type, location and image in one line ("cx23 in fsn1, debian-12").
+func ServerFacts(f *provision.ServerFacts) string {
+	if f == nil {
+		return "—"
+	}
+	s := f.Type
+	if f.Location != "" {
+		s += " in " + f.Location
+	}
+	if f.Image != "" {
+		s += ", " + f.Image
+	}
+	return s
+}
+
+// MonthlyPrice is a server's catalog price a month, or a dash.
+func MonthlyPrice(p *float64) string {
+	if p == nil {
+		return "—"
+	}
+	return EUR(*p) + "/month"
+}
+
+// rowServer is a list row's server type, location and monthly price ("cx23 · fsn1 · €3.99/month").
+func rowServer(typ, loc *string, price pgtype.Numeric) string {
+	var f provision.ServerFacts
+	if typ != nil {
+		f.Type = *typ
+	}
+	if loc != nil {
+		f.Location = *loc
+	}
+	out := f.Type
+	if f.Location != "" {
+		out += " · " + f.Location
+	}
+	if price.Valid {
+		if v, err := price.Float64Value(); err == nil && v.Valid {
+			out += " · " + MonthlyPrice(&v.Float64)
+		}
+	}
+	return out
 }

@@ -13,24 +13,31 @@ import (
 )
 
 const fleetSummary = `-- name: FleetSummary :one
-SELECT count(*)::int AS servers,
-       coalesce(sum(server_price_monthly), 0)::float8 AS monthly_eur,
-       count(*) FILTER (WHERE server_price_monthly IS NULL)::int AS unpriced
+SELECT count(*) FILTER (WHERE hetzner_server_id IS NOT NULL)::int AS servers,
+       coalesce(sum(server_price_monthly) FILTER (WHERE hetzner_server_id IS NOT NULL), 0)::float8 AS monthly_eur,
+       count(*) FILTER (WHERE hetzner_server_id IS NOT NULL AND server_price_monthly IS NULL)::int AS unpriced,
+       count(*) FILTER (WHERE limit_wait_since IS NOT NULL AND provisioning_status = 'creating')::int AS waiting
 FROM subscriptions
-WHERE hetzner_server_id IS NOT NULL
+WHERE hetzner_server_id IS NOT NULL OR limit_wait_since IS NOT NULL
 `
 
 type FleetSummaryRow struct {
 	Servers    int32
 	MonthlyEur float64
 	Unpriced   int32
+	Waiting    int32
 }
 
 // The servers the app holds in Hetzner and their monthly cost from the catalog's prices.
 func (q *Queries) FleetSummary(ctx context.Context, db DBTX) (FleetSummaryRow, error) {
 	row := db.QueryRow(ctx, fleetSummary)
 	var i FleetSummaryRow
-	err := row.Scan(&i.Servers, &i.MonthlyEur, &i.Unpriced)
+	err := row.Scan(
+		&i.Servers,
+		&i.MonthlyEur,
+		&i.Unpriced,
+		&i.Waiting,
+	)
 	return i, err
 }
 

@@ -29,7 +29,15 @@ func (a *App) dashboard(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v := views.DashboardView{Counts: counts, Attention: attention, Findings: findings, Now: time.Now(), Scheduled: scheduled}
+	fleet, err := a.Provision.Fleet(ctx)
+	if err != nil {
+		return err
+	}
+	pre, err := a.Provision.Preflight(ctx)
+	if err != nil {
+		return err
+	}
+	v := views.DashboardView{Counts: counts, Attention: attention, Findings: findings, Fleet: fleet, Preflight: pre, Now: time.Now(), Scheduled: scheduled}
 	v.RateLimit.Remaining, v.RateLimit.Limit, v.RateLimit.Reset, v.RateLimit.Known = a.Provision.RateLimit()
 	return render(c, http.StatusOK, views.Dashboard(a.page(c, "Dashboard", "dashboard"), v))
 }

@@ -37,6 +37,7 @@ var routeTable = []struct {
 	{"POST /subscriptions/:id/provision", auth.RoleOperator},
 	{"POST /subscriptions/:id/retry", auth.RoleOperator},
 	{"POST /subscriptions/:id/reinject", auth.RoleOperator},
+	{"POST /subscriptions/:id/reboot", auth.RoleOperator},
 	{"POST /subscriptions/:id/destroy", auth.RoleOwner},
 	{"GET /reconcile", auth.RoleViewer},
 	{"POST /reconcile/run", auth.RoleOwner},

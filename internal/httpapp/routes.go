@@ -57,6 +57,7 @@ func (a *App) routes(e *echo.Echo) {
 	admin.POST("/subscriptions/:id/provision", a.subscriptionProvision)
 	admin.POST("/subscriptions/:id/retry", a.subscriptionRetry)
 	admin.POST("/subscriptions/:id/reinject", a.subscriptionReinject)
+	admin.POST("/subscriptions/:id/reboot", a.subscriptionReboot)
 	admin.POST("/subscriptions/:id/destroy", a.subscriptionDestroy)
 	admin.GET("/reconcile", a.reconcileShow)
 	admin.POST("/reconcile/run", a.reconcileRun)
@@ -104,6 +105,7 @@ var routeRoles = map[string]auth.Role{
 	"POST /subscriptions/:id/provision": auth.RoleOperator,
 	"POST /subscriptions/:id/retry":     auth.RoleOperator,
 	"POST /subscriptions/:id/reinject":  auth.RoleOperator,
+	"POST /subscriptions/:id/reboot":    auth.RoleOperator,
 	"POST /subscriptions/:id/destroy":   auth.RoleOwner,
 	"GET /reconcile":                    auth.RoleViewer,
 	"POST /reconcile/run":               auth.RoleOwner,

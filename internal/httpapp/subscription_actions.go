@@ -25,6 +25,19 @@ func (a *App) subscriptionReinject(c echo.Context) error {
 	return a.subscriptionAction(c, a.Provision.Reinject, "Re-injection of secrets started.")
 }
 
+// subscriptionReboot reboots a ready VPS (through a worker job) once the admin confirmed it.
+func (a *App) subscriptionReboot(c echo.Context) error {
+	if c.FormValue("confirm") != "reboot" {
+		id, err := pathID(c)
+		if err != nil {
+			return err
+		}
+		a.setFlash(c, "error", "Confirm the reboot with the Reboot now button. Nothing was rebooted.")
+		return redirect(c, "/subscriptions/"+itoa64(id))
+	}
+	return a.subscriptionAction(c, a.Provision.Reboot, "Reboot requested; the worker sends it to Hetzner.")
+}
+
 // subscriptionDestroy deletes the VPS once the admin has typed its server name.
 func (a *App) subscriptionDestroy(c echo.Context) error {
 	id, err := pathID(c)
@@ -61,6 +74,9 @@ func (a *App) subscriptionAction(c echo.Context, do func(context.Context, int64,
 	switch {
 	case errors.Is(err, provision.ErrInvalidState):
 		a.setFlash(c, "error", "That action is not possible in the subscription's current state; the page shows what it is now.")
+	case errors.Is(err, provision.ErrPreflight):
+		// The reasons name configuration variables and Hetzner's findings, never a secret.
+		a.setFlash(c, "error", "Not started, because "+err.Error()+". Fix the configuration and restart the worker; nothing was changed.")
 	case err != nil:
 		return err
 	default:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -79,6 +80,6 @@ func (a *App) pollStatus(ctx context.Context, id int64) (*provision.Status, erro
 func (a *App) statusView(c echo.Context, st *provision.Status) views.StatusView {
 	return views.StatusView{
 		Status: st, CSRFToken: csrfToken(c), ServerName: st.ServerName,
-		Location: a.Config.Location, ServerType: a.Config.ServerType, Now: time.Now(), Role: role(c),
+		Location: strings.Join(a.Config.PlanFor(st.Plan).Locations, ","), ServerType: a.Config.PlanFor(st.Plan).ServerType, Now: time.Now(), Role: role(c),
 	}
 }

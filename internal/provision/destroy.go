@@ -66,6 +66,10 @@ func (w *Worker) stepDestroy(ctx context.Context, sub db.Subscription) (outcome,
 		if err := event(ctx, tx, sub.ID, db.ProvisioningStatusDestroying, "completed", actorWorker, "Server and SSH key deleted"); err != nil {
 			return err
 		}
+		// A server slot may be free now: the first provisioning waiting for it goes on at once.
+		if err := w.wakeLimitWaiter(ctx, tx); err != nil {
+			return err
+		}
 		return event(ctx, tx, sub.ID, db.ProvisioningStatusDestroyed, "entered", actorWorker, "Destroyed; the subscription can be provisioned again")
 	})
 	return advanced, err

@@ -14,8 +14,10 @@ import (
 	"github.com/rachelcloud/admin/internal/db"
 )
 
-// actionsPerRequest is Hetzner's page size maximum: one GET /actions?id=…&per_page=50 reads 50.
-const actionsPerRequest = 50
+// actionsPerRequest is how many IDs one GET /actions?id=…&id=… asks for: the endpoint takes only
+// id and answers without pagination (spec; listing arbitrary actions was removed 2025-01-30), and
+// hcloud-go's own WaitFor asks for 25 at a time.
+const actionsPerRequest = 25
 
 // pollLoop runs on the one worker holding the poller lock. It reads every running action of every
 // subscription in batched requests, backs off while nothing changes, and paces itself by
@@ -107,9 +109,28 @@ func (w *Worker) pollOnce(ctx context.Context) (n int, changed bool, err error) 
 	}
 	finishedSubs := map[int64]bool{}
 	for chunk := range slices.Chunk(ids, actionsPerRequest) {
-		actions, _, err := w.hc.Action.List(ctx, hcloud.ActionListOpts{ListOpts: hcloud.ListOpts{PerPage: actionsPerRequest}, ID: chunk})
+		// PerPage -1 sends no per_page: GET /actions takes only id.
+		actions, _, err := w.hc.Action.List(ctx, hcloud.ActionListOpts{ListOpts: hcloud.ListOpts{PerPage: -1}, ID: chunk})
 		if err != nil {
 			return len(rows), changed, fmt.Errorf("GET /actions: %w", err)
+		}
+		// An ID the answer leaves out is one Hetzner no longer knows (hcloud-go's WaitFor fails
+		// with "actions not found" then): waiting for it cannot end, so it fails now with a reason.
+		answered := make(map[int64]bool, len(actions))
+		for _, a := range actions {
+			answered[a.ID] = true
+		}
+		for _, id := range chunk {
+			if answered[id] {
+				continue
+			}
+			code, msg := "not_found", fmt.Sprintf("Hetzner no longer knows action %d, so its outcome cannot be learnt", id)
+			if _, err := w.q.HetznerActionFinish(ctx, w.pool, db.HetznerActionFinishParams{ID: id, Status: string(hcloud.ActionStatusError),
+				Progress: known[id].Progress, ErrorCode: &code, ErrorMessage: &msg}); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return len(rows), changed, fmt.Errorf("record vanished action %d: %w", id, err)
+			}
+			changed = true
+			finishedSubs[known[id].SubscriptionID] = true
 		}
 		for _, a := range actions {
 			r, ok := known[a.ID]

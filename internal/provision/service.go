@@ -136,6 +136,9 @@ func (s *Service) Provision(ctx context.Context, subscriptionID int64, a Actor) 
 	return s.transition(ctx, subscriptionID, a, "vps.provision", func(sub db.Subscription) (db.ProvisioningStatus, string, error) {
 		switch statusOf(sub) {
 		case "", db.ProvisioningStatusDestroyed:
+			if err := s.preflightRefusal(ctx, s.pool); err != nil {
+				return "", "", err
+			}
 			return db.ProvisioningStatusPending, "Provisioning requested", nil
 		case db.ProvisioningStatusPending, db.ProvisioningStatusCreating, db.ProvisioningStatusCloudInit,
 			db.ProvisioningStatusInjectingSecrets, db.ProvisioningStatusReady:
@@ -154,6 +157,12 @@ func (s *Service) Retry(ctx context.Context, subscriptionID int64, a Actor) erro
 			return "", "", fmt.Errorf("retry subscription %d in state %s: %w", sub.ID, statusOf(sub), ErrInvalidState)
 		}
 		step := *sub.FailedStep
+		if step == db.ProvisioningStatusPending || step == db.ProvisioningStatusCreating {
+			// A retried create would meet the same refusal the preflight found.
+			if err := s.preflightRefusal(ctx, s.pool); err != nil {
+				return "", "", err
+			}
+		}
 		switch step {
 		case db.ProvisioningStatusCloudInit:
 			if sub.HetznerServerID == nil || sub.VpsIpAddress == nil {

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/rachelcloud/admin/internal/db"
@@ -39,6 +41,11 @@ type Status struct {
 	ProvisionedAt      *time.Time
 	DeprovisionedAt    *time.Time
 
+	// Server is what server the subscription actually got (nil before one was created).
+	Server *ServerFacts
+	// LimitWait says, while the creating step waits for Hetzner's server limit, how it waits.
+	LimitWait string
+
 	Steps   []StepView
 	Events  []EventView
 	Actions []ActionView
@@ -50,6 +57,33 @@ type Status struct {
 	// Terminal means nothing will change without an admin (ready, failed, destroyed, never
 	// provisioned): the page can stop polling.
 	Terminal bool
+}
+
+// ServerFacts is the server a subscription got: type, location, image and the catalog's net
+// monthly price in EUR (nil when the catalog had none).
+type ServerFacts struct {
+	Type, Location, Image string
+	PriceMonthly          *float64
+}
+
+// serverFacts builds the facts from their columns; nil when no server type was recorded.
+func serverFacts(typ, loc, image *string, price pgtype.Numeric) *ServerFacts {
+	if typ == nil {
+		return nil
+	}
+	f := &ServerFacts{Type: *typ}
+	if loc != nil {
+		f.Location = *loc
+	}
+	if image != nil {
+		f.Image = *image
+	}
+	if price.Valid {
+		if v, err := price.Float64Value(); err == nil && v.Valid {
+			f.PriceMonthly = &v.Float64
+		}
+	}
+	return f
 }
 
 // StepView is one row of the steps timeline.
@@ -95,7 +129,7 @@ type ReceiptFile struct {
 }
 
 // Allowed says which buttons the page offers.
-type Allowed struct{ Provision, Retry, Reinject, Destroy bool }
+type Allowed struct{ Provision, Retry, Reinject, Reboot, Destroy bool }
 
 // Stuck says how long the current step overran and what an admin can do.
 type Stuck struct {
@@ -204,6 +238,15 @@ func statusFromRow(row db.UIStatusGetRow, now time.Time) (*Status, error) {
 		dbEvents = append(dbEvents, db.ProvisioningEvent{SubscriptionID: sub.ID, OccurredAt: e.At, Step: e.Step, Kind: e.Kind, Message: e.Message, Actor: e.Actor})
 	}
 	st.Steps = timeline(sub, dbEvents, now)
+	st.Server = serverFacts(row.ServerType, row.ServerLocation, row.ServerImage, row.ServerPriceMonthly)
+	if row.LimitWaitSince != nil && statusOf(sub) == db.ProvisioningStatusCreating {
+		st.LimitWait = limitWaitPrefix + "."
+		for _, e := range st.Events {
+			if strings.HasPrefix(e.Message, limitWaitPrefix) {
+				st.LimitWait = e.Message
+			}
+		}
+	}
 
 	var actions []struct {
 		ID        int64     `json:"id"`
@@ -247,13 +290,14 @@ func deriveActions(st *Status, sub db.Subscription, now time.Time) {
 		Provision: state == "" || state == db.ProvisioningStatusDestroyed,
 		Retry:     state == db.ProvisioningStatusFailed,
 		Reinject:  state == db.ProvisioningStatusReady,
+		Reboot:    state == db.ProvisioningStatusReady && sub.HetznerServerID != nil,
 		Destroy:   state != "" && state != db.ProvisioningStatusDestroyed && state != db.ProvisioningStatusDestroying,
 	}
 	switch state {
 	case "", db.ProvisioningStatusReady, db.ProvisioningStatusFailed, db.ProvisioningStatusDestroyed:
 		st.Terminal = true
 	}
-	if e, ok := expected[state]; ok && sub.StepStartedAt != nil {
+	if e, ok := expected[state]; ok && sub.StepStartedAt != nil && st.LimitWait == "" {
 		if over := now.Sub(*sub.StepStartedAt) - e.d; over > 0 {
 			st.Stuck = &Stuck{Over: over.Round(time.Second), Hint: e.hint}
 		}

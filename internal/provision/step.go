@@ -120,6 +120,9 @@ func (w *Worker) overdue(ctx context.Context, sub db.Subscription) string {
 	if sub.StepStartedAt == nil {
 		return ""
 	}
+	if st == db.ProvisioningStatusCreating && sub.LimitWaitSince != nil {
+		return "" // waiting for Hetzner's server limit is not Hetzner being slow: no deadline
+	}
 	waited := time.Since(*sub.StepStartedAt)
 	if waited <= w.stepDeadline(st) {
 		return ""
@@ -160,7 +163,7 @@ func (w *Worker) stepError(ctx context.Context, sub db.Subscription, st db.Provi
 		}
 		return nil
 	}
-	late := sub.StepStartedAt != nil && time.Since(*sub.StepStartedAt) > w.stepDeadline(st)
+	late := sub.StepStartedAt != nil && sub.LimitWaitSince == nil && time.Since(*sub.StepStartedAt) > w.stepDeadline(st)
 	if late || attempt >= maxAttempts-1 {
 		w.failStep(ctx, sub.ID, st, fmt.Sprintf("Gave up after repeated errors: %v. Retry tries again; Destroy removes what was created.", err))
 		if st == db.ProvisioningStatusCreating {

@@ -235,6 +235,12 @@ func (w *Worker) createServer(ctx context.Context, sub db.Subscription, inst, na
 			return w.adoptServer(ctx, sub, inst, srv)
 		}
 	}
+	if wait, err := w.queuedForLimit(ctx, sub); err != nil || wait != nil {
+		if err != nil {
+			return waiting, err
+		}
+		return *wait, nil
+	}
 	token, err := w.callbackToken(ctx, sub)
 	if err != nil {
 		return waiting, err
@@ -243,13 +249,8 @@ func (w *Worker) createServer(ctx context.Context, sub db.Subscription, inst, na
 	if err != nil {
 		return waiting, fail("The stored host key cannot be decrypted (%v): was RACHEL_KEYRING changed? Destroy and provision again.", err)
 	}
-	userData, err := cloudinit.Build(cloudinit.Config{
-		Hostname: name, AuthorizedKeys: []string{*sub.SshPublicKey},
-		HostKeyPrivate: string(hostKeyPriv), HostKeyPublic: *sub.SshHostKeyPublic,
-		CallbackURL: callbackURL(w.cfg.PublicBaseURL, token),
-		SSHPort:     w.cfg.VPSSSHPort, Packages: w.cfg.VPSPackages, AssistantCommand: w.cfg.AssistantCommand,
-		AssistantArtifactURL: w.cfg.AssistantArtifactURL, AssistantArtifactSHA256: w.cfg.AssistantArtifactSHA256,
-	})
+	userData, err := cloudinit.Build(userDataConfig(w.cfg, name, *sub.SshPublicKey, string(hostKeyPriv), *sub.SshHostKeyPublic,
+		callbackURL(w.cfg.PublicBaseURL, token)))
 	if err != nil {
 		return waiting, fail("Cannot build the cloud-init user data: %v", err)
 	}
@@ -257,19 +258,18 @@ func (w *Worker) createServer(ctx context.Context, sub db.Subscription, inst, na
 	if err != nil {
 		return waiting, err
 	}
-	w.o.hook("before-server-create")
-	res, _, err := w.hc.Server.Create(ctx, hcloud.ServerCreateOpts{
+	// Type, image and location come from the subscription's plan (createInPlan).
+	res, wait, err := w.createInPlan(ctx, sub, hcloud.ServerCreateOpts{
 		Name:             name,
-		ServerType:       &hcloud.ServerType{Name: w.cfg.ServerType},
-		Image:            &hcloud.Image{Name: w.cfg.Image},
-		Location:         &hcloud.Location{Name: w.cfg.Location},
 		SSHKeys:          []*hcloud.SSHKey{{ID: *sub.HetznerSshKeyID}},
 		UserData:         string(userData),
 		StartAfterCreate: ptr(true),
 		Labels:           labelsFor(inst, sub),
 		Firewalls:        []*hcloud.ServerCreateFirewall{{Firewall: hcloud.Firewall{ID: fwID}}},
 	})
-	w.o.hook("server-created")
+	if res == nil && wait != nil {
+		return *wait, err
+	}
 	if err != nil {
 		if hcloud.IsError(err, hcloud.ErrorCodeUniquenessError) {
 			srv, _, gerr := w.hc.Server.GetByName(ctx, name)
@@ -281,9 +281,12 @@ func (w *Worker) createServer(ctx context.Context, sub db.Subscription, inst, na
 			}
 			return waiting, errors.New("server name conflict but no such server found; trying again")
 		}
-		if hcloud.IsError(err, hcloud.ErrorCodeInvalidInput) && strings.Contains(strings.ToLower(err.Error()), "firewall") {
+		if w.firewallGone(ctx, fwID, err) {
 			w.forgetFirewall(ctx, inst)
-			return waiting, fmt.Errorf("the shared firewall is gone; creating it again: %w", err)
+			return waiting, fmt.Errorf("the shared firewall %d is gone; creating it again: %w", fwID, err)
+		}
+		if errors.Is(err, errNoCapacity) {
+			return waiting, err // transient: retried with backoff until CREATE_DEADLINE
 		}
 		return waiting, hetznerError("create the server", err)
 	}
@@ -292,11 +295,16 @@ func (w *Worker) createServer(ctx context.Context, sub db.Subscription, inst, na
 		if err := w.recordServer(ctx, tx, sub.ID, res.Server); err != nil {
 			return err
 		}
+		if sub.LimitWaitSince != nil {
+			if err := w.q.LimitWaitEnd(ctx, tx, sub.ID); err != nil {
+				return fmt.Errorf("leave the server-limit queue: %w", err)
+			}
+		}
 		if err := w.recordActions(ctx, tx, sub.ID, actions...); err != nil {
 			return err
 		}
 		return event(ctx, tx, sub.ID, db.ProvisioningStatusCreating, "info", actorWorker,
-			"Server %s (%d) created at %s; waiting for Hetzner to start it", name, res.Server.ID, ipv4(res.Server))
+			"Server %s (%d) created at %s: %s; waiting for Hetzner to start it", name, res.Server.ID, ipv4(res.Server), describeServer(res.Server))
 	})
 	if err != nil {
 		return waiting, err
@@ -334,7 +342,7 @@ func (w *Worker) recordServer(ctx context.Context, tx db.DBTX, subID int64, srv 
 	if err := w.q.ProvisionSetServer(ctx, tx, db.ProvisionSetServerParams{ID: subID, ServerID: srv.ID, Hostname: srv.Name, Ip: ip}); err != nil {
 		return fmt.Errorf("record server %d: %w", srv.ID, err)
 	}
-	return nil
+	return w.serverFacts(ctx, tx, subID, srv)
 }
 
 func (w *Worker) recordActions(ctx context.Context, tx db.DBTX, subID int64, actions ...*hcloud.Action) error {

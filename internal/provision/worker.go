@@ -82,6 +82,9 @@ func NewWorker(pool *pgxpool.Pool, cfg *config.Config, opts ...Option) (*Worker,
 	if err := river.AddWorkerSafely(workers, &destroyOrphanWorker{w: w}); err != nil {
 		return nil, fmt.Errorf("provision worker: %w", err)
 	}
+	if err := river.AddWorkerSafely(workers, &rebootWorker{w: w}); err != nil {
+		return nil, fmt.Errorf("provision worker: %w", err)
+	}
 	t := o.timings
 	queues := map[string]river.QueueConfig{
 		queueSteps:       {MaxWorkers: 100},
@@ -189,8 +192,8 @@ func (w *Worker) runOnce(ctx context.Context) error {
 
 	loopCtx, cancelLoops := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	errc := make(chan error, 3)
-	for _, loop := range []func(context.Context) error{w.pollLoop, w.sweepLoop, w.keyPoolLoop} {
+	errc := make(chan error, 4)
+	for _, loop := range []func(context.Context) error{w.pollLoop, w.sweepLoop, w.keyPoolLoop, w.preflightLoop} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
