@@ -105,13 +105,18 @@ func (q *Queries) LimitWaitHead(ctx context.Context, db DBTX) (int64, error) {
 const limitWaitStart = `-- name: LimitWaitStart :one
 WITH prev AS (SELECT limit_wait_since FROM subscriptions WHERE id = $1::bigint)
 UPDATE subscriptions s
-SET limit_wait_since = coalesce(s.limit_wait_since, now()), updated_at = now()
+SET limit_wait_since = coalesce(s.limit_wait_since,
+        (SELECT max(e.occurred_at) FROM provisioning_events e
+         WHERE e.subscription_id = s.id AND e.step = 'pending' AND e.kind = 'entered'),
+        now()),
+    updated_at = now()
 WHERE s.id = $1::bigint
 RETURNING (SELECT limit_wait_since IS NULL FROM prev)::boolean AS started
 `
 
 // Puts the subscription in the queue for Hetzner's server limit (keeping its place if it is in it
-// already); true when it was not waiting before.
+// already); true when it was not waiting before. Its place is the time its provisioning was
+// requested, so the queue keeps request order whatever order the creates met the limit in.
 func (q *Queries) LimitWaitStart(ctx context.Context, db DBTX, id int64) (bool, error) {
 	row := db.QueryRow(ctx, limitWaitStart, id)
 	var started bool
