@@ -20,6 +20,7 @@ import (
 
 	"github.com/rachelcloud/admin/internal/config"
 	"github.com/rachelcloud/admin/internal/metrics"
+	"github.com/rachelcloud/admin/internal/hcloudsim"
 )
 
 // Every subcommand answers -h with its usage, without doing anything.
@@ -144,4 +145,27 @@ func TestMetricsPortNeedsTheToken(t *testing.T) {
 	require.Equal(t, http.StatusUnauthorized, get("/metrics", ""))
 	require.Equal(t, http.StatusUnauthorized, get("/metrics", "Bearer nope"))
 	require.Equal(t, http.StatusOK, get("/metrics", "Bearer scrape-token-0123456789"))
+// preflight prints every reason, one a line, and fails; the default configuration passes against
+// the simulator.
+func TestPreflightSubcommand(t *testing.T) {
+	sim, err := hcloudsim.New(hcloudsim.Config{Token: "t"})
+	require.NoError(t, err)
+	require.NoError(t, sim.Start())
+	t.Cleanup(func() { _ = sim.Close() })
+	t.Setenv("DATABASE_URL", "")
+	t.Setenv("HCLOUD_TOKEN", "t")
+	t.Setenv("HCLOUD_ENDPOINT", sim.Endpoint())
+	var out bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"preflight"}, &out, &bytes.Buffer{}))
+	require.Equal(t, "preflight passed\n", out.String())
+
+	t.Setenv("HCLOUD_SERVER_TYPE", "cx22")
+	t.Setenv("HCLOUD_PLAN_PRO", "cx23 fsn1,sin")
+	out.Reset()
+	err = run(context.Background(), []string{"preflight"}, &out, &bytes.Buffer{})
+	require.ErrorContains(t, err, "preflight failed")
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	require.Len(t, lines, 2, out.String())
+	require.True(t, strings.HasPrefix(lines[0], "HCLOUD_SERVER_TYPE: "), lines[0])
+	require.Equal(t, "HCLOUD_PLAN_PRO: server type cx23 is not offered in sin", lines[1])
 }
