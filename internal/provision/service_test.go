@@ -74,7 +74,7 @@ func TestHappyPath(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "ready", st.State)
 	require.True(t, st.Terminal)
-	require.Equal(t, Allowed{Reinject: true, Destroy: true}, st.Allowed)
+	require.Equal(t, Allowed{Reinject: true, Reboot: true, Destroy: true}, st.Allowed)
 	require.Len(t, st.Steps, 5)
 	for _, s := range st.Steps {
 		require.Equal(t, "done", s.State, s.Step)

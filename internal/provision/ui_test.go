@@ -35,7 +35,7 @@ func TestStatus(t *testing.T) {
 	require.NotEmpty(t, st.HostKeyFingerprint)
 	require.NotEmpty(t, st.IPv4)
 	require.True(t, st.Terminal)
-	require.Equal(t, Allowed{Reinject: true, Destroy: true}, st.Allowed)
+	require.Equal(t, Allowed{Reinject: true, Reboot: true, Destroy: true}, st.Allowed)
 	var done []string
 	for _, s := range st.Steps {
 		if s.State == "done" {
