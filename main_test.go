@@ -145,6 +145,8 @@ func TestMetricsPortNeedsTheToken(t *testing.T) {
 	require.Equal(t, http.StatusUnauthorized, get("/metrics", ""))
 	require.Equal(t, http.StatusUnauthorized, get("/metrics", "Bearer nope"))
 	require.Equal(t, http.StatusOK, get("/metrics", "Bearer scrape-token-0123456789"))
+}
+
 // preflight prints every reason, one a line, and fails; the default configuration passes against
 // the simulator.
 func TestPreflightSubcommand(t *testing.T) {
