@@ -19,8 +19,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rachelcloud/admin/internal/config"
-	"github.com/rachelcloud/admin/internal/metrics"
 	"github.com/rachelcloud/admin/internal/hcloudsim"
+	"github.com/rachelcloud/admin/internal/metrics"
 )
 
 // Every subcommand answers -h with its usage, without doing anything.

@@ -292,5 +292,3 @@ func TestFirewallGoneIsFoundByLookup(t *testing.T) {
 	require.Len(t, now, 1)
 	require.NotEqual(t, fws[0].ID, now[0].ID)
 }
-
-
