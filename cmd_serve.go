@@ -93,7 +93,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := newFlags("serve", "Runs the admin web app. Applies pending migrations first.", stderr,
 		"DATABASE_URL", "PORT", "LISTEN_HOST", "RACHEL_KEYRING", "PUBLIC_BASE_URL", "SESSION_IDLE_TIMEOUT", "SESSION_MAX_AGE", "COOKIE_SECURE",
 		"TRUST_PROXY", "METRICS_PORT", "METRICS_TOKEN", "LOG_FORMAT",
-		"NOTIFY_SMTP_URL", "NOTIFY_WEBHOOK_URL", "NOTIFY_WEBHOOK_SECRET", "BILLING_API_RATE")
+		"NOTIFY_SMTP_URL", "NOTIFY_WEBHOOK_URL", "NOTIFY_WEBHOOK_SECRET", "BILLING_API_RATE",
+		"HEALTH_CHECK_INTERVAL", "CLAUDE_TOKEN_WARN")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

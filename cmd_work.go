@@ -15,6 +15,7 @@ import (
 	"github.com/rachelcloud/admin/internal/billing"
 	"github.com/rachelcloud/admin/internal/config"
 	"github.com/rachelcloud/admin/internal/database"
+	"github.com/rachelcloud/admin/internal/health"
 	"github.com/rachelcloud/admin/internal/metrics"
 	"github.com/rachelcloud/admin/internal/notify"
 	"github.com/rachelcloud/admin/internal/provision"
@@ -27,7 +28,8 @@ func runWork(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		"DATABASE_URL", "RACHEL_KEYRING", "HCLOUD_TOKEN", "HCLOUD_TOKEN_FILE", "HCLOUD_ENDPOINT", "PUBLIC_BASE_URL",
 		"HCLOUD_SERVER_TYPE", "HCLOUD_IMAGE", "HCLOUD_LOCATION", "SSH_KEY_ALGORITHM", "SSH_ALLOWED_SOURCES", "VPS_SSH_PORT",
 		"CALLBACK_DEADLINE", "CREATE_DEADLINE", "INJECT_DEADLINE", "METRICS_PORT", "METRICS_TOKEN", "LISTEN_HOST", "LOG_FORMAT",
-		"NOTIFY_SMTP_URL", "NOTIFY_WEBHOOK_URL", "NOTIFY_WEBHOOK_SECRET", "NOTIFY_DIGEST_WINDOW")
+		"NOTIFY_SMTP_URL", "NOTIFY_WEBHOOK_URL", "NOTIFY_WEBHOOK_SECRET", "NOTIFY_DIGEST_WINDOW",
+		"HEALTH_CHECK_INTERVAL")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -62,8 +64,10 @@ func runWorker(ctx context.Context, pool *pgxpool.Pool, cfg *config.Config, log 
 		return err
 	}
 	policy := billing.New(pool, prov, billing.Options{Notify: notifier, Log: log})
+	checker := health.New(pool, cfg, health.Options{Notify: notifier, Log: log})
 	opts = append([]provision.Option{provision.WithLogger(log), provision.WithRegistry(m.Registry),
-		provision.WithJobs(notifier.Jobs()), provision.WithJobs(policy.Jobs())}, opts...)
+		provision.WithJobs(notifier.Jobs()), provision.WithJobs(policy.Jobs()),
+		provision.WithJobs(checker.Jobs(cfg.HealthCheckInterval))}, opts...)
 	w, err := provision.NewWorker(pool, cfg, opts...)
 	if err != nil {
 		return err

@@ -73,6 +73,9 @@ type Config struct {
 	NotifyDigestWindow  time.Duration  // NOTIFY_DIGEST_WINDOW: incidents within it go out as one message
 
 	BillingAPIRate int // BILLING_API_RATE: billing API requests a minute per client address
+
+	HealthCheckInterval time.Duration // HEALTH_CHECK_INTERVAL: how often ready VPSes are checked
+	ClaudeTokenWarn     time.Duration // CLAUDE_TOKEN_WARN: list Claude tokens expiring within it
 }
 
 // SMTPSettings is the email channel, parsed from NOTIFY_SMTP_URL
@@ -162,6 +165,8 @@ var Vars = []Var{
 	{"NOTIFY_WEBHOOK_URL", "(no webhook)", "Webhook channel of notifications: JSON `{\"text\":…}` (Slack-compatible) POSTed here, signed (see Notifications)."},
 	{"NOTIFY_WEBHOOK_SECRET", "", "HMAC-SHA256 key of the webhook signature (at least 16 characters). Required with NOTIFY_WEBHOOK_URL."},
 	{"BILLING_API_RATE", "60", "Requests a minute (per client address) the billing API accepts before answering 429."},
+	{"HEALTH_CHECK_INTERVAL", "5m", "How often the worker checks over SSH that the assistant of every ready VPS runs (two failures in a row: down, notified)."},
+	{"CLAUDE_TOKEN_WARN", "168h", "Claude tokens expiring within this are listed on the Assistants page (expired ones always)."},
 	{"NOTIFY_DIGEST_WINDOW", "1m", "Incidents within this window after the first go out as one message (a digest when several)."},
 }
 
@@ -389,6 +394,8 @@ func Load(getenv Getenv) (*Config, error) {
 		bad("SESSION_IDLE_TIMEOUT", "is longer than SESSION_MAX_AGE")
 	}
 	c.NotifyDigestWindow = dur("NOTIFY_DIGEST_WINDOW", "1m")
+	c.HealthCheckInterval = dur("HEALTH_CHECK_INTERVAL", "5m")
+	c.ClaudeTokenWarn = dur("CLAUDE_TOKEN_WARN", "168h")
 	if v := str("BILLING_API_RATE", "60"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 100000 {

@@ -137,6 +137,15 @@ type ApiToken struct {
 	RevokedBy  string
 }
 
+type AssistantHealth struct {
+	SubscriptionID      int64
+	CheckedAt           time.Time
+	State               string
+	Detail              string
+	LastSeenAt          *time.Time
+	ConsecutiveFailures int32
+}
+
 type AuditLog struct {
 	ID             int64
 	OccurredAt     time.Time

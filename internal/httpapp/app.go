@@ -20,6 +20,7 @@ import (
 	"github.com/rachelcloud/admin/internal/config"
 	"github.com/rachelcloud/admin/internal/customer"
 	"github.com/rachelcloud/admin/internal/database"
+	"github.com/rachelcloud/admin/internal/health"
 	"github.com/rachelcloud/admin/internal/metrics"
 	"github.com/rachelcloud/admin/internal/notify"
 	"github.com/rachelcloud/admin/internal/provision"
@@ -36,6 +37,7 @@ type Deps struct {
 	Provision *provision.Service
 	Notify    *notify.Notifier
 	Billing   *billing.Service
+	Health    *health.Checker
 	Metrics   *metrics.Metrics // nil: no /metrics route, no request counter
 	Log       *slog.Logger
 }
@@ -64,6 +66,9 @@ func New(d Deps) *echo.Echo {
 	}
 	if d.Billing == nil && d.Pool != nil {
 		d.Billing = billing.New(d.Pool, d.Provision, billing.Options{Notify: d.Notify, Log: d.Log})
+	}
+	if d.Health == nil && d.Pool != nil {
+		d.Health = health.New(d.Pool, d.Config, health.Options{Notify: d.Notify, Log: d.Log})
 	}
 	a := &App{Deps: d, sessions: newSessionCache()}
 	e := echo.New()

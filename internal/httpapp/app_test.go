@@ -48,6 +48,7 @@ type testBundle struct {
 	client *http.Client // keeps cookies, does not follow redirects
 	sim    *hcloudsim.Simulator
 	prov   *provision.Service
+	cfg    *config.Config
 }
 
 // setupOpts changes what setup builds.

@@ -59,6 +59,7 @@ var routeTable = []struct {
 	{"GET /account/2fa/qr.png", auth.RoleViewer},
 	{"POST /account/2fa", auth.RoleViewer},
 	{"POST /admins/:id/reset-2fa", auth.RoleOwner},
+	{"GET /assistants", auth.RoleViewer},
 	{"GET /settings/billing", auth.RoleOwner},
 	{"POST /settings/billing", auth.RoleOwner},
 	{"GET /settings/api-tokens", auth.RoleOwner},

@@ -64,6 +64,7 @@ func (a *App) routes(e *echo.Echo) {
 	admin.POST("/reconcile/:id/destroy", a.findingDestroy)
 	admin.POST("/reconcile/:id/gone", a.findingGone)
 	admin.GET("/audit", a.auditList)
+	admin.GET("/assistants", a.assistantsShow)
 	admin.GET("/settings/notifications", a.notificationsShow)
 	admin.POST("/settings/notifications/test", a.notificationsTest)
 	admin.GET("/settings/billing", a.billingSettingsShow)
@@ -119,6 +120,7 @@ var routeRoles = map[string]auth.Role{
 	"POST /admins/:id/enable":           auth.RoleOwner,
 	"GET /account/password":             auth.RoleViewer,
 	"POST /account/password":            auth.RoleViewer,
+	"GET /assistants":                   auth.RoleViewer,
 	// Settings: notification channels, policies and API tokens are the owner's.
 	"GET /settings/notifications":          auth.RoleOwner,
 	"POST /settings/notifications/test":    auth.RoleOwner,

@@ -130,7 +130,7 @@ func setupStack(t *testing.T, sim hcloudsim.Config) *testBundle {
 
 	jar, _ := cookiejar.New(nil)
 	client := &http.Client{Jar: jar, Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	return &testBundle{pool: pool, echo: e, server: srv, client: client, sim: s, prov: prov}
+	return &testBundle{pool: pool, echo: e, server: srv, client: client, sim: s, prov: prov, cfg: cfg}
 }
 
 // waitState polls the database until the subscription is in state (or the deadline passes).

@@ -38,6 +38,9 @@ func (a *App) renderStatusPage(c echo.Context, code int, st *provision.Status, c
 		return err
 	}
 	v.Billing = cd
+	if v.Health, err = a.Health.Of(c.Request().Context(), st.SubscriptionID); err != nil {
+		return err
+	}
 	title := st.CustomerName + " · subscription " + itoa64(st.SubscriptionID)
 	return render(c, code, views.SubscriptionPage(a.page(c, title, "subscriptions"), v))
 }

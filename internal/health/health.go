@@ -1,0 +1,315 @@
+// Package health watches the assistants after their VPS is ready: ready is not forever. A periodic
+// job connects to every ready VPS over SSH — pinned to its seeded host key, as the provisioner's
+// login user, as injection does — and asks systemd whether the assistant's unit is active: one
+// connection and one command per VPS, a bounded number at a time, so a thousand VPSes cost a
+// thousand short sessions every HEALTH_CHECK_INTERVAL and no agent on the VPS. Two failed checks in
+// a row flag "ready but assistant down" with when it was last seen running, and notify; the admin
+// acts with Re-inject (which restarts the unit) or a Reboot.
+//
+// It also lists the customers whose Claude token is past or near claude_token_expires_at, so an
+// admin can update it and re-inject.
+package health
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/rachelcloud/admin/internal/cloudinit"
+	"github.com/rachelcloud/admin/internal/config"
+	"github.com/rachelcloud/admin/internal/db"
+	"github.com/rachelcloud/admin/internal/notify"
+	"github.com/rachelcloud/admin/internal/provision"
+	"github.com/rachelcloud/admin/internal/secrets"
+	"github.com/rachelcloud/admin/internal/sshkey"
+)
+
+// DownAfter is how many failed checks in a row flag an assistant as down (one failure may be a
+// restart in progress).
+const DownAfter = 2
+
+// Options adjust a [Checker].
+type Options struct {
+	Clock       func() time.Time
+	Notify      *notify.Notifier // nil: flagged on the pages only
+	Log         *slog.Logger
+	Concurrency int           // VPSes checked at once (default 16)
+	Timeout     time.Duration // per VPS: dial, handshake and the command (default 15 s)
+}
+
+// Checker runs the health checks and answers the pages.
+type Checker struct {
+	pool *pgxpool.Pool
+	q    *db.Queries
+	cfg  *config.Config
+	o    Options
+}
+
+// New returns a checker.
+func New(pool *pgxpool.Pool, cfg *config.Config, o Options) *Checker {
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 16
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 15 * time.Second
+	}
+	return &Checker{pool: pool, q: db.New(), cfg: cfg, o: o}
+}
+
+// Result counts one run.
+type Result struct{ Checked, Up, Failing, Down int }
+
+// CheckAll checks every ready VPS once, records the outcomes and keeps the assistant_down
+// incidents current.
+func (c *Checker) CheckAll(ctx context.Context) (Result, error) {
+	var res Result
+	if err := c.q.HealthForgetNotReady(ctx, c.pool); err != nil {
+		return res, fmt.Errorf("health: forget VPSes no longer ready: %w", err)
+	}
+	subs, err := c.q.HealthReadySubscriptions(ctx, c.pool)
+	if err != nil {
+		return res, fmt.Errorf("health: list ready subscriptions: %w", err)
+	}
+	type outcome struct {
+		sub    db.HealthReadySubscriptionsRow
+		state  string
+		detail string
+	}
+	outs := make([]outcome, len(subs))
+	sem := make(chan struct{}, c.o.Concurrency)
+	var wg sync.WaitGroup
+	for i, s := range subs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			state, detail := c.check(ctx, s)
+			outs[i] = outcome{sub: s, state: state, detail: detail}
+		}()
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return res, ctx.Err()
+	}
+	now := c.o.Clock()
+	var errs []error
+	for _, o := range outs {
+		res.Checked++
+		if o.state == "up" {
+			res.Up++
+		} else {
+			res.Failing++
+		}
+		if err := c.q.HealthRecord(ctx, c.pool, db.HealthRecordParams{SubscriptionID: o.sub.ID, CheckedAt: now,
+			State: o.state, Detail: o.detail, ProvisionedAt: o.sub.ProvisionedAt}); err != nil {
+			errs = append(errs, fmt.Errorf("health: record subscription %d: %w", o.sub.ID, err))
+		}
+	}
+	down, err := c.Down(ctx, 10000)
+	if err != nil {
+		return res, errors.Join(append(errs, err)...)
+	}
+	res.Down = len(down)
+	if c.o.Notify != nil {
+		conds := make([]notify.Condition, 0, len(down))
+		for _, d := range down {
+			id := d.SubscriptionID
+			conds = append(conds, notify.Condition{Key: fmt.Sprintf("assistant_down:%d", id), SubscriptionID: &id,
+				Summary: fmt.Sprintf("The assistant of subscription #%d (%s) is %s: %s. Last seen running %s. Re-inject restarts it; Reboot restarts the VPS.",
+					id, d.CustomerEmail, d.State, d.Detail, lastSeen(d.LastSeenAt))})
+		}
+		errs = append(errs, c.o.Notify.Sync(ctx, notify.KindAssistantDown, conds))
+	}
+	if res.Failing > 0 {
+		c.o.Log.Warn("assistant health", "checked", res.Checked, "failing", res.Failing, "down", res.Down)
+	}
+	return res, errors.Join(errs...)
+}
+
+func lastSeen(t *time.Time) string {
+	if t == nil {
+		return "never"
+	}
+	return t.UTC().Format("2006-01-02 15:04 UTC")
+}
+
+// check asks one VPS whether the assistant runs: "up", "down" (systemd says otherwise) or
+// "unreachable" (no SSH session), with a detail for the admin that holds no secret.
+func (c *Checker) check(ctx context.Context, s db.HealthReadySubscriptionsRow) (state, detail string) {
+	if s.VpsIpAddress == nil || s.SshPrivateKey == nil || s.SshHostKeyPublic == nil {
+		return "unreachable", "no address or keys are recorded"
+	}
+	privPEM, err := c.cfg.Keyring.Decrypt(s.SshPrivateKey, secrets.AD{Table: "subscriptions", Column: "ssh_private_key", RowID: s.ID})
+	if err != nil {
+		return "unreachable", "the stored SSH key cannot be decrypted"
+	}
+	signer, err := sshkey.ParsePrivateKey(privPEM)
+	if err != nil {
+		return "unreachable", "the stored SSH key is unusable"
+	}
+	pinned, err := sshkey.ParseAuthorizedKey(*s.SshHostKeyPublic)
+	if err != nil {
+		return "unreachable", "the pinned host key is unusable"
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.o.Timeout)
+	defer cancel()
+	addr := net.JoinHostPort(s.VpsIpAddress.String(), strconv.Itoa(c.cfg.VPSSSHPort))
+	d := net.Dialer{}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return "unreachable", fmt.Sprintf("cannot reach sshd at %s", addr)
+	}
+	defer conn.Close()
+	dl, _ := ctx.Deadline()
+	_ = conn.SetDeadline(dl)
+	cc, chans, reqs, err := ssh.NewClientConn(conn, addr, &ssh.ClientConfig{
+		User:              cloudinit.DefaultLoginUser,
+		Auth:              []ssh.AuthMethod{ssh.PublicKeys(signer)},
+		HostKeyCallback:   sshkey.FixedHostKeyCallback(pinned),
+		HostKeyAlgorithms: []string{pinned.Type()},
+		Timeout:           c.o.Timeout,
+	})
+	if err != nil {
+		return "unreachable", fmt.Sprintf("SSH to %s failed (a wrong host key is refused)", addr)
+	}
+	client := ssh.NewClient(cc, chans, reqs)
+	defer client.Close()
+	sess, err := client.NewSession()
+	if err != nil {
+		return "unreachable", "cannot open an SSH session"
+	}
+	defer sess.Close()
+	// The sudo rule cloud-init installs allows exactly this command (cloudinit.SudoCommands).
+	out, _ := sess.Output("sudo " + cloudinit.SudoCommands(cloudinit.DefaultServiceUser)[5])
+	st := strings.TrimSpace(string(out))
+	if st == "active" {
+		return "up", "active"
+	}
+	if st == "" {
+		st = "no answer"
+	}
+	if len(st) > 60 {
+		st = st[:60]
+	}
+	return "down", fmt.Sprintf("%s is %q", cloudinit.UnitName, st)
+}
+
+// Down is an assistant flagged down.
+type Down = db.HealthListDownRow
+
+// Down lists the ready VPSes whose assistant is down, longest first.
+func (c *Checker) Down(ctx context.Context, limit int) ([]Down, error) {
+	rows, err := c.q.HealthListDown(ctx, c.pool, db.HealthListDownParams{DownAfter: DownAfter, Lim: int32(limit)})
+	if err != nil {
+		return nil, fmt.Errorf("health: list assistants down: %w", err)
+	}
+	return rows, nil
+}
+
+// Of is one subscription's latest check (nil when never checked).
+func (c *Checker) Of(ctx context.Context, subscriptionID int64) (*db.AssistantHealth, error) {
+	h, err := c.q.HealthGet(ctx, c.pool, subscriptionID)
+	if err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("health of subscription %d: %w", subscriptionID, err)
+	}
+	return &h, nil
+}
+
+// TokenExpiry is a customer whose Claude token is past or near its expiry.
+type TokenExpiry struct {
+	CustomerID     int64
+	Email, Name    string
+	SubscriptionID int64  // latest, 0 when none
+	State          string // its provisioning status
+	ExpiresAt      time.Time
+	Expired        bool
+}
+
+// ExpiringTokens lists the Claude tokens expired or expiring within warn, soonest first. The
+// expiry is stored encrypted, so each is decrypted here (a cheap AES-GCM open per customer).
+func (c *Checker) ExpiringTokens(ctx context.Context, warn time.Duration) ([]TokenExpiry, error) {
+	rows, err := c.q.HealthClaudeExpiries(ctx, c.pool)
+	if err != nil {
+		return nil, fmt.Errorf("health: read Claude token expiries: %w", err)
+	}
+	now := c.o.Clock()
+	var out []TokenExpiry
+	for _, r := range rows {
+		plain, err := c.cfg.Keyring.Decrypt(r.ClaudeTokenExpiresAt, secrets.AD{Table: "customer_secrets", Column: "claude_token_expires_at", RowID: r.CustomerID})
+		if err != nil {
+			c.o.Log.Warn("health: undecryptable Claude token expiry", "customer_id", r.CustomerID)
+			continue
+		}
+		at, err := time.Parse(time.RFC3339, strings.TrimSpace(string(plain)))
+		if err != nil || at.After(now.Add(warn)) {
+			continue
+		}
+		te := TokenExpiry{CustomerID: r.CustomerID, Email: r.Email, Name: r.Name, SubscriptionID: r.SubscriptionID,
+			ExpiresAt: at, Expired: !at.After(now)}
+		if r.ProvisioningStatus != nil {
+			te.State = string(*r.ProvisioningStatus)
+		}
+		out = append(out, te)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ExpiresAt.Before(out[j].ExpiresAt) })
+	return out, nil
+}
+
+// checkArgs runs the checks once (periodic).
+type checkArgs struct{}
+
+func (checkArgs) Kind() string { return "assistant_health" }
+
+func (checkArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: queue, MaxAttempts: 2,
+		UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
+			rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
+			rivertype.JobStateRetryable, rivertype.JobStateScheduled}}}
+}
+
+const queue = "health"
+
+type checkWorker struct {
+	river.WorkerDefaults[checkArgs]
+	c *Checker
+}
+
+func (w *checkWorker) Work(ctx context.Context, _ *river.Job[checkArgs]) error {
+	_, err := w.c.CheckAll(ctx)
+	return err
+}
+
+func (w *checkWorker) Timeout(*river.Job[checkArgs]) time.Duration { return 30 * time.Minute }
+
+// Jobs are the periodic health check for the worker's River client ([provision.WithJobs]).
+func (c *Checker) Jobs(every time.Duration) provision.Jobs {
+	return provision.Jobs{
+		Register: func(w *river.Workers) error { return river.AddWorkerSafely(w, &checkWorker{c: c}) },
+		Queues:   map[string]river.QueueConfig{queue: {MaxWorkers: 1}},
+		Periodic: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(every),
+			func() (river.JobArgs, *river.InsertOpts) { return checkArgs{}, nil }, nil)},
+	}
+}
