@@ -1,6 +1,6 @@
 // Package health watches the assistants after their VPS is ready: ready is not forever. A periodic
 // job connects to every ready VPS over SSH — pinned to its seeded host key, as the provisioner's
-// login user, as injection does — and asks systemd whether the assistant's unit is active: one
+// login user, as injection does — and asks systemd (systemctl show) whether the assistant's unit is running: one
 // connection and one command per VPS, a bounded number at a time, so a thousand VPSes cost a
 // thousand short sessions every HEALTH_CHECK_INTERVAL and no agent on the VPS. Two failed checks in
 // a row flag "ready but assistant down" with when it was last seen running, and notify; the admin
@@ -200,18 +200,25 @@ func (c *Checker) check(ctx context.Context, s db.HealthReadySubscriptionsRow) (
 	}
 	defer sess.Close()
 	// The sudo rule cloud-init installs allows exactly this command (cloudinit.SudoCommands).
-	out, _ := sess.Output("sudo " + cloudinit.SudoCommands(cloudinit.DefaultServiceUser)[5])
-	st := strings.TrimSpace(string(out))
-	if st == "active" {
-		return "up", "active"
+	out, _ := sess.Output("sudo " + cloudinit.ShowCommand)
+	props := map[string]string{}
+	for line := range strings.SplitSeq(string(out), "\n") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), "="); ok {
+			props[k] = v
+		}
 	}
-	if st == "" {
-		st = "no answer"
+	active, sub := props["ActiveState"], props["SubState"]
+	if active == "active" && sub == "running" {
+		return "up", "active (running)"
 	}
-	if len(st) > 60 {
-		st = st[:60]
+	if active == "" {
+		return "down", fmt.Sprintf("systemctl show gave no state for %s", cloudinit.UnitName)
 	}
-	return "down", fmt.Sprintf("%s is %q", cloudinit.UnitName, st)
+	detail = fmt.Sprintf("%s is %s (%s), result %s", cloudinit.UnitName, active, sub, props["Result"])
+	if len(detail) > 200 {
+		detail = detail[:200]
+	}
+	return "down", detail
 }
 
 // Down is an assistant flagged down.

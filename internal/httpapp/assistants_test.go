@@ -40,7 +40,9 @@ func TestAssistantDownAndExpiringTokens(t *testing.T) {
 
 	sub, err := db.New().SubscriptionGet(ctx, b.pool, id)
 	require.NoError(t, err)
-	b.sim.Machine(*sub.HetznerServerID).CrashService(cloudinit.UnitName)
+	// The assistant stops (as root on the VPS would stop it).
+	_, stderr, status := b.sim.Machine(*sub.HetznerServerID).RunAs("root", "systemctl stop "+cloudinit.UnitName, nil)
+	require.Zero(t, status, stderr)
 	res, err = checker.CheckAll(ctx)
 	require.NoError(t, err)
 	require.Equal(t, health.Result{Checked: 1, Failing: 1}, res, "one failure is not yet down")
@@ -58,7 +60,7 @@ func TestAssistantDownAndExpiringTokens(t *testing.T) {
 	d := doc(t, body)
 	row := d.Find("#down-" + itoa(id))
 	require.Equal(t, 1, row.Length())
-	require.Contains(t, row.Text(), `rachel-assistant.service is "failed"`)
+	require.Contains(t, row.Text(), `rachel-assistant.service is inactive (dead)`)
 	require.Equal(t, 1, row.Find(`form[action="/subscriptions/`+itoa(id)+`/reinject"]`).Length())
 	_, body, _ = b.get(t, "/subscriptions/"+itoa(id))
 	require.Contains(t, body, `id="assistant-down"`)

@@ -367,14 +367,6 @@ func (m *Machine) ServiceStarts(unit string) int {
 	return m.unitStarts[unitName(unit)]
 }
 
-// CrashService is a fault for tests of health checks: the unit's process died, so systemd
-// reports it "failed" until something starts it again (systemctl restart, as re-injection does).
-func (m *Machine) CrashService(unit string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.units[unitName(unit)] = "failed"
-}
-
 // HostKeys returns the public keys sshd presents (the seeded ones unless SwapHostKey is set).
 func (m *Machine) HostKeys() []ssh.PublicKey { return slices.Clone(m.presented) }
 
