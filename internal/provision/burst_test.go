@@ -44,13 +44,22 @@ func provisionBurst(t testing.TB, b *bundle, n int) (perServer float64, wall tim
 	return float64(b.sim.RequestCount("", 0)) / float64(n), wall
 }
 
-// TestBurstRequestBudget provisions 25 at once and holds the request count per server to the
-// design's budget (≤ 2.5: one key upload, one create, shared batched polls).
+// TestBurstRequestBudget provisions 50 at once and holds the request count per server to the
+// design's budget (≤ 2.5: one key upload, one create, shared batched polls). The per-server part
+// is exact; the shared part (polls, the firewall) depends on how many poll rounds the machine's
+// load makes, so the burst is large enough for it to stay a small share: at 25 a loaded machine
+// measured 2.52 with every per-server count exact.
 func TestBurstRequestBudget(t *testing.T) {
 	t.Parallel()
+	const n = 50
 	b := setup(t)
-	perServer, _ := provisionBurst(t, b, 25)
-	t.Logf("Hetzner requests per provisioned server, 25 at once: %.2f", perServer)
+	perServer, _ := provisionBurst(t, b, n)
+	for _, r := range b.sim.Requests() {
+		t.Logf("%s %d: %d", r.Route, r.Status, r.Count)
+	}
+	t.Logf("Hetzner requests per provisioned server, %d at once: %.2f", n, perServer)
+	require.Equal(t, n, b.sim.RequestCount("POST /servers", 0), "one create per server")
+	require.Equal(t, n, b.sim.RequestCount("POST /ssh_keys", 0), "one key upload per server")
 	require.LessOrEqual(t, perServer, 2.5)
 }
 
