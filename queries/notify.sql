@@ -78,3 +78,8 @@ LIMIT 5000;
 -- name: NotifyOpenFindings :many
 SELECT id, kind, hetzner_server_id, server_name, subscription_id, first_seen_at
 FROM reconcile_findings WHERE resolved_at IS NULL ORDER BY id LIMIT 5000;
+
+-- name: NotifyLimitWaiting :one
+-- Provisionings waiting for Hetzner's server limit (served by subscriptions_limit_wait_idx).
+SELECT count(*)::int AS waiting, coalesce(min(limit_wait_since), now())::timestamptz AS since
+FROM subscriptions WHERE limit_wait_since IS NOT NULL;

@@ -372,6 +372,24 @@ func (q *Queries) NotifyIncidentResolve(ctx context.Context, db DBTX, arg Notify
 	return id, err
 }
 
+const notifyLimitWaiting = `-- name: NotifyLimitWaiting :one
+SELECT count(*)::int AS waiting, coalesce(min(limit_wait_since), now())::timestamptz AS since
+FROM subscriptions WHERE limit_wait_since IS NOT NULL
+`
+
+type NotifyLimitWaitingRow struct {
+	Waiting int32
+	Since   time.Time
+}
+
+// Provisionings waiting for Hetzner's server limit (served by subscriptions_limit_wait_idx).
+func (q *Queries) NotifyLimitWaiting(ctx context.Context, db DBTX) (NotifyLimitWaitingRow, error) {
+	row := db.QueryRow(ctx, notifyLimitWaiting)
+	var i NotifyLimitWaitingRow
+	err := row.Scan(&i.Waiting, &i.Since)
+	return i, err
+}
+
 const notifyMessageInsert = `-- name: NotifyMessageInsert :one
 INSERT INTO notify_messages (created_at, kind, subject, body, event_count)
 VALUES ($1::timestamptz, $2::text, $3::text, $4::text, $5::int)

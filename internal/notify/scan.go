@@ -4,17 +4,43 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strings"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/rachelcloud/admin/internal/provision"
 )
 
 // Scan runs the detectors that read the database: provisioning failed, stuck past its step's
-// expected time, the server limit reached, and the reconciler's open findings (orphans, ghosts).
-// The other kinds are raised by their own packages (health, billing, preflight) with [Notifier.Sync],
-// [Notifier.Open] and [Notifier.Resolve].
+// expected time, the server limit reached (provisionings waiting for it, or failed by it), the
+// stored preflight result, and the reconciler's open findings (orphans, ghosts). The other kinds
+// are raised by their own packages (health, billing) with [Notifier.Sync], [Notifier.Open] and
+// [Notifier.Resolve].
 func (n *Notifier) Scan(ctx context.Context) error {
-	return errors.Join(n.scanFailed(ctx), n.scanStuck(ctx), n.scanFindings(ctx))
+	return errors.Join(n.scanFailed(ctx), n.scanStuck(ctx), n.scanFindings(ctx), n.scanPreflight(ctx))
+}
+
+// scanPreflight opens one incident per reason of a failing preflight (the worker stores the result
+// at start and periodically) and resolves them once it passes. No result yet changes nothing.
+func (n *Notifier) scanPreflight(ctx context.Context) error {
+	res, err := n.q.PreflightGet(ctx, n.pool)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("notify: preflight result: %w", err)
+	}
+	var conds []Condition
+	if !res.Ok {
+		for _, r := range res.Reasons {
+			h := fnv.New64a()
+			h.Write([]byte(r))
+			conds = append(conds, Condition{Key: fmt.Sprintf("preflight_failing:%x", h.Sum64()),
+				Summary: "Preflight fails, so Provision is refused: " + r})
+		}
+	}
+	return n.Sync(ctx, KindPreflightFailing, conds)
 }
 
 func (n *Notifier) scanFailed(ctx context.Context) error {
@@ -35,6 +61,16 @@ func (n *Notifier) scanFailed(ctx context.Context) error {
 			limit = append(limit, Condition{Key: "server_limit", Summary: fmt.Sprintf(
 				"Hetzner refused to create a server because the project's server limit is reached (first seen on subscription #%d). Ask Hetzner to raise the limit or remove unused servers, then Retry the failed provisionings.", r.ID)})
 		}
+	}
+	wait, err := n.q.NotifyLimitWaiting(ctx, n.pool)
+	if err != nil {
+		return fmt.Errorf("notify: provisionings waiting for the server limit: %w", err)
+	}
+	if wait.Waiting > 0 {
+		// The key is the same as a failure's: one server-limit incident, whichever way it shows.
+		limit = append([]Condition{{Key: "server_limit", Summary: fmt.Sprintf(
+			"%d provisioning(s) are waiting for Hetzner's server limit (the first since %s). They go on as servers are destroyed; ask Hetzner to raise the limit to serve them sooner.",
+			wait.Waiting, fmtTime(wait.Since))}}, limit...)
 	}
 	if len(limit) > 1 {
 		limit = limit[:1]
