@@ -3,7 +3,9 @@ SHELL := /bin/bash
 export GOTOOLCHAIN := local
 SQLC := go run github.com/sqlc-dev/sqlc/cmd/sqlc@v1.31.1
 TEMPL := go tool templ
-GO_TEST_FLAGS ?= -race -count=1 -timeout 20m
+# -p 1: one test binary at a time. Several packages boot real Debian containers (at most three boots
+# machine-wide); side by side they starved each other's boots on a 2-core machine.
+GO_TEST_FLAGS ?= -race -count=1 -timeout 20m -p 1
 
 .PHONY: help run test verify lint generate bench deps
 

@@ -81,6 +81,16 @@ func TestFaultFailingAction(t *testing.T) {
 func TestFaultPermanentError(t *testing.T) {
 	t.Parallel()
 	b := setup(t, func(o *setupOpts) { o.env["HCLOUD_SERVER_TYPE"] = "cx999" })
+	// The worker's preflight at start refuses cx999 before anything is created (TestPreflight).
+	// This test is about Hetzner refusing the create itself, as when a type is retired between
+	// two preflights: wait for the worker's result, then record a passing one over it.
+	ctx := context.Background()
+	q := db.New()
+	require.Eventually(t, func() bool {
+		_, err := q.PreflightGet(ctx, b.pool)
+		return err == nil
+	}, 2*time.Minute, 20*time.Millisecond, "the worker's preflight result")
+	require.NoError(t, q.PreflightPut(ctx, b.pool, []string{}))
 	id := b.newSubscription(t)
 	sub := b.provisionUntilSettled(t, id)
 	requireFailed(t, b, sub, db.ProvisioningStatusCreating, "server type")
