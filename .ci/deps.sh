@@ -4,6 +4,8 @@
 # for the real VPSes behind the simulator (internal/hcloudsim/realvps): systemd-nspawn, nft, ip and
 # the en_US locale sources, sudo and curl (the real VPSes run this machine's image, and Hetzner's
 # debian-12 image has them).
+# internal/testkit.Tools lists every program a test runs with its package; a test holds this
+# script to that list.
 # As root it installs what is missing with apt-get; otherwise it names the packages to install.
 set -euo pipefail
 missing=()
@@ -15,6 +17,11 @@ command -v systemd-nspawn >/dev/null || missing+=(systemd-container)
 command -v nft >/dev/null || [ -x /usr/sbin/nft ] || missing+=(nftables)
 command -v ip >/dev/null || [ -x /usr/sbin/ip ] || missing+=(iproute2)
 [ -f /usr/share/i18n/locales/en_US ] || missing+=(locales)
+command -v localedef >/dev/null || missing+=(libc-bin)
+command -v nsenter >/dev/null || missing+=(util-linux)
+command -v ssh-keygen >/dev/null || missing+=(openssh-client)
+# systemd-analyze checks the assistant's unit (internal/cloudinit); visudo (sudo) its sudo rule.
+command -v systemd-analyze >/dev/null || missing+=(systemd)
 # Hetzner's debian-12 image has sudo and curl; the real VPSes run on this machine's image.
 [ -x /usr/bin/sudo ] || missing+=(sudo)
 [ -x /usr/bin/curl ] || missing+=(curl)
