@@ -40,7 +40,10 @@ const DefaultSSHPort = 2222
 // Config configures a Simulator. The zero value is usable: Hetzner's timings in real time,
 // Hetzner's rate limit, any bearer token accepted.
 type Config struct {
-	// Token is the bearer token clients must send; empty accepts any non-empty token.
+	// Name is the project's name (default "default"); [Simulator.Project] finds it by it.
+	Name string
+	// Token is the bearer token clients must send; empty accepts any non-empty token (only
+	// without Projects).
 	Token string
 	// ReadOnlyToken, when set, is a token of the project with read permission only: requests
 	// other than GET made with it are refused with 401 token_readonly, as the spec's error
@@ -83,9 +86,67 @@ type Config struct {
 	VPS string
 	// RealHost runs the real VPSes (nil: realvps.Default()). Real mode only.
 	RealHost *realvps.Host
+	// Projects are further Hetzner projects served on the same endpoint, told apart by their
+	// tokens as on Hetzner, where an API token belongs to one project: each has its own servers,
+	// SSH keys, firewalls, actions, rate-limit bucket ("3600 requests per hour and per Project",
+	// the spec's Rate Limiting section) and server limit, and a token of one project does not see
+	// another's resources (404 not_found). Resource IDs are unique across all of them, as
+	// Hetzner's are. The timings, faults-free start, VPS mode and logger are this Config's.
+	Projects []ProjectConfig
+}
+
+// ProjectConfig is one further simulated project (see Config.Projects).
+type ProjectConfig struct {
+	// Name identifies the project ([Simulator.Project], /_sim/projects/{name}/...).
+	Name string `json:"name"`
+	// Token is the project's read-write API token (required, unique).
+	Token string `json:"token"`
+	// ReadOnlyToken is an optional read-only token of the project.
+	ReadOnlyToken string `json:"readonly_token,omitempty"`
+	// ServerLimit is how many servers the project may hold (0: no limit).
+	ServerLimit int `json:"server_limit,omitempty"`
+	// RateLimit is the project's bucket size (0: the Config's).
+	RateLimit int `json:"rate_limit,omitempty"`
+}
+
+// validateProjects checks the project list: names and tokens present and unique.
+func (c *Config) validateProjects() error {
+	if len(c.Projects) == 0 {
+		return nil
+	}
+	if c.Token == "" {
+		return errors.New("projects: the first project needs a Token when further projects are configured")
+	}
+	names := map[string]bool{c.Name: true}
+	tokens := map[string]bool{c.Token: true}
+	if c.ReadOnlyToken != "" {
+		tokens[c.ReadOnlyToken] = true
+	}
+	for i, p := range c.Projects {
+		if p.Name == "" || names[p.Name] {
+			return fmt.Errorf("projects[%d]: name %q is empty or not unique", i, p.Name)
+		}
+		names[p.Name] = true
+		for _, t := range []string{p.Token, p.ReadOnlyToken} {
+			if t == "" && t == p.ReadOnlyToken {
+				continue
+			}
+			if t == "" || tokens[t] {
+				return fmt.Errorf("projects[%d] (%s): token is empty or used by another project", i, p.Name)
+			}
+			tokens[t] = true
+		}
+		if p.ServerLimit < 0 || p.RateLimit < 0 {
+			return fmt.Errorf("projects[%d] (%s): server limit and rate limit must not be negative", i, p.Name)
+		}
+	}
+	return nil
 }
 
 func (c *Config) setDefaults() {
+	if c.Name == "" {
+		c.Name = "default"
+	}
 	if c.TimeScale <= 0 {
 		c.TimeScale = 1
 	}
@@ -144,7 +205,6 @@ type Simulator struct {
 	rng       *rand.Rand
 	faults    Faults
 	counts    map[RequestKey]int
-	nextID    map[string]int64
 	servers   map[int64]*server
 	sshKeys   map[int64]*sshKey
 	firewalls map[int64]*firewall
@@ -156,6 +216,12 @@ type Simulator struct {
 	serverLimit int
 	// clockOffset (nanoseconds) moves the simulated today away from cfg.Now (SetNow).
 	clockOffset atomic.Int64
+	// ids hands out resource IDs; the projects of one simulator share it.
+	ids *idAlloc
+	// projects are Config.Projects, each a Simulator of its own that never serves by itself;
+	// byToken finds a project (this one included) by any of its tokens.
+	projects []*Simulator
+	byToken  map[string]*Simulator
 
 	srv *http.Server
 	url string
@@ -170,6 +236,14 @@ func New(cfg Config) (*Simulator, error) {
 	if err := cfg.validateVPS(); err != nil {
 		return nil, err
 	}
+	if err := cfg.validateProjects(); err != nil {
+		return nil, err
+	}
+	return newProject(cfg, &idAlloc{next: map[string]int64{"server": 40000000, "ssh_key": 1000000, "firewall": 700000, "action": 90000000}})
+}
+
+// newProject builds one project's simulator, and those of cfg.Projects beside it.
+func newProject(cfg Config, ids *idAlloc) (*Simulator, error) {
 	var real *realState
 	if cfg.VPS == VPSReal {
 		var err error
@@ -179,16 +253,15 @@ func New(cfg Config) (*Simulator, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Simulator{
-		cfg:    cfg,
-		cat:    newCatalog(),
-		bucket: newBucket(cfg.RateLimit, cfg.RateLimitRefill, cfg.Now),
-		real:   real,
-		ctx:    ctx,
-		cancel: cancel,
-		faults: cfg.Faults,
-		counts: map[RequestKey]int{},
-		// Different ID ranges per resource, as on Hetzner, so mixing up IDs is caught.
-		nextID:    map[string]int64{"server": 40000000, "ssh_key": 1000000, "firewall": 700000, "action": 90000000},
+		cfg:       cfg,
+		cat:       newCatalog(),
+		bucket:    newBucket(cfg.RateLimit, cfg.RateLimitRefill, cfg.Now),
+		real:      real,
+		ctx:       ctx,
+		cancel:    cancel,
+		faults:    cfg.Faults,
+		counts:    map[RequestKey]int{},
+		ids:       ids,
 		servers:   map[int64]*server{},
 		sshKeys:   map[int64]*sshKey{},
 		firewalls: map[int64]*firewall{},
@@ -201,7 +274,75 @@ func New(cfg Config) (*Simulator, error) {
 	s.pcg = rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)
 	s.rng = rand.New(s.pcg)
 	s.routes()
+	s.byToken = map[string]*Simulator{}
+	for _, p := range cfg.Projects {
+		pc := cfg
+		pc.Name, pc.Token, pc.ReadOnlyToken, pc.ServerLimit, pc.Projects = p.Name, p.Token, p.ReadOnlyToken, p.ServerLimit, nil
+		if p.RateLimit > 0 {
+			pc.RateLimit = p.RateLimit
+		}
+		pc.Seed = s.rng.Uint64()
+		pc.Faults = Faults{}
+		ps, err := newProject(pc, ids)
+		if err != nil {
+			_ = s.Close()
+			return nil, fmt.Errorf("project %s: %w", p.Name, err)
+		}
+		s.projects = append(s.projects, ps)
+		for _, t := range []string{p.Token, p.ReadOnlyToken} {
+			if t != "" {
+				s.byToken[t] = ps
+			}
+		}
+	}
 	return s, nil
+}
+
+// idAlloc hands out resource IDs, with different ranges per resource as on Hetzner, so that
+// mixing up IDs is caught; shared by a simulator's projects since Hetzner's IDs are global.
+type idAlloc struct {
+	mu   sync.Mutex
+	next map[string]int64
+}
+
+// Name is the project's name (Config.Name).
+func (s *Simulator) Name() string { return s.cfg.Name }
+
+// Project returns the project named name: this one or one of Config.Projects (nil if none).
+// A further project answers the same introspection and fault methods; it is served through
+// this simulator's URL with its own token.
+func (s *Simulator) Project(name string) *Simulator {
+	if name == s.cfg.Name {
+		return s
+	}
+	for _, p := range s.projects {
+		if p.cfg.Name == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// ProjectView is a project as GET /_sim/projects shows it (never its tokens).
+type ProjectView struct {
+	Name        string         `json:"name"`
+	ServerLimit int            `json:"server_limit"`
+	Servers     int            `json:"servers"`
+	RateLimit   RateLimitState `json:"rate_limit"`
+}
+
+func (s *Simulator) projectViews() []ProjectView {
+	var out []ProjectView
+	for _, p := range s.Projects() {
+		limit, used := p.ServerLimit()
+		out = append(out, ProjectView{Name: p.cfg.Name, ServerLimit: limit, Servers: used, RateLimit: p.RateLimit()})
+	}
+	return out
+}
+
+// Projects returns this project and then Config.Projects, in order.
+func (s *Simulator) Projects() []*Simulator {
+	return append([]*Simulator{s}, s.projects...)
 }
 
 // scale converts a simulated duration into real time.
@@ -232,8 +373,10 @@ func (s *Simulator) after(d time.Duration, fn func()) {
 
 // id hands out the next ID of a resource kind; mu must be held.
 func (s *Simulator) id(kind string) int64 {
-	s.nextID[kind]++
-	return s.nextID[kind]
+	s.ids.mu.Lock()
+	defer s.ids.mu.Unlock()
+	s.ids.next[kind]++
+	return s.ids.next[kind]
 }
 
 // Start serves the simulator on a fresh loopback port.
@@ -334,12 +477,36 @@ func (s *Simulator) Close() error {
 			errs = append(errs, err)
 		}
 	}
+	for _, p := range s.projects {
+		if err := p.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("project %s: %w", p.cfg.Name, err))
+		}
+	}
 	return errors.Join(errs...)
 }
 
 // ServeHTTP answers Hetzner API paths (with or without the /v1 prefix) and the simulator's own
 // /_sim/ endpoints.
+// A request with the token of one of Config.Projects is that project's; /_sim/projects/{name}/…
+// are that project's /_sim/… endpoints.
 func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/_sim/projects" && r.Method == http.MethodGet {
+		writeJSON(w, http.StatusOK, map[string]any{"projects": s.projectViews()})
+		return
+	}
+	if rest, ok := strings.CutPrefix(r.URL.Path, "/_sim/projects/"); ok && len(s.projects) > 0 {
+		name, tail, _ := strings.Cut(rest, "/")
+		p := s.Project(name)
+		if p == nil {
+			writeError(w, &apiError{status: http.StatusNotFound, code: "not_found", message: "no such simulated project: " + name})
+			return
+		}
+		r2 := r.Clone(r.Context())
+		r2.URL.Path = "/_sim/" + tail
+		r2.URL.RawPath = ""
+		p.simMux.ServeHTTP(w, r2)
+		return
+	}
 	if strings.HasPrefix(r.URL.Path, "/_sim/") {
 		s.simMux.ServeHTTP(w, r)
 		return
@@ -349,6 +516,10 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r2.URL.Path = p
 		r2.URL.RawPath = ""
 		r = r2
+	}
+	if p := s.byToken[bearerToken(r)]; p != nil {
+		p.serveAPI(w, r)
+		return
 	}
 	s.serveAPI(w, r)
 }

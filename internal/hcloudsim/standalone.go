@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -33,6 +34,15 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Uint64Var(&cfg.Seed, "seed", 0, "seed of the fault PRNG (0: random)")
 	fs.StringVar(&cfg.ReadOnlyToken, "readonly-token", "", "a token with read permission only (writes answer 401 token_readonly)")
 	fs.IntVar(&cfg.ServerLimit, "server-limit", 0, "servers the project may hold (0: no limit)")
+	fs.StringVar(&cfg.Name, "name", "default", "name of the project of -token")
+	fs.Func("project", "a further project `NAME=TOKEN[:SERVER_LIMIT]` (repeatable; needs -token): its own servers, keys, firewalls, rate limit and server limit", func(v string) error {
+		p, err := ParseProjectFlag(v)
+		if err != nil {
+			return err
+		}
+		cfg.Projects = append(cfg.Projects, p)
+		return nil
+	})
 	today := fs.String("now", "", "simulated today as RFC 3339 (default: the real clock), e.g. to see retired server types")
 	faults := fs.String("faults", "", "initial faults as JSON, or @FILE (same shape as PUT /_sim/faults)")
 	verbose := fs.Bool("v", false, "log every simulated VPS event at debug level")
@@ -85,9 +95,33 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "Hetzner Cloud API simulator listening: HCLOUD_ENDPOINT=%s\n", sim.Endpoint())
+	if len(cfg.Projects) > 0 {
+		names := []string{}
+		for _, p := range sim.Projects() {
+			names = append(names, p.Name())
+		}
+		fmt.Fprintf(stdout, "projects (one token each): %s\n", strings.Join(names, ", "))
+	}
 	<-ctx.Done()
 	if err := sim.Close(); err != nil {
 		return fmt.Errorf("close simulator: %w", err)
 	}
 	return nil
+}
+
+// ParseProjectFlag reads `NAME=TOKEN[:SERVER_LIMIT]`, the sim command's -project flag.
+func ParseProjectFlag(v string) (ProjectConfig, error) {
+	name, rest, ok := strings.Cut(v, "=")
+	if !ok || name == "" || rest == "" {
+		return ProjectConfig{}, errors.New("want NAME=TOKEN[:SERVER_LIMIT]")
+	}
+	p := ProjectConfig{Name: name, Token: rest}
+	if tok, lim, ok := strings.Cut(rest, ":"); ok {
+		n, err := strconv.Atoi(lim)
+		if err != nil || n < 0 || tok == "" {
+			return ProjectConfig{}, fmt.Errorf("project %s: want NAME=TOKEN[:SERVER_LIMIT] with a number of servers", name)
+		}
+		p.Token, p.ServerLimit = tok, n
+	}
+	return p, nil
 }
