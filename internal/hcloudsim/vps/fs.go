@@ -219,7 +219,9 @@ func (f *fsys) parentWritable(c cred, p string) (*inode, error) {
 	return d, nil
 }
 
-// stickyBlocks reports whether the sticky bit on dir forbids c to replace or remove n.
+// stickyBlocks reports whether the sticky bit on dir forbids c to replace or remove n. The
+// kernel's may_delete answers EPERM then (unlink, rename); opening such a file for writing is
+// protected_regular's EACCES instead.
 func stickyBlocks(c cred, dir, n *inode) bool {
 	return n != nil && dir.mode&fs.ModeSticky != 0 && !c.root() && n.owner != c.user && dir.owner != c.user
 }
@@ -308,7 +310,7 @@ func (f *fsys) rename(c cred, src, dst string) error {
 		return err
 	}
 	if stickyBlocks(c, sdir, n) {
-		return errAccess
+		return errPerm
 	}
 	old, dst, err := f.lstat(c, dst)
 	if err != nil && !errors.Is(err, errNotExist) {
@@ -319,7 +321,7 @@ func (f *fsys) rename(c cred, src, dst string) error {
 		return err
 	}
 	if stickyBlocks(c, ddir, old) {
-		return errAccess
+		return errPerm
 	}
 	if old != nil && old.dir != n.dir {
 		if old.dir {
@@ -370,7 +372,7 @@ func (f *fsys) remove(c cred, p string, recursive bool) error {
 		return err
 	}
 	if stickyBlocks(c, dir, n) {
-		return errAccess
+		return errPerm
 	}
 	if n.dir {
 		if !recursive {
