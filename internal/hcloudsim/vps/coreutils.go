@@ -345,7 +345,7 @@ func cmdChmod(p *proc, args []string) int {
 		p.errf("chmod: %v", err)
 		return 1
 	}
-	return p.eachPath("chmod", "change permissions of", rest[1:], opts["recursive"] != "", func(fp string) error {
+	return p.eachPath("chmod", "changing permissions of", rest[1:], opts["recursive"] != "", func(fp string) error {
 		return p.m.fs.chmod(p.cred, fp, mode)
 	})
 }
@@ -358,13 +358,19 @@ func cmdChown(p *proc, args []string) int {
 	}
 	owner, group, _ := strings.Cut(rest[0], ":")
 	p.m.mu.Lock()
+	_, knownUser := p.m.users[owner]
 	_, _, msg := p.m.ownerGroup(cred{user: "root", groups: []string{"root"}}, owner, group)
 	p.m.mu.Unlock()
 	if msg != "" {
-		p.errf("chown: %s", msg)
+		// chown names the bad part with a colon, and a bad group with the whole spec.
+		if owner != "" && !knownUser {
+			p.errf("chown: invalid user: '%s'", owner)
+		} else {
+			p.errf("chown: invalid group: '%s'", rest[0])
+		}
 		return 1
 	}
-	return p.eachPath("chown", "change ownership of", rest[1:], opts["recursive"] != "", func(fp string) error {
+	return p.eachPath("chown", "changing ownership of", rest[1:], opts["recursive"] != "", func(fp string) error {
 		return p.m.fs.chown(p.cred, fp, owner, group)
 	})
 }
