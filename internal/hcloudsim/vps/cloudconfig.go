@@ -221,7 +221,8 @@ func (cc *cloudConfig) addSimpleUser(name string) {
 	case "default":
 		cc.defaultUserSet = true
 	default:
-		cc.users = append(cc.users, userSpec{name: name, lockPasswd: true})
+		// As parseUser's defaults: useradd -m with Debian's /bin/sh and /home/NAME.
+		cc.users = append(cc.users, userSpec{name: name, lockPasswd: true, shell: "/bin/sh", home: "/home/" + name})
 	}
 }
 
