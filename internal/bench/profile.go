@@ -5,8 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
-	"runtime"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -56,7 +54,8 @@ func topOfProfile(ctx context.Context, path, phase string) *Profile {
 	})
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		p.Top = []string{"(no go toolchain on PATH to summarise the profile; it is at " + path + ")"}
+		return p
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()

@@ -25,6 +25,7 @@ type catalog struct {
 	serverTypes []schema.ServerType
 	images      []schema.Image
 	locations   []schema.Location
+	//lint:ignore SA1019 the spec copy (2026-05-15) still describes /datacenters and server.datacenter
 	datacenters []schema.Datacenter
 }
 
@@ -142,6 +143,7 @@ func newCatalog() *catalog {
 		}
 		if len(t.available) == 0 {
 			// The legacy top-level fields mirror a deprecation that applies everywhere.
+			//lint:ignore SA1019 the spec copy (2026-05-15) still has server_types[].deprecated; the legacy field mirrors deprecation
 			s.Deprecated = true
 			s.Deprecation = &schema.DeprecationInfo{Announced: retiredAnnounced, UnavailableAfter: retiredUnavailableAfter}
 		}
@@ -192,8 +194,10 @@ func newCatalog() *catalog {
 				}
 			}
 		}
+		//lint:ignore SA1019 the spec copy (2026-05-15) still describes /datacenters and server.datacenter
 		c.datacenters = append(c.datacenters, schema.Datacenter{ID: dc.id, Name: dc.name,
 			Description: c.locations[i].City + " " + dc.name[len(c.locations[i].Name)+1:], Location: c.locations[i],
+			//lint:ignore SA1019 the spec copy (2026-05-15) still describes /datacenters and server.datacenter
 			ServerTypes: &schema.DatacenterServerTypes{Supported: supported, Available: available, AvailableForMigration: available}})
 	}
 	return c
@@ -301,20 +305,25 @@ func (c *catalog) imageNamed(name string) bool {
 }
 
 // location resolves a location by name or ID and returns it with its data center.
+//
+//lint:ignore SA1019 the spec copy (2026-05-15) still describes /datacenters and server.datacenter
 func (c *catalog) location(ref schema.IDOrName) (schema.Location, schema.Datacenter, bool) {
 	for i, l := range c.locations {
 		if (ref.ID != 0 && l.ID == ref.ID) || (ref.Name != "" && l.Name == ref.Name) {
 			return l, c.datacenters[i], true
 		}
 	}
+	//lint:ignore SA1019 the spec copy (2026-05-15) still describes /datacenters and server.datacenter
 	return schema.Location{}, schema.Datacenter{}, false
 }
 
+//lint:ignore SA1019 the spec copy (2026-05-15) still describes /datacenters and server.datacenter
 func (c *catalog) datacenter(ref schema.IDOrName) (schema.Datacenter, bool) {
 	for _, d := range c.datacenters {
 		if (ref.ID != 0 && d.ID == ref.ID) || (ref.Name != "" && d.Name == ref.Name) {
 			return d, true
 		}
 	}
+	//lint:ignore SA1019 the spec copy (2026-05-15) still describes /datacenters and server.datacenter
 	return schema.Datacenter{}, false
 }

@@ -177,8 +177,7 @@ func parseFirewallRules(req []schema.FirewallRuleRequest) ([]schema.FirewallRule
 		if rr.Direction == "out" && len(rr.DestinationIPs) == 0 {
 			bad(fmt.Sprintf("rules[%d].destination_ips", i), "required for direction out")
 		}
-		rules = append(rules, schema.FirewallRule{Direction: rr.Direction, SourceIPs: rr.SourceIPs,
-			DestinationIPs: rr.DestinationIPs, Protocol: rr.Protocol, Port: rr.Port, Description: rr.Description})
+		rules = append(rules, schema.FirewallRule(rr))
 	}
 	return rules, fields
 }

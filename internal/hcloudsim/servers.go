@@ -32,6 +32,7 @@ type server struct {
 	serverType schema.ServerType
 	image      schema.Image
 	location   schema.Location
+	//lint:ignore SA1019 the spec copy (2026-05-15) still describes /datacenters and server.datacenter
 	datacenter schema.Datacenter
 	labels     map[string]string
 	userData   string
@@ -48,6 +49,7 @@ type server struct {
 // schema type no longer carries.
 type wireServer struct {
 	schema.Server
+	//lint:ignore SA1019 the spec copy (2026-05-15) still describes /datacenters and server.datacenter
 	Datacenter schema.Datacenter `json:"datacenter"`
 }
 

@@ -88,10 +88,10 @@ func (w *Worker) destroyServer(ctx context.Context, sub db.Subscription) (outcom
 		}
 	}
 	if last != nil {
-		switch last.Status {
-		case "running":
+		switch hcloud.ActionStatus(last.Status) {
+		case hcloud.ActionStatusRunning:
 			return waiting, nil
-		case "success":
+		case hcloud.ActionStatusSuccess:
 			if err := w.q.ProvisionClearServer(ctx, w.pool, sub.ID); err != nil {
 				return waiting, fmt.Errorf("forget deleted server: %w", err)
 			}
@@ -155,8 +155,16 @@ func (dw *destroyOrphanWorker) Work(ctx context.Context, job *river.Job[destroyO
 		w.o.log.Warn("orphan deletion refused: the server is not this installation's", "server_id", srv.ID, "installation", srv.Labels[LabelInstallation])
 		return nil
 	}
-	_, err = w.hc.Server.Delete(ctx, srv)
-	if err != nil && !hcloud.IsError(err, hcloud.ErrorCodeNotFound) {
+	res, _, err := w.hc.Server.DeleteWithResult(ctx, srv)
+	if hcloud.IsError(err, hcloud.ErrorCodeNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("delete orphan server %d: %w", job.Args.ServerID, err)
+	}
+	// No subscription owns the server, so there is no row for the poller to follow: wait for the
+	// delete action the way hcloud-go offers (a failed action fails the job, which River retries).
+	if err := w.hc.Action.WaitFor(ctx, res.Action); err != nil {
 		return fmt.Errorf("delete orphan server %d: %w", job.Args.ServerID, err)
 	}
 	w.o.log.Info("orphan server deleted", "server_id", job.Args.ServerID, "finding_id", job.Args.FindingID)

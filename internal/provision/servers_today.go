@@ -142,7 +142,7 @@ func (w *Worker) createInPlan(ctx context.Context, sub db.Subscription, opts hcl
 }
 
 // errNoCapacity marks the transient "every location is full" error.
-var errNoCapacity = errors.New("Hetzner has no capacity in the plan's locations right now")
+var errNoCapacity = errors.New("no capacity at Hetzner in the plan's locations right now")
 
 func errCode(err error) string {
 	var herr hcloud.Error

@@ -33,6 +33,8 @@ type FileEvent struct {
 	At   time.Time
 }
 
+//lint:file-ignore ST1005 this file's errors are Linux's strerror(3) texts, printed verbatim as coreutils does
+
 // errno-like errors carry the strerror text coreutils prints.
 var (
 	errNotExist = errors.New("No such file or directory")

@@ -18,9 +18,10 @@ type unitRun struct {
 	// enteredMono is ActiveEnterTimestampMonotonic: microseconds since boot at the last start.
 	enteredMono int64
 	// crashSince is when the start that began a crash loop failed; NRestarts grows from there
-	// every restartSec, as Restart=on-failure makes systemd try again and again.
-	crashSince time.Time
-	restartSec time.Duration
+	// every restartEvery (the unit's RestartSec=), as Restart=on-failure makes systemd try again
+	// and again.
+	crashSince   time.Time
+	restartEvery time.Duration
 }
 
 // restarts is NRestarts: automatic restarts since the unit was last started by hand.
@@ -28,7 +29,7 @@ func (r *unitRun) restarts(now time.Time) int {
 	if r.crashSince.IsZero() {
 		return 0
 	}
-	return int(now.Sub(r.crashSince) / r.restartSec)
+	return int(now.Sub(r.crashSince) / r.restartEvery)
 }
 
 // cmdSystemctl simulates the unit life cycle the provisioner relies on. A unit exists when
@@ -228,7 +229,7 @@ func (m *Machine) changeUnit(p *proc, verb, unit string, exists, now bool) int {
 		return 1
 	}
 	r := &unitRun{active: "active", sub: "running", result: "success",
-		enteredMono: time.Since(m.state.StartedAt).Microseconds(), restartSec: m.unitRestartSec(unit)}
+		enteredMono: time.Since(m.state.StartedAt).Microseconds(), restartEvery: m.unitRestartSec(unit)}
 	if reason := m.unitExecProblem(unit); reason != "" {
 		// Type=simple: the job is done once systemd forked, so systemctl succeeds; the child's
 		// execve fails, the unit records 203/EXEC and Restart=on-failure restarts it forever.
