@@ -10,7 +10,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/rachelcloud/admin/internal/audit"
-	"github.com/rachelcloud/admin/internal/database"
 	"github.com/rachelcloud/admin/internal/db"
 )
 
@@ -117,7 +116,7 @@ func (s *Service) SetDisabled(ctx context.Context, actor audit.Actor, adminID in
 }
 
 // changeAdmin runs change on the locked admin row, with the locked enabled owners' IDs, in one
-// transaction; a missing admin is [database.ErrNotFound].
+// transaction; a missing admin is [db.ErrNotFound].
 func (s *Service) changeAdmin(ctx context.Context, adminID int64, change func(pgx.Tx, db.Admin, []int64) error) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		// Owners first, then the target, always in this order, so concurrent changes do not deadlock.
@@ -127,7 +126,7 @@ func (s *Service) changeAdmin(ctx context.Context, adminID int64, change func(pg
 		}
 		a, err := s.q.AdminGetForUpdate(ctx, tx, adminID)
 		if err != nil {
-			return fmt.Errorf("admin %d: %w", adminID, database.NotFound(err))
+			return fmt.Errorf("admin %d: %w", adminID, err)
 		}
 		return change(tx, a, owners)
 	})
@@ -153,7 +152,7 @@ func (s *Service) ChangePassword(ctx context.Context, actor audit.Actor, keepTok
 	}
 	a, err := s.q.AdminGet(ctx, s.pool, actor.AdminID)
 	if err != nil {
-		return fmt.Errorf("admin %d: %w", actor.AdminID, database.NotFound(err))
+		return fmt.Errorf("admin %d: %w", actor.AdminID, err)
 	}
 	if len(current) > 1024 || !CheckPassword(a.PasswordHash, current) {
 		_ = audit.Record(ctx, s.pool, actor, audit.Entry{Action: "password_change_failed", Detail: "current password wrong"})

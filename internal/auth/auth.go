@@ -15,7 +15,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/rachelcloud/admin/internal/database"
 	"github.com/rachelcloud/admin/internal/db"
 	"github.com/rachelcloud/admin/internal/secrets"
 )
@@ -116,7 +115,7 @@ func (s *Service) SetPassword(ctx context.Context, email, password string) error
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		a, err := s.q.AdminGetByEmail(ctx, tx, NormalizeEmail(email))
 		if err != nil {
-			return fmt.Errorf("admin %s: %w", email, database.NotFound(err))
+			return fmt.Errorf("admin %s: %w", email, err)
 		}
 		if err := s.q.AdminSetPassword(ctx, tx, db.AdminSetPasswordParams{ID: a.ID, PasswordHash: hash, MustChangePassword: false}); err != nil {
 			return fmt.Errorf("set password of %s: %w", email, err)
@@ -137,7 +136,7 @@ func (s *Service) SignIn(ctx context.Context, email, password, ip, userAgent str
 	}
 	email = NormalizeEmail(email)
 	admin, err := s.q.AdminGetByEmail(ctx, s.pool, email)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+	if err != nil && !errors.Is(err, db.ErrNotFound) {
 		return "", nil, fmt.Errorf("look up admin: %w", err)
 	}
 	found := err == nil
@@ -233,7 +232,7 @@ func (s *Service) Lookup(ctx context.Context, token string) (*Session, error) {
 	h := hashToken(token)
 	row, err := s.q.SessionGet(ctx, s.pool, db.SessionGetParams{TokenHash: h, IdleSince: s.nowFunc().Add(-s.idle)})
 	if err != nil {
-		if errors.Is(database.NotFound(err), database.ErrNotFound) {
+		if errors.Is(err, db.ErrNotFound) {
 			return nil, ErrNoSession
 		}
 		return nil, fmt.Errorf("look up session: %w", err)

@@ -11,7 +11,7 @@ import (
 
 	"github.com/rachelcloud/admin/internal/audit"
 	"github.com/rachelcloud/admin/internal/auth"
-	"github.com/rachelcloud/admin/internal/database"
+	"github.com/rachelcloud/admin/internal/db"
 	"github.com/rachelcloud/admin/internal/dbtest"
 )
 
@@ -159,7 +159,7 @@ func TestSetPasswordEndsSessions(t *testing.T) {
 	require.NoError(t, err)
 
 	require.Error(t, s.SetPassword(ctx, "ops@example.com", "short"))
-	require.ErrorIs(t, s.SetPassword(ctx, "nobody@example.com", "another long password"), database.ErrNotFound)
+	require.ErrorIs(t, s.SetPassword(ctx, "nobody@example.com", "another long password"), db.ErrNotFound)
 	require.NoError(t, s.SetPassword(ctx, "OPS@example.com", "another long password"))
 
 	_, err = s.Lookup(ctx, token)

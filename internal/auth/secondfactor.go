@@ -13,7 +13,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/rachelcloud/admin/internal/audit"
-	"github.com/rachelcloud/admin/internal/database"
 	"github.com/rachelcloud/admin/internal/db"
 	"github.com/rachelcloud/admin/internal/secrets"
 )
@@ -71,7 +70,7 @@ func (s *Service) BeginEnrolment(ctx context.Context, adminID int64) (*Enrolment
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		a, err := s.q.AdminGetForUpdate(ctx, tx, adminID)
 		if err != nil {
-			return fmt.Errorf("admin %d: %w", adminID, database.NotFound(err))
+			return fmt.Errorf("admin %d: %w", adminID, err)
 		}
 		email = a.Email
 		if secondFactorOn(a) {
@@ -108,7 +107,7 @@ func (s *Service) ConfirmEnrolment(ctx context.Context, actor audit.Actor, code 
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		a, err := s.q.AdminGetForUpdate(ctx, tx, actor.AdminID)
 		if err != nil {
-			return fmt.Errorf("admin %d: %w", actor.AdminID, database.NotFound(err))
+			return fmt.Errorf("admin %d: %w", actor.AdminID, err)
 		}
 		if secondFactorOn(a) {
 			return ErrSecondFactorOn
@@ -204,7 +203,7 @@ func (s *Service) VerifySecondFactor(ctx context.Context, token, code, ip, userA
 	}
 	row, err := s.q.SessionGet(ctx, s.pool, db.SessionGetParams{TokenHash: hashToken(token), IdleSince: s.nowFunc().Add(-s.idle)})
 	if err != nil {
-		if errors.Is(database.NotFound(err), database.ErrNotFound) {
+		if errors.Is(err, db.ErrNotFound) {
 			return "", nil, ErrNoSession
 		}
 		return "", nil, fmt.Errorf("look up session: %w", err)
@@ -234,7 +233,7 @@ func (s *Service) VerifySecondFactor(ctx context.Context, token, code, ip, userA
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		a, err := s.q.AdminGetForUpdate(ctx, tx, row.AdminSession.AdminID)
 		if err != nil {
-			return fmt.Errorf("admin %d: %w", row.AdminSession.AdminID, database.NotFound(err))
+			return fmt.Errorf("admin %d: %w", row.AdminSession.AdminID, err)
 		}
 		how, err := s.checkCode(ctx, tx, a, normalizeCode(code))
 		if err != nil {

@@ -63,7 +63,7 @@ func (s *Service) CreateToken(ctx context.Context, name string, actor audit.Acto
 func (s *Service) RevokeToken(ctx context.Context, id int64, actor audit.Actor) error {
 	return inTx(ctx, s.pool, func(tx pgx.Tx) error {
 		row, err := s.q.APITokenRevoke(ctx, tx, db.APITokenRevokeParams{ID: id, RevokedBy: actor.Email})
-		if errors.Is(err, pgx.ErrNoRows) {
+		if errors.Is(err, db.ErrNotFound) {
 			return nil
 		}
 		if err != nil {
@@ -101,7 +101,7 @@ func (s *Service) Authenticate(ctx context.Context, authorization, scope, ip str
 		var err error
 		tok, err = s.q.APITokenByHash(ctx, s.pool, hashToken(bearer))
 		switch {
-		case errors.Is(err, pgx.ErrNoRows):
+		case errors.Is(err, db.ErrNotFound):
 			reason = "unknown token"
 		case err != nil:
 			return nil, fmt.Errorf("look up API token: %w", err)
@@ -176,7 +176,7 @@ func (s *Service) Report(ctx context.Context, tok *Token, key string, body []byt
 	var out Response
 	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
 		_, err := s.q.BillingReportClaim(ctx, tx, db.BillingReportClaimParams{TokenID: tok.ID, IdempotencyKey: key, RequestHash: sum[:]})
-		if errors.Is(err, pgx.ErrNoRows) {
+		if errors.Is(err, db.ErrNotFound) {
 			prev, err := s.q.BillingReportGet(ctx, tx, db.BillingReportGetParams{TokenID: tok.ID, IdempotencyKey: key})
 			if err != nil {
 				return fmt.Errorf("read earlier report: %w", err)
@@ -212,7 +212,7 @@ var errRollback = errors.New("rollback")
 // apply changes the billing status in tx, audited with the token as actor.
 func (s *Service) apply(ctx context.Context, tx pgx.Tx, tok *Token, rep StatusReport, ip string) (Response, error) {
 	sub, err := s.q.BillingSubscriptionForUpdate(ctx, tx, rep.SubscriptionID)
-	if errors.Is(err, pgx.ErrNoRows) {
+	if errors.Is(err, db.ErrNotFound) {
 		return errorResponse(http.StatusNotFound, fmt.Sprintf("no subscription %d", rep.SubscriptionID)), nil
 	}
 	if err != nil {

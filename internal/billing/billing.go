@@ -206,7 +206,7 @@ func (s *Service) CountdownOf(ctx context.Context, subscriptionID int64) (*Count
 		return nil, err
 	}
 	r, err := s.q.BillingLifecycleGet(ctx, s.pool, subscriptionID)
-	if errors.Is(err, pgx.ErrNoRows) {
+	if errors.Is(err, db.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
@@ -250,7 +250,7 @@ func (s *Service) Evaluate(ctx context.Context) (Result, error) {
 	var errs []error
 	for _, id := range ids {
 		err := s.prov.Provision(ctx, id, actor)
-		if errors.Is(err, provision.ErrInvalidState) || errors.Is(err, provision.ErrNotFound) {
+		if errors.Is(err, provision.ErrInvalidState) || errors.Is(err, db.ErrNotFound) {
 			continue
 		}
 		if err == nil {
@@ -286,7 +286,7 @@ func (s *Service) Evaluate(ctx context.Context) (Result, error) {
 			continue
 		}
 		err := s.prov.Destroy(ctx, r.ID, actor)
-		if errors.Is(err, provision.ErrInvalidState) || errors.Is(err, provision.ErrNotFound) {
+		if errors.Is(err, provision.ErrInvalidState) || errors.Is(err, db.ErrNotFound) {
 			continue
 		}
 		if err == nil {

@@ -95,8 +95,8 @@ func (s *Service) Update(ctx context.Context, customerID int64, f Form, actor au
 	}
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := s.q.CustomerUpdate(ctx, tx, db.CustomerUpdateParams{ID: customerID, Email: f.Email, Name: f.Name, TelegramUserID: optInt(f.TelegramUserID)}); err != nil {
-			if errors.Is(err, pgx.ErrNoRows) {
-				return database.ErrNotFound
+			if errors.Is(err, db.ErrNotFound) {
+				return db.ErrNotFound
 			}
 			return uniqueEmail(err)
 		}
@@ -120,11 +120,11 @@ func (s *Service) Update(ctx context.Context, customerID int64, f Form, actor au
 	})
 }
 
-// Get returns a customer's detail, or [database.ErrNotFound].
+// Get returns a customer's detail, or [db.ErrNotFound].
 func (s *Service) Get(ctx context.Context, customerID int64) (*Detail, error) {
 	c, err := s.q.CustomerGet(ctx, s.pool, customerID)
 	if err != nil {
-		return nil, database.NotFound(err)
+		return nil, err
 	}
 	subs, err := s.q.SubscriptionListByCustomer(ctx, s.pool, customerID)
 	if err != nil {
@@ -133,7 +133,7 @@ func (s *Service) Get(ctx context.Context, customerID int64) (*Detail, error) {
 	d := &Detail{Customer: c, Subscriptions: subs, Secrets: map[string]bool{}}
 	sec, err := s.q.CustomerSecretsGet(ctx, s.pool, customerID)
 	switch {
-	case errors.Is(err, pgx.ErrNoRows):
+	case errors.Is(err, db.ErrNotFound):
 	case err != nil:
 		return nil, err
 	default:

@@ -20,17 +20,6 @@ import (
 	schema "github.com/rachelcloud/admin/sql"
 )
 
-// ErrNotFound is what the data layer returns for a row that does not exist.
-var ErrNotFound = errors.New("not found")
-
-// NotFound maps pgx.ErrNoRows to [ErrNotFound] and leaves other errors alone.
-func NotFound(err error) error {
-	if errors.Is(err, pgx.ErrNoRows) {
-		return ErrNotFound
-	}
-	return err
-}
-
 // Open connects a pool to url and checks that the database answers.
 func Open(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)

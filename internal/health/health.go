@@ -22,7 +22,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
@@ -237,7 +236,7 @@ func (c *Checker) Down(ctx context.Context, limit int) ([]Down, error) {
 func (c *Checker) Of(ctx context.Context, subscriptionID int64) (*db.AssistantHealth, error) {
 	h, err := c.q.HealthGet(ctx, c.pool, subscriptionID)
 	if err != nil {
-		if errors.Is(err, pgx.ErrNoRows) {
+		if errors.Is(err, db.ErrNotFound) {
 			return nil, nil
 		}
 		return nil, fmt.Errorf("health of subscription %d: %w", subscriptionID, err)

@@ -7,8 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/rachelcloud/admin/internal/database"
-	"github.com/rachelcloud/admin/internal/provision"
+	"github.com/rachelcloud/admin/internal/db"
 	"github.com/rachelcloud/admin/views"
 )
 
@@ -28,7 +27,7 @@ func (a *App) errorHandler(err error, c echo.Context) {
 		} else if code < 500 {
 			message = http.StatusText(code)
 		}
-	case errors.Is(err, database.ErrNotFound), errors.Is(err, provision.ErrNotFound):
+	case errors.Is(err, db.ErrNotFound):
 		code, message = http.StatusNotFound, "There is nothing here. It may have been removed, or the address is wrong."
 	}
 	level := slog.LevelWarn

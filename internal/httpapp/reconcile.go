@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/rachelcloud/admin/internal/db"
 	"github.com/rachelcloud/admin/internal/provision"
 	"github.com/rachelcloud/admin/views"
 )
@@ -54,7 +55,7 @@ func (a *App) findingAction(c echo.Context, kind string, do func(context.Context
 		return err
 	}
 	f, err := a.Provision.OpenFinding(c.Request().Context(), id)
-	if err != nil && !errors.Is(err, provision.ErrNotFound) {
+	if err != nil && !errors.Is(err, db.ErrNotFound) {
 		return err
 	}
 	if f == nil || f.Kind != kind {
@@ -68,7 +69,7 @@ func (a *App) findingAction(c echo.Context, kind string, do func(context.Context
 	}
 	err = do(c.Request().Context(), id, actor(c))
 	switch {
-	case errors.Is(err, provision.ErrInvalidState), errors.Is(err, provision.ErrNotFound):
+	case errors.Is(err, provision.ErrInvalidState), errors.Is(err, db.ErrNotFound):
 		a.setFlash(c, "error", "That finding is already resolved.")
 	case err != nil:
 		return err

@@ -10,7 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/rachelcloud/admin/internal/database"
+	"github.com/rachelcloud/admin/internal/db"
 	"github.com/rachelcloud/admin/internal/provision"
 	"github.com/rachelcloud/admin/views"
 )
@@ -119,5 +119,5 @@ func (a *App) subscriptionBulk(c echo.Context) error {
 }
 
 func isNotFound(err error) bool {
-	return errors.Is(err, database.ErrNotFound) || errors.Is(err, provision.ErrNotFound)
+	return errors.Is(err, db.ErrNotFound)
 }

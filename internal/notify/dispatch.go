@@ -33,7 +33,7 @@ func (n *Notifier) Dispatch(ctx context.Context) (int, error) {
 
 func (n *Notifier) dispatchOne(ctx context.Context) (bool, error) {
 	oldest, err := n.q.NotifyEventOldestUnsent(ctx, n.pool)
-	if errors.Is(err, pgx.ErrNoRows) {
+	if errors.Is(err, db.ErrNotFound) {
 		return false, nil
 	}
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
@@ -76,7 +75,7 @@ func (w *deliverWorker) Timeout(*river.Job[deliverArgs]) time.Duration { return 
 // deliver sends a delivery's message and records the outcome; an error makes River retry.
 func (n *Notifier) deliver(ctx context.Context, id int64, attempt, maxAttempts int) error {
 	d, err := n.q.NotifyDeliveryGet(ctx, n.pool, id)
-	if errors.Is(err, pgx.ErrNoRows) {
+	if errors.Is(err, db.ErrNotFound) {
 		return nil // its message was deleted
 	}
 	if err != nil {

@@ -137,7 +137,7 @@ func (n *Notifier) Open(ctx context.Context, dbtx db.DBTX, c Condition) (bool, e
 	now := n.now()
 	id, err := n.q.NotifyIncidentOpen(ctx, dbtx, db.NotifyIncidentOpenParams{Key: c.Key, Kind: string(c.Kind),
 		SubscriptionID: c.SubscriptionID, Summary: n.scrub.clean(c.Summary), Now: now})
-	if errors.Is(err, pgx.ErrNoRows) {
+	if errors.Is(err, db.ErrNotFound) {
 		return false, nil
 	}
 	if err != nil {
@@ -153,7 +153,7 @@ func (n *Notifier) Open(ctx context.Context, dbtx db.DBTX, c Condition) (bool, e
 func (n *Notifier) Resolve(ctx context.Context, dbtx db.DBTX, key string) (bool, error) {
 	now := n.now()
 	id, err := n.q.NotifyIncidentResolve(ctx, dbtx, db.NotifyIncidentResolveParams{Key: key, Now: now})
-	if errors.Is(err, pgx.ErrNoRows) {
+	if errors.Is(err, db.ErrNotFound) {
 		return false, nil
 	}
 	if err != nil {

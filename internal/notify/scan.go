@@ -7,8 +7,7 @@ import (
 	"hash/fnv"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
-
+	"github.com/rachelcloud/admin/internal/db"
 	"github.com/rachelcloud/admin/internal/provision"
 )
 
@@ -25,7 +24,7 @@ func (n *Notifier) Scan(ctx context.Context) error {
 // at start and periodically) and resolves them once it passes. No result yet changes nothing.
 func (n *Notifier) scanPreflight(ctx context.Context) error {
 	res, err := n.q.PreflightGet(ctx, n.pool)
-	if errors.Is(err, pgx.ErrNoRows) {
+	if errors.Is(err, db.ErrNotFound) {
 		return nil
 	}
 	if err != nil {

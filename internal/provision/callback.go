@@ -57,7 +57,7 @@ func (s *Service) HandleCallback(ctx context.Context, token string, form url.Val
 	var accepted db.Subscription
 	err = inTx(ctx, s.pool, func(tx pgx.Tx) error {
 		sub, err := s.q.ProvisionGetByCallbackToken(ctx, tx, sum[:])
-		if errors.Is(err, pgx.ErrNoRows) {
+		if errors.Is(err, db.ErrNotFound) {
 			return reject("unknown or spent token", 0)
 		}
 		if err != nil {
@@ -167,7 +167,7 @@ func (w *Worker) callbackToken(ctx context.Context, sub db.Subscription) (string
 	}
 	err = inTx(ctx, w.pool, func(tx pgx.Tx) error {
 		_, err := w.q.ProvisionSetCallbackToken(ctx, tx, db.ProvisionSetCallbackTokenParams{ID: sub.ID, Hash: hash, Token: ct, Replace: why != ""})
-		if errors.Is(err, pgx.ErrNoRows) {
+		if errors.Is(err, db.ErrNotFound) {
 			return errors.New("another attempt stored a callback token meanwhile; trying again")
 		}
 		if err != nil {

@@ -74,7 +74,7 @@ func TestInvalidStates(t *testing.T) {
 	require.ErrorIs(t, b.svc.Retry(ctx, id, admin), ErrInvalidState)
 	require.ErrorIs(t, b.svc.Reinject(ctx, id, admin), ErrInvalidState)
 	require.ErrorIs(t, b.svc.Destroy(ctx, id, admin), ErrInvalidState)
-	require.ErrorIs(t, b.svc.Provision(ctx, 999999, admin), ErrNotFound)
+	require.ErrorIs(t, b.svc.Provision(ctx, 999999, admin), db.ErrNotFound)
 	st, err := b.svc.Status(ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, Allowed{Provision: true}, st.Allowed)

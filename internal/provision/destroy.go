@@ -58,7 +58,7 @@ func (w *Worker) stepDestroy(ctx context.Context, sub db.Subscription) (outcome,
 	}
 	err = inTx(ctx, w.pool, func(tx pgx.Tx) error {
 		if _, err := w.q.ProvisionDestroyed(ctx, tx, sub.ID); err != nil {
-			if errors.Is(err, pgx.ErrNoRows) {
+			if errors.Is(err, db.ErrNotFound) {
 				return nil
 			}
 			return fmt.Errorf("mark destroyed: %w", err)

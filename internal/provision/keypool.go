@@ -28,7 +28,7 @@ func poolAD(id int64) secrets.AD {
 func (w *Worker) takeKeyPair(ctx context.Context, tx pgx.Tx) (*sshkey.KeyPair, error) {
 	for {
 		row, err := w.q.SSHKeyPoolTake(ctx, tx, string(w.alg))
-		if errors.Is(err, pgx.ErrNoRows) {
+		if errors.Is(err, db.ErrNotFound) {
 			break
 		}
 		if err != nil {

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rachelcloud/admin/internal/db"
@@ -110,7 +109,7 @@ func TestServerGoneKeepsConcurrentDestroy(t *testing.T) {
 
 	// The reconciler's "mark gone" is guarded the same way: the query needs the status it saw.
 	_, err = db.New().ProvisionMarkServerGone(ctx, b.pool, db.ProvisionMarkServerGoneParams{ID: id, Reason: "gone", FromStatus: db.ProvisioningStatusReady})
-	require.ErrorIs(t, err, pgx.ErrNoRows)
+	require.ErrorIs(t, err, db.ErrNotFound)
 	require.Equal(t, db.ProvisioningStatusDestroying, statusOf(b.sub(t, id)))
 }
 

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/hetznercloud/hcloud-go/v2/hcloud"
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rachelcloud/admin/internal/config"
@@ -186,7 +185,7 @@ func TestForeignFirewallNotAdopted(t *testing.T) {
 	requireFailed(t, b, sub, db.ProvisioningStatusCreating, "that this installation did not create")
 	require.Empty(t, b.sim.Servers())
 	_, err = db.New().SharedResourceGet(ctx, b.pool, FirewallName(b.inst(t)))
-	require.ErrorIs(t, err, pgx.ErrNoRows, "not recorded as ours")
+	require.ErrorIs(t, err, db.ErrNotFound, "not recorded as ours")
 	require.Equal(t, "22", *b.sim.Firewalls()[0].Rules[0].Port, "its rules untouched")
 }
 

@@ -126,7 +126,7 @@ func (w *Worker) pollOnce(ctx context.Context) (n int, changed bool, err error) 
 			}
 			code, msg := "not_found", fmt.Sprintf("Hetzner no longer knows action %d, so its outcome cannot be learnt", id)
 			if _, err := w.q.HetznerActionFinish(ctx, w.pool, db.HetznerActionFinishParams{ID: id, Status: string(hcloud.ActionStatusError),
-				Progress: known[id].Progress, ErrorCode: &code, ErrorMessage: &msg}); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				Progress: known[id].Progress, ErrorCode: &code, ErrorMessage: &msg}); err != nil && !errors.Is(err, db.ErrNotFound) {
 				return len(rows), changed, fmt.Errorf("record vanished action %d: %w", id, err)
 			}
 			changed = true
@@ -147,7 +147,7 @@ func (w *Worker) pollOnce(ctx context.Context) (n int, changed bool, err error) 
 			if a.Status == hcloud.ActionStatusError {
 				p.ErrorCode, p.ErrorMessage = &a.ErrorCode, &a.ErrorMessage
 			}
-			if _, err := w.q.HetznerActionFinish(ctx, w.pool, p); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			if _, err := w.q.HetznerActionFinish(ctx, w.pool, p); err != nil && !errors.Is(err, db.ErrNotFound) {
 				return len(rows), changed, fmt.Errorf("record action %d: %w", a.ID, err)
 			}
 			changed = true

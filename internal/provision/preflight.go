@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/hetznercloud/hcloud-go/v2/hcloud"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rachelcloud/admin/internal/cloudinit"
@@ -244,7 +243,7 @@ type PreflightResult struct {
 // Preflight returns the last stored preflight result.
 func (s *Service) Preflight(ctx context.Context) (PreflightResult, error) {
 	row, err := s.q.PreflightGet(ctx, s.pool)
-	if errors.Is(err, pgx.ErrNoRows) {
+	if errors.Is(err, db.ErrNotFound) {
 		return PreflightResult{}, nil
 	}
 	if err != nil {
@@ -257,7 +256,7 @@ func (s *Service) Preflight(ctx context.Context) (PreflightResult, error) {
 // it passed or never ran.
 func (s *Service) preflightRefusal(ctx context.Context, tx db.DBTX) error {
 	row, err := s.q.PreflightGet(ctx, tx)
-	if errors.Is(err, pgx.ErrNoRows) {
+	if errors.Is(err, db.ErrNotFound) {
 		return nil
 	}
 	if err != nil {

@@ -70,9 +70,6 @@ var ErrInvalidState = errors.New("action not allowed in the current provisioning
 // ErrCallbackRejected means a VPS callback was wrong in some way; the handler answers 404.
 var ErrCallbackRejected = errors.New("callback rejected")
 
-// ErrNotFound means the subscription or finding does not exist.
-var ErrNotFound = errors.New("not found")
-
 // Actors recorded by the system itself in the event timeline.
 const (
 	actorWorker   = "worker"

@@ -60,7 +60,7 @@ type rebootWorker struct {
 func (rw *rebootWorker) Work(ctx context.Context, job *river.Job[rebootArgs]) error {
 	w := rw.w
 	sub, err := w.q.SubscriptionGet(ctx, w.pool, job.Args.SubscriptionID)
-	if errors.Is(err, pgx.ErrNoRows) {
+	if errors.Is(err, db.ErrNotFound) {
 		return nil
 	}
 	if err != nil {

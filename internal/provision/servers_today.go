@@ -93,7 +93,7 @@ func (w *Worker) startLimitWait(ctx context.Context, subID int64, message string
 // server was just freed).
 func (w *Worker) wakeLimitWaiter(ctx context.Context, tx pgx.Tx) error {
 	id, err := w.q.LimitWaitHead(ctx, tx)
-	if errors.Is(err, pgx.ErrNoRows) {
+	if errors.Is(err, db.ErrNotFound) {
 		return nil
 	}
 	if err != nil {
@@ -230,7 +230,7 @@ func (s *Service) Fleet(ctx context.Context) (Fleet, error) {
 	switch {
 	case err == nil:
 		f.ServerLimit = int(lim.ServerLimit)
-	case !errors.Is(err, pgx.ErrNoRows):
+	case !errors.Is(err, db.ErrNotFound):
 		return Fleet{}, fmt.Errorf("read the project's server limit: %w", err)
 	}
 	return f, nil

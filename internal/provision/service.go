@@ -65,11 +65,11 @@ func inTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error 
 	return nil
 }
 
-// lockSubscription reads the subscription FOR UPDATE, mapping a missing row to [ErrNotFound].
+// lockSubscription reads the subscription FOR UPDATE, mapping a missing row to [db.ErrNotFound].
 func (s *Service) lockSubscription(ctx context.Context, tx pgx.Tx, id int64) (db.Subscription, error) {
 	sub, err := s.q.SubscriptionGetForUpdate(ctx, tx, id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return sub, fmt.Errorf("subscription %d: %w", id, ErrNotFound)
+	if errors.Is(err, db.ErrNotFound) {
+		return sub, fmt.Errorf("subscription %d: %w", id, db.ErrNotFound)
 	}
 	if err != nil {
 		return sub, fmt.Errorf("read subscription %d: %w", id, err)
@@ -247,11 +247,11 @@ func (s *Service) Findings(ctx context.Context) ([]Finding, error) {
 // found many does not make the dashboard and the reconcile page slow.
 const FindingsShown = 200
 
-// OpenFinding returns the open finding id ([ErrNotFound] when there is none, or it is resolved).
+// OpenFinding returns the open finding id ([db.ErrNotFound] when there is none, or it is resolved).
 func (s *Service) OpenFinding(ctx context.Context, id int64) (*Finding, error) {
 	r, err := s.q.FindingGetOpen(ctx, s.pool, id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("finding %d: %w", id, ErrNotFound)
+	if errors.Is(err, db.ErrNotFound) {
+		return nil, fmt.Errorf("finding %d: %w", id, db.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read finding %d: %w", id, err)
@@ -276,8 +276,8 @@ func findingOf(f db.ReconcileFinding, customerEmail string) Finding {
 func (s *Service) DestroyOrphan(ctx context.Context, findingID int64, a Actor) error {
 	return inTx(ctx, s.pool, func(tx pgx.Tx) error {
 		f, err := s.q.FindingGetForUpdate(ctx, tx, findingID)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("finding %d: %w", findingID, ErrNotFound)
+		if errors.Is(err, db.ErrNotFound) {
+			return fmt.Errorf("finding %d: %w", findingID, db.ErrNotFound)
 		}
 		if err != nil {
 			return fmt.Errorf("read finding %d: %w", findingID, err)
@@ -302,8 +302,8 @@ func (s *Service) DestroyOrphan(ctx context.Context, findingID int64, a Actor) e
 func (s *Service) MarkGhostGone(ctx context.Context, findingID int64, a Actor) error {
 	return inTx(ctx, s.pool, func(tx pgx.Tx) error {
 		f, err := s.q.FindingGetForUpdate(ctx, tx, findingID)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("finding %d: %w", findingID, ErrNotFound)
+		if errors.Is(err, db.ErrNotFound) {
+			return fmt.Errorf("finding %d: %w", findingID, db.ErrNotFound)
 		}
 		if err != nil {
 			return fmt.Errorf("read finding %d: %w", findingID, err)

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"golang.org/x/crypto/ssh"
 
@@ -180,8 +179,8 @@ func (s *Service) named(ctx context.Context) func(*Status, error) (*Status, erro
 
 func (s *Service) statusRow(ctx context.Context, subscriptionID int64) (db.UIStatusGetRow, error) {
 	row, err := s.q.UIStatusGet(ctx, s.pool, subscriptionID)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return row, fmt.Errorf("subscription %d: %w", subscriptionID, ErrNotFound)
+	if errors.Is(err, db.ErrNotFound) {
+		return row, fmt.Errorf("subscription %d: %w", subscriptionID, db.ErrNotFound)
 	}
 	if err != nil {
 		return row, fmt.Errorf("read status of subscription %d: %w", subscriptionID, err)

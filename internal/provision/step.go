@@ -52,7 +52,7 @@ func snoozeFor(d time.Duration) outcome { return outcome{snooze: d} }
 func (w *Worker) runSteps(ctx context.Context, id int64, attempt, maxAttempts int) error {
 	for range 12 {
 		sub, err := w.q.SubscriptionGet(ctx, w.pool, id)
-		if errors.Is(err, pgx.ErrNoRows) {
+		if errors.Is(err, db.ErrNotFound) {
 			return nil
 		}
 		if err != nil {
@@ -179,7 +179,7 @@ func (w *Worker) stepError(ctx context.Context, sub db.Subscription, st db.Provi
 func (w *Worker) failStep(ctx context.Context, id int64, st db.ProvisioningStatus, reason string) {
 	err := inTx(ctx, w.pool, func(tx pgx.Tx) error {
 		if _, err := w.q.ProvisionFail(ctx, tx, db.ProvisionFailParams{ID: id, Step: st, Reason: reason}); err != nil {
-			if errors.Is(err, pgx.ErrNoRows) {
+			if errors.Is(err, db.ErrNotFound) {
 				return nil // the state moved on (destroy, callback): nothing to fail
 			}
 			return err
@@ -198,7 +198,7 @@ func (w *Worker) failStep(ctx context.Context, id int64, st db.ProvisioningStatu
 func (w *Worker) enter(ctx context.Context, id int64, from, next db.ProvisioningStatus, message string) error {
 	return inTx(ctx, w.pool, func(tx pgx.Tx) error {
 		_, err := w.q.ProvisionEnter(ctx, tx, db.ProvisionEnterParams{ID: id, Next: next, FromStatus: &from})
-		if errors.Is(err, pgx.ErrNoRows) {
+		if errors.Is(err, db.ErrNotFound) {
 			return nil
 		}
 		if err != nil {

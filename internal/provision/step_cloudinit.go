@@ -97,7 +97,7 @@ func (w *Worker) stepCloudInit(ctx context.Context, sub db.Subscription) (outcom
 func (w *Worker) serverGone(ctx context.Context, sub db.Subscription, from db.ProvisioningStatus, reason string) error {
 	return inTx(ctx, w.pool, func(tx pgx.Tx) error {
 		if _, err := w.q.ProvisionMarkServerGone(ctx, tx, db.ProvisionMarkServerGoneParams{ID: sub.ID, Reason: reason, FromStatus: from}); err != nil {
-			if errors.Is(err, pgx.ErrNoRows) {
+			if errors.Is(err, db.ErrNotFound) {
 				return nil // the state moved on (a destroy, a callback)
 			}
 			return fmt.Errorf("record server gone: %w", err)
@@ -111,7 +111,7 @@ func (w *Worker) serverGone(ctx context.Context, sub db.Subscription, from db.Pr
 func (w *Worker) cloudInitConfirmed(ctx context.Context, sub db.Subscription, status, detail string) (moved bool, err error) {
 	err = inTx(ctx, w.pool, func(tx pgx.Tx) error {
 		if _, err := w.q.ProvisionCloudInitConfirmed(ctx, tx, sub.ID); err != nil {
-			if errors.Is(err, pgx.ErrNoRows) {
+			if errors.Is(err, db.ErrNotFound) {
 				return nil
 			}
 			return fmt.Errorf("record cloud-init finished: %w", err)

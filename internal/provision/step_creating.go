@@ -167,7 +167,7 @@ func (w *Worker) storeKeys(ctx context.Context, sub db.Subscription, name string
 		}
 		_, err = w.q.ProvisionSetKeys(ctx, tx, db.ProvisionSetKeysParams{ID: sub.ID, SshPrivateKey: priv,
 			SshPublicKey: kp.PublicKey, SshHostKeyPrivate: hostPriv, SshHostKeyPublic: hk.Public})
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		if err != nil && !errors.Is(err, db.ErrNotFound) {
 			return fmt.Errorf("store keys: %w", err)
 		}
 		return nil
@@ -366,7 +366,7 @@ func (w *Worker) recordActions(ctx context.Context, tx db.DBTX, subID int64, act
 func (w *Worker) awaitCallback(ctx context.Context, sub db.Subscription, message string) error {
 	return inTx(ctx, w.pool, func(tx pgx.Tx) error {
 		_, err := w.q.ProvisionAwaitCallback(ctx, tx, db.ProvisionAwaitCallbackParams{ID: sub.ID, DeadlineSeconds: w.cfg.CallbackDeadline.Seconds()})
-		if errors.Is(err, pgx.ErrNoRows) {
+		if errors.Is(err, db.ErrNotFound) {
 			return nil
 		}
 		if err != nil {
@@ -401,7 +401,7 @@ func (w *Worker) ensureFirewall(ctx context.Context, inst string, subID int64) (
 		w.fwID = row.HetznerID
 		return w.fwID, nil
 	}
-	if !errors.Is(err, pgx.ErrNoRows) {
+	if !errors.Is(err, db.ErrNotFound) {
 		return 0, fmt.Errorf("read firewall record: %w", err)
 	}
 	res, _, err := w.hc.Firewall.Create(ctx, hcloud.FirewallCreateOpts{

@@ -124,7 +124,7 @@ func (w *Worker) stepInject(ctx context.Context, sub db.Subscription) (outcome, 
 	}
 	err = inTx(ctx, w.pool, func(tx pgx.Tx) error {
 		if _, err := w.q.ProvisionReady(ctx, tx, sub.ID); err != nil {
-			if errors.Is(err, pgx.ErrNoRows) {
+			if errors.Is(err, db.ErrNotFound) {
 				return nil // destroyed meanwhile: the loop turns to that
 			}
 			return fmt.Errorf("mark ready: %w", err)
@@ -183,7 +183,7 @@ type claudeCredentials struct {
 // secretFiles decrypts the customer's secrets into the files of docs/contracts.md.
 func (w *Worker) secretFiles(ctx context.Context, customerID int64) ([]secretFile, error) {
 	row, err := w.q.CustomerSecretsGet(ctx, w.pool, customerID)
-	if errors.Is(err, pgx.ErrNoRows) {
+	if errors.Is(err, db.ErrNotFound) {
 		return nil, fail("The customer has no secrets yet. Enter the Claude credentials and the Telegram bot token on the customer page, then Retry.")
 	}
 	if err != nil {

@@ -55,7 +55,7 @@ func (w *Worker) failOverdueCallbacks(ctx context.Context) error {
 			w.cfg.CallbackDeadline, w.cfg.PublicBaseURL)
 		err := inTx(ctx, w.pool, func(tx pgx.Tx) error {
 			if _, err := w.q.ProvisionFail(ctx, tx, db.ProvisionFailParams{ID: id, Step: db.ProvisioningStatusCloudInit, Reason: reason}); err != nil {
-				if errors.Is(err, pgx.ErrNoRows) {
+				if errors.Is(err, db.ErrNotFound) {
 					return nil
 				}
 				return err

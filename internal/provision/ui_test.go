@@ -53,7 +53,7 @@ func TestStatus(t *testing.T) {
 	require.NotNil(t, st.DeprovisionedAt)
 
 	_, err = b.svc.Status(ctx, 999999)
-	require.ErrorIs(t, err, ErrNotFound)
+	require.ErrorIs(t, err, db.ErrNotFound)
 }
 
 // TestAttention: failed subscriptions come first, then those whose step overran its expected
