@@ -173,8 +173,11 @@ func TestNewHCloudClientNeedsTheToken(t *testing.T) {
 
 	// With a token and an endpoint, requests go there and feed the tracker.
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		require.Equal(t, "Bearer tok", r.Header.Get("Authorization"))
-		require.Contains(t, r.Header.Get("User-Agent"), "rachel-cloud-admin/1")
+		if r.Header.Get("Authorization") != "Bearer tok" || !strings.Contains(r.Header.Get("User-Agent"), "rachel-cloud-admin/1") {
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprint(w, `{"error": {"code": "unauthorized", "message": "token or application not sent", "details": null}}`)
+			return
+		}
 		w.Header().Set("RateLimit-Limit", "10")
 		w.Header().Set("RateLimit-Remaining", "9")
 		w.Header().Set("RateLimit-Reset", "0")
