@@ -26,6 +26,7 @@ import (
 	"github.com/rachelcloud/admin/internal/metrics"
 	"github.com/rachelcloud/admin/internal/notify"
 	"github.com/rachelcloud/admin/internal/provision"
+	"github.com/rachelcloud/admin/internal/statusview"
 )
 
 // newFlags returns a flag set whose -h prints the summary, the flags and the environment.
@@ -119,7 +120,8 @@ func serveHTTP(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, log 
 	if err != nil {
 		return err
 	}
-	go prov.ListenForChanges(ctx) // status polls served from memory while nothing changes
+	status := statusview.New(pool, prov, log)
+	go status.ListenForChanges(ctx) // status polls served from memory while nothing changes
 	notifier, err := notify.New(pool, cfg, notify.Options{Log: log})
 	if err != nil {
 		return err
@@ -132,6 +134,7 @@ func serveHTTP(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, log 
 		Auth:      authSvc,
 		Customers: customer.NewService(pool, cfg.Keyring),
 		Provision: prov,
+		Status:    status,
 		Metrics:   m,
 	})
 	ln, err := net.Listen("tcp", cfg.ListenAddr(cfg.Port))

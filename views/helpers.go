@@ -9,7 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgtype"
 
-	"github.com/rachelcloud/admin/internal/provision"
+	"github.com/rachelcloud/admin/internal/statusview"
 )
 
 func itoa(n int) string { return strconv.Itoa(n) }
@@ -108,7 +108,7 @@ func EUR(v float64) string {
 }
 
 // ServerFacts is a server's type, location and image in one line ("cx23 in fsn1, debian-12").
-func ServerFacts(f *provision.ServerFacts) string {
+func ServerFacts(f *statusview.ServerFacts) string {
 	if f == nil {
 		return "—"
 	}
@@ -132,7 +132,7 @@ func MonthlyPrice(p *float64) string {
 
 // rowServer is a list row's server type, location and monthly price ("cx23 · fsn1 · €3.99/month").
 func rowServer(typ, loc *string, price pgtype.Numeric) string {
-	var f provision.ServerFacts
+	var f statusview.ServerFacts
 	if typ != nil {
 		f.Type = *typ
 	}

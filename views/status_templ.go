@@ -12,14 +12,14 @@ import (
 	"github.com/rachelcloud/admin/internal/auth"
 	"github.com/rachelcloud/admin/internal/billing"
 	"github.com/rachelcloud/admin/internal/db"
-	"github.com/rachelcloud/admin/internal/provision"
+	"github.com/rachelcloud/admin/internal/statusview"
 	"strconv"
 	"time"
 )
 
 // StatusView is the subscription (status) page's view model.
 type StatusView struct {
-	Status *provision.Status
+	Status *statusview.Status
 	// CSRFToken goes into the action forms (the fragment has no layout to take it from).
 	CSRFToken string
 	// ServerName is what the admin types to confirm Destroy.
@@ -994,7 +994,7 @@ func currentStep(v StatusView) templ.Component {
 	})
 }
 
-func eventRow(e provision.EventView) templ.Component {
+func eventRow(e statusview.EventView) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
 		if templ_7745c5c3_CtxErr := ctx.Err(); templ_7745c5c3_CtxErr != nil {

@@ -29,6 +29,7 @@ import (
 	"github.com/rachelcloud/admin/internal/pgcluster"
 	"github.com/rachelcloud/admin/internal/provision"
 	"github.com/rachelcloud/admin/internal/secrets"
+	"github.com/rachelcloud/admin/internal/statusview"
 )
 
 // Options configure a run of the benchmarks.
@@ -246,13 +247,15 @@ func (b *bench) newStack(ctx context.Context, dbName string, simCfg hcloudsim.Co
 	}
 	listenCtx, stopListen := context.WithCancel(context.WithoutCancel(ctx))
 	listening := make(chan struct{})
-	go func() { defer close(listening); s.svc.ListenForChanges(listenCtx) }()
+	status := statusview.New(s.pool, s.svc, b.log)
+	go func() { defer close(listening); status.ListenForChanges(listenCtx) }()
 	s.stopListen = func() { stopListen(); <-listening }
 	app := httpapp.New(httpapp.Deps{
 		Pool: s.pool, Config: s.cfg, Log: b.log,
 		Auth:      auth.NewService(s.pool, s.cfg.SessionIdle, s.cfg.SessionMaxAge, auth.WithKeyring(s.cfg.Keyring)),
 		Customers: customer.NewService(s.pool, s.cfg.Keyring),
 		Provision: s.svc,
+		Status:    status,
 	})
 	s.web = &http.Server{Handler: app, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = s.web.Serve(ln) }()

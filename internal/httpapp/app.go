@@ -24,6 +24,7 @@ import (
 	"github.com/rachelcloud/admin/internal/metrics"
 	"github.com/rachelcloud/admin/internal/notify"
 	"github.com/rachelcloud/admin/internal/provision"
+	"github.com/rachelcloud/admin/internal/statusview"
 	"github.com/rachelcloud/admin/views"
 	"github.com/rachelcloud/admin/web"
 )
@@ -35,11 +36,14 @@ type Deps struct {
 	Auth      *auth.Service
 	Customers *customer.Service
 	Provision *provision.Service
-	Notify    *notify.Notifier
-	Billing   *billing.Service
-	Health    *health.Checker
-	Metrics   *metrics.Metrics // nil: no /metrics route, no request counter
-	Log       *slog.Logger
+	// Status is the status page's and dashboard's read model; nil: one without the change
+	// listener, reading the database on every poll.
+	Status  *statusview.Reader
+	Notify  *notify.Notifier
+	Billing *billing.Service
+	Health  *health.Checker
+	Metrics *metrics.Metrics // nil: no /metrics route, no request counter
+	Log     *slog.Logger
 }
 
 // App holds the handlers' dependencies.
@@ -66,6 +70,9 @@ func New(d Deps) *echo.Echo {
 	}
 	if d.Billing == nil && d.Pool != nil {
 		d.Billing = billing.New(d.Pool, d.Provision, billing.Options{Notify: d.Notify, Log: d.Log})
+	}
+	if d.Status == nil && d.Pool != nil {
+		d.Status = statusview.New(d.Pool, d.Provision, d.Log)
 	}
 	if d.Health == nil && d.Pool != nil {
 		d.Health = health.New(d.Pool, d.Config, health.Options{Notify: d.Notify, Log: d.Log})

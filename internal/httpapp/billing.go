@@ -124,7 +124,7 @@ func (a *App) billingHoldAction(c echo.Context, do func(context.Context, int64, 
 	if err != nil {
 		return err
 	}
-	if _, err := a.Provision.Status(c.Request().Context(), id); err != nil {
+	if _, err := a.Status.Status(c.Request().Context(), id); err != nil {
 		return err // 404 for an unknown subscription
 	}
 	if err := do(c.Request().Context(), id, actor(c)); err != nil {

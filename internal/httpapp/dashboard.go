@@ -17,7 +17,7 @@ func (a *App) dashboard(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	attention, err := a.Provision.Attention(ctx, 20)
+	attention, err := a.Status.Attention(ctx, 20)
 	if err != nil {
 		return err
 	}

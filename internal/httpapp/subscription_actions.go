@@ -49,7 +49,7 @@ func (a *App) subscriptionDestroy(c echo.Context) error {
 		return err
 	}
 	if got := strings.TrimSpace(c.FormValue("confirm_name")); got != want {
-		st, err := a.Provision.Status(c.Request().Context(), id)
+		st, err := a.Status.Status(c.Request().Context(), id)
 		if err != nil {
 			return err
 		}

@@ -79,7 +79,7 @@ func (a *App) subscriptionBulk(c echo.Context) error {
 	if !f.Confirm {
 		for _, id := range f.IDs {
 			item := views.BulkItem{ID: id}
-			st, err := a.Provision.Status(ctx, id)
+			st, err := a.Status.Status(ctx, id)
 			switch {
 			case isNotFound(err):
 				item.Outcome = "not found"
@@ -109,7 +109,7 @@ func (a *App) subscriptionBulk(c echo.Context) error {
 				slog.Int64("subscription_id", id), slog.String("error", err.Error()))
 			item.Outcome = "Failed on our side; it has been logged. Nothing was done."
 		}
-		if st, err := a.Provision.Status(ctx, id); err == nil {
+		if st, err := a.Status.Status(ctx, id); err == nil {
 			item.Name, item.State = st.CustomerName, st.State
 		}
 		v.Items = append(v.Items, item)

@@ -9,7 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/rachelcloud/admin/internal/provision"
+	"github.com/rachelcloud/admin/internal/statusview"
 	"github.com/rachelcloud/admin/views"
 )
 
@@ -22,7 +22,7 @@ func (a *App) subscriptionShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	st, err := a.Provision.Status(c.Request().Context(), id)
+	st, err := a.Status.Status(c.Request().Context(), id)
 	if err != nil {
 		return err
 	}
@@ -30,7 +30,7 @@ func (a *App) subscriptionShow(c echo.Context) error {
 }
 
 // renderStatusPage renders the full status page, with a message for a wrong Destroy confirmation.
-func (a *App) renderStatusPage(c echo.Context, code int, st *provision.Status, confirmError string) error {
+func (a *App) renderStatusPage(c echo.Context, code int, st *statusview.Status, confirmError string) error {
 	v := a.statusView(c, st)
 	v.ConfirmError = confirmError
 	cd, err := a.Billing.CountdownOf(c.Request().Context(), st.SubscriptionID)
@@ -68,19 +68,19 @@ func (a *App) subscriptionStatus(c echo.Context) error {
 // nothing changed, else from the database. Polls of the same subscription that arrive while its
 // query runs share that query's answer (nothing older is ever served), so many pages watching one
 // provisioning cost one query at a time.
-func (a *App) pollStatus(ctx context.Context, id int64) (*provision.Status, error) {
+func (a *App) pollStatus(ctx context.Context, id int64) (*statusview.Status, error) {
 	v, err, _ := a.statusFlight.Do(strconv.FormatInt(id, 10), func() (any, error) {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		return a.Provision.PollStatus(ctx, id)
+		return a.Status.PollStatus(ctx, id)
 	})
 	if err != nil {
 		return nil, err
 	}
-	return v.(*provision.Status), nil
+	return v.(*statusview.Status), nil
 }
 
-func (a *App) statusView(c echo.Context, st *provision.Status) views.StatusView {
+func (a *App) statusView(c echo.Context, st *statusview.Status) views.StatusView {
 	return views.StatusView{
 		Status: st, CSRFToken: csrfToken(c), ServerName: st.ServerName,
 		Location: strings.Join(a.Config.PlanFor(st.Plan).Locations, ","), ServerType: a.Config.PlanFor(st.Plan).ServerType, Now: time.Now(), Role: role(c),

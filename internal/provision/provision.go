@@ -190,7 +190,16 @@ func WithJobs(j Jobs) Option { return func(o *options) { o.jobs = append(o.jobs,
 
 // ExpectedDuration is how long step st normally takes; beyond it the step counts as stuck
 // (status page, dashboard, notifications). Zero for states that are not steps.
-func ExpectedDuration(st db.ProvisioningStatus) time.Duration { return expected[st].d }
+func ExpectedDuration(st db.ProvisioningStatus) time.Duration { return expectedDurations[st] }
+
+// expectedDurations are how long each step normally takes.
+var expectedDurations = map[db.ProvisioningStatus]time.Duration{
+	db.ProvisioningStatusPending:          time.Minute,
+	db.ProvisioningStatusCreating:         3 * time.Minute,
+	db.ProvisioningStatusCloudInit:        5 * time.Minute,
+	db.ProvisioningStatusInjectingSecrets: 2 * time.Minute,
+	db.ProvisioningStatusDestroying:       3 * time.Minute,
+}
 
 // WithHook calls fn at named points of the steps; the crash-safety test blocks there to be killed.
 func WithHook(fn func(point string)) Option { return func(o *options) { o.hook = fn } }

@@ -24,8 +24,9 @@ func isCapacityError(err error) bool {
 	return hcloud.IsError(err, hcloud.ErrorCodeResourceUnavailable, errorCodePlacementError)
 }
 
-// limitWaitMessage is how the status page words the wait for Hetzner's server limit.
-const limitWaitPrefix = "Waiting for Hetzner's server limit"
+// LimitWaitPrefix starts the event that says the creating step waits for Hetzner's server limit;
+// the status page shows the latest such event.
+const LimitWaitPrefix = "Waiting for Hetzner's server limit"
 
 // queuedForLimit keeps the server-limit queue in request order: while subscriptions that asked
 // earlier wait for the limit, this one waits behind them instead of taking a freed slot.
@@ -39,7 +40,7 @@ func (w *Worker) queuedForLimit(ctx context.Context, sub db.Subscription) (*outc
 		return nil, nil
 	}
 	if sub.LimitWaitSince == nil {
-		if err := w.startLimitWait(ctx, sub.ID, fmt.Sprintf("%s: %d earlier provisioning(s) wait for a free server slot; this one goes after them.", limitWaitPrefix, ahead)); err != nil {
+		if err := w.startLimitWait(ctx, sub.ID, fmt.Sprintf("%s: %d earlier provisioning(s) wait for a free server slot; this one goes after them.", LimitWaitPrefix, ahead)); err != nil {
 			return nil, err
 		}
 	}
@@ -65,9 +66,9 @@ func (w *Worker) waitForLimit(ctx context.Context, sub db.Subscription) (outcome
 			return waiting, fmt.Errorf("record the project's server limit: %w", err)
 		}
 	}
-	msg := limitWaitPrefix + ": the project is full. Provisioning goes on, in request order, as servers are freed."
+	msg := LimitWaitPrefix + ": the project is full. Provisioning goes on, in request order, as servers are freed."
 	if used >= 0 {
-		msg = fmt.Sprintf("%s: %d of %d used. Provisioning goes on, in request order, as servers are freed.", limitWaitPrefix, used, used)
+		msg = fmt.Sprintf("%s: %d of %d used. Provisioning goes on, in request order, as servers are freed.", LimitWaitPrefix, used, used)
 	}
 	if err := w.startLimitWait(ctx, sub.ID, msg); err != nil {
 		return waiting, err

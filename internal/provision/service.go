@@ -18,8 +18,8 @@ import (
 	"github.com/rachelcloud/admin/internal/db"
 )
 
-// Service is what the web layer calls: admin actions, the status page's view model, reconcile
-// findings and the VPS callback. It never talks to Hetzner itself; it changes state and enqueues
+// Service is what the web layer calls: admin actions, reconcile findings and the VPS callback
+// (the status page's read model is package statusview). It never talks to Hetzner itself; it changes state and enqueues
 // jobs, each in one transaction with the audit and event rows.
 type Service struct {
 	pool    *pgxpool.Pool
@@ -28,9 +28,7 @@ type Service struct {
 	river   *river.Client[pgx.Tx]
 	o       options
 	metrics *stepMetrics
-	// statuses caches the polled status rows while ListenForChanges runs.
-	statuses *statusCache
-	inst     installationID
+	inst    installationID
 
 	rlMu      sync.Mutex
 	rlCached  RateLimitState
@@ -45,8 +43,7 @@ func NewService(pool *pgxpool.Pool, cfg *config.Config, opts ...Option) (*Servic
 	if err != nil {
 		return nil, fmt.Errorf("provision service: river client: %w", err)
 	}
-	return &Service{pool: pool, cfg: cfg, q: db.New(), river: rc, o: o, metrics: newStepMetrics(o.registry),
-		statuses: newStatusCache()}, nil
+	return &Service{pool: pool, cfg: cfg, q: db.New(), river: rc, o: o, metrics: newStepMetrics(o.registry)}, nil
 }
 
 // inTx runs fn in a transaction and commits it when fn returns nil.

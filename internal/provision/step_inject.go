@@ -256,3 +256,13 @@ func sudoRefused(err error) bool {
 	msg := err.Error()
 	return strings.Contains(msg, "is not allowed to execute") || strings.Contains(msg, "a password is required")
 }
+
+// ReceiptFile is one file the injection wrote to the VPS, as recorded in the receipt (JSON):
+// path, hash, size, mode and owner, never the content.
+type ReceiptFile struct {
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
+	Bytes  int    `json:"bytes"`
+	Mode   string `json:"mode"`
+	Owner  string `json:"owner"`
+}

@@ -1,4 +1,4 @@
-package provision
+package statusview
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/rachelcloud/admin/internal/database"
 	"github.com/rachelcloud/admin/internal/db"
+	"github.com/rachelcloud/admin/internal/provision"
 )
 
 // Attention is a provisioning an admin should look at: failed, or stuck in a step.
@@ -24,7 +25,7 @@ type Attention struct {
 // Attention lists failed provisionings (most recently failed first), then stuck ones (longest
 // stuck first), at most limit of each, for the dashboard. Each part is read through an index in
 // the order shown, so the cost does not grow with the number of subscriptions.
-func (s *Service) Attention(ctx context.Context, limit int) ([]Attention, error) {
+func (s *Reader) Attention(ctx context.Context, limit int) ([]Attention, error) {
 	if limit <= 0 {
 		limit = 20
 	}
@@ -50,9 +51,9 @@ func (s *Service) Attention(ctx context.Context, limit int) ([]Attention, error)
 	var stuck []Attention
 	for _, st := range []db.ProvisioningStatus{db.ProvisioningStatusPending, db.ProvisioningStatusCreating,
 		db.ProvisioningStatusCloudInit, db.ProvisioningStatusInjectingSecrets, db.ProvisioningStatusDestroying} {
-		e := expected[st]
+		d := provision.ExpectedDuration(st)
 		rows, err := s.q.SubscriptionStuck(ctx, s.pool, db.SubscriptionStuckParams{
-			Status: st, StartedBefore: now.Add(-e.d), Lim: int32(limit)})
+			Status: st, StartedBefore: now.Add(-d), Lim: int32(limit)})
 		if err != nil {
 			return nil, fmt.Errorf("list stuck %s subscriptions: %w", st, err)
 		}
@@ -60,7 +61,7 @@ func (s *Service) Attention(ctx context.Context, limit int) ([]Attention, error)
 			started := *r.StepStartedAt
 			stuck = append(stuck, Attention{
 				SubscriptionID: r.ID, CustomerEmail: r.CustomerEmail, CustomerName: r.CustomerName, State: string(st),
-				Stuck: &Stuck{Over: (now.Sub(started) - e.d).Round(time.Second), Hint: e.hint}, Since: &started,
+				Stuck: &Stuck{Over: (now.Sub(started) - d).Round(time.Second), Hint: stuckHints[st]}, Since: &started,
 			})
 		}
 	}

@@ -1,4 +1,4 @@
-package provision
+package statusview
 
 import (
 	"context"
@@ -12,12 +12,12 @@ import (
 // announced on commit; without the listener it always reads.
 func TestPollStatusCacheFollowsAnnouncements(t *testing.T) {
 	t.Parallel()
-	b := setup(t, func(o *setupOpts) { o.noWork = true })
+	b := setup(t)
 	ctx := context.Background()
 	id := b.newSubscription(t)
 	plan := func() string {
 		t.Helper()
-		st, err := b.svc.PollStatus(ctx, id)
+		st, err := b.view.PollStatus(ctx, id)
 		require.NoError(t, err)
 		return st.Plan
 	}
@@ -37,12 +37,12 @@ func TestPollStatusCacheFollowsAnnouncements(t *testing.T) {
 
 	lctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { defer close(done); b.svc.ListenForChanges(lctx) }()
+	go func() { defer close(done); b.view.ListenForChanges(lctx) }()
 	t.Cleanup(func() { stop(); <-done })
 	waitFor(t, 10*time.Second, "listener connected", func() bool {
-		b.svc.statuses.mu.Lock()
-		defer b.svc.statuses.mu.Unlock()
-		return b.svc.statuses.live
+		b.view.statuses.mu.Lock()
+		defer b.view.statuses.mu.Unlock()
+		return b.view.statuses.live
 	})
 
 	require.Equal(t, "plus", plan()) // read and kept
@@ -53,7 +53,7 @@ func TestPollStatusCacheFollowsAnnouncements(t *testing.T) {
 	_, err := b.pool.Exec(ctx, `UPDATE subscriptions SET billing_status = 'past_due' WHERE id = $1`, id)
 	require.NoError(t, err)
 	waitFor(t, 10*time.Second, "the announced change", func() bool { return plan() == "pro" })
-	st, err := b.svc.PollStatus(ctx, id)
+	st, err := b.view.PollStatus(ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, "past_due", st.BillingStatus)
 

@@ -1,4 +1,4 @@
-package provision
+package statusview
 
 import (
 	"context"
@@ -146,9 +146,9 @@ func (c *statusCache) size() (entries, reads int) {
 	return len(c.entries), len(c.reads)
 }
 
-// PollStatus is [Service.Status] for the polled status fragment: served from memory while nothing
-// has changed, when [Service.ListenForChanges] runs.
-func (s *Service) PollStatus(ctx context.Context, subscriptionID int64) (*Status, error) {
+// PollStatus is [Reader.Status] for the polled status fragment: served from memory while nothing
+// has changed, when [Reader.ListenForChanges] runs.
+func (s *Reader) PollStatus(ctx context.Context, subscriptionID int64) (*Status, error) {
 	now := time.Now()
 	row, ok, token := s.statuses.get(subscriptionID, now)
 	if !ok {
@@ -163,8 +163,8 @@ func (s *Service) PollStatus(ctx context.Context, subscriptionID int64) (*Status
 }
 
 // ListenForChanges keeps a connection LISTENing for status changes until ctx ends, reconnecting
-// with backoff; while it is connected, [Service.PollStatus] serves from memory.
-func (s *Service) ListenForChanges(ctx context.Context) {
+// with backoff; while it is connected, [Reader.PollStatus] serves from memory.
+func (s *Reader) ListenForChanges(ctx context.Context) {
 	backoff := 500 * time.Millisecond
 	for ctx.Err() == nil {
 		start := time.Now()
@@ -176,7 +176,7 @@ func (s *Service) ListenForChanges(ctx context.Context) {
 		if time.Since(start) > time.Minute {
 			backoff = 500 * time.Millisecond
 		}
-		s.o.log.WarnContext(ctx, "status listener lost its connection; polls read the database until it is back", "err", err, "retry_in", backoff)
+		s.log.WarnContext(ctx, "status listener lost its connection; polls read the database until it is back", "err", err, "retry_in", backoff)
 		if !sleep(ctx, backoff) {
 			return
 		}
@@ -184,7 +184,7 @@ func (s *Service) ListenForChanges(ctx context.Context) {
 	}
 }
 
-func (s *Service) listen(ctx context.Context) error {
+func (s *Reader) listen(ctx context.Context) error {
 	conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig.Copy())
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
@@ -203,5 +203,17 @@ func (s *Service) listen(ctx context.Context) error {
 		if id, err := strconv.ParseInt(n.Payload, 10, 64); err == nil {
 			s.statuses.changed(id)
 		}
+	}
+}
+
+// sleep waits d or until ctx ends; false when ctx ended.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }

@@ -1,18 +1,51 @@
-package provision
+// Package statusview is the admin UI's read model of provisioning: the status page's view model
+// (one query per poll), its in-memory cache fed by the database's change announcements, and the
+// dashboard's attention list. It only reads; every change goes through package provision, which
+// does not know this package.
+package statusview
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/rachelcloud/admin/internal/db"
+	"github.com/rachelcloud/admin/internal/provision"
 )
+
+// ServerNamer names a subscription's server (and SSH key) in Hetzner; [provision.Service] does,
+// reading the installation ID once per process.
+type ServerNamer interface {
+	ServerName(ctx context.Context, subscriptionID int64) (string, error)
+}
+
+// Reader serves the UI's read model. It reads the database directly (one query per status page),
+// keeps polled rows in memory while [Reader.ListenForChanges] runs, and never writes.
+type Reader struct {
+	pool  *pgxpool.Pool
+	q     *db.Queries
+	names ServerNamer
+	log   *slog.Logger
+	// statuses caches the polled status rows while ListenForChanges runs.
+	statuses *statusCache
+}
+
+// New returns a reader over pool; names gives the servers' names (the provisioning service).
+// Without ListenForChanges running, every poll reads the database.
+func New(pool *pgxpool.Pool, names ServerNamer, log *slog.Logger) *Reader {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Reader{pool: pool, q: db.New(), names: names, log: log, statuses: newStatusCache()}
+}
 
 // Status is everything the status page shows about one subscription's VPS. It holds no secret.
 type Status struct {
@@ -112,19 +145,11 @@ type ActionView struct {
 	Started  time.Time
 }
 
-// Receipt is what the last secret injection wrote: paths and hashes, never the secrets.
+// Receipt is what the last secret injection wrote: paths and hashes, never the secrets. Its
+// files are in the format the injection step records them.
 type Receipt struct {
 	WrittenAt time.Time
-	Files     []ReceiptFile
-}
-
-// ReceiptFile is one file written to the VPS.
-type ReceiptFile struct {
-	Path   string `json:"path"`
-	SHA256 string `json:"sha256"`
-	Bytes  int    `json:"bytes"`
-	Mode   string `json:"mode"`
-	Owner  string `json:"owner"`
+	Files     []provision.ReceiptFile
 }
 
 // Allowed says which buttons the page offers.
@@ -142,21 +167,19 @@ var stepOrder = []db.ProvisioningStatus{
 	db.ProvisioningStatusInjectingSecrets, db.ProvisioningStatusReady,
 }
 
-// expected is how long a step normally takes; beyond it the page says the step is stuck.
-var expected = map[db.ProvisioningStatus]struct {
-	d    time.Duration
-	hint string
-}{
-	db.ProvisioningStatusPending:          {time.Minute, "No worker has picked the job up: check that a worker process runs (Procfile `worker`)."},
-	db.ProvisioningStatusCreating:         {3 * time.Minute, "Hetzner is slow to create the server, or the worker cannot reach Hetzner: check the worker's log and the rate limit. Destroy stops it."},
-	db.ProvisioningStatusCloudInit:        {5 * time.Minute, "The VPS has not called back yet: cloud-init may still be installing packages, or the VPS cannot reach PUBLIC_BASE_URL. It fails by itself at the callback deadline."},
-	db.ProvisioningStatusInjectingSecrets: {2 * time.Minute, "The worker cannot finish the SSH injection (sshd not answering?). It fails by itself at the injection deadline; Retry then."},
-	db.ProvisioningStatusDestroying:       {3 * time.Minute, "Hetzner is slow to delete the server, or the worker cannot reach Hetzner: check the worker's log."},
+// stuckHints say, for each step that can be stuck (one with a [provision.ExpectedDuration]), what
+// an admin can check or do once it overran.
+var stuckHints = map[db.ProvisioningStatus]string{
+	db.ProvisioningStatusPending:          "No worker has picked the job up: check that a worker process runs (Procfile `worker`).",
+	db.ProvisioningStatusCreating:         "Hetzner is slow to create the server, or the worker cannot reach Hetzner: check the worker's log and the rate limit. Destroy stops it.",
+	db.ProvisioningStatusCloudInit:        "The VPS has not called back yet: cloud-init may still be installing packages, or the VPS cannot reach PUBLIC_BASE_URL. It fails by itself at the callback deadline.",
+	db.ProvisioningStatusInjectingSecrets: "The worker cannot finish the SSH injection (sshd not answering?). It fails by itself at the injection deadline; Retry then.",
+	db.ProvisioningStatusDestroying:       "Hetzner is slow to delete the server, or the worker cannot reach Hetzner: check the worker's log.",
 }
 
 // Status returns the status page's view model from a single query: every open status page polls
 // it every 2 s, so it costs one round trip.
-func (s *Service) Status(ctx context.Context, subscriptionID int64) (*Status, error) {
+func (s *Reader) Status(ctx context.Context, subscriptionID int64) (*Status, error) {
 	row, err := s.statusRow(ctx, subscriptionID)
 	if err != nil {
 		return nil, err
@@ -165,19 +188,19 @@ func (s *Service) Status(ctx context.Context, subscriptionID int64) (*Status, er
 }
 
 // named fills in the server name (the installation ID is read once per process).
-func (s *Service) named(ctx context.Context) func(*Status, error) (*Status, error) {
+func (s *Reader) named(ctx context.Context) func(*Status, error) (*Status, error) {
 	return func(st *Status, err error) (*Status, error) {
 		if err != nil {
 			return nil, err
 		}
-		if st.ServerName, err = s.ServerName(ctx, st.SubscriptionID); err != nil {
+		if st.ServerName, err = s.names.ServerName(ctx, st.SubscriptionID); err != nil {
 			return nil, err
 		}
 		return st, nil
 	}
 }
 
-func (s *Service) statusRow(ctx context.Context, subscriptionID int64) (db.UIStatusGetRow, error) {
+func (s *Reader) statusRow(ctx context.Context, subscriptionID int64) (db.UIStatusGetRow, error) {
 	row, err := s.q.UIStatusGet(ctx, s.pool, subscriptionID)
 	if errors.Is(err, db.ErrNotFound) {
 		return row, fmt.Errorf("subscription %d: %w", subscriptionID, db.ErrNotFound)
@@ -239,9 +262,9 @@ func statusFromRow(row db.UIStatusGetRow, now time.Time) (*Status, error) {
 	st.Steps = timeline(sub, dbEvents, now)
 	st.Server = serverFacts(row.ServerType, row.ServerLocation, row.ServerImage, row.ServerPriceMonthly)
 	if row.LimitWaitSince != nil && statusOf(sub) == db.ProvisioningStatusCreating {
-		st.LimitWait = limitWaitPrefix + "."
+		st.LimitWait = provision.LimitWaitPrefix + "."
 		for _, e := range st.Events {
-			if strings.HasPrefix(e.Message, limitWaitPrefix) {
+			if strings.HasPrefix(e.Message, provision.LimitWaitPrefix) {
 				st.LimitWait = e.Message
 			}
 		}
@@ -268,8 +291,8 @@ func statusFromRow(row db.UIStatusGetRow, now time.Time) (*Status, error) {
 
 	if len(row.Receipt) > 0 {
 		var rc struct {
-			WrittenAt time.Time     `json:"written_at"`
-			Files     []ReceiptFile `json:"files"`
+			WrittenAt time.Time               `json:"written_at"`
+			Files     []provision.ReceiptFile `json:"files"`
 		}
 		if err := json.Unmarshal(row.Receipt, &rc); err != nil {
 			return nil, fmt.Errorf("decode receipt of subscription %d: %w", sub.ID, err)
@@ -296,9 +319,9 @@ func deriveActions(st *Status, sub db.Subscription, now time.Time) {
 	case "", db.ProvisioningStatusReady, db.ProvisioningStatusFailed, db.ProvisioningStatusDestroyed:
 		st.Terminal = true
 	}
-	if e, ok := expected[state]; ok && sub.StepStartedAt != nil && st.LimitWait == "" {
-		if over := now.Sub(*sub.StepStartedAt) - e.d; over > 0 {
-			st.Stuck = &Stuck{Over: over.Round(time.Second), Hint: e.hint}
+	if hint, ok := stuckHints[state]; ok && sub.StepStartedAt != nil && st.LimitWait == "" {
+		if over := now.Sub(*sub.StepStartedAt) - provision.ExpectedDuration(state); over > 0 {
+			st.Stuck = &Stuck{Over: over.Round(time.Second), Hint: hint}
 		}
 	}
 }
@@ -356,4 +379,12 @@ func timeline(sub db.Subscription, events []db.ProvisioningEvent, now time.Time)
 		out = append(out, v)
 	}
 	return out
+}
+
+// statusOf is the subscription's provisioning state; "" when never provisioned.
+func statusOf(s db.Subscription) db.ProvisioningStatus {
+	if s.ProvisioningStatus == nil {
+		return ""
+	}
+	return *s.ProvisioningStatus
 }
