@@ -55,7 +55,7 @@ func TestStatus(t *testing.T) {
 	hostKey, err := ssh.NewPublicKey(pub)
 	require.NoError(t, err)
 	_, err = b.pool.Exec(ctx, `UPDATE subscriptions SET provisioning_status = 'ready', hetzner_server_id = 4711,
-		vps_ip_address = '203.0.113.7', ssh_host_key_public = $2, provisioned_at = now(), step_started_at = now(),
+		vps_ip_address = '203.0.113.7', ssh_host_key_public = $2, ssh_host_key_private = decode('00', 'hex'), provisioned_at = now(), step_started_at = now(),
 		server_type = 'cx23', server_location = 'nbg1', server_image = 'debian-12', server_price_monthly = 4.5
 		WHERE id = $1`, id, string(ssh.MarshalAuthorizedKey(hostKey)))
 	require.NoError(t, err)
@@ -106,7 +106,7 @@ func TestStatus(t *testing.T) {
 	require.Equal(t, "no callback", st.Error)
 
 	require.NoError(t, b.svc.Destroy(ctx, id, admin))
-	_, err = b.pool.Exec(ctx, `UPDATE subscriptions SET provisioning_status = 'destroyed', deprovisioned_at = now() WHERE id = $1`, id)
+	_, err = b.pool.Exec(ctx, `UPDATE subscriptions SET provisioning_status = 'destroyed', hetzner_server_id = NULL, deprovisioned_at = now() WHERE id = $1`, id)
 	require.NoError(t, err)
 	st, err = b.view.Status(ctx, id)
 	require.NoError(t, err)
