@@ -3,9 +3,10 @@ package statusview
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/rachelcloud/admin/internal/testkit"
 )
 
 // PollStatus serves from memory while nothing changes, and reads again as soon as a change is
@@ -39,7 +40,7 @@ func TestPollStatusCacheFollowsAnnouncements(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); b.view.ListenForChanges(lctx) }()
 	t.Cleanup(func() { stop(); <-done })
-	waitFor(t, 10*time.Second, "listener connected", func() bool {
+	testkit.Eventually(t, "listener connected", func() bool {
 		b.view.statuses.mu.Lock()
 		defer b.view.statuses.mu.Unlock()
 		return b.view.statuses.live
@@ -52,7 +53,7 @@ func TestPollStatusCacheFollowsAnnouncements(t *testing.T) {
 	// An announced change (any update of the row) is seen on the next polls.
 	_, err := b.pool.Exec(ctx, `UPDATE subscriptions SET billing_status = 'past_due' WHERE id = $1`, id)
 	require.NoError(t, err)
-	waitFor(t, 10*time.Second, "the announced change", func() bool { return plan() == "pro" })
+	testkit.Eventually(t, "the announced change", func() bool { return plan() == "pro" })
 	st, err := b.view.PollStatus(ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, "past_due", st.BillingStatus)
@@ -62,7 +63,7 @@ func TestPollStatusCacheFollowsAnnouncements(t *testing.T) {
 	_, err = b.pool.Exec(ctx, `INSERT INTO provisioning_events (subscription_id, step, kind, message, actor)
 		VALUES ($1, 'pending', 'info', 'note', 'test')`, id)
 	require.NoError(t, err)
-	waitFor(t, 10*time.Second, "the event's announcement", func() bool { return plan() == "personal" })
+	testkit.Eventually(t, "the event's announcement", func() bool { return plan() == "personal" })
 
 	// Losing the listener turns caching off.
 	stop()

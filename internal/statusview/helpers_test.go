@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/rachelcloud/admin/internal/dbtest"
 	"github.com/rachelcloud/admin/internal/provision"
 	"github.com/rachelcloud/admin/internal/secrets"
+	"github.com/rachelcloud/admin/internal/testkit"
 )
 
 func TestMain(m *testing.M) { os.Exit(dbtest.Main(m)) }
@@ -41,7 +41,7 @@ func setup(t testing.TB) *bundle {
 		"PUBLIC_BASE_URL": "http://127.0.0.1:1", "HCLOUD_TOKEN": "test-token"}
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	require.NoError(t, err)
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := testkit.Logger(t, slog.LevelWarn)
 	b.svc, err = provision.NewService(b.pool, cfg, provision.WithLogger(log))
 	require.NoError(t, err)
 	b.view = New(b.pool, b.svc, log)
@@ -60,23 +60,4 @@ func (b *bundle) newSubscription(t testing.TB) int64 {
 	return sub.ID
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(15 * time.Millisecond) // polling interval of a condition, not a wait for an event
-	}
-}
-
 func itoa(i int64) string { return strconv.FormatInt(i, 10) }
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
