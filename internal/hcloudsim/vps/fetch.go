@@ -191,7 +191,9 @@ func cmdSha256sum(p *proc, args []string) int {
 		p.m.mu.Unlock()
 		if err != nil {
 			p.errf("sha256sum: %s: %v", file, err)
-			fmt.Fprintf(p.stdout, "%s: FAILED open or read\n", file)
+			if opts["status"] == "" {
+				fmt.Fprintf(p.stdout, "%s: FAILED open or read\n", file)
+			}
 			unreadable++
 			continue
 		}
@@ -208,16 +210,25 @@ func cmdSha256sum(p *proc, args []string) int {
 			fmt.Fprintf(p.stdout, "%s: OK\n", file)
 		}
 	}
-	if malformed > 0 {
-		p.errf("sha256sum: WARNING: %d line is improperly formatted", malformed)
+	// GNU's digest_check: a list without one well-formed line is an error of its own; otherwise
+	// the warnings (ngettext's singular or plural), which --status silences.
+	if good+bad+unreadable == 0 {
+		p.errf("sha256sum: %s: no properly formatted checksum lines found", rest[0])
+		return 1
 	}
-	if unreadable > 0 {
-		p.errf("sha256sum: WARNING: %d listed file could not be read", unreadable)
+	if opts["status"] == "" {
+		warn := func(n int, one, many string) {
+			if n == 1 {
+				p.errf("sha256sum: WARNING: 1 %s", one)
+			} else if n > 1 {
+				p.errf("sha256sum: WARNING: %d %s", n, many)
+			}
+		}
+		warn(malformed, "line is improperly formatted", "lines are improperly formatted")
+		warn(unreadable, "listed file could not be read", "listed files could not be read")
+		warn(bad, "computed checksum did NOT match", "computed checksums did NOT match")
 	}
-	if bad > 0 {
-		p.errf("sha256sum: WARNING: %d computed checksum did NOT match", bad)
-	}
-	if bad > 0 || unreadable > 0 || (malformed > 0 && opts["strict"] != "") || good == 0 && malformed > 0 {
+	if bad > 0 || unreadable > 0 || (malformed > 0 && opts["strict"] != "") {
 		return 1
 	}
 	return 0
