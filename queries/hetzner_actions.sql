@@ -25,3 +25,6 @@ UPDATE hetzner_actions SET progress = @progress::int WHERE id = @id::bigint AND 
 SELECT * FROM hetzner_actions
 WHERE subscription_id = @subscription_id::bigint AND created_at >= @since::timestamptz
 ORDER BY id;
+
+-- name: HetznerActionAnyRunning :one
+SELECT EXISTS (SELECT 1 FROM hetzner_actions WHERE subscription_id = @subscription_id::bigint AND status = 'running')::bool AS running;

@@ -35,3 +35,7 @@ SELECT * FROM reconcile_findings WHERE id = @id::bigint FOR UPDATE;
 -- name: FindingResolve :exec
 UPDATE reconcile_findings SET resolved_at = now(), resolution = @resolution::text
 WHERE id = @id::bigint AND resolved_at IS NULL;
+
+-- name: ReconcileClock :one
+-- The database's clock at the start of a run: findings not seen since are resolved.
+SELECT now()::timestamptz AS now;

@@ -122,3 +122,6 @@ LIMIT @lim::int;
 -- with a page's LIMIT and bounded OFFSET an index (the trigram index, or the sort's, stopping
 -- early) always serves a search.
 SELECT set_config('enable_seqscan', 'off', true);
+
+-- name: SubscriptionCountByServer :one
+SELECT count(*) FROM subscriptions WHERE hetzner_server_id = @hetzner_server_id::bigint;

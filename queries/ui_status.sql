@@ -21,3 +21,8 @@ SELECT s.id, s.customer_id, s.plan, s.billing_status, s.hetzner_server_id, s.het
 FROM subscriptions s
 JOIN customers c ON c.id = s.customer_id
 WHERE s.id = @id::bigint;
+
+-- name: StatusListen :exec
+-- Subscribes the session to the announcements of sql/00003_status_notify.sql's triggers (the
+-- payload is a subscription ID); the status cache drops that subscription's entry on each.
+LISTEN subscription_changed;

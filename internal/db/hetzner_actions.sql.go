@@ -10,6 +10,17 @@ import (
 	"time"
 )
 
+const hetznerActionAnyRunning = `-- name: HetznerActionAnyRunning :one
+SELECT EXISTS (SELECT 1 FROM hetzner_actions WHERE subscription_id = $1::bigint AND status = 'running')::bool AS running
+`
+
+func (q *Queries) HetznerActionAnyRunning(ctx context.Context, db DBTX, subscriptionID int64) (bool, error) {
+	row := db.QueryRow(ctx, hetznerActionAnyRunning, subscriptionID)
+	var running bool
+	err := row.Scan(&running)
+	return running, err
+}
+
 const hetznerActionFinish = `-- name: HetznerActionFinish :one
 UPDATE hetzner_actions
 SET status = $1::text, progress = $2::int, error_code = $3::text,

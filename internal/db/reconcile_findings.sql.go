@@ -188,3 +188,15 @@ func (q *Queries) FindingUpsert(ctx context.Context, db DBTX, arg FindingUpsertP
 	)
 	return i, err
 }
+
+const reconcileClock = `-- name: ReconcileClock :one
+SELECT now()::timestamptz AS now
+`
+
+// The database's clock at the start of a run: findings not seen since are resolved.
+func (q *Queries) ReconcileClock(ctx context.Context, db DBTX) (time.Time, error) {
+	row := db.QueryRow(ctx, reconcileClock)
+	var now time.Time
+	err := row.Scan(&now)
+	return now, err
+}

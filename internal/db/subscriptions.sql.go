@@ -26,6 +26,17 @@ func (q *Queries) PlannerPreferIndexes(ctx context.Context, db DBTX) error {
 	return err
 }
 
+const subscriptionCountByServer = `-- name: SubscriptionCountByServer :one
+SELECT count(*) FROM subscriptions WHERE hetzner_server_id = $1::bigint
+`
+
+func (q *Queries) SubscriptionCountByServer(ctx context.Context, db DBTX, hetznerServerID int64) (int64, error) {
+	row := db.QueryRow(ctx, subscriptionCountByServer, hetznerServerID)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const subscriptionCountByStatus = `-- name: SubscriptionCountByStatus :many
 SELECT status::text AS status, sum(n)::bigint AS n, sum(deltas)::bigint AS deltas
 FROM (

@@ -13,6 +13,17 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+const statusListen = `-- name: StatusListen :exec
+LISTEN subscription_changed
+`
+
+// Subscribes the session to the announcements of sql/00003_status_notify.sql's triggers (the
+// payload is a subscription ID); the status cache drops that subscription's entry on each.
+func (q *Queries) StatusListen(ctx context.Context, db DBTX) error {
+	_, err := db.Exec(ctx, statusListen)
+	return err
+}
+
 const uIStatusGet = `-- name: UIStatusGet :one
 SELECT s.id, s.customer_id, s.plan, s.billing_status, s.hetzner_server_id, s.hetzner_ssh_key_id,
        s.vps_ip_address, s.vps_hostname, s.provisioning_status, s.provisioning_error, s.provisioned_at,

@@ -8,6 +8,7 @@ package metrics
 import (
 	"context"
 	"crypto/subtle"
+	"errors"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -17,6 +18,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/rachelcloud/admin/internal/db"
 )
@@ -127,27 +132,23 @@ func (c *fleetCollector) read() []prometheus.Metric {
 	for _, r := range rows {
 		out = append(out, prometheus.MustNewConstMetric(subscriptionsDesc, prometheus.GaugeValue, float64(r.N), r.Status))
 	}
-	jobRows, err := c.pool.Query(ctx, `SELECT state::text, count(*) FROM river_job GROUP BY 1`)
-	if err == nil {
-		for jobRows.Next() {
-			var state string
-			var n int64
-			if jobRows.Scan(&state, &n) == nil {
-				out = append(out, prometheus.MustNewConstMetric(jobsDesc, prometheus.GaugeValue, float64(n), state))
-			}
-		}
-		jobRows.Close()
-		err = jobRows.Err()
-	}
+	// River's own count (its driver's query, the one River UI shows), every state, zeros included.
+	jobs, err := riverpgxv5.New(c.pool).GetExecutor().JobCountByAllStates(ctx, &riverdriver.JobCountByAllStatesParams{})
 	if err != nil {
 		c.logErr("jobs", err)
 	}
-	var remaining *int64
-	err = c.pool.QueryRow(ctx, `SELECT (SELECT remaining::bigint FROM hetzner_rate_limit)`).Scan(&remaining)
-	if err != nil {
+	for _, state := range rivertype.JobStates() {
+		if n, ok := jobs[state]; ok {
+			out = append(out, prometheus.MustNewConstMetric(jobsDesc, prometheus.GaugeValue, float64(n), string(state)))
+		}
+	}
+	rl, err := db.New().RateLimitGet(ctx, c.pool)
+	switch {
+	case errors.Is(err, db.ErrNotFound): // no Hetzner response recorded yet
+	case err != nil:
 		c.logErr("rate limit", err)
-	} else if remaining != nil {
-		out = append(out, prometheus.MustNewConstMetric(rateLimitDesc, prometheus.GaugeValue, float64(*remaining)))
+	default:
+		out = append(out, prometheus.MustNewConstMetric(rateLimitDesc, prometheus.GaugeValue, float64(rl.Remaining)))
 	}
 	return out
 }

@@ -130,8 +130,7 @@ type destroyOrphanWorker struct {
 
 func (dw *destroyOrphanWorker) Work(ctx context.Context, job *river.Job[destroyOrphanArgs]) error {
 	w := dw.w
-	var owner int64
-	err := w.pool.QueryRow(ctx, `SELECT count(*) FROM subscriptions WHERE hetzner_server_id = $1`, job.Args.ServerID).Scan(&owner)
+	owner, err := w.q.SubscriptionCountByServer(ctx, w.pool, job.Args.ServerID)
 	if err != nil {
 		return fmt.Errorf("check server owner: %w", err)
 	}

@@ -28,8 +28,9 @@ func (w *Worker) pollLoop(ctx context.Context) error {
 	leader := false
 	for {
 		if !leader {
-			if err := w.withLockConn(func(c *pgxpool.Conn) error {
-				return c.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtextextended($1, 0))`, pollerLockKey).Scan(&leader)
+			if err := w.withLockConn(func(c *pgxpool.Conn) (err error) {
+				leader, err = w.q.WorkerLockTry(ctx, c, pollerLockKey)
+				return err
 			}); err != nil {
 				return fmt.Errorf("poller lock: %w", err)
 			}
@@ -165,8 +166,8 @@ func (w *Worker) pollOnce(ctx context.Context) (n int, changed bool, err error) 
 // wake enqueues the step job of a subscription whose actions are all done.
 func (w *Worker) wake(ctx context.Context, subID int64) error {
 	return inTx(ctx, w.pool, func(tx pgx.Tx) error {
-		var running bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM hetzner_actions WHERE subscription_id = $1 AND status = 'running')`, subID).Scan(&running); err != nil {
+		running, err := w.q.HetznerActionAnyRunning(ctx, tx, subID)
+		if err != nil {
 			return fmt.Errorf("check actions of subscription %d: %w", subID, err)
 		}
 		if running {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/hetznercloud/hcloud-go/v2/hcloud"
 	"github.com/riverqueue/river"
@@ -40,8 +39,8 @@ func (w *Worker) Reconcile(ctx context.Context) error {
 
 func (w *Worker) reconcile(ctx context.Context) (ReconcileResult, error) {
 	var res ReconcileResult
-	var runStart time.Time
-	if err := w.pool.QueryRow(ctx, `SELECT now()`).Scan(&runStart); err != nil {
+	runStart, err := w.q.ReconcileClock(ctx, w.pool)
+	if err != nil {
 		return res, fmt.Errorf("reconcile: %w", err)
 	}
 	// The database first: a server created after this read shows up in Hetzner's listing but

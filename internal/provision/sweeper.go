@@ -125,12 +125,12 @@ func (w *Worker) rescueDeadWorkersJobs(ctx context.Context) error {
 		}
 		var dead bool
 		err := w.withLockConn(func(c *pgxpool.Conn) error {
-			if err := c.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtextextended($1, 0))`, livenessKey(client)).Scan(&dead); err != nil {
+			var err error
+			if dead, err = w.q.WorkerLockTry(ctx, c, livenessKey(client)); err != nil {
 				return err
 			}
 			if dead {
-				_, err := c.Exec(ctx, `SELECT pg_advisory_unlock(hashtextextended($1, 0))`, livenessKey(client))
-				return err
+				return w.q.WorkerUnlock(ctx, c, livenessKey(client))
 			}
 			return nil
 		})

@@ -166,7 +166,7 @@ func (w *Worker) runOnce(ctx context.Context) error {
 		w.lockMu.Unlock()
 	}()
 	// The liveness lock: while this session lives, the jobs this worker runs are not rescued.
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(hashtextextended($1, 0))`, livenessKey(w.id)); err != nil {
+	if err := w.q.WorkerLock(ctx, conn, livenessKey(w.id)); err != nil {
 		return fmt.Errorf("provision worker: liveness lock: %w", err)
 	}
 

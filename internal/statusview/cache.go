@@ -19,7 +19,6 @@ import (
 // poll. Durations and "stuck" are still measured at each poll. Without a live listener nothing
 // is cached.
 const (
-	statusChannel = "subscription_changed"
 	// statusCacheMaxAge bounds how long a row is trusted even without an announcement.
 	statusCacheMaxAge = 30 * time.Second
 	// statusCacheMax bounds the cached rows (one per polled subscription); past it the rows are
@@ -190,7 +189,7 @@ func (s *Reader) listen(ctx context.Context) error {
 		return fmt.Errorf("connect: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN "+statusChannel); err != nil {
+	if err := s.q.StatusListen(ctx, conn); err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	// Only now are announcements sure to arrive: anything cached before may have missed some.
