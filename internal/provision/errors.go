@@ -20,13 +20,33 @@ func fail(format string, args ...any) error {
 // server limit is reached (notifications look for it).
 const ReasonLimitReached = "Hetzner's project limit is reached"
 
+// errorCodeTokenReadonly is Hetzner's 401 token_readonly: "The token is only allowed to perform
+// GET requests" (the error table of cloud.spec.json). hcloud-go has no ErrorCode constant for it.
+const errorCodeTokenReadonly hcloud.ErrorCode = "token_readonly"
+
 // transientCodes are Hetzner errors worth retrying with backoff (hcloud-go already retries some
 // of them a few times per request).
 var transientCodes = []hcloud.ErrorCode{
 	hcloud.ErrorCodeLocked, hcloud.ErrorCodeServerError, hcloud.ErrorCodeBadGateway,
 	hcloud.ErrorCodeTimeout, hcloud.ErrorCodeConflict, hcloud.ErrorCodeRateLimitExceeded,
 	hcloud.ErrorCodeResourceUnavailable, hcloud.ErrorCodeMaintenance, hcloud.ErrorCodeRobotUnavailable,
-	hcloud.ErrorCodeServiceError, hcloud.ErrorCodeUnknownError, "unavailable",
+	hcloud.ErrorCodeServiceError, hcloud.ErrorCodeUnknownError,
+}
+
+// transientHetzner reports whether an error Hetzner answered is worth retrying: one of
+// [transientCodes], or any 5xx answer. The latter covers 503 `unavailable` ("A service or product
+// is currently not available", the error table of Hetzner's cloud.spec.json), a code hcloud-go
+// has no ErrorCode constant for, so it is recognised by its status rather than a made-up constant.
+func transientHetzner(err error) bool {
+	if hcloud.IsError(err, transientCodes...) {
+		return true
+	}
+	var herr hcloud.Error
+	if !errors.As(err, &herr) {
+		return false
+	}
+	resp := herr.Response()
+	return resp != nil && resp.StatusCode >= 500
 }
 
 // hetznerError classifies an error of a Hetzner call made while doing what: transient errors come
@@ -40,10 +60,7 @@ func hetznerError(doing string, err error) error {
 		// Network trouble, timeouts, a 5xx without Hetzner's envelope: try again.
 		return fmt.Errorf("%s: %w", doing, err)
 	}
-	if hcloud.IsError(err, transientCodes...) {
-		return fmt.Errorf("%s: %w", doing, err)
-	}
-	if resp := herr.Response(); resp != nil && resp.StatusCode >= 500 {
+	if transientHetzner(err) {
 		return fmt.Errorf("%s: %w", doing, err)
 	}
 	switch herr.Code {

@@ -229,7 +229,9 @@ func TestPowerOnAndReboot(t *testing.T) {
 	waitFor(t, happyTimeout, "the reboot action to succeed", func() bool {
 		acts, err := db.New().HetznerActionListSince(ctx, b.pool, db.HetznerActionListSinceParams{SubscriptionID: id, Since: time.Time{}})
 		require.NoError(t, err)
-		return slices.ContainsFunc(acts, func(a db.HetznerAction) bool { return a.Command == "reboot_server" && a.Status == "success" })
+		return slices.ContainsFunc(acts, func(a db.HetznerAction) bool {
+			return a.Command == "reboot_server" && a.Status == string(hcloud.ActionStatusSuccess)
+		})
 	})
 	require.Equal(t, db.ProvisioningStatusReady, statusOf(b.sub(t, id)))
 	var audited int

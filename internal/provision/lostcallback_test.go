@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hetznercloud/hcloud-go/v2/hcloud"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rachelcloud/admin/internal/db"
@@ -124,12 +125,12 @@ func TestOverdueSaysWhatHappened(t *testing.T) {
 	require.NoError(t, err)
 	long := time.Now().Add(-time.Hour)
 
-	pending := db.Subscription{ID: 1, ProvisioningStatus: ptr(db.ProvisioningStatusPending), StepStartedAt: &long}
+	pending := db.Subscription{ID: 1, ProvisioningStatus: hcloud.Ptr(db.ProvisioningStatusPending), StepStartedAt: &long}
 	msg := w.overdue(ctx, pending)
 	require.Contains(t, msg, "No worker started this provisioning within CREATE_DEADLINE")
 	require.NotContains(t, msg, "Hetzner did not finish")
 
-	creating := db.Subscription{ID: 1, ProvisioningStatus: ptr(db.ProvisioningStatusCreating), StepStartedAt: &long}
+	creating := db.Subscription{ID: 1, ProvisioningStatus: hcloud.Ptr(db.ProvisioningStatusCreating), StepStartedAt: &long}
 	msg = w.overdue(ctx, creating)
 	require.Contains(t, msg, "Nothing was created in Hetzner yet")
 	require.NotContains(t, msg, "Hetzner did not finish")
@@ -139,8 +140,8 @@ func TestOverdueSaysWhatHappened(t *testing.T) {
 	_, err = b.pool.Exec(ctx, `UPDATE subscriptions SET provisioning_status = 'creating', step_started_at = $2,
 		hetzner_server_id = 4243 WHERE id = $1`, id, long)
 	require.NoError(t, err)
-	require.NoError(t, db.New().HetznerActionInsert(ctx, b.pool, db.HetznerActionInsertParams{ID: 777001, SubscriptionID: id, Command: "create_server", Status: "success", Progress: 100}))
-	require.NoError(t, db.New().HetznerActionInsert(ctx, b.pool, db.HetznerActionInsertParams{ID: 777002, SubscriptionID: id, Command: "start_server", Status: "success", Progress: 100}))
+	require.NoError(t, db.New().HetznerActionInsert(ctx, b.pool, db.HetznerActionInsertParams{ID: 777001, SubscriptionID: id, Command: "create_server", Status: string(hcloud.ActionStatusSuccess), Progress: 100}))
+	require.NoError(t, db.New().HetznerActionInsert(ctx, b.pool, db.HetznerActionInsertParams{ID: 777002, SubscriptionID: id, Command: "start_server", Status: string(hcloud.ActionStatusSuccess), Progress: 100}))
 	require.Empty(t, w.overdue(ctx, b.sub(t, id)))
 	_, err = b.pool.Exec(ctx, `UPDATE hetzner_actions SET status = 'running' WHERE id = 777002`)
 	require.NoError(t, err)

@@ -88,13 +88,13 @@ func checkWritable(ctx context.Context, hc *hcloud.Client, add func(string, ...a
 	switch {
 	case err == nil, hcloud.IsError(err, hcloud.ErrorCodeInvalidInput):
 		return nil // may write (and nothing was created: the request lacks a name)
-	case hcloud.IsError(err, "token_readonly"):
+	case hcloud.IsError(err, errorCodeTokenReadonly):
 		add("HCLOUD_TOKEN: the token is read-only (token_readonly): create one with Read & Write permission")
 	case hcloud.IsError(err, hcloud.ErrorCodeForbidden, hcloud.ErrorCodeUnauthorized):
 		add("HCLOUD_TOKEN: the token may not create resources (%s): give it Read & Write permission", errCode(err))
 	default:
 		var herr hcloud.Error
-		if !errors.As(err, &herr) || hcloud.IsError(err, transientCodes...) {
+		if !errors.As(err, &herr) || transientHetzner(err) {
 			return fmt.Errorf("check that the token may write: %w", err)
 		}
 	}

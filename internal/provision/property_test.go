@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hetznercloud/hcloud-go/v2/hcloud"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rachelcloud/admin/internal/db"
@@ -114,7 +115,7 @@ func TestStateMachineProperties(t *testing.T) {
 	}
 
 	faults := func() hcloudsim.Faults {
-		f := hcloudsim.Faults{Seed: ptr(rng.Uint64())}
+		f := hcloudsim.Faults{Seed: hcloud.Ptr(rng.Uint64())}
 		if rng.IntN(2) == 0 {
 			f.Errors = append(f.Errors, hcloudsim.ErrorFault{Route: []string{"POST /servers", "GET /actions", "POST /ssh_keys", "DELETE /servers/{id}"}[rng.IntN(4)],
 				Status: []int{500, 502, 503, 504}[rng.IntN(4)], Probability: 0.3})

@@ -212,5 +212,3 @@ func statusOf(s db.Subscription) db.ProvisioningStatus {
 	}
 	return *s.ProvisioningStatus
 }
-
-func ptr[T any](v T) *T { return &v }

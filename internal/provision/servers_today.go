@@ -14,14 +14,10 @@ import (
 	"github.com/rachelcloud/admin/internal/db"
 )
 
-// errorCodePlacementError is Hetzner's 422 placement_error: no room for the type in the location
-// right now (the spec's error table). hcloud-go names it too; spelt out here for clarity.
-const errorCodePlacementError = hcloud.ErrorCodePlacementError
-
 // isCapacityError reports Hetzner saying a location cannot take the server right now: 412
 // resource_unavailable or 422 placement_error. Decided by the error code, never by its text.
 func isCapacityError(err error) bool {
-	return hcloud.IsError(err, hcloud.ErrorCodeResourceUnavailable, errorCodePlacementError)
+	return hcloud.IsError(err, hcloud.ErrorCodeResourceUnavailable, hcloud.ErrorCodePlacementError)
 }
 
 // LimitWaitPrefix starts the event that says the creating step waits for Hetzner's server limit;

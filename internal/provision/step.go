@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/hetznercloud/hcloud-go/v2/hcloud"
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
@@ -139,7 +140,7 @@ func (w *Worker) overdue(ctx context.Context, sub db.Subscription) string {
 			return fmt.Sprintf("The creating step did not get its server recorded within CREATE_DEADLINE (%s; %s passed since it began): its job waited for a worker, Hetzner kept answering errors, or a worker died before recording what it made. What was created is kept: Retry goes on from there, Destroy removes it.", w.cfg.CreateDeadline, waitedS)
 		}
 		actions, err := w.q.HetznerActionListSince(ctx, w.pool, db.HetznerActionListSinceParams{SubscriptionID: sub.ID, Since: *sub.StepStartedAt})
-		if err == nil && len(actions) > 0 && !slices.ContainsFunc(actions, func(a db.HetznerAction) bool { return a.Status != "success" }) {
+		if err == nil && len(actions) > 0 && !slices.ContainsFunc(actions, func(a db.HetznerAction) bool { return a.Status != string(hcloud.ActionStatusSuccess) }) {
 			return "" // Hetzner finished in time; only this job came late
 		}
 		return fmt.Sprintf("Hetzner did not finish creating the server within CREATE_DEADLINE (%s). What was created is kept: Retry waits for it again, Destroy removes it.", w.cfg.CreateDeadline)

@@ -59,12 +59,12 @@ func (w *Worker) stepCreating(ctx context.Context, sub db.Subscription) (outcome
 		return w.checkServer(ctx, sub)
 	}
 	for _, a := range actions {
-		if a.Status == "running" {
+		if a.Status == string(hcloud.ActionStatusRunning) {
 			return waiting, nil
 		}
 	}
 	for _, a := range actions {
-		if a.Status == "error" {
+		if a.Status == string(hcloud.ActionStatusError) {
 			return waiting, fail("Hetzner could not %s server %s: %s (%s). Retry creates it again; Destroy removes what is left.",
 				strings.ReplaceAll(strings.TrimSuffix(a.Command, "_server"), "_", " "), name, deref(a.ErrorMessage), deref(a.ErrorCode))
 		}
@@ -263,7 +263,7 @@ func (w *Worker) createServer(ctx context.Context, sub db.Subscription, inst, na
 		Name:             name,
 		SSHKeys:          []*hcloud.SSHKey{{ID: *sub.HetznerSshKeyID}},
 		UserData:         string(userData),
-		StartAfterCreate: ptr(true),
+		StartAfterCreate: hcloud.Ptr(true),
 		Labels:           labelsFor(inst, sub),
 		Firewalls:        []*hcloud.ServerCreateFirewall{{Firewall: hcloud.Firewall{ID: fwID}}},
 	})
@@ -450,7 +450,7 @@ func (w *Worker) firewallRules() []hcloud.FirewallRule {
 	port := strconv.Itoa(w.cfg.VPSSSHPort)
 	return []hcloud.FirewallRule{{
 		Direction: hcloud.FirewallRuleDirectionIn, Protocol: hcloud.FirewallRuleProtocolTCP,
-		Port: &port, SourceIPs: sources, Description: ptr("SSH for the provisioner"),
+		Port: &port, SourceIPs: sources, Description: hcloud.Ptr("SSH for the provisioner"),
 	}}
 }
 
