@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/hetznercloud/hcloud-go/v2/hcloud"
 	"github.com/hetznercloud/hcloud-go/v2/hcloud/schema"
 )
 
@@ -21,7 +22,7 @@ type action struct {
 // held.
 func (s *Simulator) newAction(command string, d time.Duration, resources ...schema.ActionResourceReference) *action {
 	a := &action{
-		Action: schema.Action{ID: s.id("action"), Status: "running", Command: command,
+		Action: schema.Action{ID: s.id("action"), Status: string(hcloud.ActionStatusRunning), Command: command,
 			Started: s.now(), Resources: resources},
 		realStart: time.Now(),
 		realDur:   s.scale(d),
@@ -32,15 +33,15 @@ func (s *Simulator) newAction(command string, d time.Duration, resources ...sche
 
 // finish ends a running action, in error when code is set; mu must be held.
 func (s *Simulator) finish(a *action, code, message string) {
-	if a == nil || a.Status != "running" {
+	if a == nil || a.Status != string(hcloud.ActionStatusRunning) {
 		return
 	}
 	now := s.now()
 	a.Finished = &now
 	a.Progress = 100
-	a.Status = "success"
+	a.Status = string(hcloud.ActionStatusSuccess)
 	if code != "" {
-		a.Status = "error"
+		a.Status = string(hcloud.ActionStatusError)
 		a.Error = &schema.ActionError{Code: code, Message: message}
 	}
 }
@@ -49,14 +50,14 @@ func (s *Simulator) finish(a *action, code, message string) {
 func (a *action) wire() schema.Action {
 	w := a.Action
 	w.Resources = slices.Clone(nonNil(a.Resources))
-	if w.Status == "running" && a.realDur > 0 {
+	if w.Status == string(hcloud.ActionStatusRunning) && a.realDur > 0 {
 		w.Progress = min(99, int(100*time.Since(a.realStart)/a.realDur))
 	}
 	return w
 }
 
 func serverRef(id int64) schema.ActionResourceReference {
-	return schema.ActionResourceReference{ID: id, Type: "server"}
+	return schema.ActionResourceReference{ID: id, Type: string(hcloud.ActionResourceTypeServer)}
 }
 
 // listActions answers GET /actions?id=1&id=2: the poller reads many actions in one request. As

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/hetznercloud/hcloud-go/v2/hcloud"
 	"github.com/hetznercloud/hcloud-go/v2/hcloud/schema"
 )
 
@@ -120,7 +121,7 @@ func newCatalog() *catalog {
 	const traffic = 21990232555520 // 20 TB
 	for _, t := range serverTypeSpecs() {
 		s := schema.ServerType{ID: t.id, Name: t.name, Description: upper(t.name),
-			Category: category(t), Cores: t.cores, Memory: t.mem, Disk: t.disk, StorageType: "local", CPUType: t.cpu,
+			Category: category(t), Cores: t.cores, Memory: t.mem, Disk: t.disk, StorageType: string(hcloud.StorageTypeLocal), CPUType: t.cpu,
 			Architecture: t.arch}
 		for _, ln := range allLocations {
 			if !slices.Contains(t.available, ln) && !slices.Contains(t.deprecated, ln) {
@@ -175,7 +176,7 @@ func newCatalog() *catalog {
 		{161547270, "ubuntu-24.04", "Ubuntu 24.04", "ubuntu", "24.04", "arm"},
 	} {
 		name, ver := im.name, im.ver
-		c.images = append(c.images, schema.Image{ID: im.id, Status: "available", Type: "system",
+		c.images = append(c.images, schema.Image{ID: im.id, Status: string(hcloud.ImageStatusAvailable), Type: string(hcloud.ImageTypeSystem),
 			Name: &name, Description: im.desc, DiskSize: 5, Created: &created, OSFlavor: im.flav,
 			OSVersion: &ver, Architecture: im.arch, RapidDeploy: true, Labels: map[string]string{}})
 	}

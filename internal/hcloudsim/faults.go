@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/hetznercloud/hcloud-go/v2/hcloud"
 )
 
 // Duration is a time.Duration written in JSON as a Go duration string ("5s", "1m30s").
@@ -131,7 +133,7 @@ func (f Faults) validate() error {
 		if c.Location == "" {
 			return fmt.Errorf("capacity fault: location is required")
 		}
-		if c.Code != "" && c.Code != "resource_unavailable" && c.Code != "placement_error" {
+		if c.Code != "" && c.Code != string(hcloud.ErrorCodeResourceUnavailable) && c.Code != string(hcloud.ErrorCodePlacementError) {
 			return fmt.Errorf("capacity fault code %q: want resource_unavailable or placement_error", c.Code)
 		}
 	}

@@ -102,7 +102,7 @@ func TestErrorFaults(t *testing.T) {
 	})
 	ctx := context.Background()
 	_, _, err := b.client.Server.List(ctx, hcloud.ServerListOpts{})
-	require.True(t, hcloud.IsError(err, hcloud.ErrorCode("unavailable")), "got %v", err)
+	require.True(t, hcloud.IsError(err, codeUnavailable), "got %v", err)
 	_, _, err = b.client.Server.List(ctx, hcloud.ServerListOpts{})
 	require.NoError(t, err, "count 1: the fault switched itself off")
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hetznercloud/hcloud-go/v2/hcloud"
 	"github.com/hetznercloud/hcloud-go/v2/hcloud/schema"
 )
 
@@ -56,13 +57,13 @@ func (s *Simulator) selectorServers(sel string) []int64 {
 func (s *Simulator) wireFirewall(fw *firewall) schema.Firewall {
 	applied := []schema.FirewallResource{}
 	for _, id := range fw.servers {
-		applied = append(applied, schema.FirewallResource{Type: "server", Server: &schema.FirewallResourceServer{ID: id}})
+		applied = append(applied, schema.FirewallResource{Type: string(hcloud.FirewallResourceTypeServer), Server: &schema.FirewallResourceServer{ID: id}})
 	}
 	for _, sel := range fw.selectors {
-		res := schema.FirewallResource{Type: "label_selector", LabelSelector: &schema.FirewallResourceLabelSelector{Selector: sel},
+		res := schema.FirewallResource{Type: string(hcloud.FirewallResourceTypeLabelSelector), LabelSelector: &schema.FirewallResourceLabelSelector{Selector: sel},
 			AppliedToResources: []schema.FirewallResource{}}
 		for _, id := range s.selectorServers(sel) {
-			res.AppliedToResources = append(res.AppliedToResources, schema.FirewallResource{Type: "server", Server: &schema.FirewallResourceServer{ID: id}})
+			res.AppliedToResources = append(res.AppliedToResources, schema.FirewallResource{Type: string(hcloud.FirewallResourceTypeServer), Server: &schema.FirewallResourceServer{ID: id}})
 		}
 		applied = append(applied, res)
 	}
@@ -130,7 +131,7 @@ func (s *Simulator) createFirewall(w http.ResponseWriter, r *http.Request) *apiE
 	s.firewalls[fw.id] = fw
 	// Rules and applications take effect at once here; Hetzner reports them as actions.
 	actions := []schema.Action{}
-	ref := schema.ActionResourceReference{ID: fw.id, Type: "firewall"}
+	ref := schema.ActionResourceReference{ID: fw.id, Type: string(hcloud.ActionResourceTypeFirewall)}
 	if len(rules) > 0 {
 		a := s.newAction("set_firewall_rules", 0, ref)
 		s.finish(a, "", "")
@@ -207,7 +208,7 @@ func (s *Simulator) setFirewallRules(w http.ResponseWriter, r *http.Request) *ap
 		return errNotFound("firewall")
 	}
 	fw.rules = rules
-	ref := schema.ActionResourceReference{ID: fw.id, Type: "firewall"}
+	ref := schema.ActionResourceReference{ID: fw.id, Type: string(hcloud.ActionResourceTypeFirewall)}
 	a := s.newAction("set_firewall_rules", 0, ref)
 	s.finish(a, "", "")
 	actions := []schema.Action{a.wire()}
@@ -283,7 +284,7 @@ func (s *Simulator) deleteFirewall(w http.ResponseWriter, r *http.Request) *apiE
 		inUse = inUse || len(s.selectorServers(sel)) > 0
 	}
 	if inUse {
-		return &apiError{status: http.StatusConflict, code: "resource_in_use", message: "firewall is still applied to a server"}
+		return &apiError{status: http.StatusConflict, code: hcloud.ErrorCodeResourceInUse, message: "firewall is still applied to a server"}
 	}
 	delete(s.firewalls, id)
 	w.WriteHeader(http.StatusNoContent)

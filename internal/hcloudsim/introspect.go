@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hetznercloud/hcloud-go/v2/hcloud"
 	"github.com/hetznercloud/hcloud-go/v2/hcloud/schema"
 
 	"github.com/rachelcloud/admin/internal/hcloudsim/realvps"
@@ -174,7 +175,7 @@ func (s *Simulator) Machine(serverID int64) *vps.Machine {
 func (s *Simulator) serverInfo(sv *server) ServerInfo {
 	em, _ := sv.machine.(*vps.Machine)
 	rm, _ := sv.machine.(*realvps.Machine)
-	return ServerInfo{ID: sv.id, Name: sv.name, Status: sv.status, IP: slices.Clone(sv.ip),
+	return ServerInfo{ID: sv.id, Name: sv.name, Status: string(sv.status), IP: slices.Clone(sv.ip),
 		Created: sv.created, Labels: maps.Clone(sv.labels), UserData: sv.userData,
 		SSHKeys: slices.Clone(sv.sshKeys), Firewalls: s.firewallsOf(sv), Machine: em, Real: rm,
 		MachineError: sv.machineErr}
@@ -268,7 +269,7 @@ func (s *Simulator) simRoutes() {
 		dec := json.NewDecoder(r.Body)
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&f); err != nil {
-			writeError(w, &apiError{status: http.StatusBadRequest, code: "json_error", message: err.Error()})
+			writeError(w, &apiError{status: http.StatusBadRequest, code: hcloud.ErrorCodeJSONError, message: err.Error()})
 			return
 		}
 		if err := s.SetFaults(f); err != nil {
@@ -352,7 +353,7 @@ func (s *Simulator) simRoutes() {
 		writeJSON(w, http.StatusOK, map[string]any{"firewalls": nonNil(s.Firewalls())})
 	})
 	m.HandleFunc("/_sim/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, &apiError{status: http.StatusNotFound, code: "not_found",
+		writeError(w, &apiError{status: http.StatusNotFound, code: hcloud.ErrorCodeNotFound,
 			message: "simulator endpoints: " + strings.Join([]string{"GET|DELETE /_sim/stats", "PUT /_sim/rate_limit",
 				"GET|PUT|DELETE /_sim/faults", "GET /_sim/servers[/{id}]", "POST /_sim/servers/{id}/delete_behind_back",
 				"GET|PUT /_sim/clock", "GET|PUT /_sim/limits", "GET /_sim/ssh_keys", "GET /_sim/firewalls"}, ", ")})

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/hetznercloud/hcloud-go/v2/hcloud"
 	"github.com/hetznercloud/hcloud-go/v2/hcloud/schema"
 )
 
@@ -39,8 +40,8 @@ func (s *Simulator) powerAction(kind string) apiHandler {
 		if !ok {
 			return errNotFound("server")
 		}
-		if sv.status != "running" && sv.status != "off" {
-			return &apiError{status: http.StatusLocked, code: "locked", message: "server is locked by a running action (status " + sv.status + ")"}
+		if sv.status != hcloud.ServerStatusRunning && sv.status != hcloud.ServerStatusOff {
+			return &apiError{status: http.StatusLocked, code: hcloud.ErrorCodeLocked, message: "server is locked by a running action (status " + string(sv.status) + ")"}
 		}
 		d := powerDuration
 		if kind == "poweron" {
@@ -49,11 +50,11 @@ func (s *Simulator) powerAction(kind string) apiHandler {
 		a := s.newAction(command, d, serverRef(sv.id))
 		was := sv.status
 		switch {
-		case kind == "poweron" && was == "off":
-			sv.status = "starting"
+		case kind == "poweron" && was == hcloud.ServerStatusOff:
+			sv.status = hcloud.ServerStatusStarting
 			s.after(d, func() { s.startDone(sv, a) })
-		case (kind == "poweroff" || kind == "shutdown") && was == "running":
-			sv.status = "stopping"
+		case (kind == "poweroff" || kind == "shutdown") && was == hcloud.ServerStatusRunning:
+			sv.status = hcloud.ServerStatusStopping
 			if m := sv.machine; m != nil {
 				sv.machine = nil
 				s.wg.Add(1)
@@ -62,7 +63,7 @@ func (s *Simulator) powerAction(kind string) apiHandler {
 					_ = m.Stop()
 				}()
 			}
-			s.after(d, func() { s.powerDone(sv, a, "off") })
+			s.after(d, func() { s.powerDone(sv, a, hcloud.ServerStatusOff) })
 		default:
 			// Nothing to change (already in the wanted state, or a reboot/reset): the action runs
 			// its course and the status stays.
@@ -76,7 +77,7 @@ func (s *Simulator) powerAction(kind string) apiHandler {
 }
 
 // powerDone ends a power action; status, when set, is the server's new status.
-func (s *Simulator) powerDone(sv *server, a *action, status string) {
+func (s *Simulator) powerDone(sv *server, a *action, status hcloud.ServerStatus) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if sv.gone {
@@ -86,7 +87,7 @@ func (s *Simulator) powerDone(sv *server, a *action, status string) {
 	if code, msg := s.actionFailure(a.Command, sv.name); code != "" {
 		s.finish(a, code, msg)
 		if status != "" {
-			sv.status = "off" // a failed stop leaves the machine down already
+			sv.status = hcloud.ServerStatusOff // a failed stop leaves the machine down already
 		}
 		return
 	}

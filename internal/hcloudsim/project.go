@@ -1,10 +1,12 @@
 package hcloudsim
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
 	"time"
 
+	"github.com/hetznercloud/hcloud-go/v2/hcloud"
 	"github.com/hetznercloud/hcloud-go/v2/hcloud/schema"
 )
 
@@ -25,12 +27,12 @@ type limitName struct {
 // 422 placement_error). mu must be held.
 func (s *Simulator) admitServer(st schema.ServerType, loc schema.Location) *apiError {
 	if s.serverLimit > 0 && len(s.servers) >= s.serverLimit {
-		return &apiError{status: http.StatusForbidden, code: "resource_limit_exceeded",
+		return &apiError{status: http.StatusForbidden, code: hcloud.ErrorCodeResourceLimitExceeded,
 			message: fmt.Sprintf("project limit exceeded: the project may hold %d servers", s.serverLimit),
 			details: limitDetails{Limits: []limitName{{Name: "project_limit"}}}}
 	}
 	if ok, why := orderable(st, loc.Name, s.now()); !ok {
-		return &apiError{status: http.StatusPreconditionFailed, code: "resource_unavailable", message: why}
+		return &apiError{status: http.StatusPreconditionFailed, code: hcloud.ErrorCodeResourceUnavailable, message: why}
 	}
 	f := &s.faults
 	for i := range f.Capacity {
@@ -38,17 +40,14 @@ func (s *Simulator) admitServer(st schema.ServerType, loc schema.Location) *apiE
 		if cf.Location != loc.Name || (cf.ServerType != "" && cf.ServerType != st.Name) {
 			continue
 		}
-		code := cf.Code
-		if code == "" {
-			code = "resource_unavailable"
-		}
+		code := hcloud.ErrorCode(cmp.Or(cf.Code, string(hcloud.ErrorCodeResourceUnavailable)))
 		if cf.Count > 0 {
 			cf.Count--
 			if cf.Count == 0 {
 				f.Capacity = append(f.Capacity[:i], f.Capacity[i+1:]...)
 			}
 		}
-		if code == "placement_error" {
+		if code == hcloud.ErrorCodePlacementError {
 			return &apiError{status: http.StatusUnprocessableEntity, code: code,
 				message: fmt.Sprintf("no capacity to place a %s server in %s right now", st.Name, loc.Name)}
 		}

@@ -123,7 +123,7 @@ func TestReadOnlyToken(t *testing.T) {
 	_, err := ro.Server.All(ctx)
 	require.NoError(t, err)
 	_, _, err = ro.Server.Create(ctx, createOpts("x", ""))
-	require.True(t, hcloud.IsError(err, hcloud.ErrorCode("token_readonly")), "%v", err)
+	require.True(t, hcloud.IsError(err, codeTokenReadonly), "%v", err)
 	require.Empty(t, b.sim.Servers())
 }
 

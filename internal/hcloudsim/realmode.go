@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/hetznercloud/hcloud-go/v2/hcloud"
 	"github.com/hetznercloud/hcloud-go/v2/hcloud/schema"
 
 	"github.com/rachelcloud/admin/internal/hcloudsim/realvps"
@@ -74,7 +75,7 @@ func (s *Simulator) reserveAddress(sv *server) *apiError {
 	l, err := s.real.host.Reserve()
 	if err != nil {
 		s.cfg.Logger.Error("real VPS: no address", "err", err)
-		return &apiError{status: http.StatusServiceUnavailable, code: "resource_unavailable", message: "no address left for a real VPS: " + err.Error()}
+		return &apiError{status: http.StatusServiceUnavailable, code: hcloud.ErrorCodeResourceUnavailable, message: "no address left for a real VPS: " + err.Error()}
 	}
 	sv.lease = l
 	sv.ip = l.IP()
@@ -118,7 +119,7 @@ func (s *Simulator) bootReal(sv *server) {
 		s.cfg.Logger.Error("real VPS did not boot", "server_id", sv.id, "err", err)
 		return
 	}
-	if sv.gone || s.closed || sv.status != "running" {
+	if sv.gone || s.closed || sv.status != hcloud.ServerStatusRunning {
 		s.mu.Unlock()
 		_ = m.Stop()
 		return

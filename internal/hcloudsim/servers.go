@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/hetznercloud/hcloud-go/v2/hcloud"
 	"github.com/hetznercloud/hcloud-go/v2/hcloud/schema"
 
 	"github.com/rachelcloud/admin/internal/hcloudsim/realvps"
@@ -26,7 +27,7 @@ const maxUserData = 32 * 1024
 type server struct {
 	id         int64
 	name       string
-	status     string
+	status     hcloud.ServerStatus
 	created    time.Time
 	ip         net.IP
 	serverType schema.ServerType
@@ -57,12 +58,12 @@ type wireServer struct {
 func (s *Simulator) wireServer(sv *server) wireServer {
 	fws := []schema.ServerFirewall{}
 	for _, id := range s.firewallsOf(sv) {
-		fws = append(fws, schema.ServerFirewall{ID: id, Status: "applied"})
+		fws = append(fws, schema.ServerFirewall{ID: id, Status: string(hcloud.FirewallStatusApplied)})
 	}
 	im := sv.image
 	var zero uint64
 	return wireServer{Server: schema.Server{
-		ID: sv.id, Name: sv.name, Status: sv.status, Created: sv.created,
+		ID: sv.id, Name: sv.name, Status: string(sv.status), Created: sv.created,
 		PublicNet: schema.ServerPublicNet{
 			IPv4: schema.ServerPublicNetIPv4{ID: sv.id + 100000000, IP: sv.ip.String(),
 				DNSPtr: "static." + reverse(sv.ip) + ".clients.your-server.de"},
@@ -189,7 +190,7 @@ func (s *Simulator) createServer(w http.ResponseWriter, r *http.Request) *apiErr
 		return aerr
 	}
 
-	sv := &server{name: req.Name, status: "initializing", created: s.now(),
+	sv := &server{name: req.Name, status: hcloud.ServerStatusInitializing, created: s.now(),
 		serverType: st, image: im, location: loc, datacenter: dc,
 		labels: labels, userData: req.UserData, sshKeys: keyIDs, firewalls: fwIDs}
 	if aerr := s.reserveAddress(sv); aerr != nil {
@@ -258,10 +259,10 @@ func (s *Simulator) createDone(sv *server, create, start *action) {
 	}
 	s.finish(create, "", "")
 	if start == nil {
-		sv.status = "off"
+		sv.status = hcloud.ServerStatusOff
 		return
 	}
-	sv.status = "starting"
+	sv.status = hcloud.ServerStatusStarting
 	s.after(s.cfg.StartDuration, func() { s.startDone(sv, start) })
 }
 
@@ -274,11 +275,11 @@ func (s *Simulator) startDone(sv *server, start *action) {
 	}
 	if code, msg := s.actionFailure("start_server", sv.name); code != "" {
 		s.finish(start, code, msg)
-		sv.status = "off"
+		sv.status = hcloud.ServerStatusOff
 		return
 	}
 	s.finish(start, "", "")
-	sv.status = "running"
+	sv.status = hcloud.ServerStatusRunning
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -385,7 +386,7 @@ func (s *Simulator) listServers(w http.ResponseWriter, r *http.Request) *apiErro
 	s.mu.Lock()
 	var out []wireServer
 	for _, sv := range s.sortedServers() {
-		if nameMatches(r, sv.name) && sel.matches(sv.labels) && (len(statuses) == 0 || slices.Contains(statuses, sv.status)) {
+		if nameMatches(r, sv.name) && sel.matches(sv.labels) && (len(statuses) == 0 || slices.Contains(statuses, string(sv.status))) {
 			out = append(out, s.wireServer(sv))
 		}
 	}
@@ -478,11 +479,11 @@ func (s *Simulator) deleteServer(w http.ResponseWriter, r *http.Request) *apiErr
 	if !ok {
 		return errNotFound("server")
 	}
-	if sv.status == "deleting" {
-		return &apiError{status: http.StatusLocked, code: "locked", message: "server is locked by a running delete_server action"}
+	if sv.status == hcloud.ServerStatusDeleting {
+		return &apiError{status: http.StatusLocked, code: hcloud.ErrorCodeLocked, message: "server is locked by a running delete_server action"}
 	}
 	prev := sv.status
-	sv.status = "deleting"
+	sv.status = hcloud.ServerStatusDeleting
 	s.stopMachine(sv)
 	a := s.newAction("delete_server", s.cfg.DeleteDuration, serverRef(sv.id))
 	s.after(s.cfg.DeleteDuration, func() {
@@ -495,7 +496,7 @@ func (s *Simulator) deleteServer(w http.ResponseWriter, r *http.Request) *apiErr
 		if code, msg := s.actionFailure("delete_server", sv.name); code != "" {
 			s.finish(a, code, msg)
 			sv.status = prev
-			if prev == "running" {
+			if prev == hcloud.ServerStatusRunning {
 				s.wg.Add(1)
 				go func() {
 					defer s.wg.Done()

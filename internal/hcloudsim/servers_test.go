@@ -79,7 +79,7 @@ func TestServerLifecycle(t *testing.T) {
 
 	// The firewall protects the server, so it cannot be deleted yet.
 	_, err = b.client.Firewall.Delete(ctx, fw.Firewall)
-	require.True(t, hcloud.IsError(err, hcloud.ErrorCode("resource_in_use")), "got %v", err)
+	require.True(t, hcloud.IsError(err, hcloud.ErrorCodeResourceInUse), "got %v", err)
 	f, _, err := b.client.Firewall.GetByID(ctx, fw.Firewall.ID)
 	require.NoError(t, err)
 	require.Len(t, f.AppliedTo, 1)
@@ -349,7 +349,7 @@ func TestFirewalls(t *testing.T) {
 	require.Len(t, all, 1)
 
 	_, err = b.client.Firewall.Delete(ctx, fw.Firewall)
-	require.True(t, hcloud.IsError(err, hcloud.ErrorCode("resource_in_use")), "got %v", err)
+	require.True(t, hcloud.IsError(err, hcloud.ErrorCodeResourceInUse), "got %v", err)
 	require.True(t, b.sim.DeleteServerBehindBack(res.Server.ID))
 	_, err = b.client.Firewall.Delete(ctx, fw.Firewall)
 	require.NoError(t, err)

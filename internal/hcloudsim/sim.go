@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hetznercloud/hcloud-go/v2/hcloud"
+
 	"github.com/rachelcloud/admin/internal/hcloudsim/realvps"
 	"github.com/rachelcloud/admin/internal/hcloudsim/vps"
 )
@@ -498,7 +500,7 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		name, tail, _ := strings.Cut(rest, "/")
 		p := s.Project(name)
 		if p == nil {
-			writeError(w, &apiError{status: http.StatusNotFound, code: "not_found", message: "no such simulated project: " + name})
+			writeError(w, &apiError{status: http.StatusNotFound, code: hcloud.ErrorCodeNotFound, message: "no such simulated project: " + name})
 			return
 		}
 		r2 := r.Clone(r.Context())
@@ -570,17 +572,17 @@ func (s *Simulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 
 	storm, slow, injected := s.requestFaults(route)
 	if !ok || storm {
-		writeError(rec, &apiError{status: http.StatusTooManyRequests, code: "rate_limit_exceeded", message: "limit of requests per hour reached"})
+		writeError(rec, &apiError{status: http.StatusTooManyRequests, code: hcloud.ErrorCodeRateLimitExceeded, message: "limit of requests per hour reached"})
 		return
 	}
 	tok := bearerToken(r)
 	readOnly := s.cfg.ReadOnlyToken != "" && tok == s.cfg.ReadOnlyToken
 	if tok == "" || (s.cfg.Token != "" && tok != s.cfg.Token && !readOnly) {
-		writeError(rec, &apiError{status: http.StatusUnauthorized, code: "unauthorized", message: "unable to authenticate"})
+		writeError(rec, &apiError{status: http.StatusUnauthorized, code: hcloud.ErrorCodeUnauthorized, message: "unable to authenticate"})
 		return
 	}
 	if readOnly && r.Method != http.MethodGet && r.Method != http.MethodHead {
-		writeError(rec, &apiError{status: http.StatusUnauthorized, code: "token_readonly", message: "The token is only allowed to perform GET requests"})
+		writeError(rec, &apiError{status: http.StatusUnauthorized, code: codeTokenReadonly, message: "The token is only allowed to perform GET requests"})
 		return
 	}
 	if slow > 0 {
@@ -595,11 +597,11 @@ func (s *Simulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if injected != 0 {
-		writeError(rec, &apiError{status: injected, code: statusCodes[injected], message: "injected fault: " + statusCodes[injected]})
+		writeError(rec, &apiError{status: injected, code: statusCodes[injected], message: "injected fault: " + string(statusCodes[injected])})
 		return
 	}
 	if pattern == "" {
-		writeError(rec, &apiError{status: http.StatusNotFound, code: "not_found", message: "no such route: " + r.Method + " " + r.URL.Path})
+		writeError(rec, &apiError{status: http.StatusNotFound, code: hcloud.ErrorCodeNotFound, message: "no such route: " + r.Method + " " + r.URL.Path})
 		return
 	}
 	s.api.ServeHTTP(rec, r)

@@ -7,17 +7,19 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/hetznercloud/hcloud-go/v2/hcloud"
 )
 
 // apiError is an error answered in Hetzner's envelope {"error": {code, message, details}}.
 type apiError struct {
 	status  int
-	code    string
+	code    hcloud.ErrorCode
 	message string
 	details any
 }
 
-func (e *apiError) Error() string { return e.code + ": " + e.message }
+func (e *apiError) Error() string { return string(e.code) + ": " + e.message }
 
 // fieldError is one entry of invalid_input / uniqueness_error details.
 type fieldError struct {
@@ -30,7 +32,7 @@ type fieldDetails struct {
 }
 
 func errNotFound(what string) *apiError {
-	return &apiError{status: http.StatusNotFound, code: "not_found", message: what + " not found"}
+	return &apiError{status: http.StatusNotFound, code: hcloud.ErrorCodeNotFound, message: what + " not found"}
 }
 
 // errInvalid builds invalid_input for one or more fields; the message follows Hetzner's
@@ -43,22 +45,30 @@ func errInvalid(fields ...fieldError) *apiError {
 			msg += ": " + fields[0].Messages[0]
 		}
 	}
-	return &apiError{status: http.StatusUnprocessableEntity, code: "invalid_input", message: msg,
+	return &apiError{status: http.StatusUnprocessableEntity, code: hcloud.ErrorCodeInvalidInput, message: msg,
 		details: fieldDetails{Fields: fields}}
 }
 
 func errUniqueness(message, field string) *apiError {
-	return &apiError{status: http.StatusConflict, code: "uniqueness_error", message: message,
+	return &apiError{status: http.StatusConflict, code: hcloud.ErrorCodeUniquenessError, message: message,
 		details: fieldDetails{Fields: []fieldError{{Name: field}}}}
 }
 
+// codeUnavailable is Hetzner's 503 unavailable, "A service or product is currently not
+// available" (the error table of cloud.spec.json); hcloud-go has no ErrorCode constant for it.
+const codeUnavailable hcloud.ErrorCode = "unavailable"
+
+// codeTokenReadonly is Hetzner's 401 token_readonly, "The token is only allowed to perform GET
+// requests" (the error table of cloud.spec.json); hcloud-go has no ErrorCode constant for it.
+const codeTokenReadonly hcloud.ErrorCode = "token_readonly"
+
 // statusCodes maps fault statuses to the code Hetzner sends with them.
-var statusCodes = map[int]string{
-	http.StatusInternalServerError: "server_error",
-	http.StatusBadGateway:          "bad_gateway",
-	http.StatusServiceUnavailable:  "unavailable",
-	http.StatusGatewayTimeout:      "timeout",
-	http.StatusTooManyRequests:     "rate_limit_exceeded",
+var statusCodes = map[int]hcloud.ErrorCode{
+	http.StatusInternalServerError: hcloud.ErrorCodeServerError,
+	http.StatusBadGateway:          hcloud.ErrorCodeBadGateway,
+	http.StatusServiceUnavailable:  codeUnavailable,
+	http.StatusGatewayTimeout:      hcloud.ErrorCodeTimeout,
+	http.StatusTooManyRequests:     hcloud.ErrorCodeRateLimitExceeded,
 }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {
@@ -78,7 +88,7 @@ func writeError(w http.ResponseWriter, e *apiError) {
 		Message string `json:"message"`
 		Details any    `json:"details"`
 	}
-	writeJSON(w, e.status, map[string]envelope{"error": {Code: e.code, Message: e.message, Details: e.details}})
+	writeJSON(w, e.status, map[string]envelope{"error": {Code: string(e.code), Message: e.message, Details: e.details}})
 }
 
 // decodeBody reads a JSON request body: malformed JSON is json_error (400) as the spec's error
@@ -94,7 +104,7 @@ func decodeBody(r *http.Request, v any) *apiError {
 			}
 			return errInvalid(fieldError{Name: name, Messages: []string{"has the wrong type, expected " + te.Type.String()}})
 		}
-		return &apiError{status: http.StatusBadRequest, code: "json_error", message: "invalid JSON input in your request: " + err.Error()}
+		return &apiError{status: http.StatusBadRequest, code: hcloud.ErrorCodeJSONError, message: "invalid JSON input in your request: " + err.Error()}
 	}
 	return nil
 }
