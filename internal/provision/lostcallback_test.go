@@ -94,16 +94,14 @@ func TestServerGoneKeepsConcurrentDestroy(t *testing.T) {
 	t.Parallel()
 	b := setup(t, func(o *setupOpts) { o.noWork = true })
 	ctx := context.Background()
-	w, err := NewWorker(b.pool, b.cfg, WithLogger(b.log), WithHCloudClient(b.hc, b.rl), WithTimings(testTimings()))
-	require.NoError(t, err)
 	id := b.newSubscription(t)
-	_, err = b.pool.Exec(ctx, `UPDATE subscriptions SET provisioning_status = 'injecting_secrets', step_started_at = now(),
+	_, err := b.pool.Exec(ctx, `UPDATE subscriptions SET provisioning_status = 'injecting_secrets', step_started_at = now(),
 		hetzner_server_id = 4242, vps_ip_address = '127.0.0.9' WHERE id = $1`, id)
 	require.NoError(t, err)
 	seen := b.sub(t, id) // what the step read before the admin pressed Destroy
 	require.NoError(t, b.svc.Destroy(ctx, id, admin))
 
-	require.NoError(t, w.serverGone(ctx, seen, db.ProvisioningStatusInjectingSecrets, "Server 4242 was deleted outside this app"))
+	require.NoError(t, serverGone(ctx, b.pool, seen, db.ProvisioningStatusInjectingSecrets, "Server 4242 was deleted outside this app"))
 	sub := b.sub(t, id)
 	require.Equal(t, db.ProvisioningStatusDestroying, statusOf(sub), "the Destroy stands")
 	require.Nil(t, sub.ProvisioningError)

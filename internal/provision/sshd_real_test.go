@@ -26,7 +26,6 @@ type realSSHD struct {
 	addr   string
 	host   *sshkey.HostKey
 	signer ssh.Signer
-	w      *Worker
 }
 
 func startRealSSHD(t *testing.T) *realSSHD {
@@ -90,8 +89,7 @@ func startRealSSHD(t *testing.T) *realSSHD {
 	}
 	signer, err := sshkey.ParsePrivateKey(client.PrivateKeyPEM)
 	require.NoError(t, err)
-	return &realSSHD{addr: fmt.Sprintf("127.0.0.1:%d", port), host: host, signer: signer,
-		w: &Worker{o: options{timings: DefaultTimings()}}}
+	return &realSSHD{addr: fmt.Sprintf("127.0.0.1:%d", port), host: host, signer: signer}
 }
 
 func (r *realSSHD) dial(pinned ssh.PublicKey) (*vpsConn, error) {
@@ -99,7 +97,7 @@ func (r *realSSHD) dial(pinned ssh.PublicKey) (*vpsConn, error) {
 		User: "root", Auth: []ssh.AuthMethod{ssh.PublicKeys(r.signer)},
 		HostKeyCallback: sshkey.FixedHostKeyCallback(pinned), HostKeyAlgorithms: []string{pinned.Type()},
 		Timeout: 5 * time.Second,
-	}, r.w.sshLimits())
+	}, DefaultTimings().sshLimits())
 }
 
 // TestInjectionTransportAgainstOpenSSH runs the injector's SSH transport (pinned host key, key

@@ -77,7 +77,7 @@ func (w *Worker) runSteps(ctx context.Context, id int64, attempt, maxAttempts in
 		case db.ProvisioningStatusCloudInit:
 			out, err = w.stepCloudInit(ctx, sub)
 		case db.ProvisioningStatusInjectingSecrets:
-			out, err = w.stepInject(ctx, sub)
+			out, err = w.inject.run(ctx, sub)
 		case db.ProvisioningStatusDestroying:
 			out, err = w.stepDestroy(ctx, sub)
 		default:

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/rachelcloud/admin/internal/cloudinit"
@@ -76,7 +77,7 @@ func (w *Worker) stepCloudInit(ctx context.Context, sub db.Subscription) (outcom
 			// One look at Hetzner before giving up (not on every probe: that would cost the
 			// request budget): a server deleted behind our back needs a new one, not a wait.
 			if srv, _, gerr := w.hc.Server.GetByID(ctx, *sub.HetznerServerID); gerr == nil && srv == nil {
-				return waiting, w.serverGone(ctx, sub, db.ProvisioningStatusCloudInit,
+				return waiting, serverGone(ctx, w.pool, sub, db.ProvisioningStatusCloudInit,
 					fmt.Sprintf("Server %d was deleted outside this app while waiting for cloud-init. Retry creates a new server; Destroy cleans up the rest.", *sub.HetznerServerID))
 			}
 		}
@@ -94,9 +95,9 @@ func (w *Worker) stepCloudInit(ctx context.Context, sub db.Subscription) (outcom
 
 // serverGone fails the subscription at creating (Retry makes a new server) after its server
 // vanished, if it is still in step from.
-func (w *Worker) serverGone(ctx context.Context, sub db.Subscription, from db.ProvisioningStatus, reason string) error {
-	return inTx(ctx, w.pool, func(tx pgx.Tx) error {
-		if _, err := w.q.ProvisionMarkServerGone(ctx, tx, db.ProvisionMarkServerGoneParams{ID: sub.ID, Reason: reason, FromStatus: from}); err != nil {
+func serverGone(ctx context.Context, pool *pgxpool.Pool, sub db.Subscription, from db.ProvisioningStatus, reason string) error {
+	return inTx(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := db.New().ProvisionMarkServerGone(ctx, tx, db.ProvisionMarkServerGoneParams{ID: sub.ID, Reason: reason, FromStatus: from}); err != nil {
 			if errors.Is(err, db.ErrNotFound) {
 				return nil // the state moved on (a destroy, a callback)
 			}
@@ -158,7 +159,7 @@ func (w *Worker) cloudInitStatus(ctx context.Context, sub db.Subscription) (stat
 	var mismatch error
 	check := sshkey.FixedHostKeyCallback(pinned)
 	// The command's own deadline: a VPS that accepts SSH but never answers must not hold the job.
-	limits := w.sshLimits()
+	limits := w.o.timings.sshLimits()
 	limits.command = w.o.timings.SSHTimeout
 	client, err := dialVPS(ctx, addr, &ssh.ClientConfig{
 		User: cloudinit.DefaultLoginUser,

@@ -7,15 +7,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/hetznercloud/hcloud-go/v2/hcloud"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/rachelcloud/admin/internal/cloudinit"
+	"github.com/rachelcloud/admin/internal/config"
 	"github.com/rachelcloud/admin/internal/db"
 	"github.com/rachelcloud/admin/internal/secrets"
 	"github.com/rachelcloud/admin/internal/sshkey"
@@ -27,21 +31,34 @@ type secretFile struct {
 	content []byte
 }
 
-// stepInject writes the customer's secrets to the VPS over SSH, pinned to the seeded host key,
+// injectStep is the injecting_secrets step. It needs the database (the customer's secrets, the
+// receipt), the configuration (RACHEL_KEYRING, VPS_SSH_PORT, INJECT_DEADLINE,
+// ASSISTANT_STABLE_FOR), SSH timings, and Hetzner only to tell a vanished server from a slow one.
+type injectStep struct {
+	pool    *pgxpool.Pool
+	q       *db.Queries
+	cfg     *config.Config
+	hc      *hcloud.Client
+	log     *slog.Logger
+	timings Timings
+	hook    func(point string) // crash-safety tests block at named points
+}
+
+// run writes the customer's secrets to the VPS over SSH, pinned to the seeded host key,
 // restarts the assistant and checks it runs; then records a receipt and marks the VPS ready.
 //
 // Order: cloud-init's own result first (a VPS whose cloud-init failed — say the assistant's
 // artifact did not download or check out — gets no secret), then each file staged and renamed
 // into place, the restart, and the unit watched until it has stayed up for ASSISTANT_STABLE_FOR.
-func (w *Worker) stepInject(ctx context.Context, sub db.Subscription) (outcome, error) {
+func (s *injectStep) run(ctx context.Context, sub db.Subscription) (outcome, error) {
 	if sub.HetznerServerID == nil || sub.VpsIpAddress == nil || sub.SshPrivateKey == nil || sub.SshHostKeyPublic == nil {
 		return waiting, fail("No server or keys are recorded for this subscription. Destroy it and provision again.")
 	}
-	files, err := w.secretFiles(ctx, sub.CustomerID)
+	files, err := s.secretFiles(ctx, sub.CustomerID)
 	if err != nil {
 		return waiting, err
 	}
-	privPEM, err := w.cfg.Keyring.Decrypt(sub.SshPrivateKey, secrets.AD{Table: "subscriptions", Column: "ssh_private_key", RowID: sub.ID})
+	privPEM, err := s.cfg.Keyring.Decrypt(sub.SshPrivateKey, secrets.AD{Table: "subscriptions", Column: "ssh_private_key", RowID: sub.ID})
 	if err != nil {
 		return waiting, fail("The stored SSH key cannot be decrypted (%v): was RACHEL_KEYRING changed? Destroy and provision again.", err)
 	}
@@ -54,7 +71,7 @@ func (w *Worker) stepInject(ctx context.Context, sub db.Subscription) (outcome, 
 		return waiting, fail("The pinned host key is unusable (%v). Destroy and provision again.", err)
 	}
 
-	addr := net.JoinHostPort(sub.VpsIpAddress.String(), strconv.Itoa(w.cfg.VPSSSHPort))
+	addr := net.JoinHostPort(sub.VpsIpAddress.String(), strconv.Itoa(s.cfg.VPSSSHPort))
 	var mismatch error
 	check := sshkey.FixedHostKeyCallback(pinned)
 	conn, err := dialVPS(ctx, addr, &ssh.ClientConfig{
@@ -68,27 +85,27 @@ func (w *Worker) stepInject(ctx context.Context, sub db.Subscription) (outcome, 
 			return nil
 		},
 		HostKeyAlgorithms: []string{pinned.Type()},
-		Timeout:           w.o.timings.SSHTimeout,
-	}, w.sshLimits())
+		Timeout:           s.timings.SSHTimeout,
+	}, s.timings.sshLimits())
 	if mismatch != nil {
 		return waiting, fail("The VPS at %s presented a different SSH host key than the one seeded into it (%v). Nothing was sent. Someone else may answer at that address: Destroy the VPS and provision again.", addr, mismatch)
 	}
 	if err != nil {
-		return w.injectRetry(ctx, sub, fmt.Sprintf("cannot reach sshd at %s: %v%s", addr, err, silenceHint(err)))
+		return s.retry(ctx, sub, fmt.Sprintf("cannot reach sshd at %s: %v%s", addr, err, silenceHint(err)))
 	}
 	defer conn.Close()
-	w.o.hook("inject-connected")
+	s.hook("inject-connected")
 
 	ci, err := cloudInitStatus(ctx, conn)
 	if err != nil {
-		return w.injectRetry(ctx, sub, fmt.Sprintf("read cloud-init's status: %v", err))
+		return s.retry(ctx, sub, fmt.Sprintf("read cloud-init's status: %v", err))
 	}
 	switch ci.Status {
 	case "done":
 	case "error":
 		return waiting, fail("cloud-init on the VPS ended with an error, so no secret was sent: %s. Fix the cause (for the assistant: ASSISTANT_ARTIFACT_URL, ASSISTANT_ARTIFACT_SHA256, ASSISTANT_COMMAND), then Destroy and provision again.", ci.message())
 	default:
-		return w.injectRetry(ctx, sub, fmt.Sprintf("cloud-init is not done: %s", ci.message()))
+		return s.retry(ctx, sub, fmt.Sprintf("cloud-init is not done: %s", ci.message()))
 	}
 
 	var receipt []ReceiptFile
@@ -97,39 +114,39 @@ func (w *Worker) stepInject(ctx context.Context, sub db.Subscription) (outcome, 
 			if sudoRefused(err) {
 				return waiting, fail("The VPS's sudo rule does not allow this injection (%v). It was provisioned with an older cloud-config (before the root-owned /etc/rachel): Destroy it and provision again.", err)
 			}
-			return w.injectRetry(ctx, sub, fmt.Sprintf("write %s: %v", f.Path, err))
+			return s.retry(ctx, sub, fmt.Sprintf("write %s: %v", f.Path, err))
 		}
-		w.o.hook("inject-wrote-temp")
+		s.hook("inject-wrote-temp")
 		if _, err := conn.Run(ctx, "sudo "+f.MoveCommand(), nil); err != nil {
-			return w.injectRetry(ctx, sub, fmt.Sprintf("move %s into place: %v", f.Path, err))
+			return s.retry(ctx, sub, fmt.Sprintf("move %s into place: %v", f.Path, err))
 		}
 		sum := sha256.Sum256(f.content)
 		receipt = append(receipt, ReceiptFile{Path: f.Path, SHA256: hex.EncodeToString(sum[:]), Bytes: len(f.content), Mode: f.Mode, Owner: f.Owner + ":" + f.Group})
 	}
 	if _, err := conn.Run(ctx, "sudo "+cloudinit.RestartCommand, nil); err != nil {
-		return w.injectRetry(ctx, sub, fmt.Sprintf("restart %s: %v", cloudinit.UnitName, err))
+		return s.retry(ctx, sub, fmt.Sprintf("restart %s: %v", cloudinit.UnitName, err))
 	}
-	if err := waitUnitStable(ctx, conn, w.cfg.AssistantStableFor); err != nil {
+	if err := waitUnitStable(ctx, conn, s.cfg.AssistantStableFor); err != nil {
 		var failed *errUnitFailed
 		if errors.As(err, &failed) {
 			return waiting, fail("The assistant does not run on the VPS: %v. The secrets are in place; fix the assistant (ASSISTANT_ARTIFACT_URL, ASSISTANT_COMMAND), then Re-inject or Retry.", err)
 		}
-		return w.injectRetry(ctx, sub, fmt.Sprintf("check %s: %v", cloudinit.UnitName, err))
+		return s.retry(ctx, sub, fmt.Sprintf("check %s: %v", cloudinit.UnitName, err))
 	}
-	w.o.hook("inject-done")
+	s.hook("inject-done")
 
 	filesJSON, err := json.Marshal(receipt)
 	if err != nil {
 		return waiting, fmt.Errorf("receipt: %w", err)
 	}
-	err = inTx(ctx, w.pool, func(tx pgx.Tx) error {
-		if _, err := w.q.ProvisionReady(ctx, tx, sub.ID); err != nil {
+	err = inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := s.q.ProvisionReady(ctx, tx, sub.ID); err != nil {
 			if errors.Is(err, db.ErrNotFound) {
 				return nil // destroyed meanwhile: the loop turns to that
 			}
 			return fmt.Errorf("mark ready: %w", err)
 		}
-		if _, err := w.q.SecretReceiptInsert(ctx, tx, db.SecretReceiptInsertParams{SubscriptionID: sub.ID, Files: filesJSON}); err != nil {
+		if _, err := s.q.SecretReceiptInsert(ctx, tx, db.SecretReceiptInsertParams{SubscriptionID: sub.ID, Files: filesJSON}); err != nil {
 			return fmt.Errorf("record receipt: %w", err)
 		}
 		written := make([]string, len(receipt))
@@ -137,7 +154,7 @@ func (w *Worker) stepInject(ctx context.Context, sub db.Subscription) (outcome, 
 			written[i] = fmt.Sprintf("%s (%s, %s)", r.Path, r.Mode, r.Owner)
 		}
 		if err := event(ctx, tx, sub.ID, db.ProvisioningStatusInjectingSecrets, "completed", actorWorker,
-			"Wrote %s; %s is running and stayed up for %s", strings.Join(written, ", "), cloudinit.UnitName, w.cfg.AssistantStableFor); err != nil {
+			"Wrote %s; %s is running and stayed up for %s", strings.Join(written, ", "), cloudinit.UnitName, s.cfg.AssistantStableFor); err != nil {
 			return err
 		}
 		return event(ctx, tx, sub.ID, db.ProvisioningStatusReady, "entered", actorWorker, "VPS ready at %s", sub.VpsIpAddress)
@@ -156,19 +173,19 @@ func silenceHint(err error) string {
 	return ""
 }
 
-// injectRetry waits for sshd (or the assistant) a little longer, until INJECT_DEADLINE. A server
+// retry waits for sshd (or the assistant) a little longer, until INJECT_DEADLINE. A server
 // that has vanished fails at once.
-func (w *Worker) injectRetry(ctx context.Context, sub db.Subscription, problem string) (outcome, error) {
-	srv, _, err := w.hc.Server.GetByID(ctx, *sub.HetznerServerID)
+func (s *injectStep) retry(ctx context.Context, sub db.Subscription, problem string) (outcome, error) {
+	srv, _, err := s.hc.Server.GetByID(ctx, *sub.HetznerServerID)
 	if err == nil && srv == nil {
-		return waiting, w.serverGone(ctx, sub, db.ProvisioningStatusInjectingSecrets,
+		return waiting, serverGone(ctx, s.pool, sub, db.ProvisioningStatusInjectingSecrets,
 			fmt.Sprintf("Server %d was deleted outside this app while secrets were being injected. Retry creates a new server; Destroy cleans up the rest.", *sub.HetznerServerID))
 	}
-	if sub.StepStartedAt != nil && time.Since(*sub.StepStartedAt) > w.cfg.InjectDeadline {
-		return waiting, fail("Secret injection did not succeed within INJECT_DEADLINE (%s): %s. Retry tries again; Destroy removes the VPS.", w.cfg.InjectDeadline, problem)
+	if sub.StepStartedAt != nil && time.Since(*sub.StepStartedAt) > s.cfg.InjectDeadline {
+		return waiting, fail("Secret injection did not succeed within INJECT_DEADLINE (%s): %s. Retry tries again; Destroy removes the VPS.", s.cfg.InjectDeadline, problem)
 	}
-	w.o.log.InfoContext(ctx, "secret injection will retry", "problem", problem)
-	return snoozeFor(w.o.timings.InjectRetry), nil
+	s.log.InfoContext(ctx, "secret injection will retry", "problem", problem)
+	return snoozeFor(s.timings.InjectRetry), nil
 }
 
 // claudeCredentials is the Claude tooling's credentials file.
@@ -181,8 +198,8 @@ type claudeCredentials struct {
 }
 
 // secretFiles decrypts the customer's secrets into the files of docs/contracts.md.
-func (w *Worker) secretFiles(ctx context.Context, customerID int64) ([]secretFile, error) {
-	row, err := w.q.CustomerSecretsGet(ctx, w.pool, customerID)
+func (s *injectStep) secretFiles(ctx context.Context, customerID int64) ([]secretFile, error) {
+	row, err := s.q.CustomerSecretsGet(ctx, s.pool, customerID)
 	if errors.Is(err, db.ErrNotFound) {
 		return nil, fail("The customer has no secrets yet. Enter the Claude credentials and the Telegram bot token on the customer page, then Retry.")
 	}
@@ -193,7 +210,7 @@ func (w *Worker) secretFiles(ctx context.Context, customerID int64) ([]secretFil
 		if ct == nil {
 			return "", nil
 		}
-		pt, err := w.cfg.Keyring.Decrypt(ct, secrets.AD{Table: "customer_secrets", Column: column, RowID: customerID})
+		pt, err := s.cfg.Keyring.Decrypt(ct, secrets.AD{Table: "customer_secrets", Column: column, RowID: customerID})
 		if err != nil {
 			return "", fail("The customer's %s cannot be decrypted (%v): was RACHEL_KEYRING changed? Enter it again, then Retry.", column, err)
 		}

@@ -29,8 +29,8 @@ type sshLimits struct {
 	output    int           // bytes per stream and command
 }
 
-func (w *Worker) sshLimits() sshLimits {
-	t := w.o.timings
+// sshLimits are the bounds these timings give an SSH connection to a VPS.
+func (t Timings) sshLimits() sshLimits {
 	return sshLimits{handshake: t.SSHTimeout, command: t.SSHCommand, keepalive: t.SSHKeepalive, output: maxCommandOutput}
 }
 

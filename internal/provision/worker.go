@@ -36,6 +36,9 @@ type Worker struct {
 	alg   sshkey.Algorithm
 	keys  *sshkey.Pool
 
+	// The steps, each holding what it needs.
+	inject *injectStep
+
 	nudge   chan struct{} // wakes the poller when a step recorded actions
 	metrics *stepMetrics
 
@@ -67,6 +70,7 @@ func NewWorker(pool *pgxpool.Pool, cfg *config.Config, opts ...Option) (*Worker,
 			return nil, fmt.Errorf("provision worker: %w", err)
 		}
 	}
+	w.inject = &injectStep{pool: pool, q: w.q, cfg: cfg, hc: w.hc, log: o.log, timings: o.timings, hook: o.hook}
 	host, _ := os.Hostname()
 	suffix := make([]byte, 4)
 	_, _ = rand.Read(suffix)
