@@ -26,7 +26,13 @@ type catalog struct {
 	serverTypes []schema.ServerType
 	images      []schema.Image
 	locations   []schema.Location
-	//lint:ignore SA1019 the spec copy (2026-05-15) still describes /datacenters and server.datacenter
+	// datacenters are served as the spec copy (2026-05-15) describes them: GET /datacenters and
+	// server.datacenter. Hetzner has deprecated both since (hcloud-go v2.44.0 and v2.45.0 release
+	// notes: server.datacenter was removed from the API in July 2026, and /datacenters answers
+	// 410 Gone after 2026-10-01); hcloud-go v2.52.0 no longer reads server.datacenter and the
+	// service uses neither. Simulating their removal by the simulated date is left open.
+	//
+	//lint:ignore SA1019 simulates the deprecated datacenters of the spec copy (see above)
 	datacenters []schema.Datacenter
 }
 
@@ -195,10 +201,10 @@ func newCatalog() *catalog {
 				}
 			}
 		}
-		//lint:ignore SA1019 the spec copy (2026-05-15) still describes /datacenters and server.datacenter
+		//lint:ignore SA1019 simulates the deprecated datacenters of the spec copy (see catalog.datacenters)
 		c.datacenters = append(c.datacenters, schema.Datacenter{ID: dc.id, Name: dc.name,
 			Description: c.locations[i].City + " " + dc.name[len(c.locations[i].Name)+1:], Location: c.locations[i],
-			//lint:ignore SA1019 the spec copy (2026-05-15) still describes /datacenters and server.datacenter
+			//lint:ignore SA1019 simulates the deprecated datacenters of the spec copy (see catalog.datacenters)
 			ServerTypes: &schema.DatacenterServerTypes{Supported: supported, Available: available, AvailableForMigration: available}})
 	}
 	return c
@@ -307,24 +313,24 @@ func (c *catalog) imageNamed(name string) bool {
 
 // location resolves a location by name or ID and returns it with its data center.
 //
-//lint:ignore SA1019 the spec copy (2026-05-15) still describes /datacenters and server.datacenter
+//lint:ignore SA1019 simulates the deprecated datacenters of the spec copy (see catalog.datacenters)
 func (c *catalog) location(ref schema.IDOrName) (schema.Location, schema.Datacenter, bool) {
 	for i, l := range c.locations {
 		if (ref.ID != 0 && l.ID == ref.ID) || (ref.Name != "" && l.Name == ref.Name) {
 			return l, c.datacenters[i], true
 		}
 	}
-	//lint:ignore SA1019 the spec copy (2026-05-15) still describes /datacenters and server.datacenter
+	//lint:ignore SA1019 simulates the deprecated datacenters of the spec copy (see catalog.datacenters)
 	return schema.Location{}, schema.Datacenter{}, false
 }
 
-//lint:ignore SA1019 the spec copy (2026-05-15) still describes /datacenters and server.datacenter
+//lint:ignore SA1019 simulates the deprecated datacenters of the spec copy (see catalog.datacenters)
 func (c *catalog) datacenter(ref schema.IDOrName) (schema.Datacenter, bool) {
 	for _, d := range c.datacenters {
 		if (ref.ID != 0 && d.ID == ref.ID) || (ref.Name != "" && d.Name == ref.Name) {
 			return d, true
 		}
 	}
-	//lint:ignore SA1019 the spec copy (2026-05-15) still describes /datacenters and server.datacenter
+	//lint:ignore SA1019 simulates the deprecated datacenters of the spec copy (see catalog.datacenters)
 	return schema.Datacenter{}, false
 }

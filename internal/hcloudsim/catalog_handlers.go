@@ -93,7 +93,7 @@ func (s *Simulator) getLocation(w http.ResponseWriter, r *http.Request) *apiErro
 
 // listDatacenters also names the recommended data center, which the spec requires.
 func (s *Simulator) listDatacenters(w http.ResponseWriter, r *http.Request) *apiError {
-	//lint:ignore SA1019 the spec copy (2026-05-15) still describes /datacenters and server.datacenter
+	//lint:ignore SA1019 simulates the deprecated datacenters of the spec copy (see catalog.datacenters)
 	var out []schema.Datacenter
 	for _, d := range s.cat.datacenters {
 		if nameMatches(r, d.Name) {
@@ -109,6 +109,6 @@ func (s *Simulator) listDatacenters(w http.ResponseWriter, r *http.Request) *api
 }
 
 func (s *Simulator) getDatacenter(w http.ResponseWriter, r *http.Request) *apiError {
-	//lint:ignore SA1019 the spec copy (2026-05-15) still describes /datacenters and server.datacenter
+	//lint:ignore SA1019 simulates the deprecated datacenters of the spec copy (see catalog.datacenters)
 	return getCatalog(w, r, "datacenter", "datacenter", s.cat.datacenters, func(d schema.Datacenter) int64 { return d.ID })
 }

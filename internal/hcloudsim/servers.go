@@ -33,7 +33,7 @@ type server struct {
 	serverType schema.ServerType
 	image      schema.Image
 	location   schema.Location
-	//lint:ignore SA1019 the spec copy (2026-05-15) still describes /datacenters and server.datacenter
+	//lint:ignore SA1019 simulates the deprecated datacenters of the spec copy (see catalog.datacenters)
 	datacenter schema.Datacenter
 	labels     map[string]string
 	userData   string
@@ -50,7 +50,7 @@ type server struct {
 // schema type no longer carries.
 type wireServer struct {
 	schema.Server
-	//lint:ignore SA1019 the spec copy (2026-05-15) still describes /datacenters and server.datacenter
+	//lint:ignore SA1019 simulates the deprecated datacenters of the spec copy (see catalog.datacenters)
 	Datacenter schema.Datacenter `json:"datacenter"`
 }
 

@@ -266,7 +266,7 @@ func TestCatalog(t *testing.T) {
 	l, _, err := b.client.Location.GetByName(ctx, "ash")
 	require.NoError(t, err)
 	require.Equal(t, hcloud.NetworkZoneUSEast, l.NetworkZone)
-	//lint:ignore SA1019 tests the simulator's /datacenters, which the spec copy (2026-05-15) still describes
+	//lint:ignore SA1019 tests the simulated deprecated /datacenters (see catalog.datacenters)
 	dc, _, err := b.client.Datacenter.GetByName(ctx, "fsn1-dc14")
 	require.NoError(t, err)
 	require.Equal(t, "fsn1", dc.Location.Name)

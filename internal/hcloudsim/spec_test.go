@@ -166,10 +166,10 @@ func TestResponsesMatchSpec(t *testing.T) {
 	must(err)
 	_, err = c.Location.All(ctx)
 	must(err)
-	//lint:ignore SA1019 tests the simulator's /datacenters, which the spec copy (2026-05-15) still describes
+	//lint:ignore SA1019 tests the simulated deprecated /datacenters (see catalog.datacenters)
 	_, _, err = c.Datacenter.GetByID(ctx, 4)
 	must(err)
-	//lint:ignore SA1019 tests the simulator's /datacenters, which the spec copy (2026-05-15) still describes
+	//lint:ignore SA1019 tests the simulated deprecated /datacenters (see catalog.datacenters)
 	_, err = c.Datacenter.All(ctx)
 	must(err)
 	// Power actions, and the refusals of Hetzner as it is today.
