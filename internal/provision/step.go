@@ -75,7 +75,7 @@ func (w *Worker) runSteps(ctx context.Context, id int64, attempt, maxAttempts in
 		case db.ProvisioningStatusCreating:
 			out, err = w.stepCreating(ctx, sub)
 		case db.ProvisioningStatusCloudInit:
-			out, err = w.stepCloudInit(ctx, sub)
+			out, err = w.cloudInit.run(ctx, sub)
 		case db.ProvisioningStatusInjectingSecrets:
 			out, err = w.inject.run(ctx, sub)
 		case db.ProvisioningStatusDestroying:

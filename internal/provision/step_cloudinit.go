@@ -4,16 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/hetznercloud/hcloud-go/v2/hcloud"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/rachelcloud/admin/internal/cloudinit"
+	"github.com/rachelcloud/admin/internal/config"
 	"github.com/rachelcloud/admin/internal/db"
 	"github.com/rachelcloud/admin/internal/secrets"
 	"github.com/rachelcloud/admin/internal/sshkey"
@@ -30,20 +33,32 @@ const cloudInitStatusCommand = "cloud-init status --long"
 // cloudInitProbeMax caps the pause between two SSH looks at a VPS whose callback is late.
 const cloudInitProbeMax = 30 * time.Second
 
-// stepCloudInit waits for the VPS's callback and meanwhile looks for itself: over SSH, pinned to
+// cloudInitStep is the cloud_init step. It needs the database, the configuration
+// (RACHEL_KEYRING, VPS_SSH_PORT, CALLBACK_DEADLINE, PUBLIC_BASE_URL), SSH and polling timings, and
+// Hetzner only for one look whether the server vanished before it gives up.
+type cloudInitStep struct {
+	pool    *pgxpool.Pool
+	q       *db.Queries
+	cfg     *config.Config
+	hc      *hcloud.Client
+	log     *slog.Logger
+	timings Timings
+}
+
+// run waits for the VPS's callback and meanwhile looks for itself: over SSH, pinned to
 // the seeded host key, `cloud-init status --long` tells whether cloud-init finished. So a lost or
 // rejected callback (the VPS cannot reach PUBLIC_BASE_URL, a server adopted after its phone_home
 // gave up, a server made with another token) never strands a subscription: once cloud-init is
 // done, injection starts as if the VPS had called back. Only when neither the callback nor SSH
 // shows cloud-init finished by CALLBACK_DEADLINE does the step fail.
-func (w *Worker) stepCloudInit(ctx context.Context, sub db.Subscription) (outcome, error) {
+func (s *cloudInitStep) run(ctx context.Context, sub db.Subscription) (outcome, error) {
 	var status, detail string
 	var lastUpdate time.Time
 	var err error
 	if sub.HetznerServerID == nil || sub.VpsIpAddress == nil || sub.SshPrivateKey == nil || sub.SshHostKeyPublic == nil {
 		err = errors.New("no server address or keys are recorded to look with")
 	} else {
-		status, detail, lastUpdate, err = w.cloudInitStatus(ctx, sub)
+		status, detail, lastUpdate, err = s.probe(ctx, sub)
 	}
 	var mismatch *hostKeyMismatchError
 	var f *stepFailure
@@ -56,13 +71,13 @@ func (w *Worker) stepCloudInit(ctx context.Context, sub db.Subscription) (outcom
 		if ctx.Err() != nil {
 			return waiting, ctx.Err()
 		}
-	case (status == "done" || status == "error") && !lastUpdate.IsZero() && time.Since(lastUpdate) < w.o.timings.CallbackGrace &&
+	case (status == "done" || status == "error") && !lastUpdate.IsZero() && time.Since(lastUpdate) < s.timings.CallbackGrace &&
 		(sub.CallbackExpiresAt == nil || time.Now().Before(*sub.CallbackExpiresAt)):
 		// Just finished: its phone_home is on its way, and the callback is the normal path (a
 		// callback after this would be turned away as spent). Look again after the grace.
-		return snoozeFor(max(w.o.timings.CallbackGrace-time.Since(lastUpdate), w.o.timings.PollMin)), nil
+		return snoozeFor(max(s.timings.CallbackGrace-time.Since(lastUpdate), s.timings.PollMin)), nil
 	case status == "done" || status == "error":
-		moved, err := w.cloudInitConfirmed(ctx, sub, status, detail)
+		moved, err := s.confirmed(ctx, sub, status, detail)
 		if err != nil || !moved {
 			return outcome{next: true, moved: true}, err // the callback came first
 		}
@@ -76,21 +91,21 @@ func (w *Worker) stepCloudInit(ctx context.Context, sub db.Subscription) (outcom
 		if sub.HetznerServerID != nil {
 			// One look at Hetzner before giving up (not on every probe: that would cost the
 			// request budget): a server deleted behind our back needs a new one, not a wait.
-			if srv, _, gerr := w.hc.Server.GetByID(ctx, *sub.HetznerServerID); gerr == nil && srv == nil {
-				return waiting, serverGone(ctx, w.pool, sub, db.ProvisioningStatusCloudInit,
+			if srv, _, gerr := s.hc.Server.GetByID(ctx, *sub.HetznerServerID); gerr == nil && srv == nil {
+				return waiting, serverGone(ctx, s.pool, sub, db.ProvisioningStatusCloudInit,
 					fmt.Sprintf("Server %d was deleted outside this app while waiting for cloud-init. Retry creates a new server; Destroy cleans up the rest.", *sub.HetznerServerID))
 			}
 		}
 		return waiting, fail("The VPS did not call back within CALLBACK_DEADLINE (%s), and over SSH cloud-init was not seen finished either (%v): cloud-init may still run or have hung, the VPS may not reach %s, or sshd does not answer. Retry looks again; Destroy removes the VPS.",
-			w.cfg.CallbackDeadline, err, w.cfg.PublicBaseURL)
+			s.cfg.CallbackDeadline, err, s.cfg.PublicBaseURL)
 	}
-	w.o.log.InfoContext(ctx, "cloud-init not seen finished yet", "problem", err)
+	s.log.InfoContext(ctx, "cloud-init not seen finished yet", "problem", err)
 	elapsed := time.Duration(0)
 	if sub.StepStartedAt != nil {
 		elapsed = time.Since(*sub.StepStartedAt)
 	}
 	// Look again soon at first, then less often: a callback wakes the job at once anyway.
-	return snoozeFor(min(max(elapsed/2, w.o.timings.InjectRetry), cloudInitProbeMax)), nil
+	return snoozeFor(min(max(elapsed/2, s.timings.InjectRetry), cloudInitProbeMax)), nil
 }
 
 // serverGone fails the subscription at creating (Retry makes a new server) after its server
@@ -107,11 +122,11 @@ func serverGone(ctx context.Context, pool *pgxpool.Pool, sub db.Subscription, fr
 	})
 }
 
-// cloudInitConfirmed moves cloud_init → injecting_secrets after SSH showed cloud-init finished,
+// confirmed moves cloud_init → injecting_secrets after SSH showed cloud-init finished,
 // spending the callback token as the callback would; a callback that won the race changes nothing.
-func (w *Worker) cloudInitConfirmed(ctx context.Context, sub db.Subscription, status, detail string) (moved bool, err error) {
-	err = inTx(ctx, w.pool, func(tx pgx.Tx) error {
-		if _, err := w.q.ProvisionCloudInitConfirmed(ctx, tx, sub.ID); err != nil {
+func (s *cloudInitStep) confirmed(ctx context.Context, sub db.Subscription, status, detail string) (moved bool, err error) {
+	err = inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := s.q.ProvisionCloudInitConfirmed(ctx, tx, sub.ID); err != nil {
 			if errors.Is(err, db.ErrNotFound) {
 				return nil
 			}
@@ -140,10 +155,10 @@ func (e *hostKeyMismatchError) Error() string {
 	return fmt.Sprintf("host key of %s is not the seeded one: %v", e.addr, e.err)
 }
 
-// cloudInitStatus runs [cloudInitStatusCommand] on the VPS as the login user and returns the
+// probe runs [cloudInitStatusCommand] on the VPS as the login user and returns the
 // status word, the detail lines and last_update (zero when it is missing or unreadable).
-func (w *Worker) cloudInitStatus(ctx context.Context, sub db.Subscription) (status, detail string, lastUpdate time.Time, err error) {
-	privPEM, err := w.cfg.Keyring.Decrypt(sub.SshPrivateKey, secrets.AD{Table: "subscriptions", Column: "ssh_private_key", RowID: sub.ID})
+func (s *cloudInitStep) probe(ctx context.Context, sub db.Subscription) (status, detail string, lastUpdate time.Time, err error) {
+	privPEM, err := s.cfg.Keyring.Decrypt(sub.SshPrivateKey, secrets.AD{Table: "subscriptions", Column: "ssh_private_key", RowID: sub.ID})
 	if err != nil {
 		return "", "", time.Time{}, fail("The stored SSH key cannot be decrypted (%v): was RACHEL_KEYRING changed? Destroy and provision again.", err)
 	}
@@ -155,12 +170,12 @@ func (w *Worker) cloudInitStatus(ctx context.Context, sub db.Subscription) (stat
 	if err != nil {
 		return "", "", time.Time{}, fail("The pinned host key is unusable (%v). Destroy and provision again.", err)
 	}
-	addr := net.JoinHostPort(sub.VpsIpAddress.String(), strconv.Itoa(w.cfg.VPSSSHPort))
+	addr := net.JoinHostPort(sub.VpsIpAddress.String(), strconv.Itoa(s.cfg.VPSSSHPort))
 	var mismatch error
 	check := sshkey.FixedHostKeyCallback(pinned)
 	// The command's own deadline: a VPS that accepts SSH but never answers must not hold the job.
-	limits := w.o.timings.sshLimits()
-	limits.command = w.o.timings.SSHTimeout
+	limits := s.timings.sshLimits()
+	limits.command = s.timings.SSHTimeout
 	client, err := dialVPS(ctx, addr, &ssh.ClientConfig{
 		User: cloudinit.DefaultLoginUser,
 		Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)},
@@ -172,7 +187,7 @@ func (w *Worker) cloudInitStatus(ctx context.Context, sub db.Subscription) (stat
 			return nil
 		},
 		HostKeyAlgorithms: []string{pinned.Type()},
-		Timeout:           w.o.timings.SSHTimeout,
+		Timeout:           s.timings.SSHTimeout,
 	}, limits)
 	if mismatch != nil {
 		return "", "", time.Time{}, &hostKeyMismatchError{addr: addr, err: mismatch}

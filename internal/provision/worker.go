@@ -37,7 +37,8 @@ type Worker struct {
 	keys  *sshkey.Pool
 
 	// The steps, each holding what it needs.
-	inject *injectStep
+	cloudInit *cloudInitStep
+	inject    *injectStep
 
 	nudge   chan struct{} // wakes the poller when a step recorded actions
 	metrics *stepMetrics
@@ -70,6 +71,7 @@ func NewWorker(pool *pgxpool.Pool, cfg *config.Config, opts ...Option) (*Worker,
 			return nil, fmt.Errorf("provision worker: %w", err)
 		}
 	}
+	w.cloudInit = &cloudInitStep{pool: pool, q: w.q, cfg: cfg, hc: w.hc, log: o.log, timings: o.timings}
 	w.inject = &injectStep{pool: pool, q: w.q, cfg: cfg, hc: w.hc, log: o.log, timings: o.timings, hook: o.hook}
 	host, _ := os.Hostname()
 	suffix := make([]byte, 4)
