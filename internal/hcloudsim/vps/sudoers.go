@@ -113,14 +113,23 @@ func parseSudoRule(raw string) (sudoRule, error) {
 	return r, nil
 }
 
+// splitUnescaped cuts s at sep, except where sep is escaped or inside a parenthesised Runas
+// list: `(root, rachel) /usr/bin/id` is one entry, as sudoers' grammar has it.
 func splitUnescaped(s string, sep byte) []string {
 	var out []string
-	start := 0
+	start, depth := 0, 0
 	for i := 0; i < len(s); i++ {
 		switch s[i] {
 		case '\\':
 			i++
+		case '(':
+			depth++
+		case ')':
+			depth = max(depth-1, 0)
 		case sep:
+			if depth > 0 {
+				continue
+			}
 			out = append(out, s[start:i])
 			start = i + 1
 		}
@@ -220,6 +229,10 @@ func globMatch(pattern, s string) bool {
 				return false
 			}
 			class := pattern[:end+2]
+			// fnmatch negates a class with `!` (POSIX), path.Match with `^`.
+			if strings.HasPrefix(class, "[!") {
+				class = "[^" + class[2:]
+			}
 			if ok, err := path.Match(class, s[:1]); err != nil || !ok {
 				return false
 			}
