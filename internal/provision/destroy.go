@@ -7,57 +7,70 @@ import (
 
 	"github.com/hetznercloud/hcloud-go/v2/hcloud"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
 	"github.com/rachelcloud/admin/internal/db"
 )
 
-// stepDestroy deletes the server (waiting for its delete action through the poller), then the
+// destroyStep is the destroying step. It needs the database, Hetzner, the installation ID (to
+// find by name what a crashed step created), the job queue (a freed server slot wakes the first
+// provisioning waiting for one) and the poller's nudge (it watches the delete action).
+type destroyStep struct {
+	pool        *pgxpool.Pool
+	q           *db.Queries
+	hc          *hcloud.Client
+	inst        *installationID
+	jobs        inserter
+	nudgePoller func()
+}
+
+// run deletes the server (waiting for its delete action through the poller), then the
 // SSH key; 404 counts as gone. It also finds what a crashed step created without recording.
-func (w *Worker) stepDestroy(ctx context.Context, sub db.Subscription) (outcome, error) {
-	inst, err := w.inst.get(ctx, w.pool)
+func (s *destroyStep) run(ctx context.Context, sub db.Subscription) (outcome, error) {
+	inst, err := s.inst.get(ctx, s.pool)
 	if err != nil {
 		return waiting, err
 	}
 	name := ServerName(inst, sub.ID)
 	if sub.HetznerServerID != nil {
-		return w.destroyServer(ctx, sub)
+		return s.deleteServer(ctx, sub)
 	}
 	if sub.CallbackTokenHash != nil {
 		// A create may have gone out without its server being recorded.
-		srv, _, err := w.hc.Server.GetByName(ctx, name)
+		srv, _, err := s.hc.Server.GetByName(ctx, name)
 		if err != nil {
 			return waiting, hetznerError("look up the server", err)
 		}
 		if srv != nil && ownedBy(srv.Labels, inst, sub) {
-			if err := w.recordServer(ctx, w.pool, sub.ID, srv); err != nil {
+			if err := recordServer(ctx, s.pool, sub.ID, srv); err != nil {
 				return waiting, err
 			}
 			return advanced, nil
 		}
 	}
 	if sub.HetznerSshKeyID != nil {
-		_, err := w.hc.SSHKey.Delete(ctx, &hcloud.SSHKey{ID: *sub.HetznerSshKeyID})
+		_, err := s.hc.SSHKey.Delete(ctx, &hcloud.SSHKey{ID: *sub.HetznerSshKeyID})
 		if err != nil && !hcloud.IsError(err, hcloud.ErrorCodeNotFound) {
 			return waiting, hetznerError("delete the SSH key", err)
 		}
-		if err := w.q.ProvisionSetSSHKeyID(ctx, w.pool, db.ProvisionSetSSHKeyIDParams{ID: sub.ID}); err != nil {
+		if err := s.q.ProvisionSetSSHKeyID(ctx, s.pool, db.ProvisionSetSSHKeyIDParams{ID: sub.ID}); err != nil {
 			return waiting, fmt.Errorf("forget SSH key: %w", err)
 		}
 	} else if sub.SshPublicKey != nil {
 		// An upload may have gone out without its key being recorded.
-		key, _, err := w.hc.SSHKey.GetByName(ctx, name)
+		key, _, err := s.hc.SSHKey.GetByName(ctx, name)
 		if err != nil {
 			return waiting, hetznerError("look up the SSH key", err)
 		}
 		if key != nil && ownedBy(key.Labels, inst, sub) {
-			if _, err := w.hc.SSHKey.Delete(ctx, key); err != nil && !hcloud.IsError(err, hcloud.ErrorCodeNotFound) {
+			if _, err := s.hc.SSHKey.Delete(ctx, key); err != nil && !hcloud.IsError(err, hcloud.ErrorCodeNotFound) {
 				return waiting, hetznerError("delete the SSH key", err)
 			}
 		}
 	}
-	err = inTx(ctx, w.pool, func(tx pgx.Tx) error {
-		if _, err := w.q.ProvisionDestroyed(ctx, tx, sub.ID); err != nil {
+	err = inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := s.q.ProvisionDestroyed(ctx, tx, sub.ID); err != nil {
 			if errors.Is(err, db.ErrNotFound) {
 				return nil
 			}
@@ -67,7 +80,7 @@ func (w *Worker) stepDestroy(ctx context.Context, sub db.Subscription) (outcome,
 			return err
 		}
 		// A server slot may be free now: the first provisioning waiting for it goes on at once.
-		if err := w.wakeLimitWaiter(ctx, tx); err != nil {
+		if err := wakeLimitWaiter(ctx, s.jobs, tx); err != nil {
 			return err
 		}
 		return event(ctx, tx, sub.ID, db.ProvisioningStatusDestroyed, "entered", actorWorker, "Destroyed; the subscription can be provisioned again")
@@ -75,9 +88,10 @@ func (w *Worker) stepDestroy(ctx context.Context, sub db.Subscription) (outcome,
 	return advanced, err
 }
 
-func (w *Worker) destroyServer(ctx context.Context, sub db.Subscription) (outcome, error) {
+// deleteServer deletes the recorded server and waits (through the poller) for its action.
+func (s *destroyStep) deleteServer(ctx context.Context, sub db.Subscription) (outcome, error) {
 	id := *sub.HetznerServerID
-	actions, err := w.q.HetznerActionListSince(ctx, w.pool, db.HetznerActionListSinceParams{SubscriptionID: sub.ID, Since: *sub.StepStartedAt})
+	actions, err := s.q.HetznerActionListSince(ctx, s.pool, db.HetznerActionListSinceParams{SubscriptionID: sub.ID, Since: *sub.StepStartedAt})
 	if err != nil {
 		return waiting, fmt.Errorf("read actions: %w", err)
 	}
@@ -92,25 +106,25 @@ func (w *Worker) destroyServer(ctx context.Context, sub db.Subscription) (outcom
 		case hcloud.ActionStatusRunning:
 			return waiting, nil
 		case hcloud.ActionStatusSuccess:
-			if err := w.q.ProvisionClearServer(ctx, w.pool, sub.ID); err != nil {
+			if err := s.q.ProvisionClearServer(ctx, s.pool, sub.ID); err != nil {
 				return waiting, fmt.Errorf("forget deleted server: %w", err)
 			}
-			return advanced, event(ctx, w.pool, sub.ID, db.ProvisioningStatusDestroying, "info", actorWorker, "Server %d deleted", id)
+			return advanced, event(ctx, s.pool, sub.ID, db.ProvisioningStatusDestroying, "info", actorWorker, "Server %d deleted", id)
 		}
 		// error: fall through and ask again; a real failure repeats until the deadline.
 	}
-	res, _, err := w.hc.Server.DeleteWithResult(ctx, &hcloud.Server{ID: id})
+	res, _, err := s.hc.Server.DeleteWithResult(ctx, &hcloud.Server{ID: id})
 	if hcloud.IsError(err, hcloud.ErrorCodeNotFound) {
-		if err := w.q.ProvisionClearServer(ctx, w.pool, sub.ID); err != nil {
+		if err := s.q.ProvisionClearServer(ctx, s.pool, sub.ID); err != nil {
 			return waiting, fmt.Errorf("forget deleted server: %w", err)
 		}
-		return advanced, event(ctx, w.pool, sub.ID, db.ProvisioningStatusDestroying, "info", actorWorker, "Server %d was already gone", id)
+		return advanced, event(ctx, s.pool, sub.ID, db.ProvisioningStatusDestroying, "info", actorWorker, "Server %d was already gone", id)
 	}
 	if err != nil {
 		return waiting, hetznerError("delete the server", err)
 	}
-	err = inTx(ctx, w.pool, func(tx pgx.Tx) error {
-		if err := w.recordActions(ctx, tx, sub.ID, res.Action); err != nil {
+	err = inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := recordActions(ctx, tx, sub.ID, res.Action); err != nil {
 			return err
 		}
 		return event(ctx, tx, sub.ID, db.ProvisioningStatusDestroying, "info", actorWorker, "Deleting server %d", id)
@@ -118,7 +132,7 @@ func (w *Worker) destroyServer(ctx context.Context, sub db.Subscription) (outcom
 	if err != nil {
 		return waiting, err
 	}
-	w.nudgePoller()
+	s.nudgePoller()
 	return waiting, nil
 }
 

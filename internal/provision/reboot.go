@@ -80,7 +80,7 @@ func (rw *rebootWorker) Work(ctx context.Context, job *river.Job[rebootArgs]) er
 		return herr // transient: River retries with backoff
 	}
 	err = inTx(ctx, w.pool, func(tx pgx.Tx) error {
-		if err := w.recordActions(ctx, tx, sub.ID, action); err != nil {
+		if err := recordActions(ctx, tx, sub.ID, action); err != nil {
 			return err
 		}
 		return event(ctx, tx, sub.ID, db.ProvisioningStatusReady, "info", actorWorker, "Hetzner is rebooting server %d (action %d)", *sub.HetznerServerID, action.ID)

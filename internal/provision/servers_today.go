@@ -88,15 +88,15 @@ func (w *Worker) startLimitWait(ctx context.Context, subID int64, message string
 
 // wakeLimitWaiter runs the first subscription waiting for the server limit now, inside tx (a
 // server was just freed).
-func (w *Worker) wakeLimitWaiter(ctx context.Context, tx pgx.Tx) error {
-	id, err := w.q.LimitWaitHead(ctx, tx)
+func wakeLimitWaiter(ctx context.Context, jobs inserter, tx pgx.Tx) error {
+	id, err := db.New().LimitWaitHead(ctx, tx)
 	if errors.Is(err, db.ErrNotFound) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("read the server-limit queue: %w", err)
 	}
-	return enqueueStep(ctx, w.river, tx, id)
+	return enqueueStep(ctx, jobs, tx, id)
 }
 
 // createInPlan creates the server of the subscription's plan, trying the plan's locations in
@@ -161,7 +161,7 @@ func (w *Worker) firewallGone(ctx context.Context, id int64, createErr error) bo
 
 // serverFacts records what server the subscription actually got: type, location, image and the
 // catalog's net monthly price for that type there.
-func (w *Worker) serverFacts(ctx context.Context, tx db.DBTX, subID int64, srv *hcloud.Server) error {
+func serverFacts(ctx context.Context, tx db.DBTX, subID int64, srv *hcloud.Server) error {
 	p := db.ProvisionSetServerFactsParams{ID: subID}
 	if srv.ServerType != nil {
 		p.ServerType = srv.ServerType.Name
@@ -182,7 +182,7 @@ func (w *Worker) serverFacts(ctx context.Context, tx db.DBTX, subID int64, srv *
 	if srv.Image != nil {
 		p.ServerImage = srv.Image.Name
 	}
-	if err := w.q.ProvisionSetServerFacts(ctx, tx, p); err != nil {
+	if err := db.New().ProvisionSetServerFacts(ctx, tx, p); err != nil {
 		return fmt.Errorf("record the facts of server %d: %w", srv.ID, err)
 	}
 	return nil

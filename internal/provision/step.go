@@ -79,7 +79,7 @@ func (w *Worker) runSteps(ctx context.Context, id int64, attempt, maxAttempts in
 		case db.ProvisioningStatusInjectingSecrets:
 			out, err = w.inject.run(ctx, sub)
 		case db.ProvisioningStatusDestroying:
-			out, err = w.stepDestroy(ctx, sub)
+			out, err = w.destroy.run(ctx, sub)
 		default:
 			return nil // the rest wait for an admin
 		}

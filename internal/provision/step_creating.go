@@ -102,7 +102,7 @@ func (w *Worker) recordLeftovers(ctx context.Context, sub db.Subscription) {
 	if sub.HetznerServerID == nil && sub.CallbackTokenHash != nil {
 		srv, _, err := w.hc.Server.GetByName(ctx, name)
 		if err == nil && srv != nil && ownedBy(srv.Labels, inst, sub) {
-			err = w.recordServer(ctx, w.pool, sub.ID, srv)
+			err = recordServer(ctx, w.pool, sub.ID, srv)
 		}
 		if err != nil {
 			w.o.log.WarnContext(ctx, "look for an unrecorded server", "err", err)
@@ -132,7 +132,7 @@ func (w *Worker) checkServer(ctx context.Context, sub db.Subscription) (outcome,
 		if err != nil {
 			return waiting, hetznerError("power the server on", err)
 		}
-		if err := w.recordActions(ctx, w.pool, sub.ID, action); err != nil {
+		if err := recordActions(ctx, w.pool, sub.ID, action); err != nil {
 			return waiting, err
 		}
 		w.nudgePoller()
@@ -292,7 +292,7 @@ func (w *Worker) createServer(ctx context.Context, sub db.Subscription, inst, na
 	}
 	actions := append([]*hcloud.Action{res.Action}, res.NextActions...)
 	err = inTx(ctx, w.pool, func(tx pgx.Tx) error {
-		if err := w.recordServer(ctx, tx, sub.ID, res.Server); err != nil {
+		if err := recordServer(ctx, tx, sub.ID, res.Server); err != nil {
 			return err
 		}
 		if sub.LimitWaitSince != nil {
@@ -300,7 +300,7 @@ func (w *Worker) createServer(ctx context.Context, sub db.Subscription, inst, na
 				return fmt.Errorf("leave the server-limit queue: %w", err)
 			}
 		}
-		if err := w.recordActions(ctx, tx, sub.ID, actions...); err != nil {
+		if err := recordActions(ctx, tx, sub.ID, actions...); err != nil {
 			return err
 		}
 		return event(ctx, tx, sub.ID, db.ProvisioningStatusCreating, "info", actorWorker,
@@ -321,7 +321,7 @@ func (w *Worker) adoptServer(ctx context.Context, sub db.Subscription, inst stri
 		return waiting, fail("A server named %s exists in Hetzner (ID %d) that is not this subscription's (its labels name another installation or subscription, e.g. one from before a database restore; the reconciler lists it as an orphan). It is left alone: delete or rename it there, then Retry.", srv.Name, srv.ID)
 	}
 	err := inTx(ctx, w.pool, func(tx pgx.Tx) error {
-		if err := w.recordServer(ctx, tx, sub.ID, srv); err != nil {
+		if err := recordServer(ctx, tx, sub.ID, srv); err != nil {
 			return err
 		}
 		return event(ctx, tx, sub.ID, db.ProvisioningStatusCreating, "info", actorWorker,
@@ -334,18 +334,19 @@ func (w *Worker) adoptServer(ctx context.Context, sub db.Subscription, inst stri
 	return w.checkServer(ctx, sub)
 }
 
-func (w *Worker) recordServer(ctx context.Context, tx db.DBTX, subID int64, srv *hcloud.Server) error {
+func recordServer(ctx context.Context, tx db.DBTX, subID int64, srv *hcloud.Server) error {
 	var ip *netip.Addr
 	if a, ok := netip.AddrFromSlice(srv.PublicNet.IPv4.IP.To4()); ok && !a.IsUnspecified() {
 		ip = &a
 	}
-	if err := w.q.ProvisionSetServer(ctx, tx, db.ProvisionSetServerParams{ID: subID, ServerID: srv.ID, Hostname: srv.Name, Ip: ip}); err != nil {
+	if err := db.New().ProvisionSetServer(ctx, tx, db.ProvisionSetServerParams{ID: subID, ServerID: srv.ID, Hostname: srv.Name, Ip: ip}); err != nil {
 		return fmt.Errorf("record server %d: %w", srv.ID, err)
 	}
-	return w.serverFacts(ctx, tx, subID, srv)
+	return serverFacts(ctx, tx, subID, srv)
 }
 
-func (w *Worker) recordActions(ctx context.Context, tx db.DBTX, subID int64, actions ...*hcloud.Action) error {
+// recordActions records the Hetzner actions a call started, for the poller to watch.
+func recordActions(ctx context.Context, tx db.DBTX, subID int64, actions ...*hcloud.Action) error {
 	for _, a := range actions {
 		if a == nil {
 			continue
@@ -355,7 +356,7 @@ func (w *Worker) recordActions(ctx context.Context, tx db.DBTX, subID int64, act
 		if a.Status == hcloud.ActionStatusError {
 			p.ErrorCode, p.ErrorMessage = &a.ErrorCode, &a.ErrorMessage
 		}
-		if err := w.q.HetznerActionInsert(ctx, tx, p); err != nil {
+		if err := db.New().HetznerActionInsert(ctx, tx, p); err != nil {
 			return fmt.Errorf("record action %d: %w", a.ID, err)
 		}
 	}

@@ -39,11 +39,12 @@ type Worker struct {
 	// The steps, each holding what it needs.
 	cloudInit *cloudInitStep
 	inject    *injectStep
+	destroy   *destroyStep
 
 	nudge   chan struct{} // wakes the poller when a step recorded actions
 	metrics *stepMetrics
 
-	inst installationID
+	inst *installationID
 
 	fwMu sync.Mutex
 	fwID int64
@@ -64,7 +65,7 @@ func NewWorker(pool *pgxpool.Pool, cfg *config.Config, opts ...Option) (*Worker,
 		return nil, fmt.Errorf("provision worker: SSH_KEY_ALGORITHM: %w", err)
 	}
 	w := &Worker{pool: pool, cfg: cfg, q: db.New(), o: o, hc: o.hc, rl: o.rl, alg: alg,
-		nudge: make(chan struct{}, 1), metrics: newStepMetrics(o.registry)}
+		inst: &installationID{}, nudge: make(chan struct{}, 1), metrics: newStepMetrics(o.registry)}
 	if w.hc == nil {
 		w.rl = &RateLimitTracker{}
 		if w.hc, err = NewHCloudClient(cfg, w.rl, o.registry); err != nil {
@@ -127,6 +128,7 @@ func NewWorker(pool *pgxpool.Pool, cfg *config.Config, opts ...Option) (*Worker,
 	if err != nil {
 		return nil, fmt.Errorf("provision worker: river client: %w", err)
 	}
+	w.destroy = &destroyStep{pool: pool, q: w.q, hc: w.hc, inst: w.inst, jobs: w.river, nudgePoller: w.nudgePoller}
 	return w, nil
 }
 
