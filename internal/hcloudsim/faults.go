@@ -105,6 +105,10 @@ type ServerFault struct {
 	SSHDelay Duration `json:"ssh_delay,omitempty"`
 	// SwapHostKey: sshd presents a different host key than the seeded one.
 	SwapHostKey bool `json:"swap_host_key,omitempty"`
+	// NeverBoot: the VPS's operating system does not boot (on a real VPS its init on the disk is
+	// damaged, so every power-on fails); the server goes `off` right after reaching running, and
+	// nothing answers at its address.
+	NeverBoot bool `json:"never_boot,omitempty"`
 }
 
 func routeMatches(faultRoute, route string) bool {

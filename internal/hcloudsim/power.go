@@ -20,7 +20,8 @@ var powerCommands = map[string]string{
 
 // powerAction answers the power actions with a 201 and their action, changing the status the
 // way the spec describes them:
-//   - poweron: off → starting → running (the VPS boots; a running server stays running);
+//   - poweron: off → starting → running (the VPS boots its kept disk; a running server stays
+//     running);
 //   - poweroff (cut the power) and shutdown (ACPI): running → stopping → off, the VPS goes down;
 //   - reboot (ACPI) and reset (power cycle): the server stays running; the simulated VPS is kept
 //     as it is (a reboot does not re-run cloud-init's per-instance modules on a real VPS either).
@@ -55,14 +56,8 @@ func (s *Simulator) powerAction(kind string) apiHandler {
 			s.after(d, func() { s.startDone(sv, a) })
 		case (kind == "poweroff" || kind == "shutdown") && was == hcloud.ServerStatusRunning:
 			sv.status = hcloud.ServerStatusStopping
-			if m := sv.machine; m != nil {
-				sv.machine = nil
-				s.wg.Add(1)
-				go func() {
-					defer s.wg.Done()
-					_ = m.Stop()
-				}()
-			}
+			// The power goes; a real VPS's disk stays for the next power-on.
+			s.stopMachine(sv)
 			s.after(d, func() { s.powerDone(sv, a, hcloud.ServerStatusOff) })
 		default:
 			// Nothing to change (already in the wanted state, or a reboot/reset): the action runs

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/hetznercloud/hcloud-go/v2/hcloud"
 	"github.com/hetznercloud/hcloud-go/v2/hcloud/schema"
@@ -93,7 +94,12 @@ func (s *Simulator) firewallRules(sv *server) ([]schema.FirewallRule, bool) {
 	return rules, len(ids) > 0
 }
 
-// bootReal boots the container of a server that reached running.
+// bootReal boots the container of a server that reached running (again, after a power-off:
+// the same disk). A container that does not boot, or ends by itself, leaves the server `off`,
+// as Hetzner shows a server whose guest powered off (a shutdown's action only sends the ACPI
+// request; the server shows `off` once the guest is down: the shutdown action's description in
+// cloud.spec.json, hetznercloud/cli#489); why stays in machine_error (/_sim/servers/{id}), as
+// the server's console would show it.
 func (s *Simulator) bootReal(sv *server) {
 	s.mu.Lock()
 	if sv.lease == nil || sv.gone || s.closed {
@@ -104,19 +110,28 @@ func (s *Simulator) bootReal(sv *server) {
 	rules, applied := s.firewallRules(sv)
 	cfg := realvps.BootConfig{InstanceID: sv.id, Hostname: sv.name, UserData: sv.userData,
 		Firewall: rules, FirewallApplied: applied, SwapHostKey: sf.SwapHostKey,
+		BreakInit: sf.NeverBoot, LoseCallback: sf.LoseCallback, SSHDelay: s.scale(time.Duration(sf.SSHDelay)),
 		Logger: s.cfg.Logger.With("server_id", sv.id, "server", sv.name)}
-	lease := sv.lease
+	lease, halted := sv.lease, sv.halted
 	s.mu.Unlock()
-	if sf.LoseCallback || sf.SSHDelay > 0 {
-		s.cfg.Logger.Warn("real VPS: lose_callback and ssh_delay faults are not simulated on real VPSes", "server", sv.name)
+	// The previous power-off must have let go of the disk before it boots again.
+	if halted != nil {
+		select {
+		case <-halted:
+		case <-s.ctx.Done():
+			return
+		}
 	}
 
 	m, err := s.real.host.Boot(s.ctx, lease, cfg)
 	s.mu.Lock()
 	if err != nil {
 		sv.machineErr = fmt.Sprintf("boot real VPS: %v", err)
+		if sv.status == hcloud.ServerStatusRunning && !sv.gone {
+			sv.status = hcloud.ServerStatusOff
+		}
 		s.mu.Unlock()
-		s.cfg.Logger.Error("real VPS did not boot", "server_id", sv.id, "err", err)
+		s.cfg.Logger.Error("real VPS did not boot; the server is off", "server_id", sv.id, "err", err)
 		return
 	}
 	if sv.gone || s.closed || sv.status != hcloud.ServerStatusRunning {
@@ -125,9 +140,39 @@ func (s *Simulator) bootReal(sv *server) {
 		return
 	}
 	sv.machine = m
+	sv.machineErr = ""
+	s.wg.Add(1)
+	go s.watchReal(sv, m)
 	s.mu.Unlock()
 	// A firewall change while it booted went to no machine: apply what is in force now.
 	s.syncFirewalls()
+}
+
+// watchReal turns a server `off` when its container ends by itself (its init died, or the guest
+// powered itself off), not through the API.
+func (s *Simulator) watchReal(sv *server, m *realvps.Machine) {
+	defer s.wg.Done()
+	select {
+	case <-m.Done():
+	case <-s.ctx.Done():
+		return
+	}
+	s.mu.Lock()
+	if sv.machine != machine(m) {
+		s.mu.Unlock()
+		return // stopped through the API (power off, delete) or by Close
+	}
+	why := m.State().ExitError
+	if why == "" {
+		why = "the container ended"
+	}
+	sv.machineErr = "the VPS went down by itself: " + why
+	if sv.status == hcloud.ServerStatusRunning {
+		sv.status = hcloud.ServerStatusOff
+	}
+	s.stopMachine(sv)
+	s.mu.Unlock()
+	s.cfg.Logger.Warn("real VPS went down by itself; the server is off", "server_id", sv.id, "why", why)
 }
 
 // syncFirewalls brings every real VPS's nftables rules in line with the firewalls applied to
@@ -160,27 +205,34 @@ func (s *Simulator) syncFirewalls() {
 	}
 }
 
-// stopMachine takes a server's VPS down in the background (its layer goes with it; the address
-// lease stays until the server is removed); mu must be held.
+// stopMachine takes a server's VPS down in the background (a real VPS keeps its disk, which a
+// power-on boots again; the address lease stays until the server is removed); mu must be held.
+// sv.halted is closed once it is down.
 func (s *Simulator) stopMachine(sv *server) {
 	m := sv.machine
 	if m == nil {
 		return
 	}
 	sv.machine = nil
+	prev, done := sv.halted, make(chan struct{})
+	sv.halted = done
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
+		defer close(done)
+		if prev != nil {
+			<-prev
+		}
 		if err := m.Stop(); err != nil {
 			s.cfg.Logger.Warn("stop VPS", "server_id", sv.id, "err", err)
 		}
 	}()
 }
 
-// releaseServer stops a removed server's VPS and then gives its address lease back; mu must
-// be held.
+// releaseServer stops a removed server's VPS and then gives its address lease back (a real
+// VPS's disk, namespace and link go with it); mu must be held.
 func (s *Simulator) releaseServer(sv *server) {
-	m, l := sv.machine, sv.lease
+	m, l, halted := sv.machine, sv.lease, sv.halted
 	sv.machine, sv.lease = nil, nil
 	if m == nil && l == nil {
 		return
@@ -188,6 +240,9 @@ func (s *Simulator) releaseServer(sv *server) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
+		if halted != nil {
+			<-halted
+		}
 		if m != nil {
 			if err := m.Stop(); err != nil {
 				s.cfg.Logger.Warn("stop VPS", "server_id", sv.id, "err", err)

@@ -111,3 +111,71 @@ func mustCIDR(t *testing.T, s string) net.IPNet {
 	require.NoError(t, err)
 	return *n
 }
+
+// TestRealVPSPowerCycleAndNeverBoot: a real VPS powered off shows `off` and its container goes,
+// but its disk stays: powered on it boots what it had written. A VPS whose init is damaged
+// (fault never_boot) does not boot: the API shows it `off`, machine_error has nspawn's words,
+// and delete leaves nothing of either on this machine.
+func TestRealVPSPowerCycleAndNeverBoot(t *testing.T) {
+	if why := realvps.Available(); why != "" {
+		realvps.NoteSkip("internal/hcloudsim", why)
+		t.Skipf("skipping real-VPS test: %s", why)
+	}
+	t.Parallel()
+	b := setup(t, func(c *Config) {
+		c.VPS = VPSReal
+		c.Faults.Servers = []ServerFault{{Server: "never", NeverBoot: true}}
+	})
+	ctx := context.Background()
+	userData := "#cloud-config\n{}\n"
+
+	never := b.createServer(t, hcloud.ServerCreateOpts{Name: "never", UserData: userData})
+	cycled := b.createServer(t, hcloud.ServerCreateOpts{Name: "cycled", UserData: userData})
+	require.NoError(t, b.client.Action.WaitFor(ctx, never.Action, never.NextActions[0], cycled.Action, cycled.NextActions[0]))
+
+	// never_boot: running, then off once the container failed to start.
+	require.Eventually(t, func() bool {
+		srv, _, err := b.client.Server.GetByID(ctx, never.Server.ID)
+		return err == nil && srv.Status == hcloud.ServerStatusOff
+	}, 2*time.Minute, 100*time.Millisecond, "the server that never boots shows off")
+	info, ok := b.sim.Server(never.Server.ID)
+	require.True(t, ok)
+	require.Contains(t, info.MachineError, "Exec format error", "the console's words")
+	require.Nil(t, info.Real)
+
+	// Power cycle: write on the disk, power off, power on, read it back.
+	var m *realvps.Machine
+	require.Eventually(t, func() bool { m = b.sim.RealMachine(cycled.Server.ID); return m != nil }, 2*time.Minute, 50*time.Millisecond)
+	out, err := m.Exec(ctx, "sh", "-c", "echo before > /root/kept && sync")
+	require.NoError(t, err, "%s", out)
+	a, _, err := b.client.Server.Poweroff(ctx, &hcloud.Server{ID: cycled.Server.ID})
+	require.NoError(t, err)
+	require.NoError(t, b.client.Action.WaitFor(ctx, a))
+	srv, _, err := b.client.Server.GetByID(ctx, cycled.Server.ID)
+	require.NoError(t, err)
+	require.Equal(t, hcloud.ServerStatusOff, srv.Status)
+	select {
+	case <-m.Done():
+	case <-time.After(time.Minute):
+		t.Fatal("the container did not stop on power off")
+	}
+	a, _, err = b.client.Server.Poweron(ctx, &hcloud.Server{ID: cycled.Server.ID})
+	require.NoError(t, err)
+	require.NoError(t, b.client.Action.WaitFor(ctx, a))
+	var m2 *realvps.Machine
+	require.Eventually(t, func() bool { m2 = b.sim.RealMachine(cycled.Server.ID); return m2 != nil }, 2*time.Minute, 50*time.Millisecond)
+	require.NotSame(t, m, m2, "a new container")
+	out, err = m2.Exec(ctx, "cat", "/root/kept")
+	require.NoError(t, err, "%s", out)
+	require.Equal(t, "before\n", string(out), "the disk survived the power cycle")
+
+	for _, s := range []hcloud.ServerCreateResult{never, cycled} {
+		res, _, err := b.client.Server.DeleteWithResult(ctx, &hcloud.Server{ID: s.Server.ID})
+		require.NoError(t, err)
+		require.NoError(t, b.client.Action.WaitFor(ctx, res.Action))
+		slot, ok := realvps.SlotOf(s.Server.PublicNet.IPv4.IP)
+		require.True(t, ok)
+		require.Eventually(t, func() bool { return len(realvps.SlotLeftovers(slot)) == 0 }, time.Minute, 50*time.Millisecond,
+			"nothing of %s left: %v", s.Server.Name, realvps.SlotLeftovers(slot))
+	}
+}

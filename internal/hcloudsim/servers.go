@@ -42,6 +42,9 @@ type server struct {
 	machine    machine        // *vps.Machine or *realvps.Machine; nil while not running
 	lease      *realvps.Lease // real mode: the VPS's address slot, held until removal
 	machineErr string
+	// halted is closed when the last stop of its machine finished (nil: never stopped); a boot
+	// waits for it, so a real VPS's disk is let go before it is mounted again.
+	halted chan struct{}
 	// gone is set when the server is removed, so a machine starting concurrently stops.
 	gone bool
 }
@@ -296,6 +299,14 @@ func (s *Simulator) bootMachine(sv *server) {
 	}
 	s.mu.Lock()
 	sf := s.serverFault(sv.name)
+	if sf.NeverBoot {
+		sv.machineErr = "fault never_boot: the VPS's operating system did not boot"
+		if sv.status == hcloud.ServerStatusRunning {
+			sv.status = hcloud.ServerStatusOff
+		}
+		s.mu.Unlock()
+		return
+	}
 	cfg := vps.Config{InstanceID: sv.id, Hostname: sv.name, UserData: sv.userData, IP: sv.ip,
 		SSHPort: s.cfg.SSHPort, CloudInitDelay: s.scale(s.cfg.CloudInitDuration),
 		SSHDelay: s.scale(time.Duration(sf.SSHDelay)), SwapHostKey: sf.SwapHostKey,
@@ -339,6 +350,7 @@ func (s *Simulator) serverFault(name string) ServerFault {
 		if f.Server == "" || f.Server == name {
 			out.LoseCallback = out.LoseCallback || f.LoseCallback
 			out.SwapHostKey = out.SwapHostKey || f.SwapHostKey
+			out.NeverBoot = out.NeverBoot || f.NeverBoot
 			out.SSHDelay = max(out.SSHDelay, f.SSHDelay)
 		}
 	}

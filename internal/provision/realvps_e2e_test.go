@@ -13,11 +13,13 @@ import (
 	"github.com/rachelcloud/admin/internal/assistantfixture"
 	"github.com/rachelcloud/admin/internal/cloudinit"
 	"github.com/rachelcloud/admin/internal/db"
+	"github.com/rachelcloud/admin/internal/hcloudsim"
 	"github.com/rachelcloud/admin/internal/hcloudsim/realvps"
 	"github.com/rachelcloud/admin/internal/secrets"
 )
 
-// requireGone waits until a real VPS's container has ended and its layer is removed.
+// requireGone waits until a real VPS's container has ended and its disk, mounts, namespace and
+// link are removed.
 func requireGone(t testing.TB, m *realvps.Machine) {
 	t.Helper()
 	root := m.Root()
@@ -33,6 +35,7 @@ func requireGone(t testing.TB, m *realvps.Machine) {
 		_, err := os.Stat(root)
 		return os.IsNotExist(err)
 	})
+	waitFor(t, time.Minute, "no mount, namespace or link of the VPS left", func() bool { return len(realvps.SlotLeftovers(m.Slot())) == 0 })
 }
 
 // requireAssistantRuns checks, on the VPS itself, that the secrets are in place as the contract
@@ -193,6 +196,76 @@ func TestRealVPSBrokenAssistant(t *testing.T) {
 			b.assertOnly(t)
 		})
 	}
+}
+
+// TestRealVPSNeverBoots: the init on a real VPS's disk is damaged (fault never_boot), so the
+// container never starts and the server shows `off` at Hetzner. The cloud_init step finds nothing
+// answering SSH, reads the server's status and fails with that cause on the status page (not at
+// CALLBACK_DEADLINE); the server keeps its disk until Destroy, which leaves no container, mount,
+// namespace or link.
+func TestRealVPSNeverBoots(t *testing.T) {
+	real := withRealVPS(t)
+	t.Parallel()
+	b := setup(t, real, func(o *setupOpts) { o.env["CALLBACK_DEADLINE"] = "1h" })
+	ctx := context.Background()
+	id := b.newSubscription(t)
+	require.NoError(t, b.sim.UpdateFaults(func(f *hcloudsim.Faults) {
+		f.Servers = append(f.Servers, hcloudsim.ServerFault{Server: b.name(id), NeverBoot: true})
+	}))
+	require.NoError(t, b.svc.Provision(ctx, id, admin))
+	sub := b.waitStatus(t, id, realTimeout, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
+	requireFailed(t, b, sub, db.ProvisioningStatusCloudInit, "is off at Hetzner: the VPS went down while it booted")
+	st, err := b.svc.Status(ctx, id)
+	require.NoError(t, err)
+	for _, w := range []string{"is off at Hetzner", "SSH at " + sub.VpsIpAddress.String() + ":22 fails", "console"} {
+		require.Contains(t, st.Error, w, "the status page shows the cause")
+	}
+	info, ok := b.sim.Server(*sub.HetznerServerID)
+	require.True(t, ok)
+	require.Contains(t, info.MachineError, "Exec format error", "what the console showed")
+	slot, ok := realvps.SlotOf(sub.VpsIpAddress.AsSlice())
+	require.True(t, ok)
+
+	require.NoError(t, b.svc.Destroy(ctx, id, admin))
+	b.waitStatus(t, id, realTimeout, db.ProvisioningStatusDestroyed)
+	waitFor(t, time.Minute, "nothing of the VPS left", func() bool { return len(realvps.SlotLeftovers(slot)) == 0 })
+	b.assertOnly(t)
+}
+
+// TestRealVPSLostCallbackLateSSHD: real cloud-init on a real VPS never sends its phone_home
+// (lose_callback) and sshd refuses connections for a while (ssh_delay). The worker sees over SSH, once it answers, that cloud-init finished, and
+// goes on to ready.
+func TestRealVPSLostCallbackLateSSHD(t *testing.T) {
+	real := withRealVPS(t)
+	t.Parallel()
+	b := setup(t, real)
+	ctx := context.Background()
+	id := b.newSubscription(t)
+	require.NoError(t, b.sim.UpdateFaults(func(f *hcloudsim.Faults) {
+		// Simulated time: 30 s of real time at the tests' TimeScale.
+		f.Servers = append(f.Servers, hcloudsim.ServerFault{Server: b.name(id), LoseCallback: true, SSHDelay: hcloudsim.Duration(3000 * time.Second)})
+	}))
+	require.NoError(t, b.svc.Provision(ctx, id, admin))
+	var m *realvps.Machine
+	waitFor(t, realTimeout, "the VPS to boot", func() bool {
+		sub := b.sub(t, id)
+		if sub.HetznerServerID != nil {
+			m = b.sim.RealMachine(*sub.HetznerServerID)
+		}
+		return m != nil
+	})
+	require.True(t, m.State().SSHRefused, "sshd is late")
+	sub := b.waitStatus(t, id, realTimeout, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
+	require.Equal(t, db.ProvisioningStatusReady, statusOf(sub), "%s; events %v", deref(sub.ProvisioningError), b.events(t, id))
+	require.False(t, m.State().SSHRefused)
+	require.Contains(t, strings.Join(b.events(t, id), "\n"), "no callback was accepted, but over SSH with the pinned host key `cloud-init status --long` reports \"done\"")
+	require.NotContains(t, vpsRun(t, m, "cat /var/log/cloud-init.log"), "cc_phone_home", "real cloud-init never ran phone_home")
+	requireAssistantRuns(t, m)
+
+	require.NoError(t, b.svc.Destroy(ctx, id, admin))
+	b.waitStatus(t, id, realTimeout, db.ProvisioningStatusDestroyed)
+	requireGone(t, m)
+	b.assertOnly(t)
 }
 
 // waitLineFor is waitLine with a deadline fit for a real VPS.

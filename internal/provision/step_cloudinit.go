@@ -35,7 +35,8 @@ const cloudInitProbeMax = 30 * time.Second
 
 // cloudInitStep is the cloud_init step. It needs the database, the configuration
 // (RACHEL_KEYRING, VPS_SSH_PORT, CALLBACK_DEADLINE, PUBLIC_BASE_URL), SSH and polling timings, and
-// Hetzner only for one look whether the server vanished before it gives up.
+// Hetzner for the server's status when nothing answers SSH, and for one look whether the server
+// vanished before it gives up.
 type cloudInitStep struct {
 	pool    *pgxpool.Pool
 	q       *db.Queries
@@ -61,12 +62,29 @@ func (s *cloudInitStep) run(ctx context.Context, sub db.Subscription) (outcome, 
 		status, detail, lastUpdate, err = s.probe(ctx, sub)
 	}
 	var mismatch *hostKeyMismatchError
+	var unreachable *sshUnreachableError
 	var f *stepFailure
 	switch {
 	case errors.As(err, &mismatch):
 		return waiting, fail("The VPS at %s presented a different SSH host key than the one seeded into it (%v). Nothing was sent. Someone else may answer at that address: Destroy the VPS and provision again.", mismatch.addr, mismatch.err)
 	case errors.As(err, &f):
 		return waiting, err
+	case errors.As(err, &unreachable) && unreachable.noConnection() && ctx.Err() == nil:
+		// Nothing answers at the address: ask Hetzner whether the server still runs. A VPS that
+		// never booted, or went down, shows `off` there (its console says why), and waiting for
+		// CALLBACK_DEADLINE would only delay the same failure. One GET per probe whose TCP
+		// connection failed (an sshd that answers, even refusing the login, is a running VPS).
+		if srv, _, gerr := s.hc.Server.GetByID(ctx, *sub.HetznerServerID); gerr == nil {
+			switch {
+			case srv == nil:
+				return waiting, serverGone(ctx, s.pool, sub, db.ProvisioningStatusCloudInit, serverGoneWaitingReason(*sub.HetznerServerID))
+			case srv.Status == hcloud.ServerStatusOff:
+				return waiting, fail("Server %d is off at Hetzner: the VPS went down while it booted (or was powered off), so cloud-init never called back, and SSH at %s fails (%v). The server's console in Hetzner's Cloud Console shows why it stopped. Destroy the VPS and provision again, or power it on in the Cloud Console and Retry.",
+					*sub.HetznerServerID, unreachable.addr, unreachable.err)
+			}
+		} else if ctx.Err() == nil {
+			s.log.WarnContext(ctx, "cloud-init: could not read the server's status", "err", gerr)
+		}
 	case err != nil:
 		if ctx.Err() != nil {
 			return waiting, ctx.Err()
@@ -92,8 +110,7 @@ func (s *cloudInitStep) run(ctx context.Context, sub db.Subscription) (outcome, 
 			// One look at Hetzner before giving up (not on every probe: that would cost the
 			// request budget): a server deleted behind our back needs a new one, not a wait.
 			if srv, _, gerr := s.hc.Server.GetByID(ctx, *sub.HetznerServerID); gerr == nil && srv == nil {
-				return waiting, serverGone(ctx, s.pool, sub, db.ProvisioningStatusCloudInit,
-					fmt.Sprintf("Server %d was deleted outside this app while waiting for cloud-init. Retry creates a new server; Destroy cleans up the rest.", *sub.HetznerServerID))
+				return waiting, serverGone(ctx, s.pool, sub, db.ProvisioningStatusCloudInit, serverGoneWaitingReason(*sub.HetznerServerID))
 			}
 		}
 		return waiting, fail("The VPS did not call back within CALLBACK_DEADLINE (%s), and over SSH cloud-init was not seen finished either (%v): cloud-init may still run or have hung, the VPS may not reach %s, or sshd does not answer. Retry looks again; Destroy removes the VPS.",
@@ -106,6 +123,10 @@ func (s *cloudInitStep) run(ctx context.Context, sub db.Subscription) (outcome, 
 	}
 	// Look again soon at first, then less often: a callback wakes the job at once anyway.
 	return snoozeFor(min(max(elapsed/2, s.timings.InjectRetry), cloudInitProbeMax)), nil
+}
+
+func serverGoneWaitingReason(id int64) string {
+	return fmt.Sprintf("Server %d was deleted outside this app while waiting for cloud-init. Retry creates a new server; Destroy cleans up the rest.", id)
 }
 
 // serverGone fails the subscription at creating (Retry makes a new server) after its server
@@ -143,6 +164,25 @@ func (s *cloudInitStep) confirmed(ctx context.Context, sub db.Subscription, stat
 		return event(ctx, tx, sub.ID, db.ProvisioningStatusInjectingSecrets, "entered", actorWorker, "Injecting secrets over SSH")
 	})
 	return moved && err == nil, err
+}
+
+// sshUnreachableError means no SSH session could be opened at the VPS's address (refused, timed
+// out, or the handshake failed for another reason than the host key).
+type sshUnreachableError struct {
+	addr string
+	err  error
+}
+
+func (e *sshUnreachableError) Error() string {
+	return fmt.Sprintf("cannot reach sshd at %s: %v", e.addr, e.err)
+}
+
+func (e *sshUnreachableError) Unwrap() error { return e.err }
+
+// noConnection reports whether not even a TCP connection was made (refused, timed out, no route).
+func (e *sshUnreachableError) noConnection() bool {
+	var op *net.OpError
+	return errors.As(e.err, &op) && op.Op == "dial"
 }
 
 // hostKeyMismatchError means the VPS presented another host key than the seeded one.
@@ -193,7 +233,7 @@ func (s *cloudInitStep) probe(ctx context.Context, sub db.Subscription) (status,
 		return "", "", time.Time{}, &hostKeyMismatchError{addr: addr, err: mismatch}
 	}
 	if err != nil {
-		return "", "", time.Time{}, fmt.Errorf("cannot reach sshd at %s: %w", addr, err)
+		return "", "", time.Time{}, &sshUnreachableError{addr: addr, err: err}
 	}
 	defer client.Close()
 	out, runErr := client.Run(ctx, cloudInitStatusCommand, nil)

@@ -168,6 +168,20 @@ func slotIP(slot, host int) net.IP {
 	return net.IPv4(10, 213, byte(n>>8), byte(n)).To4()
 }
 
+// SlotOf returns the slot whose VPS address is ip (what a server's public IPv4 shows), to
+// look at its leftovers.
+func SlotOf(ip net.IP) (int, bool) {
+	v4 := ip.To4()
+	if v4 == nil || v4[0] != 10 || v4[1] != 213 {
+		return 0, false
+	}
+	n := int(v4[2])<<8 | int(v4[3])
+	if n%4 != 2 || n/4 >= maxSlots {
+		return 0, false
+	}
+	return n / 4, true
+}
+
 func lockPath(slot int) string { return filepath.Join(StateDir, strconv.Itoa(slot)+".lock") }
 
 // tryLock takes the slot's lock without waiting; nil, nil means another process holds it.
@@ -313,18 +327,38 @@ func slotOfName(name string) (int, bool) {
 	return n, err == nil
 }
 
-// cleanSlot removes every trace of a slot whose lock the caller holds: the container's
-// processes (by their network namespace, and the recorded nspawn process), its mounts, the
-// namespace, the link, the directory.
-func cleanSlot(slot int) error {
+// diskReadyPath marks a slot whose disk (tmpfs layer with the prepared upper layer) is complete:
+// a later Boot on the lease reuses it.
+func diskReadyPath(slot int) string {
+	return filepath.Join(StateDir, strconv.Itoa(slot), "disk-ready")
+}
+
+func diskReady(slot int) bool {
+	_, err := os.Stat(diskReadyPath(slot))
+	return err == nil
+}
+
+// haltSlot powers a slot's VPS off, keeping its disk: the container's processes are killed and
+// its root overlay unmounted; the tmpfs layer, the namespace (eth0 down: nothing answers at the
+// address, and it still routes only to this namespace) and the host link stay. The caller
+// holds the slot's lock.
+func haltSlot(slot int) error {
 	name := Prefix + strconv.Itoa(slot)
 	dir := filepath.Join(StateDir, strconv.Itoa(slot))
-	nsPath := filepath.Join("/run/netns", name)
+	killSlotProcesses(dir, filepath.Join("/run/netns", name))
+	errs := unmountAll(filepath.Join(dir, "root"))
+	if _, err := os.Stat(filepath.Join("/run/netns", name)); err == nil {
+		if out, err := exec.Command("ip", "-n", name, "link", "set", "eth0", "down").CombinedOutput(); err != nil {
+			errs = append(errs, fmt.Errorf("ip -n %s link set eth0 down: %v: %s", name, err, bytes.TrimSpace(out)))
+		}
+	}
+	_ = os.RemoveAll(filepath.Join("/run/systemd/nspawn/propagate", name))
+	return errors.Join(errs...)
+}
 
-	killSlotProcesses(dir, nsPath)
-
+// unmountAll unmounts dir and everything below it, deepest first.
+func unmountAll(dir string) []error {
 	var errs []error
-	// Deepest first: the overlay root before the tmpfs layer it lives on.
 	mounts := mountsUnder(dir)
 	slices.SortFunc(mounts, func(a, b string) int { return len(b) - len(a) })
 	for _, m := range mounts {
@@ -334,6 +368,21 @@ func cleanSlot(slot int) error {
 			}
 		}
 	}
+	return errs
+}
+
+// cleanSlot removes every trace of a slot whose lock the caller holds: the container's
+// processes (by their network namespace, and the recorded nspawn process), its mounts (the
+// disk too), the namespace, the link, the directory.
+func cleanSlot(slot int) error {
+	name := Prefix + strconv.Itoa(slot)
+	dir := filepath.Join(StateDir, strconv.Itoa(slot))
+	nsPath := filepath.Join("/run/netns", name)
+
+	killSlotProcesses(dir, nsPath)
+
+	// Deepest first: the overlay root before the tmpfs layer it lives on.
+	errs := unmountAll(dir)
 	if linkExists(name) {
 		if out, err := exec.Command("ip", "link", "del", name).CombinedOutput(); err != nil && linkExists(name) {
 			errs = append(errs, fmt.Errorf("ip link del %s: %v: %s", name, err, bytes.TrimSpace(out)))
@@ -356,6 +405,27 @@ func cleanSlot(slot int) error {
 		return fmt.Errorf("remove %s: %w", dir, err)
 	}
 	return nil
+}
+
+// SlotLeftovers lists what of a slot exists on this machine (its directory, mounts, namespace,
+// host link, container processes): empty once a server's deletion removed everything.
+func SlotLeftovers(slot int) []string {
+	name := Prefix + strconv.Itoa(slot)
+	dir := filepath.Join(StateDir, strconv.Itoa(slot))
+	var out []string
+	if _, err := os.Stat(dir); err == nil {
+		out = append(out, "directory "+dir)
+	}
+	for _, m := range mountsUnder(dir) {
+		out = append(out, "mount "+m)
+	}
+	if _, err := os.Stat(filepath.Join("/run/netns", name)); err == nil {
+		out = append(out, "network namespace "+name)
+	}
+	if linkExists(name) {
+		out = append(out, "link "+name)
+	}
+	return out
 }
 
 // killSlotProcesses SIGKILLs the recorded nspawn process (if it still is that nspawn) and every

@@ -17,6 +17,7 @@ import (
 
 	"github.com/hetznercloud/hcloud-go/v2/hcloud/schema"
 	"golang.org/x/sys/unix"
+	"gopkg.in/yaml.v3"
 )
 
 // BootConfig is what one real VPS boots with.
@@ -31,7 +32,18 @@ type BootConfig struct {
 	// SwapHostKey makes sshd present a key of its own instead of what cloud-init installed
 	// (someone else answering at the address); phone_home still posts the seeded key.
 	SwapHostKey bool
-	Logger      *slog.Logger
+	// BreakInit damages the VPS's init on its disk (an empty /usr/lib/systemd/systemd, as a
+	// corrupted image would have): systemd-nspawn's execv of it fails, the machine never boots
+	// and powers off. Applied when the disk is made, so every later power-on fails the same way.
+	BreakInit bool
+	// SSHDelay refuses inbound TCP connections (sshd is the only listener) for this long from
+	// the boot, as an sshd that is late to accept.
+	SSHDelay time.Duration
+	// LoseCallback makes real cloud-init never send the phone_home callback: the image's
+	// cloud_final_modules without phone-home, in a cloud.cfg.d drop-in on the disk (the user data
+	// stays exactly what the server was created with). Everything else of cloud-init runs.
+	LoseCallback bool
+	Logger       *slog.Logger
 }
 
 // State is what an observer can see of a real VPS.
@@ -44,6 +56,8 @@ type State struct {
 	// Exited is set once the container's nspawn process ended, with why in ExitError.
 	Exited    bool
 	ExitError string
+	// SSHRefused is true while the ssh_delay fault refuses inbound connections.
+	SSHRefused bool
 }
 
 // Machine is one running container.
@@ -66,6 +80,10 @@ type Machine struct {
 // Boot starts a container in the lease's slot: overlay root, NoCloud seed, network namespace,
 // firewall, then systemd-nspawn -b. It returns once the container's init runs; boot goes on in
 // the background (State().SystemState tells when it is up). On error nothing is left running.
+//
+// The slot's disk (the tmpfs upper layer) outlives the container: a Boot on a lease whose
+// machine was stopped (powered off) boots the same disk again, as a Hetzner server keeps its
+// disk across power cycles; only Lease.Release (the server's deletion) removes it.
 func (h *Host) Boot(ctx context.Context, l *Lease, cfg BootConfig) (_ *Machine, err error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -75,15 +93,36 @@ func (h *Host) Boot(ctx context.Context, l *Lease, cfg BootConfig) (_ *Machine, 
 	}
 	m := &Machine{lease: l, cfg: cfg, exited: make(chan struct{}),
 		log: cfg.Logger.With("slot", l.slot, "vps_ip", l.IP().String())}
+	reuse := diskReady(l.slot)
 	defer func() {
 		if err != nil {
-			if cerr := cleanSlot(l.slot); cerr != nil {
+			// A disk that was made stays (the server keeps it); a half-made one goes.
+			var cerr error
+			if diskReady(l.slot) {
+				cerr = haltSlot(l.slot)
+			} else {
+				cerr = cleanSlot(l.slot)
+			}
+			if cerr != nil {
 				err = errors.Join(err, cerr)
 			}
 		}
 	}()
-	if err := m.prepareRoot(); err != nil {
-		return nil, err
+	if reuse {
+		if err := m.mountRoot(); err != nil {
+			return nil, err
+		}
+		m.log.Info("realvps: booting the kept disk")
+	} else {
+		if err := cleanSlot(l.slot); err != nil {
+			return nil, fmt.Errorf("realvps: clean slot: %w", err)
+		}
+		if err := m.prepareRoot(); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(diskReadyPath(l.slot), nil, 0o600); err != nil {
+			return nil, fmt.Errorf("realvps: %w", err)
+		}
 	}
 	if err := m.prepareNetwork(); err != nil {
 		return nil, err
@@ -95,6 +134,9 @@ func (h *Host) Boot(ctx context.Context, l *Lease, cfg BootConfig) (_ *Machine, 
 	if err := m.applyFirewall(script); err != nil {
 		return nil, err
 	}
+	if err := m.applyFaults(); err != nil {
+		return nil, err
+	}
 	token, err := h.bootToken(ctx)
 	if err != nil {
 		return nil, err
@@ -102,6 +144,12 @@ func (h *Host) Boot(ctx context.Context, l *Lease, cfg BootConfig) (_ *Machine, 
 	if err := m.start(); err != nil {
 		_ = token.Close()
 		return nil, err
+	}
+	if cfg.SSHDelay > 0 {
+		m.mu.Lock()
+		m.state.SSHRefused = true
+		m.mu.Unlock()
+		time.AfterFunc(cfg.SSHDelay, m.endSSHDelay)
 	}
 	go m.awaitBoot(token, h.opts.BootTimeout)
 	return m, nil
@@ -113,11 +161,9 @@ func (m *Machine) root() string { return filepath.Join(m.dir(), "root") }
 // prepareRoot mounts the per-server tmpfs and the overlay of / on it, and writes into the
 // upper layer what turns this machine's image into a fresh Hetzner debian-12 VPS.
 func (m *Machine) prepareRoot() error {
-	dir, layer, root := m.dir(), filepath.Join(m.dir(), "layer"), m.root()
-	for _, d := range []string{layer, root} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return fmt.Errorf("realvps: %w", err)
-		}
+	layer, root := filepath.Join(m.dir(), "layer"), m.root()
+	if err := os.MkdirAll(layer, 0o700); err != nil {
+		return fmt.Errorf("realvps: %w", err)
 	}
 	if err := unix.Mount("tmpfs", layer, "tmpfs", unix.MS_NODEV|unix.MS_NOSUID, "mode=0700,size=2g"); err != nil {
 		return fmt.Errorf("realvps: mount tmpfs layer: %w", err)
@@ -127,11 +173,9 @@ func (m *Machine) prepareRoot() error {
 			return fmt.Errorf("realvps: %w", err)
 		}
 	}
-	opts := fmt.Sprintf("lowerdir=/,upperdir=%s/upper,workdir=%s/work", layer, layer)
-	if err := unix.Mount("overlay", root, "overlay", 0, opts); err != nil {
-		return fmt.Errorf("realvps: mount overlay of /: %w", err)
+	if err := m.mountRoot(); err != nil {
+		return err
 	}
-	_ = dir
 	at := func(p string) string { return filepath.Join(root, p) }
 	write := func(p, content string, mode os.FileMode) error {
 		if err := os.MkdirAll(filepath.Dir(at(p)), 0o755); err != nil {
@@ -188,6 +232,26 @@ func (m *Machine) prepareRoot() error {
 			return fmt.Errorf("realvps: swapped host key: %w", err)
 		}
 	}
+	if m.cfg.LoseCallback {
+		image, err := os.ReadFile(at("etc/cloud/cloud.cfg"))
+		if err != nil {
+			return fmt.Errorf("realvps: lose_callback: %w", err)
+		}
+		dropIn, err := withoutPhoneHome(image)
+		if err != nil {
+			return fmt.Errorf("realvps: lose_callback: %w", err)
+		}
+		if err := write("etc/cloud/cloud.cfg.d/99-rachel-sim-lose-callback.cfg", dropIn, 0o644); err != nil {
+			return fmt.Errorf("realvps: lose_callback: %w", err)
+		}
+	}
+	if m.cfg.BreakInit {
+		// nspawn -b execs the first of /usr/lib/systemd/systemd, /lib/systemd/systemd, /sbin/init
+		// (all this one file on merged-/usr Debian): an empty file fails with ENOEXEC.
+		if err := write("usr/lib/systemd/systemd", "", 0o755); err != nil {
+			return fmt.Errorf("realvps: break init: %w", err)
+		}
+	}
 	// cloud-init and ssh are installed but disabled on this machine's image; PostgreSQL is
 	// enabled here and not on Hetzner's.
 	for _, args := range [][]string{
@@ -198,6 +262,19 @@ func (m *Machine) prepareRoot() error {
 		if err != nil {
 			return fmt.Errorf("realvps: systemctl %s: %v: %s", args[0], err, bytes.TrimSpace(out))
 		}
+	}
+	return nil
+}
+
+// mountRoot mounts the overlay of / with the slot's layer as the container's root.
+func (m *Machine) mountRoot() error {
+	layer, root := filepath.Join(m.dir(), "layer"), m.root()
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return fmt.Errorf("realvps: %w", err)
+	}
+	opts := fmt.Sprintf("lowerdir=/,upperdir=%s/upper,workdir=%s/work", layer, layer)
+	if err := unix.Mount("overlay", root, "overlay", 0, opts); err != nil {
+		return fmt.Errorf("realvps: mount overlay of /: %w", err)
 	}
 	return nil
 }
@@ -217,16 +294,21 @@ func (m *Machine) prepareNetwork() error {
 		return err
 	}
 	name, hostIP, ip := m.lease.Name(), m.lease.HostIP().String(), m.lease.IP().String()
-	steps := [][]string{
-		{"netns", "add", name},
-		{"link", "add", name, "type", "veth", "peer", "name", "eth0", "netns", name},
-		{"addr", "add", hostIP + "/30", "dev", name},
-		{"link", "set", name, "up"},
-		{"-n", name, "addr", "add", ip + "/30", "dev", "eth0"},
-		{"-n", name, "link", "set", "lo", "up"},
-		{"-n", name, "link", "set", "eth0", "up"},
-		{"-n", name, "route", "add", GatewayIP.String() + "/32", "via", hostIP, "dev", "eth0"},
+	var steps [][]string
+	if _, err := os.Stat("/run/netns/" + name); err != nil {
+		steps = [][]string{
+			{"netns", "add", name},
+			{"link", "add", name, "type", "veth", "peer", "name", "eth0", "netns", name},
+			{"addr", "add", hostIP + "/30", "dev", name},
+			{"link", "set", name, "up"},
+			{"-n", name, "addr", "add", ip + "/30", "dev", "eth0"},
+			{"-n", name, "link", "set", "lo", "up"},
+		}
 	}
+	// A powered-off VPS's namespace is kept with its link down (the route went with it).
+	steps = append(steps,
+		[]string{"-n", name, "link", "set", "eth0", "up"},
+		[]string{"-n", name, "route", "replace", GatewayIP.String() + "/32", "via", hostIP, "dev", "eth0"})
 	for _, s := range steps {
 		if err := ipCmd(s...); err != nil {
 			return err
@@ -249,6 +331,77 @@ func (m *Machine) applyFirewall(script string) error {
 	m.fw = script
 	m.mu.Unlock()
 	return nil
+}
+
+// faultsTable holds the simulator's faults in the VPS's namespace, apart from the firewall.
+const faultsTable = "hcloudsim_faults"
+
+// applyFaults refuses inbound TCP while sshd is late (ssh_delay): a refusal (TCP reset), not a
+// drop, so the worker's dial fails at once, as against a port nobody listens on yet.
+func (m *Machine) applyFaults() error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "table inet %s\ndelete table inet %s\n", faultsTable, faultsTable)
+	if m.cfg.SSHDelay > 0 {
+		fmt.Fprintf(&b, "table inet %s {\n", faultsTable)
+		b.WriteString("  chain late_sshd {\n    type filter hook input priority filter - 10; policy accept;\n" +
+			"    iifname \"eth0\" meta l4proto tcp ct state new reject with tcp reset\n  }\n")
+		b.WriteString("}\n")
+	}
+	cmd := exec.Command("ip", "netns", "exec", m.lease.Name(), "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(b.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("realvps: fault rules in %s: %v: %s", m.lease.Name(), err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+// withoutPhoneHome renders a cloud.cfg.d drop-in whose cloud_final_modules is the image's
+// (/etc/cloud/cloud.cfg) without phone-home. Lists in cloud.cfg.d replace those of cloud.cfg.
+func withoutPhoneHome(imageCfg []byte) (string, error) {
+	var cfg struct {
+		Final []any `yaml:"cloud_final_modules"`
+	}
+	if err := yaml.Unmarshal(imageCfg, &cfg); err != nil {
+		return "", fmt.Errorf("read the image's cloud.cfg: %w", err)
+	}
+	if len(cfg.Final) == 0 {
+		return "", errors.New("the image's cloud.cfg has no cloud_final_modules")
+	}
+	var kept []any
+	for _, mod := range cfg.Final {
+		name := mod
+		if l, ok := mod.([]any); ok && len(l) > 0 {
+			name = l[0]
+		}
+		if n, ok := name.(string); ok && strings.ReplaceAll(n, "_", "-") == "phone-home" {
+			continue
+		}
+		kept = append(kept, mod)
+	}
+	out, err := yaml.Marshal(map[string]any{"cloud_final_modules": kept})
+	if err != nil {
+		return "", err
+	}
+	return "# fault lose_callback: cloud-init never sends the phone_home callback\n" + string(out), nil
+}
+
+// endSSHDelay lets connections to sshd in once SSHDelay has passed (unless the machine is gone:
+// its slot may boot another machine by then).
+func (m *Machine) endSSHDelay() {
+	select {
+	case <-m.exited:
+		return
+	default:
+	}
+	out, err := exec.Command("ip", "netns", "exec", m.lease.Name(), "nft", "delete", "chain", "inet", faultsTable, "late_sshd").CombinedOutput()
+	if err != nil {
+		m.log.Warn("realvps: end of the ssh delay not applied", "err", err, "out", string(bytes.TrimSpace(out)))
+		return
+	}
+	m.mu.Lock()
+	m.state.SSHRefused = false
+	m.mu.Unlock()
+	m.log.Info("realvps: sshd accepts connections (ssh_delay over)")
 }
 
 // SetFirewall replaces the VPS's firewall rules (the simulator calls it whenever the firewalls
@@ -405,6 +558,9 @@ func (m *Machine) SSHAddr() string { return m.lease.IP().String() }
 // Root is the container's root directory as this machine sees it (the overlay mount).
 func (m *Machine) Root() string { return m.root() }
 
+// Slot is the number of the lease the machine runs in (see SlotLeftovers).
+func (m *Machine) Slot() int { return m.lease.slot }
+
 // Leader is the host PID of the container's init.
 func (m *Machine) Leader() int { return m.leader }
 
@@ -433,8 +589,9 @@ func (m *Machine) consoleTailLocked(n int) string {
 	return string(b)
 }
 
-// Stop kills the container and removes its layer, mounts, namespace and link; the lease stays
-// (Release gives it back). Safe to call more than once.
+// Stop kills the container (power cut) and unmounts its root; the disk (the upper layer), the
+// namespace (its link down) and the lease stay, so a Boot on the lease starts the same disk
+// again; Lease.Release removes them. Safe to call more than once.
 func (m *Machine) Stop() error {
 	m.stopOnce.Do(func() {
 		if m.leader > 0 {
@@ -446,8 +603,8 @@ func (m *Machine) Stop() error {
 			_ = m.cmd.Process.Kill()
 			<-m.exited
 		}
-		m.stopErr = cleanSlot(m.lease.slot)
-		m.log.Info("realvps: container stopped and removed", "err", m.stopErr)
+		m.stopErr = haltSlot(m.lease.slot)
+		m.log.Info("realvps: container stopped, its disk kept", "err", m.stopErr)
 	})
 	return m.stopErr
 }

@@ -6,11 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -80,26 +84,67 @@ func hostKeyAt(addr string) (ssh.PublicKey, error) {
 	return nil, err
 }
 
-func TestBootFirewallStop(t *testing.T) {
+// TestBootFirewallFaultsPowerCycle boots one VPS and checks, on it: sshd refused while the
+// ssh_delay fault holds and answering after; cloud-init finishing without phone_home
+// (lose_callback) while the app's address is reachable; its own host key and seed; no route out; the firewall; then a
+// power cycle keeps the disk, and Release removes everything.
+func TestBootFirewallFaultsPowerCycle(t *testing.T) {
 	h := requireReal(t)
 	l, err := h.Reserve()
 	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, l.Release()) })
+	released := false
+	t.Cleanup(func() {
+		if !released {
+			require.NoError(t, l.Release())
+		}
+	})
+
+	// The app's callback, which the lose_callback fault keeps cloud-init from calling.
+	var calls atomic.Int32
+	cb := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { calls.Add(1) }))
+	cb.Listener, err = net.Listen("tcp", net.JoinHostPort(GatewayIP.String(), "0"))
+	require.NoError(t, err)
+	cb.Start()
+	defer cb.Close()
 
 	port := "22"
 	allowHost := []schema.FirewallRule{{Direction: "in", Protocol: "tcp", Port: &port, SourceIPs: []string{l.HostIP().String() + "/32"}}}
-	m, err := h.Boot(context.Background(), l, BootConfig{InstanceID: 4242, Hostname: "fw-test",
-		UserData: "#cloud-config\nssh_genkeytypes: [ed25519]\n", Firewall: allowHost, FirewallApplied: true})
+	cfg := BootConfig{InstanceID: 4242, Hostname: "fw-test",
+		UserData: "#cloud-config\nssh_genkeytypes: [ed25519]\nphone_home: {url: \"" + cb.URL + "/cb\", post: [instance_id], tries: 1}\n",
+		Firewall: allowHost, FirewallApplied: true, SSHDelay: time.Hour, LoseCallback: true}
+	m, err := h.Boot(context.Background(), l, cfg)
 	require.NoError(t, err)
 	defer func() { _ = m.Stop() }()
+	ctx := context.Background()
 
+	// ssh_delay: sshd listens in the VPS, but connections are refused until the delay ends.
 	addr := net.JoinHostPort(m.IP().String(), "22")
+	require.Eventually(t, func() bool {
+		out, _ := m.Exec(ctx, "ss", "-Hltn", "sport = :22")
+		return strings.Contains(string(out), ":22")
+	}, 4*time.Minute, 500*time.Millisecond, "sshd listening in the VPS")
+	_, err = net.DialTimeout("tcp", addr, 10*time.Second)
+	require.ErrorIs(t, err, syscall.ECONNREFUSED, "sshd is late: refused")
+	m.endSSHDelay()
 	var key ssh.PublicKey
 	require.Eventually(t, func() bool {
 		key, err = hostKeyAt(addr)
 		return err == nil
 	}, 4*time.Minute, 500*time.Millisecond, "sshd of the VPS answers through a firewall that admits this machine")
 	require.Equal(t, ssh.KeyAlgoED25519, key.Type())
+
+	// lose_callback: cloud-init ran to its end without phone_home; the gateway is reachable.
+	out, err := m.Exec(ctx, "cloud-init", "status", "--wait")
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, string(out), "status: done")
+	log, err := m.Exec(ctx, "cat", "/var/log/cloud-init.log")
+	require.NoError(t, err)
+	require.NotContains(t, string(log), "cc_phone_home", "the phone_home module did not run")
+	require.Zero(t, calls.Load(), "no callback arrived")
+	out, err = m.Exec(ctx, "curl", "-sS", "-m", "60", "-o", "/dev/null", "-w", "%{http_code}", cb.URL+"/other")
+	require.NoError(t, err, "%s", out)
+	require.Equal(t, "200", string(out), "the app's address is reachable: only the callback is lost")
+	calls.Store(0)
 
 	// The generated key is the VPS's own (not this machine's) and cloud-init saw the seed.
 	pub, err := os.ReadFile(filepath.Join(m.Root(), "etc/ssh/ssh_host_ed25519_key.pub"))
@@ -108,15 +153,15 @@ func TestBootFirewallStop(t *testing.T) {
 	if hostPub, err := os.ReadFile("/etc/ssh/ssh_host_ed25519_key.pub"); err == nil {
 		require.NotEqual(t, string(hostPub), string(pub))
 	}
-	out, err := m.Exec(context.Background(), "cat", "/run/cloud-init/.instance-id")
+	out, err = m.Exec(ctx, "cat", "/run/cloud-init/.instance-id")
 	require.NoError(t, err, string(out))
 	require.Equal(t, "4242", strings.TrimSpace(string(out)))
-	out, err = m.Exec(context.Background(), "hostname")
+	out, err = m.Exec(ctx, "hostname")
 	require.NoError(t, err)
 	require.Equal(t, "fw-test", strings.TrimSpace(string(out)))
 
 	// No route out: only the /30 and the gateway.
-	out, err = m.Exec(context.Background(), "ip", "-4", "route")
+	out, err = m.Exec(ctx, "ip", "-4", "route")
 	require.NoError(t, err)
 	require.NotContains(t, string(out), "default")
 
@@ -135,11 +180,58 @@ func TestBootFirewallStop(t *testing.T) {
 	_, err = hostKeyAt(addr)
 	require.NoError(t, err)
 
-	root := m.Root()
+	// Power cycle: the container goes, its disk stays and boots again as it was.
+	vpsOut, err := m.Exec(ctx, "sh", "-c", "echo written-before-power-off > /root/kept && sync")
+	require.NoError(t, err, "%s", vpsOut)
+	root, leader := m.Root(), m.Leader()
 	require.NoError(t, m.Stop())
-	requireSlotGone(t, l.Slot(), m.Leader())
+	require.False(t, processAlive(leader), "the container's init is gone")
+	require.NotContains(t, mountsUnder(root), root, "the root is unmounted")
+	require.NotEmpty(t, SlotLeftovers(l.Slot()), "the disk is kept while the server exists")
+	cfg.SSHDelay = 0
+	m2, err := h.Boot(ctx, l, cfg)
+	require.NoError(t, err)
+	defer func() { _ = m2.Stop() }()
+	out, err = m2.Exec(ctx, "cat", "/root/kept")
+	require.NoError(t, err, "%s", out)
+	require.Equal(t, "written-before-power-off\n", string(out), "the disk survived the power cycle")
+	_, err = os.Stat(filepath.Join(m2.Root(), "var/lib/cloud/instances/4242"))
+	require.NoError(t, err, "cloud-init's instance state is kept (per-instance modules do not run again)")
+	require.Eventually(t, func() bool {
+		_, err = hostKeyAt(addr)
+		return err == nil
+	}, 4*time.Minute, 500*time.Millisecond, "sshd answers after the power-on")
+
+	leader2 := m2.Leader()
+	require.NoError(t, m2.Stop())
+	require.NoError(t, l.Release())
+	released = true
+	requireSlotGone(t, l.Slot(), leader2)
 	_, err = os.Stat(root)
-	require.True(t, os.IsNotExist(err), "the layer is removed with the container")
+	require.True(t, os.IsNotExist(err), "the layer is removed with the lease")
+	require.Empty(t, SlotLeftovers(l.Slot()))
+}
+
+// TestBrokenInitNeverBoots: the never_boot fault damages the init on the VPS's disk; nspawn's
+// own error says why, nothing runs, the disk stays broken for the next power-on, and Release
+// removes it all.
+func TestBrokenInitNeverBoots(t *testing.T) {
+	h := requireReal(t)
+	l, err := h.Reserve()
+	require.NoError(t, err)
+	cfg := BootConfig{InstanceID: 4343, Hostname: "broken", UserData: "#cloud-config\n{}\n", BreakInit: true}
+	_, err = h.Boot(context.Background(), l, cfg)
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "Exec format error", "nspawn's own words")
+	require.True(t, diskReady(l.Slot()), "the disk is kept")
+	dir := filepath.Join(StateDir, strconv.Itoa(l.Slot()))
+	require.NotContains(t, mountsUnder(dir), filepath.Join(dir, "root"), "nothing runs on an unmounted root")
+
+	_, err = h.Boot(context.Background(), l, BootConfig{InstanceID: 4343, Hostname: "broken", UserData: "#cloud-config\n{}\n"})
+	require.ErrorContains(t, err, "Exec format error", "the damage is on the disk: the next power-on fails too")
+
+	require.NoError(t, l.Release())
+	require.Empty(t, SlotLeftovers(l.Slot()))
 }
 
 func requireSlotGone(t *testing.T, slot, leader int) {
