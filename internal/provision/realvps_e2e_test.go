@@ -45,7 +45,11 @@ func requireAssistantRuns(t testing.TB, m *realvps.Machine) {
 	require.Equal(t, "active", strings.TrimSpace(vpsRun(t, m, "systemctl is-active "+cloudinit.UnitName+" || true")))
 	require.Equal(t, "640 root:rachel\n", vpsRun(t, m, "stat -c '%a %U:%G' "+cloudinit.TelegramEnvPath))
 	require.Equal(t, "600 rachel:rachel\n", vpsRun(t, m, "stat -c '%a %U:%G' "+cloudinit.CredentialsPath))
-	require.Contains(t, vpsRun(t, m, "cat "+assistantfixture.StatusPath), "started")
+	// The fixture writes its status a moment after systemd started it (the injection's stability
+	// window is scaled down in tests).
+	waitFor(t, time.Minute, "the assistant fixture's status file", func() bool {
+		return strings.Contains(vpsRun(t, m, "cat "+assistantfixture.StatusPath+" 2>/dev/null || true"), "started")
+	})
 	require.Empty(t, strings.TrimSpace(vpsRun(t, m, "find "+cloudinit.StagingDir+" -type f")), "nothing left staged")
 }
 
@@ -242,8 +246,8 @@ func TestRealVPSLostCallbackLateSSHD(t *testing.T) {
 	ctx := context.Background()
 	id := b.newSubscription(t)
 	require.NoError(t, b.sim.UpdateFaults(func(f *hcloudsim.Faults) {
-		// Simulated time: 30 s of real time at the tests' TimeScale.
-		f.Servers = append(f.Servers, hcloudsim.ServerFault{Server: b.name(id), LoseCallback: true, SSHDelay: hcloudsim.Duration(3000 * time.Second)})
+		// Simulated time: 20 s of real time at the tests' TimeScale.
+		f.Servers = append(f.Servers, hcloudsim.ServerFault{Server: b.name(id), LoseCallback: true, SSHDelay: hcloudsim.Duration(2000 * time.Second)})
 	}))
 	require.NoError(t, b.svc.Provision(ctx, id, admin))
 	var m *realvps.Machine
