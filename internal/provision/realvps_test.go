@@ -34,6 +34,9 @@ func withRealVPS(t testing.TB) func(*setupOpts) {
 		o.env["VPS_SSH_PORT"] = "22"
 		o.env["CALLBACK_DEADLINE"] = "6m"
 		o.env["INJECT_DEADLINE"] = "3m"
+		// The production default: a real systemd on a busy machine may take longer than the
+		// emulation's 200 ms to exec a crashing program, which would pass a shorter window.
+		o.env["ASSISTANT_STABLE_FOR"] = "5s"
 	}
 }
 
