@@ -19,11 +19,11 @@ func TestKeyPoolFillsOnlyWhileIdle(t *testing.T) {
 	ctx := context.Background()
 	w, err := NewWorker(b.pool, b.cfg, WithHCloudClient(b.hc, b.rl), WithTimings(testTimings()))
 	require.NoError(t, err)
-	w.keys, err = sshkey.NewPool(sshkey.PoolConfig{Size: 0, Algorithm: w.alg, Comment: "test"})
+	w.keys.gen, err = sshkey.NewPool(sshkey.PoolConfig{Size: 0, Algorithm: w.keys.alg, Comment: "test"})
 	require.NoError(t, err)
-	t.Cleanup(w.keys.Close)
+	t.Cleanup(w.keys.gen.Close)
 	count := func() int64 {
-		n, err := w.q.SSHKeyPoolCount(ctx, b.pool, string(w.alg))
+		n, err := w.q.SSHKeyPoolCount(ctx, b.pool, string(w.keys.alg))
 		require.NoError(t, err)
 		return n
 	}
@@ -31,18 +31,18 @@ func TestKeyPoolFillsOnlyWhileIdle(t *testing.T) {
 	id := b.newSubscription(t)
 	_, err = b.pool.Exec(ctx, `UPDATE subscriptions SET provisioning_status = 'pending' WHERE id = $1`, id)
 	require.NoError(t, err)
-	require.NoError(t, w.refillKeyPool(ctx))
+	require.NoError(t, w.keys.refill(ctx))
 	require.Zero(t, count(), "a provisioning waits for a key: the pool does not compete")
 
 	_, err = b.pool.Exec(ctx, `UPDATE subscriptions SET provisioning_status = NULL WHERE id = $1`, id)
 	require.NoError(t, err)
-	require.NoError(t, w.refillKeyPool(ctx))
+	require.NoError(t, w.keys.refill(ctx))
 	require.EqualValues(t, 3, count())
 
 	// A pooled pair is taken whole, decrypted, and leaves the pool.
 	tx, err := b.pool.Begin(ctx)
 	require.NoError(t, err)
-	kp, err := w.takeKeyPair(ctx, tx)
+	kp, err := w.keys.take(ctx, tx)
 	require.NoError(t, err)
 	require.NoError(t, tx.Commit(ctx))
 	_, err = sshkey.ParsePrivateKey(kp.PrivateKeyPEM)
@@ -58,10 +58,10 @@ func TestUndecryptablePooledKeyIsQuarantined(t *testing.T) {
 	ctx := context.Background()
 	w, err := NewWorker(b.pool, b.cfg, WithHCloudClient(b.hc, b.rl), WithTimings(testTimings()))
 	require.NoError(t, err)
-	w.keys, err = sshkey.NewPool(sshkey.PoolConfig{Size: 0, Algorithm: w.alg, Comment: "test"})
+	w.keys.gen, err = sshkey.NewPool(sshkey.PoolConfig{Size: 0, Algorithm: w.keys.alg, Comment: "test"})
 	require.NoError(t, err)
-	t.Cleanup(w.keys.Close)
-	require.NoError(t, w.refillKeyPool(ctx))
+	t.Cleanup(w.keys.gen.Close)
+	require.NoError(t, w.keys.refill(ctx))
 
 	// The first pooled pair (the one taken next) was sealed with a key the keyring no longer has.
 	other, err := secrets.GenerateKeyring()
@@ -77,7 +77,7 @@ func TestUndecryptablePooledKeyIsQuarantined(t *testing.T) {
 
 	tx, err := b.pool.Begin(ctx)
 	require.NoError(t, err)
-	kp, err := w.takeKeyPair(ctx, tx)
+	kp, err := w.keys.take(ctx, tx)
 	require.NoError(t, err, "the next pooled pair is used")
 	require.NoError(t, tx.Commit(ctx))
 	_, err = sshkey.ParsePrivateKey(kp.PrivateKeyPEM)

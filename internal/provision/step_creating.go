@@ -149,7 +149,7 @@ func (w *Worker) storeKeys(ctx context.Context, sub db.Subscription, name string
 		return sub, err
 	}
 	err = inTx(ctx, w.pool, func(tx pgx.Tx) error {
-		kp, err := w.takeKeyPair(ctx, tx)
+		kp, err := w.keys.take(ctx, tx)
 		if err != nil {
 			return err
 		}

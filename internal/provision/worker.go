@@ -33,8 +33,7 @@ type Worker struct {
 	rl    *RateLimitTracker
 	river *river.Client[pgx.Tx]
 	id    string
-	alg   sshkey.Algorithm
-	keys  *sshkey.Pool
+	keys  *keyPairs
 
 	// The steps, each holding what it needs.
 	cloudInit *cloudInitStep
@@ -64,7 +63,7 @@ func NewWorker(pool *pgxpool.Pool, cfg *config.Config, opts ...Option) (*Worker,
 	if err != nil {
 		return nil, fmt.Errorf("provision worker: SSH_KEY_ALGORITHM: %w", err)
 	}
-	w := &Worker{pool: pool, cfg: cfg, q: db.New(), o: o, hc: o.hc, rl: o.rl, alg: alg,
+	w := &Worker{pool: pool, cfg: cfg, q: db.New(), o: o, hc: o.hc, rl: o.rl,
 		inst: &installationID{}, nudge: make(chan struct{}, 1), metrics: newStepMetrics(o.registry)}
 	if w.hc == nil {
 		w.rl = &RateLimitTracker{}
@@ -72,6 +71,7 @@ func NewWorker(pool *pgxpool.Pool, cfg *config.Config, opts ...Option) (*Worker,
 			return nil, fmt.Errorf("provision worker: %w", err)
 		}
 	}
+	w.keys = &keyPairs{pool: pool, q: w.q, cfg: cfg, alg: alg, metrics: w.metrics, log: o.log, every: o.timings.Sweep}
 	w.cloudInit = &cloudInitStep{pool: pool, q: w.q, cfg: cfg, hc: w.hc, log: o.log, timings: o.timings}
 	w.inject = &injectStep{pool: pool, q: w.q, cfg: cfg, hc: w.hc, log: o.log, timings: o.timings, hook: o.hook}
 	host, _ := os.Hostname()
@@ -187,11 +187,11 @@ func (w *Worker) runOnce(ctx context.Context) error {
 	}
 
 	// Generation on demand, in parallel up to GOMAXPROCS; the reserve is ssh_key_pool.
-	w.keys, err = sshkey.NewPool(sshkey.PoolConfig{Size: 0, Algorithm: w.alg, Comment: "rachel-provisioner"})
+	w.keys.gen, err = sshkey.NewPool(sshkey.PoolConfig{Size: 0, Algorithm: w.keys.alg, Comment: "rachel-provisioner"})
 	if err != nil {
 		return fmt.Errorf("provision worker: %w", err)
 	}
-	defer w.keys.Close()
+	defer w.keys.gen.Close()
 
 	if err := w.river.Start(ctx); err != nil {
 		return fmt.Errorf("provision worker: start river: %w", err)
@@ -201,7 +201,7 @@ func (w *Worker) runOnce(ctx context.Context) error {
 	loopCtx, cancelLoops := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	errc := make(chan error, 4)
-	for _, loop := range []func(context.Context) error{w.pollLoop, w.sweepLoop, w.keyPoolLoop, w.preflightLoop} {
+	for _, loop := range []func(context.Context) error{w.pollLoop, w.sweepLoop, w.keys.loop, w.preflightLoop} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
