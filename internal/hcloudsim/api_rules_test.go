@@ -109,7 +109,8 @@ func TestErrorsFollowTheSpecsTable(t *testing.T) {
 		{"GET", "/v1/server_types/999999", "", 404, "not_found"},
 		{"GET", "/v1/images/999999999", "", 404, "not_found"},
 		{"GET", "/v1/locations/999", "", 404, "not_found"},
-		{"GET", "/v1/datacenters/999", "", 404, "not_found"},
+		// Removed after 2026-10-01 (see datacentersEndpointRemoved): gone, whatever the ID.
+		{"GET", "/v1/datacenters/999", "", 410, "deprecated_api_endpoint"},
 		{"GET", "/v1/volumes", "", 404, "not_found"},
 		{"POST", "/v1/ssh_keys", `{"name":`, 400, "json_error"},
 		{"POST", "/v1/firewalls", `[]`, 422, "invalid_input"},
@@ -188,7 +189,7 @@ func TestPaginationMeta(t *testing.T) {
 	require.Equal(t, map[string]any{"page": 1.0, "per_page": 25.0, "previous_page": nil, "next_page": nil, "last_page": nil,
 		"total_entries": 0.0}, r.pagination(t))
 	// Every list answers the same way.
-	for _, path := range []string{"/v1/servers", "/v1/firewalls", "/v1/server_types", "/v1/images", "/v1/locations", "/v1/datacenters"} {
+	for _, path := range []string{"/v1/servers", "/v1/firewalls", "/v1/server_types", "/v1/images", "/v1/locations"} {
 		r := b.do(t, "GET", path+"?per_page=1", "")
 		require.Equal(t, http.StatusOK, r.status, path)
 		p := r.pagination(t)

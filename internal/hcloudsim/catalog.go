@@ -26,15 +26,32 @@ type catalog struct {
 	serverTypes []schema.ServerType
 	images      []schema.Image
 	locations   []schema.Location
-	// datacenters are served as the spec copy (2026-05-15) describes them: GET /datacenters and
-	// server.datacenter. Hetzner has deprecated both since (hcloud-go v2.44.0 and v2.45.0 release
-	// notes: server.datacenter was removed from the API in July 2026, and /datacenters answers
-	// 410 Gone after 2026-10-01); hcloud-go v2.52.0 no longer reads server.datacenter and the
-	// service uses neither. Simulating their removal by the simulated date is left open.
+	// datacenters are served as the spec copy (2026-05-15) describes them (GET /datacenters,
+	// server.datacenter) until Hetzner removed them; see datacenterPropertyRemoved and
+	// datacentersEndpointRemoved.
 	//
-	//lint:ignore SA1019 simulates the deprecated datacenters of the spec copy (see above)
+	//lint:ignore SA1019 simulates the deprecated datacenters until their removal dates
 	datacenters []schema.Datacenter
 }
+
+// The removal of data centers, by the simulated today (the same "after" convention as the
+// retired server types):
+//   - datacenterPropertyRemoved: servers' `datacenter` property, deprecated on 2025-12-16 ("will
+//     be removed after 1 July 2026", changelog 2025-12-16 "phasing out datacenters"; CLI v1.59.0)
+//     and removed from the API in July 2026 (hcloud-go v2.45.0 and CLI v1.67.0 release notes:
+//     "the property was already removed from the Hetzner Cloud API"). hcloud-go v2.52.0 does not
+//     read it.
+//   - datacentersEndpointRemoved: GET /datacenters and /datacenters/{id}, deprecated on
+//     2026-06-02 and "removed after 1 Oct. 2026. After this date, requests to these endpoints will
+//     return HTTP 410 Gone" (hcloud-go v2.44.0, CLI v1.66.0 release notes), answered with the
+//     spec's 410 deprecated_api_endpoint envelope and its announcement link.
+var (
+	datacenterPropertyRemoved  = time.Date(2026, 7, 2, 0, 0, 0, 0, time.UTC)
+	datacentersEndpointRemoved = time.Date(2026, 10, 2, 0, 0, 0, 0, time.UTC)
+)
+
+// datacentersAnnouncement is the changelog entry a removed /datacenters request points to.
+const datacentersAnnouncement = "https://docs.hetzner.cloud/changelog#2026-06-02-datacenters-deprecated"
 
 // Deprecation dates of the retired generation (changelog 2025-10-16): announced then,
 // unavailable for order after 2025-12-31, i.e. from 2026-01-01T00:00:00Z on.

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/hetznercloud/hcloud-go/v2/hcloud"
 	"github.com/hetznercloud/hcloud-go/v2/hcloud/schema"
 )
 
@@ -91,8 +92,21 @@ func (s *Simulator) getLocation(w http.ResponseWriter, r *http.Request) *apiErro
 	return getCatalog(w, r, "location", "location", s.cat.locations, func(l schema.Location) int64 { return l.ID })
 }
 
+// errDatacentersRemoved is what GET /datacenters answers once Hetzner removed it (see
+// datacentersEndpointRemoved), or nil before.
+func (s *Simulator) errDatacentersRemoved() *apiError {
+	if s.now().Before(datacentersEndpointRemoved) {
+		return nil
+	}
+	return &apiError{status: http.StatusGone, code: hcloud.ErrorDeprecatedAPIEndpoint, message: "API functionality was removed",
+		details: schema.ErrorDetailsDeprecatedAPIEndpoint{Announcement: datacentersAnnouncement}}
+}
+
 // listDatacenters also names the recommended data center, which the spec requires.
 func (s *Simulator) listDatacenters(w http.ResponseWriter, r *http.Request) *apiError {
+	if aerr := s.errDatacentersRemoved(); aerr != nil {
+		return aerr
+	}
 	//lint:ignore SA1019 simulates the deprecated datacenters of the spec copy (see catalog.datacenters)
 	var out []schema.Datacenter
 	for _, d := range s.cat.datacenters {
@@ -109,6 +123,9 @@ func (s *Simulator) listDatacenters(w http.ResponseWriter, r *http.Request) *api
 }
 
 func (s *Simulator) getDatacenter(w http.ResponseWriter, r *http.Request) *apiError {
+	if aerr := s.errDatacentersRemoved(); aerr != nil {
+		return aerr
+	}
 	//lint:ignore SA1019 simulates the deprecated datacenters of the spec copy (see catalog.datacenters)
 	return getCatalog(w, r, "datacenter", "datacenter", s.cat.datacenters, func(d schema.Datacenter) int64 { return d.ID })
 }

@@ -49,12 +49,12 @@ type server struct {
 	gone bool
 }
 
-// wireServer is schema.Server plus the datacenter the spec still requires, which hcloud-go's
-// schema type no longer carries.
+// wireServer is schema.Server plus the datacenter the spec copy still requires, which hcloud-go's
+// schema type no longer carries; it is left out from datacenterPropertyRemoved on.
 type wireServer struct {
 	schema.Server
-	//lint:ignore SA1019 simulates the deprecated datacenters of the spec copy (see catalog.datacenters)
-	Datacenter schema.Datacenter `json:"datacenter"`
+	//lint:ignore SA1019 simulates the deprecated datacenters until their removal dates
+	Datacenter *schema.Datacenter `json:"datacenter,omitempty"`
 }
 
 // wire renders the server; mu must be held.
@@ -86,7 +86,18 @@ func (s *Simulator) wireServer(sv *server) wireServer {
 		Volumes:         []int64{},
 		PrimaryDiskSize: sv.serverType.Disk,
 		LoadBalancers:   []int64{},
-	}, Datacenter: sv.datacenter}
+	}, Datacenter: s.serverDatacenter(sv)}
+}
+
+// serverDatacenter is the server's datacenter property while Hetzner still sent it.
+//
+//lint:ignore SA1019 simulates the deprecated datacenters until their removal dates
+func (s *Simulator) serverDatacenter(sv *server) *schema.Datacenter {
+	if !s.now().Before(datacenterPropertyRemoved) {
+		return nil
+	}
+	dc := sv.datacenter
+	return &dc
 }
 
 func reverse(ip net.IP) string {

@@ -266,10 +266,20 @@ func TestCatalog(t *testing.T) {
 	l, _, err := b.client.Location.GetByName(ctx, "ash")
 	require.NoError(t, err)
 	require.Equal(t, hcloud.NetworkZoneUSEast, l.NetworkZone)
-	//lint:ignore SA1019 tests the simulated deprecated /datacenters (see catalog.datacenters)
+	// Data centers answer until their removal on 2026-10-01, then 410 deprecated_api_endpoint.
+	b.sim.SetNow(time.Date(2026, 10, 1, 23, 59, 0, 0, time.UTC))
+	//lint:ignore SA1019 tests the simulated deprecated /datacenters until their removal date
 	dc, _, err := b.client.Datacenter.GetByName(ctx, "fsn1-dc14")
 	require.NoError(t, err)
 	require.Equal(t, "fsn1", dc.Location.Name)
+	b.sim.SetNow(time.Date(2026, 10, 2, 0, 0, 0, 0, time.UTC))
+	//lint:ignore SA1019 tests the simulated deprecated /datacenters until their removal date
+	_, _, err = b.client.Datacenter.GetByID(ctx, dc.ID)
+	require.True(t, hcloud.IsError(err, hcloud.ErrorDeprecatedAPIEndpoint), "%v", err)
+	var herr hcloud.Error
+	require.ErrorAs(t, err, &herr)
+	require.Equal(t, http.StatusGone, herr.Response().StatusCode)
+	require.Equal(t, hcloud.ErrorDetailsDeprecatedAPIEndpoint{Announcement: datacentersAnnouncement}, herr.Details)
 
 	// Today (after 2025-12-31) the retired generation is not listed, cannot be ordered in the EU,
 	// and is still answered by ID with its deprecation.
@@ -359,3 +369,35 @@ func TestFirewalls(t *testing.T) {
 type netIPNet = net.IPNet
 
 func parseCIDR(s string) (net.IP, *net.IPNet, error) { return net.ParseCIDR(s) }
+
+// TestServerDatacenterProperty: servers carry the `datacenter` property the spec copy requires
+// until Hetzner removed it after 2026-07-01; from then on the property is gone.
+func TestServerDatacenterProperty(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	res := b.createServer(t, hcloud.ServerCreateOpts{Name: "dc", ServerType: &hcloud.ServerType{Name: "cx23"},
+		Image: &hcloud.Image{Name: "debian-12"}, Location: &hcloud.Location{Name: "nbg1"}})
+	get := func() map[string]any {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/v1/servers/%d", b.url, res.Server.ID), nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		var body struct {
+			Server map[string]any `json:"server"`
+		}
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
+		return body.Server
+	}
+	b.sim.SetNow(time.Date(2026, 7, 1, 23, 59, 0, 0, time.UTC))
+	dc, ok := get()["datacenter"].(map[string]any)
+	require.True(t, ok, "datacenter is an object before the removal")
+	require.Equal(t, "nbg1", dc["location"].(map[string]any)["name"])
+	b.sim.SetNow(time.Date(2026, 7, 2, 0, 0, 0, 0, time.UTC))
+	srv := get()
+	require.NotContains(t, srv, "datacenter")
+	require.Equal(t, "nbg1", srv["location"].(map[string]any)["name"], "the location stays")
+}
