@@ -27,6 +27,11 @@ type Config struct {
 
 	HCloudToken    secrets.Secret // HCLOUD_TOKEN or the file named by HCLOUD_TOKEN_FILE
 	HCloudEndpoint string         // HCLOUD_ENDPOINT
+	// Projects are the Hetzner projects servers go to, one API token each: HCLOUD_TOKEN's as
+	// DefaultProject first, then HCLOUD_PROJECTS (or HCLOUD_PROJECTS_FILE) in order. Each has its
+	// own rate-limit budget and server limit on Hetzner; the database records a subscription's
+	// project by name, so a name must not change while servers live in the project.
+	Projects []Project
 
 	Keyring       *secrets.Keyring // RACHEL_KEYRING
 	PublicBaseURL string           // PUBLIC_BASE_URL: where VPSes call back
@@ -76,6 +81,74 @@ type Config struct {
 
 	HealthCheckInterval time.Duration // HEALTH_CHECK_INTERVAL: how often ready VPSes are checked
 	ClaudeTokenWarn     time.Duration // CLAUDE_TOKEN_WARN: list Claude tokens expiring within it
+}
+
+// DefaultProject is the name of HCLOUD_TOKEN's project; subscriptions from before several
+// projects were possible are recorded in it.
+const DefaultProject = "default"
+
+// Project is one Hetzner project: a name the database records and its API token.
+type Project struct {
+	Name  string
+	Token secrets.Secret
+}
+
+// HCloudProjects returns Projects; a Config built in code with only HCloudToken set has the
+// one project DefaultProject.
+func (c *Config) HCloudProjects() []Project {
+	if len(c.Projects) == 0 && !c.HCloudToken.IsZero() {
+		return []Project{{Name: DefaultProject, Token: c.HCloudToken}}
+	}
+	return c.Projects
+}
+
+// Project returns the configured project named name.
+func (c *Config) Project(name string) (Project, bool) {
+	for _, p := range c.HCloudProjects() {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return Project{}, false
+}
+
+// ProjectNames lists the configured projects' names in order.
+func (c *Config) ProjectNames() []string {
+	ps := c.HCloudProjects()
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.Name
+	}
+	return out
+}
+
+var projectNameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,29}$`)
+
+// parseProjects reads HCLOUD_PROJECTS' form, `NAME=TOKEN` entries separated by commas or new
+// lines (blank lines and # comments skipped). Messages name entries by position, never a token.
+func parseProjects(v string) ([]Project, string) {
+	var out []Project
+	n := 0
+	for line := range strings.FieldsFuncSeq(v, func(r rune) bool { return r == ',' || r == '\n' }) {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		n++
+		name, token, ok := strings.Cut(line, "=")
+		name, token = strings.TrimSpace(name), strings.TrimSpace(token)
+		if !ok || token == "" {
+			return nil, fmt.Sprintf("entry %d is not NAME=TOKEN", n)
+		}
+		if !projectNameRe.MatchString(name) {
+			return nil, fmt.Sprintf("entry %d: project name %q must be 1-30 lower-case letters, digits and dashes", n, name)
+		}
+		if strings.ContainsAny(token, " \t\r") {
+			return nil, fmt.Sprintf("entry %d (%s): the token contains white space", n, name)
+		}
+		out = append(out, Project{Name: name, Token: secrets.NewSecret(token)})
+	}
+	return out, ""
 }
 
 // SMTPSettings is the email channel, parsed from NOTIFY_SMTP_URL
@@ -130,6 +203,8 @@ var Vars = []Var{
 	{"LISTEN_HOST", "(every interface; 127.0.0.1 in `make run`)", "Address the web process (and the METRICS_PORT listener) binds, e.g. 127.0.0.1 or 10.0.0.5."},
 	{"HCLOUD_TOKEN", "(simulator in `make run`)", "Hetzner Cloud API token. Required for work unless HCLOUD_TOKEN_FILE is set."},
 	{"HCLOUD_TOKEN_FILE", "", "File holding the Hetzner token (e.g. a mounted secret) instead of HCLOUD_TOKEN."},
+	{"HCLOUD_PROJECTS", "(none)", "Further Hetzner projects, one API token each: `NAME=TOKEN,NAME=TOKEN` (names: lower-case letters, digits, dashes). HCLOUD_TOKEN's project is named `default` (subscriptions from before are recorded in it); without HCLOUD_TOKEN, name one entry `default` to keep those. Never rename a project that holds servers."},
+	{"HCLOUD_PROJECTS_FILE", "", "File holding HCLOUD_PROJECTS' entries (one `NAME=TOKEN` a line, # comments) instead of the variable."},
 	{"HCLOUD_ENDPOINT", "Hetzner's API", "Point the client elsewhere, e.g. at the standalone simulator."},
 	{"RACHEL_KEYRING", "(generated and kept in .data/ by `make run`)", "Encryption keyring `3:BASE64,2:BASE64`: 32-byte keys, first is primary."},
 	{"PUBLIC_BASE_URL", "http://127.0.0.1:$PORT", "Public URL of the web process, used in the VPS callback URL."},
@@ -307,6 +382,42 @@ func Load(getenv Getenv) (*Config, error) {
 		bad("HCLOUD_TOKEN", "contains white space")
 	}
 	c.HCloudToken = secrets.NewSecret(token)
+	if token != "" {
+		c.Projects = append(c.Projects, Project{Name: DefaultProject, Token: c.HCloudToken})
+	}
+	projects := getenv("HCLOUD_PROJECTS")
+	projVar := "HCLOUD_PROJECTS"
+	if file := str("HCLOUD_PROJECTS_FILE", ""); file != "" {
+		projVar = "HCLOUD_PROJECTS_FILE"
+		if strings.TrimSpace(projects) != "" {
+			bad("HCLOUD_PROJECTS_FILE", "set either HCLOUD_PROJECTS or HCLOUD_PROJECTS_FILE, not both")
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			bad("HCLOUD_PROJECTS_FILE", "cannot read %s: %v", file, errors.Unwrap(err))
+		}
+		projects = string(b)
+	}
+	if more, msg := parseProjects(projects); msg != "" {
+		bad(projVar, "%s", msg)
+	} else {
+		seenName, seenToken := map[string]bool{}, map[string]bool{}
+		for _, p := range c.Projects {
+			seenName[p.Name], seenToken[p.Token.Reveal()] = true, true
+		}
+		for _, p := range more {
+			switch {
+			case seenName[p.Name] && p.Name == DefaultProject && token != "":
+				bad(projVar, "project %q is HCLOUD_TOKEN's; name this one differently", p.Name)
+			case seenName[p.Name]:
+				bad(projVar, "project %q is named twice", p.Name)
+			case seenToken[p.Token.Reveal()]:
+				bad(projVar, "project %q has the token of an earlier project (one token per project)", p.Name)
+			}
+			seenName[p.Name], seenToken[p.Token.Reveal()] = true, true
+			c.Projects = append(c.Projects, p)
+		}
+	}
 
 	if c.HCloudEndpoint != "" {
 		if u, err := url.Parse(c.HCloudEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -541,7 +652,10 @@ func (c *Config) Need(names ...string) error {
 		case "RACHEL_KEYRING":
 			missing = c.Keyring == nil
 		case "HCLOUD_TOKEN":
-			missing = c.HCloudToken.IsZero()
+			missing = len(c.HCloudProjects()) == 0
+			if missing {
+				n = "HCLOUD_TOKEN (or HCLOUD_PROJECTS)"
+			}
 		}
 		if missing {
 			errs = append(errs, fmt.Errorf("%s: required but not set", n))

@@ -160,3 +160,42 @@ func TestPlans(t *testing.T) {
 	_, err = config.Load(env(map[string]string{"HCLOUD_LOCATION": "fsn1;nbg1"}))
 	require.ErrorContains(t, err, "HCLOUD_LOCATION")
 }
+
+func TestProjects(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(map[string]string{"HCLOUD_TOKEN": "tok-a", "HCLOUD_PROJECTS": "eu-2=tok-b, eu-3=tok-c"}))
+	require.NoError(t, err)
+	require.Equal(t, []string{"default", "eu-2", "eu-3"}, c.ProjectNames())
+	p, ok := c.Project("eu-3")
+	require.True(t, ok)
+	require.Equal(t, "tok-c", p.Token.Reveal())
+	require.NoError(t, c.Need("HCLOUD_TOKEN"))
+
+	file := filepath.Join(t.TempDir(), "projects")
+	require.NoError(t, os.WriteFile(file, []byte("# ours\ndefault=tok-a\n\nb=tok-b\n"), 0o600))
+	c, err = config.Load(env(map[string]string{"HCLOUD_PROJECTS_FILE": file}))
+	require.NoError(t, err)
+	require.Equal(t, []string{"default", "b"}, c.ProjectNames())
+	require.True(t, c.HCloudToken.IsZero())
+
+	// A Config built in code with only the token has the default project.
+	require.Equal(t, []string{"default"}, (&config.Config{HCloudToken: secrets.NewSecret("x")}).ProjectNames())
+	none, err := config.Load(env(nil))
+	require.NoError(t, err)
+	require.ErrorContains(t, none.Need("HCLOUD_TOKEN"), "HCLOUD_PROJECTS")
+
+	for name, e := range map[string]map[string]string{
+		"HCLOUD_PROJECTS":       {"HCLOUD_PROJECTS": "b"},
+		"HCLOUD_PROJECTS ":      {"HCLOUD_PROJECTS": "B=secret-token-1"},
+		"HCLOUD_PROJECTS  ":     {"HCLOUD_PROJECTS": "b=secret-token-1,b=secret-token-2"},
+		"HCLOUD_PROJECTS   ":    {"HCLOUD_TOKEN": "secret-token-1", "HCLOUD_PROJECTS": "b=secret-token-1"},
+		"HCLOUD_PROJECTS    ":   {"HCLOUD_TOKEN": "secret-token-1", "HCLOUD_PROJECTS": "default=secret-token-2"},
+		"HCLOUD_PROJECTS_FILE":  {"HCLOUD_PROJECTS_FILE": "/nonexistent/projects"},
+		"HCLOUD_PROJECTS_FILE ": {"HCLOUD_PROJECTS_FILE": file, "HCLOUD_PROJECTS": "c=secret-token-3"},
+	} {
+		_, err := config.Load(env(e))
+		require.Error(t, err, name)
+		require.Contains(t, err.Error(), strings.TrimSpace(name)+":", e)
+		require.NotContains(t, err.Error(), "secret-token", "a token is never echoed")
+	}
+}

@@ -251,6 +251,11 @@ func newScrubber(cfg *config.Config) *scrubber {
 			s.values = append(s.values, v.Reveal())
 		}
 	}
+	for _, p := range cfg.HCloudProjects() {
+		if p.Token.Reveal() != "" {
+			s.values = append(s.values, p.Token.Reveal())
+		}
+	}
 	if cfg.NotifySMTP != nil && cfg.NotifySMTP.Password.Reveal() != "" {
 		s.values = append(s.values, cfg.NotifySMTP.Password.Reveal())
 	}
