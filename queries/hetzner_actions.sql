@@ -10,6 +10,13 @@ ON CONFLICT (id) DO NOTHING;
 -- Every action in flight, of every subscription: the poller's batch.
 SELECT id, subscription_id, progress FROM hetzner_actions WHERE status = 'running' ORDER BY id LIMIT @lim::int;
 
+-- name: HetznerActionListRunningInProject :many
+-- The actions in flight of the subscriptions in one Hetzner project: that project's poller's batch.
+SELECT a.id, a.subscription_id, a.progress FROM hetzner_actions a
+JOIN subscriptions s ON s.id = a.subscription_id
+WHERE a.status = 'running' AND s.hetzner_project = @project::text
+ORDER BY a.id LIMIT @lim::int;
+
 -- name: HetznerActionFinish :one
 UPDATE hetzner_actions
 SET status = @status::text, progress = @progress::int, error_code = sqlc.narg(error_code)::text,

@@ -63,11 +63,36 @@ SET ok = EXCLUDED.ok, reasons = EXCLUDED.reasons, checked_at = EXCLUDED.checked_
 SELECT * FROM preflight_result;
 
 -- name: ProjectLimitPut :exec
-INSERT INTO hetzner_project_limit (server_limit, seen_at) VALUES (@server_limit::int, now())
-ON CONFLICT (singleton) DO UPDATE SET server_limit = EXCLUDED.server_limit, seen_at = EXCLUDED.seen_at;
+INSERT INTO hetzner_project_limit (project, server_limit, seen_at) VALUES (@project::text, @server_limit::int, now())
+ON CONFLICT (project) DO UPDATE SET server_limit = EXCLUDED.server_limit, seen_at = EXCLUDED.seen_at;
 
--- name: ProjectLimitGet :one
-SELECT * FROM hetzner_project_limit;
+-- name: ProjectLimitList :many
+SELECT * FROM hetzner_project_limit ORDER BY project;
+
+-- name: PlacementLock :exec
+-- Serialises placements (per transaction), so that a burst spreads evenly over the projects.
+SELECT pg_advisory_xact_lock(hashtextextended('rachel-project-placement', 0));
+
+-- name: ProjectUsage :many
+-- Per configured project (in the given order): the servers it holds or is creating for us
+-- (through subscriptions_project_used_idx) and the server limit learnt from Hetzner (NULL: not
+-- hit yet).
+SELECT p.name::text AS project,
+       (SELECT count(*) FROM subscriptions s
+        WHERE s.hetzner_project = p.name
+          AND (s.hetzner_server_id IS NOT NULL OR s.provisioning_status = 'creating'))::int AS used,
+       l.server_limit AS server_limit
+FROM unnest(@names::text[]) WITH ORDINALITY AS p(name, ord)
+LEFT JOIN hetzner_project_limit l ON l.project = p.name
+ORDER BY p.ord;
+
+-- name: ProvisionSetProject :execrows
+-- Places the subscription in a project, or moves it from @from_project while it holds nothing
+-- there (no server, no SSH key).
+UPDATE subscriptions SET hetzner_project = @project::text, updated_at = now()
+WHERE id = @id::bigint
+  AND hetzner_project IS NOT DISTINCT FROM sqlc.narg(from_project)::text
+  AND hetzner_server_id IS NULL AND hetzner_ssh_key_id IS NULL;
 
 -- name: FleetSummary :one
 -- The servers the app holds in Hetzner and their monthly cost from the catalog's prices.

@@ -127,7 +127,7 @@ ORDER BY id;
 
 -- name: ProvisionListWithServer :many
 -- What the reconciler compares with Hetzner's listing.
-SELECT id, hetzner_server_id, provisioning_status, vps_hostname FROM subscriptions
+SELECT id, hetzner_server_id, provisioning_status, vps_hostname, hetzner_project FROM subscriptions
 WHERE hetzner_server_id IS NOT NULL;
 
 -- name: ProvisionMarkServerGone :one

@@ -1,8 +1,8 @@
 -- name: FindingUpsert :one
 -- Records drift once; seeing it again only moves last_seen_at.
-INSERT INTO reconcile_findings (kind, hetzner_server_id, server_name, subscription_id, server_created_at, server_type)
+INSERT INTO reconcile_findings (kind, hetzner_server_id, server_name, subscription_id, server_created_at, server_type, project)
 VALUES (@kind::text, @hetzner_server_id::bigint, @server_name::text, sqlc.narg(subscription_id)::bigint,
-        sqlc.narg(server_created_at)::timestamptz, @server_type::text)
+        sqlc.narg(server_created_at)::timestamptz, @server_type::text, @project::text)
 ON CONFLICT (kind, hetzner_server_id) WHERE resolved_at IS NULL
 DO UPDATE SET last_seen_at = now(), subscription_id = EXCLUDED.subscription_id
 RETURNING *;

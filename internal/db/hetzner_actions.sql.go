@@ -123,6 +123,45 @@ func (q *Queries) HetznerActionListRunning(ctx context.Context, db DBTX, lim int
 	return items, nil
 }
 
+const hetznerActionListRunningInProject = `-- name: HetznerActionListRunningInProject :many
+SELECT a.id, a.subscription_id, a.progress FROM hetzner_actions a
+JOIN subscriptions s ON s.id = a.subscription_id
+WHERE a.status = 'running' AND s.hetzner_project = $1::text
+ORDER BY a.id LIMIT $2::int
+`
+
+type HetznerActionListRunningInProjectParams struct {
+	Project string
+	Lim     int32
+}
+
+type HetznerActionListRunningInProjectRow struct {
+	ID             int64
+	SubscriptionID int64
+	Progress       int32
+}
+
+// The actions in flight of the subscriptions in one Hetzner project: that project's poller's batch.
+func (q *Queries) HetznerActionListRunningInProject(ctx context.Context, db DBTX, arg HetznerActionListRunningInProjectParams) ([]HetznerActionListRunningInProjectRow, error) {
+	rows, err := db.Query(ctx, hetznerActionListRunningInProject, arg.Project, arg.Lim)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []HetznerActionListRunningInProjectRow
+	for rows.Next() {
+		var i HetznerActionListRunningInProjectRow
+		if err := rows.Scan(&i.ID, &i.SubscriptionID, &i.Progress); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const hetznerActionListSince = `-- name: HetznerActionListSince :many
 SELECT id, subscription_id, command, status, progress, error_code, error_message, created_at, finished_at FROM hetzner_actions
 WHERE subscription_id = $1::bigint AND created_at >= $2::timestamptz

@@ -10,37 +10,58 @@ import (
 	"time"
 )
 
-const rateLimitGet = `-- name: RateLimitGet :one
-SELECT singleton, lim, remaining, reset_at, seen_at FROM hetzner_rate_limit
+const rateLimitList = `-- name: RateLimitList :many
+SELECT lim, remaining, reset_at, seen_at, project FROM hetzner_rate_limit ORDER BY project
 `
 
-func (q *Queries) RateLimitGet(ctx context.Context, db DBTX) (HetznerRateLimit, error) {
-	row := db.QueryRow(ctx, rateLimitGet)
-	var i HetznerRateLimit
-	err := row.Scan(
-		&i.Singleton,
-		&i.Lim,
-		&i.Remaining,
-		&i.ResetAt,
-		&i.SeenAt,
-	)
-	return i, err
+// Every project's latest budget (one row a project).
+func (q *Queries) RateLimitList(ctx context.Context, db DBTX) ([]HetznerRateLimit, error) {
+	rows, err := db.Query(ctx, rateLimitList)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []HetznerRateLimit
+	for rows.Next() {
+		var i HetznerRateLimit
+		if err := rows.Scan(
+			&i.Lim,
+			&i.Remaining,
+			&i.ResetAt,
+			&i.SeenAt,
+			&i.Project,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const rateLimitPut = `-- name: RateLimitPut :exec
-INSERT INTO hetzner_rate_limit (lim, remaining, reset_at, seen_at)
-VALUES ($1::int, $2::int, $3::timestamptz, now())
-ON CONFLICT (singleton) DO UPDATE
+INSERT INTO hetzner_rate_limit (project, lim, remaining, reset_at, seen_at)
+VALUES ($1::text, $2::int, $3::int, $4::timestamptz, now())
+ON CONFLICT (project) DO UPDATE
 SET lim = EXCLUDED.lim, remaining = EXCLUDED.remaining, reset_at = EXCLUDED.reset_at, seen_at = EXCLUDED.seen_at
 `
 
 type RateLimitPutParams struct {
+	Project   string
 	Lim       int32
 	Remaining int32
 	ResetAt   time.Time
 }
 
+// The latest RateLimit-* headers of one project's budget.
 func (q *Queries) RateLimitPut(ctx context.Context, db DBTX, arg RateLimitPutParams) error {
-	_, err := db.Exec(ctx, rateLimitPut, arg.Lim, arg.Remaining, arg.ResetAt)
+	_, err := db.Exec(ctx, rateLimitPut,
+		arg.Project,
+		arg.Lim,
+		arg.Remaining,
+		arg.ResetAt,
+	)
 	return err
 }

@@ -10,37 +10,50 @@ import (
 )
 
 const sharedResourceDelete = `-- name: SharedResourceDelete :exec
-DELETE FROM hetzner_shared_resources WHERE name = $1::text
+DELETE FROM hetzner_shared_resources WHERE project = $1::text AND name = $2::text
 `
 
-func (q *Queries) SharedResourceDelete(ctx context.Context, db DBTX, name string) error {
-	_, err := db.Exec(ctx, sharedResourceDelete, name)
+type SharedResourceDeleteParams struct {
+	Project string
+	Name    string
+}
+
+func (q *Queries) SharedResourceDelete(ctx context.Context, db DBTX, arg SharedResourceDeleteParams) error {
+	_, err := db.Exec(ctx, sharedResourceDelete, arg.Project, arg.Name)
 	return err
 }
 
 const sharedResourceGet = `-- name: SharedResourceGet :one
-SELECT name, kind, hetzner_id, created_at FROM hetzner_shared_resources WHERE name = $1::text
+SELECT name, kind, hetzner_id, created_at, project FROM hetzner_shared_resources WHERE project = $1::text AND name = $2::text
 `
 
-func (q *Queries) SharedResourceGet(ctx context.Context, db DBTX, name string) (HetznerSharedResource, error) {
-	row := db.QueryRow(ctx, sharedResourceGet, name)
+type SharedResourceGetParams struct {
+	Project string
+	Name    string
+}
+
+func (q *Queries) SharedResourceGet(ctx context.Context, db DBTX, arg SharedResourceGetParams) (HetznerSharedResource, error) {
+	row := db.QueryRow(ctx, sharedResourceGet, arg.Project, arg.Name)
 	var i HetznerSharedResource
 	err := row.Scan(
 		&i.Name,
 		&i.Kind,
 		&i.HetznerID,
 		&i.CreatedAt,
+		&i.Project,
 	)
 	return i, err
 }
 
 const sharedResourcePut = `-- name: SharedResourcePut :one
-INSERT INTO hetzner_shared_resources (name, kind, hetzner_id) VALUES ($1::text, $2::text, $3::bigint)
-ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name
-RETURNING name, kind, hetzner_id, created_at
+INSERT INTO hetzner_shared_resources (project, name, kind, hetzner_id)
+VALUES ($1::text, $2::text, $3::text, $4::bigint)
+ON CONFLICT (project, name) DO UPDATE SET name = EXCLUDED.name
+RETURNING name, kind, hetzner_id, created_at, project
 `
 
 type SharedResourcePutParams struct {
+	Project   string
 	Name      string
 	Kind      string
 	HetznerID int64
@@ -48,13 +61,19 @@ type SharedResourcePutParams struct {
 
 // The first writer wins; a second worker that raced to create the same resource adopts it.
 func (q *Queries) SharedResourcePut(ctx context.Context, db DBTX, arg SharedResourcePutParams) (HetznerSharedResource, error) {
-	row := db.QueryRow(ctx, sharedResourcePut, arg.Name, arg.Kind, arg.HetznerID)
+	row := db.QueryRow(ctx, sharedResourcePut,
+		arg.Project,
+		arg.Name,
+		arg.Kind,
+		arg.HetznerID,
+	)
 	var i HetznerSharedResource
 	err := row.Scan(
 		&i.Name,
 		&i.Kind,
 		&i.HetznerID,
 		&i.CreatedAt,
+		&i.Project,
 	)
 	return i, err
 }

@@ -124,6 +124,16 @@ func (q *Queries) LimitWaitStart(ctx context.Context, db DBTX, id int64) (bool, 
 	return started, err
 }
 
+const placementLock = `-- name: PlacementLock :exec
+SELECT pg_advisory_xact_lock(hashtextextended('rachel-project-placement', 0))
+`
+
+// Serialises placements (per transaction), so that a burst spreads evenly over the projects.
+func (q *Queries) PlacementLock(ctx context.Context, db DBTX) error {
+	_, err := db.Exec(ctx, placementLock)
+	return err
+}
+
 const preflightGet = `-- name: PreflightGet :one
 SELECT singleton, ok, reasons, checked_at FROM preflight_result
 `
@@ -152,25 +162,106 @@ func (q *Queries) PreflightPut(ctx context.Context, db DBTX, reasons []string) e
 	return err
 }
 
-const projectLimitGet = `-- name: ProjectLimitGet :one
-SELECT singleton, server_limit, seen_at FROM hetzner_project_limit
+const projectLimitList = `-- name: ProjectLimitList :many
+SELECT server_limit, seen_at, project FROM hetzner_project_limit ORDER BY project
 `
 
-func (q *Queries) ProjectLimitGet(ctx context.Context, db DBTX) (HetznerProjectLimit, error) {
-	row := db.QueryRow(ctx, projectLimitGet)
-	var i HetznerProjectLimit
-	err := row.Scan(&i.Singleton, &i.ServerLimit, &i.SeenAt)
-	return i, err
+func (q *Queries) ProjectLimitList(ctx context.Context, db DBTX) ([]HetznerProjectLimit, error) {
+	rows, err := db.Query(ctx, projectLimitList)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []HetznerProjectLimit
+	for rows.Next() {
+		var i HetznerProjectLimit
+		if err := rows.Scan(&i.ServerLimit, &i.SeenAt, &i.Project); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const projectLimitPut = `-- name: ProjectLimitPut :exec
-INSERT INTO hetzner_project_limit (server_limit, seen_at) VALUES ($1::int, now())
-ON CONFLICT (singleton) DO UPDATE SET server_limit = EXCLUDED.server_limit, seen_at = EXCLUDED.seen_at
+INSERT INTO hetzner_project_limit (project, server_limit, seen_at) VALUES ($1::text, $2::int, now())
+ON CONFLICT (project) DO UPDATE SET server_limit = EXCLUDED.server_limit, seen_at = EXCLUDED.seen_at
 `
 
-func (q *Queries) ProjectLimitPut(ctx context.Context, db DBTX, serverLimit int32) error {
-	_, err := db.Exec(ctx, projectLimitPut, serverLimit)
+type ProjectLimitPutParams struct {
+	Project     string
+	ServerLimit int32
+}
+
+func (q *Queries) ProjectLimitPut(ctx context.Context, db DBTX, arg ProjectLimitPutParams) error {
+	_, err := db.Exec(ctx, projectLimitPut, arg.Project, arg.ServerLimit)
 	return err
+}
+
+const projectUsage = `-- name: ProjectUsage :many
+SELECT p.name::text AS project,
+       (SELECT count(*) FROM subscriptions s
+        WHERE s.hetzner_project = p.name
+          AND (s.hetzner_server_id IS NOT NULL OR s.provisioning_status = 'creating'))::int AS used,
+       l.server_limit AS server_limit
+FROM unnest($1::text[]) WITH ORDINALITY AS p(name, ord)
+LEFT JOIN hetzner_project_limit l ON l.project = p.name
+ORDER BY p.ord
+`
+
+type ProjectUsageRow struct {
+	Project     string
+	Used        int32
+	ServerLimit *int32
+}
+
+// Per configured project (in the given order): the servers it holds or is creating for us
+// (through subscriptions_project_used_idx) and the server limit learnt from Hetzner (NULL: not
+// hit yet).
+func (q *Queries) ProjectUsage(ctx context.Context, db DBTX, names []string) ([]ProjectUsageRow, error) {
+	rows, err := db.Query(ctx, projectUsage, names)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ProjectUsageRow
+	for rows.Next() {
+		var i ProjectUsageRow
+		if err := rows.Scan(&i.Project, &i.Used, &i.ServerLimit); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const provisionSetProject = `-- name: ProvisionSetProject :execrows
+UPDATE subscriptions SET hetzner_project = $1::text, updated_at = now()
+WHERE id = $2::bigint
+  AND hetzner_project IS NOT DISTINCT FROM $3::text
+  AND hetzner_server_id IS NULL AND hetzner_ssh_key_id IS NULL
+`
+
+type ProvisionSetProjectParams struct {
+	Project     string
+	ID          int64
+	FromProject *string
+}
+
+// Places the subscription in a project, or moves it from @from_project while it holds nothing
+// there (no server, no SSH key).
+func (q *Queries) ProvisionSetProject(ctx context.Context, db DBTX, arg ProvisionSetProjectParams) (int64, error) {
+	result, err := db.Exec(ctx, provisionSetProject, arg.Project, arg.ID, arg.FromProject)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const provisionSetServerFacts = `-- name: ProvisionSetServerFacts :exec

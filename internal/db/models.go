@@ -217,17 +217,17 @@ type HetznerAction struct {
 }
 
 type HetznerProjectLimit struct {
-	Singleton   bool
 	ServerLimit int32
 	SeenAt      time.Time
+	Project     string
 }
 
 type HetznerRateLimit struct {
-	Singleton bool
 	Lim       int32
 	Remaining int32
 	ResetAt   time.Time
 	SeenAt    time.Time
+	Project   string
 }
 
 type HetznerSharedResource struct {
@@ -235,6 +235,7 @@ type HetznerSharedResource struct {
 	Kind      string
 	HetznerID int64
 	CreatedAt time.Time
+	Project   string
 }
 
 type Installation struct {
@@ -327,6 +328,7 @@ type ReconcileFinding struct {
 	LastSeenAt      time.Time
 	ResolvedAt      *time.Time
 	Resolution      *string
+	Project         string
 }
 
 type SecretReceipt struct {
@@ -386,6 +388,7 @@ type Subscription struct {
 	CallbackToken      []byte
 	HetznerTag         string
 	SearchText         string
+	HetznerProject     *string
 }
 
 type SubscriptionStatusCount struct {

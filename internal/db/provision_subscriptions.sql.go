@@ -18,7 +18,7 @@ SET provisioning_status = 'cloud_init',
     callback_expires_at = now() + make_interval(secs => $1::float8),
     updated_at          = now()
 WHERE id = $2::bigint AND provisioning_status = 'creating'
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project
 `
 
 type ProvisionAwaitCallbackParams struct {
@@ -62,6 +62,7 @@ func (q *Queries) ProvisionAwaitCallback(ctx context.Context, db DBTX, arg Provi
 		&i.CallbackToken,
 		&i.HetznerTag,
 		&i.SearchText,
+		&i.HetznerProject,
 	)
 	return i, err
 }
@@ -107,7 +108,7 @@ SET provisioning_status  = 'injecting_secrets',
     callback_received_at = now(),
     updated_at           = now()
 WHERE id = $1::bigint AND provisioning_status IN ('creating', 'cloud_init')
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project
 `
 
 // cloud_init → injecting_secrets; the token is spent. A VPS may call back before the poller has
@@ -147,6 +148,7 @@ func (q *Queries) ProvisionCallbackReceived(ctx context.Context, db DBTX, id int
 		&i.CallbackToken,
 		&i.HetznerTag,
 		&i.SearchText,
+		&i.HetznerProject,
 	)
 	return i, err
 }
@@ -169,7 +171,7 @@ SET provisioning_status = 'injecting_secrets',
     callback_token      = NULL,
     updated_at          = now()
 WHERE id = $1::bigint AND provisioning_status = 'cloud_init'
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project
 `
 
 // cloud_init → injecting_secrets without a callback: the worker saw over SSH, with the pinned host
@@ -209,6 +211,7 @@ func (q *Queries) ProvisionCloudInitConfirmed(ctx context.Context, db DBTX, id i
 		&i.CallbackToken,
 		&i.HetznerTag,
 		&i.SearchText,
+		&i.HetznerProject,
 	)
 	return i, err
 }
@@ -230,7 +233,7 @@ SET provisioning_status  = 'destroyed',
     callback_expires_at  = NULL,
     updated_at           = now()
 WHERE id = $1::bigint AND provisioning_status = 'destroying'
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project
 `
 
 // Nothing is left in Hetzner: forget the keys and addresses, keep the row and its history.
@@ -269,6 +272,7 @@ func (q *Queries) ProvisionDestroyed(ctx context.Context, db DBTX, id int64) (Su
 		&i.CallbackToken,
 		&i.HetznerTag,
 		&i.SearchText,
+		&i.HetznerProject,
 	)
 	return i, err
 }
@@ -283,7 +287,7 @@ SET provisioning_status = $1::provisioning_status,
     updated_at          = now()
 WHERE id = $2::bigint
   AND provisioning_status IS NOT DISTINCT FROM $3::provisioning_status
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project
 `
 
 type ProvisionEnterParams struct {
@@ -330,6 +334,7 @@ func (q *Queries) ProvisionEnter(ctx context.Context, db DBTX, arg ProvisionEnte
 		&i.CallbackToken,
 		&i.HetznerTag,
 		&i.SearchText,
+		&i.HetznerProject,
 	)
 	return i, err
 }
@@ -341,7 +346,7 @@ SET provisioning_status = 'failed',
     provisioning_error  = $2::text,
     updated_at          = now()
 WHERE id = $3::bigint AND provisioning_status = $1::provisioning_status
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project
 `
 
 type ProvisionFailParams struct {
@@ -386,12 +391,13 @@ func (q *Queries) ProvisionFail(ctx context.Context, db DBTX, arg ProvisionFailP
 		&i.CallbackToken,
 		&i.HetznerTag,
 		&i.SearchText,
+		&i.HetznerProject,
 	)
 	return i, err
 }
 
 const provisionGetByCallbackToken = `-- name: ProvisionGetByCallbackToken :one
-SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text FROM subscriptions WHERE callback_token_hash = $1::bytea FOR UPDATE
+SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project FROM subscriptions WHERE callback_token_hash = $1::bytea FOR UPDATE
 `
 
 func (q *Queries) ProvisionGetByCallbackToken(ctx context.Context, db DBTX, hash []byte) (Subscription, error) {
@@ -429,12 +435,13 @@ func (q *Queries) ProvisionGetByCallbackToken(ctx context.Context, db DBTX, hash
 		&i.CallbackToken,
 		&i.HetznerTag,
 		&i.SearchText,
+		&i.HetznerProject,
 	)
 	return i, err
 }
 
 const provisionListWithServer = `-- name: ProvisionListWithServer :many
-SELECT id, hetzner_server_id, provisioning_status, vps_hostname FROM subscriptions
+SELECT id, hetzner_server_id, provisioning_status, vps_hostname, hetzner_project FROM subscriptions
 WHERE hetzner_server_id IS NOT NULL
 `
 
@@ -443,6 +450,7 @@ type ProvisionListWithServerRow struct {
 	HetznerServerID    *int64
 	ProvisioningStatus *ProvisioningStatus
 	VpsHostname        *string
+	HetznerProject     *string
 }
 
 // What the reconciler compares with Hetzner's listing.
@@ -460,6 +468,7 @@ func (q *Queries) ProvisionListWithServer(ctx context.Context, db DBTX) ([]Provi
 			&i.HetznerServerID,
 			&i.ProvisioningStatus,
 			&i.VpsHostname,
+			&i.HetznerProject,
 		); err != nil {
 			return nil, err
 		}
@@ -483,7 +492,7 @@ SET provisioning_status = 'failed',
     updated_at          = now()
 WHERE id = $2::bigint AND provisioning_status = $3::provisioning_status
   AND $3::provisioning_status NOT IN ('destroying', 'destroyed')
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project
 `
 
 type ProvisionMarkServerGoneParams struct {
@@ -529,6 +538,7 @@ func (q *Queries) ProvisionMarkServerGone(ctx context.Context, db DBTX, arg Prov
 		&i.CallbackToken,
 		&i.HetznerTag,
 		&i.SearchText,
+		&i.HetznerProject,
 	)
 	return i, err
 }
@@ -537,7 +547,7 @@ const provisionReady = `-- name: ProvisionReady :one
 UPDATE subscriptions
 SET provisioning_status = 'ready', provisioned_at = coalesce(provisioned_at, now()), step_started_at = now(), updated_at = now()
 WHERE id = $1::bigint AND provisioning_status = 'injecting_secrets'
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project
 `
 
 func (q *Queries) ProvisionReady(ctx context.Context, db DBTX, id int64) (Subscription, error) {
@@ -575,6 +585,7 @@ func (q *Queries) ProvisionReady(ctx context.Context, db DBTX, id int64) (Subscr
 		&i.CallbackToken,
 		&i.HetznerTag,
 		&i.SearchText,
+		&i.HetznerProject,
 	)
 	return i, err
 }
@@ -613,7 +624,7 @@ UPDATE subscriptions
 SET callback_token_hash = $1::bytea, callback_token = $2::bytea,
     callback_received_at = NULL, callback_expires_at = NULL, updated_at = now()
 WHERE id = $3::bigint AND (callback_token IS NULL OR $4::boolean)
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project
 `
 
 type ProvisionSetCallbackTokenParams struct {
@@ -667,6 +678,7 @@ func (q *Queries) ProvisionSetCallbackToken(ctx context.Context, db DBTX, arg Pr
 		&i.CallbackToken,
 		&i.HetznerTag,
 		&i.SearchText,
+		&i.HetznerProject,
 	)
 	return i, err
 }
@@ -679,7 +691,7 @@ SET ssh_private_key      = $1::bytea,
     ssh_host_key_public  = $4::text,
     updated_at           = now()
 WHERE id = $5::bigint AND ssh_private_key IS NULL
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project
 `
 
 type ProvisionSetKeysParams struct {
@@ -732,6 +744,7 @@ func (q *Queries) ProvisionSetKeys(ctx context.Context, db DBTX, arg ProvisionSe
 		&i.CallbackToken,
 		&i.HetznerTag,
 		&i.SearchText,
+		&i.HetznerProject,
 	)
 	return i, err
 }

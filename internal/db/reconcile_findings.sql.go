@@ -11,7 +11,7 @@ import (
 )
 
 const findingGetForUpdate = `-- name: FindingGetForUpdate :one
-SELECT id, kind, hetzner_server_id, server_name, subscription_id, server_created_at, server_type, first_seen_at, last_seen_at, resolved_at, resolution FROM reconcile_findings WHERE id = $1::bigint FOR UPDATE
+SELECT id, kind, hetzner_server_id, server_name, subscription_id, server_created_at, server_type, first_seen_at, last_seen_at, resolved_at, resolution, project FROM reconcile_findings WHERE id = $1::bigint FOR UPDATE
 `
 
 func (q *Queries) FindingGetForUpdate(ctx context.Context, db DBTX, id int64) (ReconcileFinding, error) {
@@ -29,12 +29,13 @@ func (q *Queries) FindingGetForUpdate(ctx context.Context, db DBTX, id int64) (R
 		&i.LastSeenAt,
 		&i.ResolvedAt,
 		&i.Resolution,
+		&i.Project,
 	)
 	return i, err
 }
 
 const findingGetOpen = `-- name: FindingGetOpen :one
-SELECT f.id, f.kind, f.hetzner_server_id, f.server_name, f.subscription_id, f.server_created_at, f.server_type, f.first_seen_at, f.last_seen_at, f.resolved_at, f.resolution, coalesce(c.email, '')::text AS customer_email
+SELECT f.id, f.kind, f.hetzner_server_id, f.server_name, f.subscription_id, f.server_created_at, f.server_type, f.first_seen_at, f.last_seen_at, f.resolved_at, f.resolution, f.project, coalesce(c.email, '')::text AS customer_email
 FROM reconcile_findings f
 LEFT JOIN subscriptions s ON s.id = f.subscription_id
 LEFT JOIN customers c ON c.id = s.customer_id
@@ -61,13 +62,14 @@ func (q *Queries) FindingGetOpen(ctx context.Context, db DBTX, id int64) (Findin
 		&i.ReconcileFinding.LastSeenAt,
 		&i.ReconcileFinding.ResolvedAt,
 		&i.ReconcileFinding.Resolution,
+		&i.ReconcileFinding.Project,
 		&i.CustomerEmail,
 	)
 	return i, err
 }
 
 const findingListOpen = `-- name: FindingListOpen :many
-SELECT f.id, f.kind, f.hetzner_server_id, f.server_name, f.subscription_id, f.server_created_at, f.server_type, f.first_seen_at, f.last_seen_at, f.resolved_at, f.resolution, coalesce(c.email, '')::text AS customer_email
+SELECT f.id, f.kind, f.hetzner_server_id, f.server_name, f.subscription_id, f.server_created_at, f.server_type, f.first_seen_at, f.last_seen_at, f.resolved_at, f.resolution, f.project, coalesce(c.email, '')::text AS customer_email
 FROM reconcile_findings f
 LEFT JOIN subscriptions s ON s.id = f.subscription_id
 LEFT JOIN customers c ON c.id = s.customer_id
@@ -103,6 +105,7 @@ func (q *Queries) FindingListOpen(ctx context.Context, db DBTX, lim int32) ([]Fi
 			&i.ReconcileFinding.LastSeenAt,
 			&i.ReconcileFinding.ResolvedAt,
 			&i.ReconcileFinding.Resolution,
+			&i.ReconcileFinding.Project,
 			&i.CustomerEmail,
 		); err != nil {
 			return nil, err
@@ -145,12 +148,12 @@ func (q *Queries) FindingResolveUnseen(ctx context.Context, db DBTX, runStartedA
 }
 
 const findingUpsert = `-- name: FindingUpsert :one
-INSERT INTO reconcile_findings (kind, hetzner_server_id, server_name, subscription_id, server_created_at, server_type)
+INSERT INTO reconcile_findings (kind, hetzner_server_id, server_name, subscription_id, server_created_at, server_type, project)
 VALUES ($1::text, $2::bigint, $3::text, $4::bigint,
-        $5::timestamptz, $6::text)
+        $5::timestamptz, $6::text, $7::text)
 ON CONFLICT (kind, hetzner_server_id) WHERE resolved_at IS NULL
 DO UPDATE SET last_seen_at = now(), subscription_id = EXCLUDED.subscription_id
-RETURNING id, kind, hetzner_server_id, server_name, subscription_id, server_created_at, server_type, first_seen_at, last_seen_at, resolved_at, resolution
+RETURNING id, kind, hetzner_server_id, server_name, subscription_id, server_created_at, server_type, first_seen_at, last_seen_at, resolved_at, resolution, project
 `
 
 type FindingUpsertParams struct {
@@ -160,6 +163,7 @@ type FindingUpsertParams struct {
 	SubscriptionID  *int64
 	ServerCreatedAt *time.Time
 	ServerType      string
+	Project         string
 }
 
 // Records drift once; seeing it again only moves last_seen_at.
@@ -171,6 +175,7 @@ func (q *Queries) FindingUpsert(ctx context.Context, db DBTX, arg FindingUpsertP
 		arg.SubscriptionID,
 		arg.ServerCreatedAt,
 		arg.ServerType,
+		arg.Project,
 	)
 	var i ReconcileFinding
 	err := row.Scan(
@@ -185,6 +190,7 @@ func (q *Queries) FindingUpsert(ctx context.Context, db DBTX, arg FindingUpsertP
 		&i.LastSeenAt,
 		&i.ResolvedAt,
 		&i.Resolution,
+		&i.Project,
 	)
 	return i, err
 }

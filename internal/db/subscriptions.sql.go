@@ -107,7 +107,7 @@ func (q *Queries) SubscriptionCountUpTo(ctx context.Context, db DBTX, arg Subscr
 const subscriptionCreate = `-- name: SubscriptionCreate :one
 INSERT INTO subscriptions (customer_id, plan, billing_status)
 VALUES ($1::bigint, $2::text, $3::text)
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project
 `
 
 type SubscriptionCreateParams struct {
@@ -151,6 +151,7 @@ func (q *Queries) SubscriptionCreate(ctx context.Context, db DBTX, arg Subscript
 		&i.CallbackToken,
 		&i.HetznerTag,
 		&i.SearchText,
+		&i.HetznerProject,
 	)
 	return i, err
 }
@@ -237,7 +238,7 @@ func (q *Queries) SubscriptionExportPage(ctx context.Context, db DBTX, arg Subsc
 }
 
 const subscriptionGet = `-- name: SubscriptionGet :one
-SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text FROM subscriptions WHERE id = $1::bigint
+SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project FROM subscriptions WHERE id = $1::bigint
 `
 
 func (q *Queries) SubscriptionGet(ctx context.Context, db DBTX, id int64) (Subscription, error) {
@@ -275,12 +276,13 @@ func (q *Queries) SubscriptionGet(ctx context.Context, db DBTX, id int64) (Subsc
 		&i.CallbackToken,
 		&i.HetznerTag,
 		&i.SearchText,
+		&i.HetznerProject,
 	)
 	return i, err
 }
 
 const subscriptionGetForUpdate = `-- name: SubscriptionGetForUpdate :one
-SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text FROM subscriptions WHERE id = $1::bigint FOR UPDATE
+SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project FROM subscriptions WHERE id = $1::bigint FOR UPDATE
 `
 
 func (q *Queries) SubscriptionGetForUpdate(ctx context.Context, db DBTX, id int64) (Subscription, error) {
@@ -318,6 +320,7 @@ func (q *Queries) SubscriptionGetForUpdate(ctx context.Context, db DBTX, id int6
 		&i.CallbackToken,
 		&i.HetznerTag,
 		&i.SearchText,
+		&i.HetznerProject,
 	)
 	return i, err
 }
@@ -484,7 +487,7 @@ func (q *Queries) SubscriptionList(ctx context.Context, db DBTX, arg Subscriptio
 }
 
 const subscriptionListByCustomer = `-- name: SubscriptionListByCustomer :many
-SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text FROM subscriptions WHERE customer_id = $1::bigint ORDER BY id
+SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project FROM subscriptions WHERE customer_id = $1::bigint ORDER BY id
 `
 
 func (q *Queries) SubscriptionListByCustomer(ctx context.Context, db DBTX, customerID int64) ([]Subscription, error) {
@@ -528,6 +531,7 @@ func (q *Queries) SubscriptionListByCustomer(ctx context.Context, db DBTX, custo
 			&i.CallbackToken,
 			&i.HetznerTag,
 			&i.SearchText,
+			&i.HetznerProject,
 		); err != nil {
 			return nil, err
 		}
@@ -605,7 +609,7 @@ func (q *Queries) SubscriptionStuck(ctx context.Context, db DBTX, arg Subscripti
 const subscriptionUpdatePlan = `-- name: SubscriptionUpdatePlan :one
 UPDATE subscriptions SET plan = $1::text, billing_status = $2::text, updated_at = now()
 WHERE id = $3::bigint
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project
 `
 
 type SubscriptionUpdatePlanParams struct {
@@ -649,6 +653,7 @@ func (q *Queries) SubscriptionUpdatePlan(ctx context.Context, db DBTX, arg Subsc
 		&i.CallbackToken,
 		&i.HetznerTag,
 		&i.SearchText,
+		&i.HetznerProject,
 	)
 	return i, err
 }

@@ -19,7 +19,7 @@ import (
 type destroyStep struct {
 	pool        *pgxpool.Pool
 	q           *db.Queries
-	hc          *hcloud.Client
+	project     func(db.Subscription) (*hproject, error) // the subscription's Hetzner project
 	inst        *installationID
 	jobs        inserter
 	nudgePoller func()
@@ -36,9 +36,14 @@ func (s *destroyStep) run(ctx context.Context, sub db.Subscription) (outcome, er
 	if sub.HetznerServerID != nil {
 		return s.deleteServer(ctx, sub)
 	}
+	// Everything of the subscription lives in its recorded project.
+	p, err := s.project(sub)
+	if err != nil {
+		return waiting, err
+	}
 	if sub.CallbackTokenHash != nil {
 		// A create may have gone out without its server being recorded.
-		srv, _, err := s.hc.Server.GetByName(ctx, name)
+		srv, _, err := p.hc.Server.GetByName(ctx, name)
 		if err != nil {
 			return waiting, hetznerError("look up the server", err)
 		}
@@ -50,7 +55,7 @@ func (s *destroyStep) run(ctx context.Context, sub db.Subscription) (outcome, er
 		}
 	}
 	if sub.HetznerSshKeyID != nil {
-		_, err := s.hc.SSHKey.Delete(ctx, &hcloud.SSHKey{ID: *sub.HetznerSshKeyID})
+		_, err := p.hc.SSHKey.Delete(ctx, &hcloud.SSHKey{ID: *sub.HetznerSshKeyID})
 		if err != nil && !hcloud.IsError(err, hcloud.ErrorCodeNotFound) {
 			return waiting, hetznerError("delete the SSH key", err)
 		}
@@ -59,12 +64,12 @@ func (s *destroyStep) run(ctx context.Context, sub db.Subscription) (outcome, er
 		}
 	} else if sub.SshPublicKey != nil {
 		// An upload may have gone out without its key being recorded.
-		key, _, err := s.hc.SSHKey.GetByName(ctx, name)
+		key, _, err := p.hc.SSHKey.GetByName(ctx, name)
 		if err != nil {
 			return waiting, hetznerError("look up the SSH key", err)
 		}
 		if key != nil && ownedBy(key.Labels, inst, sub) {
-			if _, err := s.hc.SSHKey.Delete(ctx, key); err != nil && !hcloud.IsError(err, hcloud.ErrorCodeNotFound) {
+			if _, err := p.hc.SSHKey.Delete(ctx, key); err != nil && !hcloud.IsError(err, hcloud.ErrorCodeNotFound) {
 				return waiting, hetznerError("delete the SSH key", err)
 			}
 		}
@@ -91,6 +96,10 @@ func (s *destroyStep) run(ctx context.Context, sub db.Subscription) (outcome, er
 // deleteServer deletes the recorded server and waits (through the poller) for its action.
 func (s *destroyStep) deleteServer(ctx context.Context, sub db.Subscription) (outcome, error) {
 	id := *sub.HetznerServerID
+	p, err := s.project(sub)
+	if err != nil {
+		return waiting, err
+	}
 	actions, err := s.q.HetznerActionListSince(ctx, s.pool, db.HetznerActionListSinceParams{SubscriptionID: sub.ID, Since: *sub.StepStartedAt})
 	if err != nil {
 		return waiting, fmt.Errorf("read actions: %w", err)
@@ -113,7 +122,7 @@ func (s *destroyStep) deleteServer(ctx context.Context, sub db.Subscription) (ou
 		}
 		// error: fall through and ask again; a real failure repeats until the deadline.
 	}
-	res, _, err := s.hc.Server.DeleteWithResult(ctx, &hcloud.Server{ID: id})
+	res, _, err := p.hc.Server.DeleteWithResult(ctx, &hcloud.Server{ID: id})
 	if hcloud.IsError(err, hcloud.ErrorCodeNotFound) {
 		if err := s.q.ProvisionClearServer(ctx, s.pool, sub.ID); err != nil {
 			return waiting, fmt.Errorf("forget deleted server: %w", err)
@@ -157,7 +166,14 @@ func (dw *destroyOrphanWorker) Work(ctx context.Context, job *river.Job[destroyO
 	if err != nil {
 		return err
 	}
-	srv, _, err := w.hc.Server.GetByID(ctx, job.Args.ServerID)
+	// The finding's project: a token of another project would not see the server.
+	p := w.projects[0]
+	if job.Args.Project != "" {
+		if p, err = w.projectNamed(job.Args.Project); err != nil {
+			return err
+		}
+	}
+	srv, _, err := p.hc.Server.GetByID(ctx, job.Args.ServerID)
 	if err != nil {
 		return fmt.Errorf("look up orphan server %d: %w", job.Args.ServerID, err)
 	}
@@ -168,7 +184,7 @@ func (dw *destroyOrphanWorker) Work(ctx context.Context, job *river.Job[destroyO
 		w.o.log.Warn("orphan deletion refused: the server is not this installation's", "server_id", srv.ID, "installation", srv.Labels[LabelInstallation])
 		return nil
 	}
-	res, _, err := w.hc.Server.DeleteWithResult(ctx, srv)
+	res, _, err := p.hc.Server.DeleteWithResult(ctx, srv)
 	if hcloud.IsError(err, hcloud.ErrorCodeNotFound) {
 		return nil
 	}
@@ -177,7 +193,7 @@ func (dw *destroyOrphanWorker) Work(ctx context.Context, job *river.Job[destroyO
 	}
 	// No subscription owns the server, so there is no row for the poller to follow: wait for the
 	// delete action the way hcloud-go offers (a failed action fails the job, which River retries).
-	if err := w.hc.Action.WaitFor(ctx, res.Action); err != nil {
+	if err := p.hc.Action.WaitFor(ctx, res.Action); err != nil {
 		return fmt.Errorf("delete orphan server %d: %w", job.Args.ServerID, err)
 	}
 	w.o.log.Info("orphan server deleted", "server_id", job.Args.ServerID, "finding_id", job.Args.FindingID)

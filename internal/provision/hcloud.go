@@ -73,19 +73,32 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 // turns retries off.
 const HCloudMaxRetries = 5
 
-// NewHCloudClient builds the Hetzner client from HCLOUD_TOKEN and HCLOUD_ENDPOINT, with retries,
-// a request timeout, and a transport feeding tracker (which may be nil). registry, when not nil,
-// receives hcloud-go's request metrics.
+// NewHCloudClient builds the Hetzner client of the first configured project (HCLOUD_TOKEN's)
+// and HCLOUD_ENDPOINT, with retries, a request timeout, and a transport feeding tracker (which
+// may be nil). registry, when not nil, receives hcloud-go's request metrics.
 func NewHCloudClient(cfg *config.Config, tracker *RateLimitTracker, registry prometheus.Registerer) (*hcloud.Client, error) {
-	if cfg.HCloudToken.IsZero() {
+	ps := cfg.HCloudProjects()
+	if len(ps) == 0 {
 		return nil, fmt.Errorf("hcloud client: HCLOUD_TOKEN: required but not set")
+	}
+	return newHCloudClient(cfg, ps[0], tracker, registry)
+}
+
+// NewHCloudClientFor builds the client of one configured project, as [NewHCloudClient] does.
+func NewHCloudClientFor(cfg *config.Config, p config.Project, tracker *RateLimitTracker, registry prometheus.Registerer) (*hcloud.Client, error) {
+	return newHCloudClient(cfg, p, tracker, registry)
+}
+
+func newHCloudClient(cfg *config.Config, p config.Project, tracker *RateLimitTracker, registry prometheus.Registerer) (*hcloud.Client, error) {
+	if p.Token.IsZero() {
+		return nil, fmt.Errorf("hcloud client: project %q has no token", p.Name)
 	}
 	var rt http.RoundTripper = http.DefaultTransport
 	if tracker != nil {
 		rt = tracker.Transport(rt)
 	}
 	opts := []hcloud.ClientOption{
-		hcloud.WithToken(cfg.HCloudToken.Reveal()),
+		hcloud.WithToken(p.Token.Reveal()),
 		hcloud.WithApplication("rachel-cloud-admin", "1"),
 		hcloud.WithHTTPClient(&http.Client{Transport: rt, Timeout: 30 * time.Second}),
 		hcloud.WithRetryOpts(hcloud.RetryOpts{

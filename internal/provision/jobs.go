@@ -61,6 +61,8 @@ func (reconcileArgs) InsertOpts() river.InsertOpts {
 type destroyOrphanArgs struct {
 	FindingID int64 `json:"finding_id"`
 	ServerID  int64 `json:"server_id"`
+	// Project is the Hetzner project the server was found in (empty: the first configured).
+	Project string `json:"project,omitempty"`
 }
 
 func (destroyOrphanArgs) Kind() string { return "provision_destroy_orphan" }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/hetznercloud/hcloud-go/v2/hcloud"
@@ -19,32 +20,44 @@ import (
 // hcloud-go's own WaitFor asks for 25 at a time.
 const actionsPerRequest = 25
 
-// pollLoop runs on the one worker holding the poller lock. It reads every running action of every
-// subscription in batched requests, backs off while nothing changes, and paces itself by
-// RateLimit-Remaining and RateLimit-Reset.
+// pollLoop runs on the one worker holding the poller lock: one poller per Hetzner project, each
+// with its own budget ([Worker.pollProject]).
 func (w *Worker) pollLoop(ctx context.Context) error {
 	t := w.o.timings
-	interval := t.PollMin
 	leader := false
-	for {
-		if !leader {
-			if err := w.withLockConn(func(c *pgxpool.Conn) (err error) {
-				leader, err = w.q.WorkerLockTry(ctx, c, pollerLockKey)
-				return err
-			}); err != nil {
-				return fmt.Errorf("poller lock: %w", err)
-			}
-			if !leader {
-				if !sleep(ctx, t.Sweep) {
-					return nil
-				}
-				continue
-			}
-			w.o.log.Info("this worker polls Hetzner actions", "worker_id", w.id)
+	for !leader {
+		if err := w.withLockConn(func(c *pgxpool.Conn) (err error) {
+			leader, err = w.q.WorkerLockTry(ctx, c, pollerLockKey)
+			return err
+		}); err != nil {
+			return fmt.Errorf("poller lock: %w", err)
 		}
-		n, changed, err := w.pollOnce(ctx)
+		if !leader {
+			if !sleep(ctx, t.Sweep) {
+				return nil
+			}
+			continue
+		}
+		w.o.log.Info("this worker polls Hetzner actions", "worker_id", w.id)
+	}
+	var wg sync.WaitGroup
+	for _, p := range w.projects {
+		wg.Go(func() { w.pollProject(ctx, p) })
+	}
+	wg.Wait()
+	return nil
+}
+
+// pollProject reads every running action of the project's subscriptions in batched requests,
+// backs off while nothing changes, and paces itself by the project's RateLimit-Remaining and
+// RateLimit-Reset.
+func (w *Worker) pollProject(ctx context.Context, p *hproject) {
+	t := w.o.timings
+	interval := t.PollMin
+	for {
+		n, changed, err := w.pollOnce(ctx, p)
 		if err != nil && ctx.Err() == nil {
-			w.o.log.Warn("poll Hetzner actions", "err", err)
+			w.o.log.Warn("poll Hetzner actions", "project", p.name, "err", err)
 		}
 		switch {
 		case changed:
@@ -54,18 +67,18 @@ func (w *Worker) pollLoop(ctx context.Context) error {
 		default:
 			interval = min(interval*2, t.PollMax)
 		}
-		wait := max(interval, w.rateLimitPause())
-		w.persistRateLimit(ctx)
+		wait := max(interval, p.rateLimitPause())
+		w.persistRateLimit(ctx, p)
 		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			timer.Stop()
-			return nil
-		case <-w.nudge:
+			return
+		case <-p.nudge:
 			timer.Stop()
 			// New actions were just recorded: they will not be done at once, so look after PollMin.
 			if !sleep(ctx, t.PollMin) {
-				return nil
+				return
 			}
 			interval = t.PollMin
 		case <-timer.C:
@@ -75,11 +88,11 @@ func (w *Worker) pollLoop(ctx context.Context) error {
 
 // rateLimitPause is how long to wait before the next poll so the project's budget lasts: after a
 // 429 until RateLimit-Reset, and below a tenth of the limit spread over the time to reset.
-func (w *Worker) rateLimitPause() time.Duration {
-	if w.rl == nil {
+func (p *hproject) rateLimitPause() time.Duration {
+	if p.rl == nil {
 		return 0
 	}
-	st, ok := w.rl.Latest()
+	st, ok := p.rl.Latest()
 	if !ok {
 		return 0
 	}
@@ -93,16 +106,17 @@ func (w *Worker) rateLimitPause() time.Duration {
 	return 0
 }
 
-// pollOnce reads the running actions; n is how many were running, changed whether any finished.
-func (w *Worker) pollOnce(ctx context.Context) (n int, changed bool, err error) {
-	rows, err := w.q.HetznerActionListRunning(ctx, w.pool, 1000)
+// pollOnce reads the running actions of the project's subscriptions; n is how many were running,
+// changed whether any finished.
+func (w *Worker) pollOnce(ctx context.Context, p *hproject) (n int, changed bool, err error) {
+	rows, err := w.q.HetznerActionListRunningInProject(ctx, w.pool, db.HetznerActionListRunningInProjectParams{Project: p.name, Lim: 1000})
 	if err != nil {
 		return 0, false, fmt.Errorf("list running actions: %w", err)
 	}
 	if len(rows) == 0 {
 		return 0, false, nil
 	}
-	known := make(map[int64]db.HetznerActionListRunningRow, len(rows))
+	known := make(map[int64]db.HetznerActionListRunningInProjectRow, len(rows))
 	ids := make([]int64, 0, len(rows))
 	for _, r := range rows {
 		known[r.ID] = r
@@ -111,7 +125,7 @@ func (w *Worker) pollOnce(ctx context.Context) (n int, changed bool, err error) 
 	finishedSubs := map[int64]bool{}
 	for chunk := range slices.Chunk(ids, actionsPerRequest) {
 		// PerPage -1 sends no per_page: GET /actions takes only id.
-		actions, _, err := w.hc.Action.List(ctx, hcloud.ActionListOpts{ListOpts: hcloud.ListOpts{PerPage: -1}, ID: chunk})
+		actions, _, err := p.hc.Action.List(ctx, hcloud.ActionListOpts{ListOpts: hcloud.ListOpts{PerPage: -1}, ID: chunk})
 		if err != nil {
 			return len(rows), changed, fmt.Errorf("GET /actions: %w", err)
 		}
@@ -177,14 +191,14 @@ func (w *Worker) wake(ctx context.Context, subID int64) error {
 	})
 }
 
-// persistRateLimit shares the latest headers with the web processes (the dashboard).
-func (w *Worker) persistRateLimit(ctx context.Context) {
-	if w.rl == nil {
+// persistRateLimit shares the project's latest headers with the web processes (the dashboard).
+func (w *Worker) persistRateLimit(ctx context.Context, p *hproject) {
+	if p.rl == nil {
 		return
 	}
-	st, ok := w.rl.Latest()
+	st, ok := p.rl.Latest()
 	if !ok || time.Since(st.Seen) > time.Minute {
 		return
 	}
-	_ = w.q.RateLimitPut(ctx, w.pool, db.RateLimitPutParams{Lim: int32(st.Limit), Remaining: int32(st.Remaining), ResetAt: st.Reset})
+	_ = w.q.RateLimitPut(ctx, w.pool, db.RateLimitPutParams{Project: p.name, Lim: int32(st.Limit), Remaining: int32(st.Remaining), ResetAt: st.Reset})
 }

@@ -44,6 +44,18 @@ const hetznerHost = "api.hetzner.cloud"
 // err is set when Hetzner could not be asked (network trouble, 5xx, rate limit): the checks did
 // not complete and nothing is concluded from them.
 func Preflight(ctx context.Context, cfg *config.Config, hc *hcloud.Client) (reasons []string, err error) {
+	name := config.DefaultProject
+	if ps := cfg.HCloudProjects(); len(ps) > 0 {
+		name = ps[0].Name
+	}
+	return PreflightProjects(ctx, cfg, []HCloudProject{{Name: name, Client: hc}})
+}
+
+// PreflightProjects is [Preflight] for several Hetzner projects: each project's token is
+// checked (it works, it may write) and each plan against each project (a project's images may
+// differ). A reason about a token names HCLOUD_TOKEN for the default project, else
+// HCLOUD_PROJECTS and the project's name; never the token.
+func PreflightProjects(ctx context.Context, cfg *config.Config, projects []HCloudProject) (reasons []string, err error) {
 	add := func(format string, args ...any) {
 		r := fmt.Sprintf(format, args...)
 		if !slices.Contains(reasons, r) {
@@ -52,34 +64,54 @@ func Preflight(ctx context.Context, cfg *config.Config, hc *hcloud.Client) (reas
 	}
 	checkPublicURL(cfg, add)
 	checkSSH(cfg, add)
-
-	types, err := hc.ServerType.All(ctx)
-	if hcloud.IsError(err, hcloud.ErrorCodeUnauthorized) {
-		add("HCLOUD_TOKEN: Hetzner refused the token (unauthorized): check that it is a valid API token of the project")
-		return reasons, nil
-	}
-	if err != nil {
-		return reasons, fmt.Errorf("read Hetzner's server types: %w", err)
-	}
-	if err := checkWritable(ctx, hc, add); err != nil {
-		return reasons, err
-	}
-	locations, err := hc.Location.All(ctx)
-	if err != nil {
-		return reasons, fmt.Errorf("read Hetzner's locations: %w", err)
-	}
-	for _, name := range config.PlanNames {
-		if err := checkPlan(ctx, hc, cfg.PlanFor(name), types, locations, add); err != nil {
+	for _, p := range projects {
+		if err := preflightProject(ctx, cfg, p, add); err != nil {
+			if len(projects) > 1 {
+				err = fmt.Errorf("project %s: %w", p.Name, err)
+			}
 			return reasons, err
 		}
 	}
 	return reasons, nil
 }
 
+// tokenVar names where a project's token comes from, for reasons.
+func tokenVar(project string) string {
+	if project == config.DefaultProject {
+		return "HCLOUD_TOKEN"
+	}
+	return fmt.Sprintf("HCLOUD_PROJECTS (project %s)", project)
+}
+
+func preflightProject(ctx context.Context, cfg *config.Config, p HCloudProject, add func(string, ...any)) error {
+	hc := p.Client
+	types, err := hc.ServerType.All(ctx)
+	if hcloud.IsError(err, hcloud.ErrorCodeUnauthorized) {
+		add("%s: Hetzner refused the token (unauthorized): check that it is a valid API token of the project", tokenVar(p.Name))
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read Hetzner's server types: %w", err)
+	}
+	if err := checkWritable(ctx, hc, tokenVar(p.Name), add); err != nil {
+		return err
+	}
+	locations, err := hc.Location.All(ctx)
+	if err != nil {
+		return fmt.Errorf("read Hetzner's locations: %w", err)
+	}
+	for _, name := range config.PlanNames {
+		if err := checkPlan(ctx, hc, cfg.PlanFor(name), types, locations, add); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // checkWritable sends a write Hetzner must refuse as invalid (a firewall without a name): a
 // token that may write gets 422 invalid_input, a read-only one 401 token_readonly, one without
 // the permission 403 forbidden. Nothing is created either way.
-func checkWritable(ctx context.Context, hc *hcloud.Client, add func(string, ...any)) error {
+func checkWritable(ctx context.Context, hc *hcloud.Client, tokenVar string, add func(string, ...any)) error {
 	req, err := hc.NewRequest(ctx, "POST", "/firewalls", bytes.NewReader([]byte(`{}`)))
 	if err != nil {
 		return fmt.Errorf("build the write check: %w", err)
@@ -89,9 +121,9 @@ func checkWritable(ctx context.Context, hc *hcloud.Client, add func(string, ...a
 	case err == nil, hcloud.IsError(err, hcloud.ErrorCodeInvalidInput):
 		return nil // may write (and nothing was created: the request lacks a name)
 	case hcloud.IsError(err, errorCodeTokenReadonly):
-		add("HCLOUD_TOKEN: the token is read-only (token_readonly): create one with Read & Write permission")
+		add("%s: the token is read-only (token_readonly): create one with Read & Write permission", tokenVar)
 	case hcloud.IsError(err, hcloud.ErrorCodeForbidden, hcloud.ErrorCodeUnauthorized):
-		add("HCLOUD_TOKEN: the token may not create resources (%s): give it Read & Write permission", errCode(err))
+		add("%s: the token may not create resources (%s): give it Read & Write permission", tokenVar, errCode(err))
 	default:
 		var herr hcloud.Error
 		if !errors.As(err, &herr) || transientHetzner(err) {
@@ -215,7 +247,16 @@ func userDataConfig(cfg *config.Config, hostname, authorizedKey, hostKeyPriv, ho
 // web process's Provision, which may run elsewhere).
 // When Hetzner could not be asked, nothing is stored (the last result stands) and err says why.
 func RunPreflight(ctx context.Context, pool *pgxpool.Pool, cfg *config.Config, hc *hcloud.Client) ([]string, error) {
-	reasons, err := Preflight(ctx, cfg, hc)
+	name := config.DefaultProject
+	if ps := cfg.HCloudProjects(); len(ps) > 0 {
+		name = ps[0].Name
+	}
+	return RunPreflightProjects(ctx, pool, cfg, []HCloudProject{{Name: name, Client: hc}})
+}
+
+// RunPreflightProjects is [RunPreflight] over every project ([PreflightProjects]).
+func RunPreflightProjects(ctx context.Context, pool *pgxpool.Pool, cfg *config.Config, projects []HCloudProject) ([]string, error) {
+	reasons, err := PreflightProjects(ctx, cfg, projects)
 	if err != nil {
 		return reasons, fmt.Errorf("preflight incomplete: %w", err)
 	}
@@ -275,7 +316,7 @@ const preflightEvery = 15 * time.Minute
 // preflightLoop runs the preflight at the worker's start and then periodically.
 func (w *Worker) preflightLoop(ctx context.Context) error {
 	for {
-		reasons, err := RunPreflight(ctx, w.pool, w.cfg, w.hc)
+		reasons, err := RunPreflightProjects(ctx, w.pool, w.cfg, w.hcloudProjects())
 		next := preflightEvery
 		switch {
 		case err != nil && ctx.Err() == nil:

@@ -142,6 +142,7 @@ type options struct {
 	log      *slog.Logger
 	hc       *hcloud.Client
 	rl       *RateLimitTracker
+	projects []HCloudProject
 	timings  Timings
 	registry prometheus.Registerer
 	hook     func(point string)
@@ -165,8 +166,9 @@ func buildOptions(opts []Option) options {
 // WithLogger sets the logger (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 
-// WithHCloudClient sets the Hetzner client (default: [NewHCloudClient] from the configuration),
-// with the tracker that its transport feeds (may be nil).
+// WithHCloudClient sets the Hetzner client of the first configured project (default:
+// [NewHCloudClient] from the configuration), with the tracker that its transport feeds (may be
+// nil). [WithHCloudProject] sets any project's.
 func WithHCloudClient(c *hcloud.Client, rl *RateLimitTracker) Option {
 	return func(o *options) { o.hc, o.rl = c, rl }
 }

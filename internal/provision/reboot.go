@@ -70,7 +70,11 @@ func (rw *rebootWorker) Work(ctx context.Context, job *river.Job[rebootArgs]) er
 		w.o.log.InfoContext(ctx, "reboot not sent: the subscription is no longer ready", "subscription_id", sub.ID, "state", statusOf(sub))
 		return nil
 	}
-	action, _, err := w.hc.Server.Reboot(ctx, &hcloud.Server{ID: *sub.HetznerServerID})
+	p, err := w.project(sub)
+	if err != nil {
+		return event(ctx, w.pool, sub.ID, db.ProvisioningStatusReady, "error", actorWorker, "Reboot failed: %v", err)
+	}
+	action, _, err := p.hc.Server.Reboot(ctx, &hcloud.Server{ID: *sub.HetznerServerID})
 	if err != nil {
 		herr := hetznerError("reboot the server", err)
 		var f *stepFailure

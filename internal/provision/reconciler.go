@@ -29,9 +29,10 @@ func (rw *reconcileWorker) Work(ctx context.Context, _ *river.Job[reconcileArgs]
 // ReconcileResult counts what one run found.
 type ReconcileResult struct{ Servers, Orphans, Ghosts int }
 
-// Reconcile compares the project's servers (one label-selector listing) with the database and
-// records drift as findings: orphans (in Hetzner, unknown here or destroyed) and ghosts (live here,
-// gone from Hetzner). It never deletes anything.
+// Reconcile compares each project's servers (one label-selector listing per project, with that
+// project's token) with the database and records drift as findings: orphans (in Hetzner, unknown
+// here or destroyed) and ghosts (live here, gone from the project they are recorded in). It
+// never deletes anything.
 func (w *Worker) Reconcile(ctx context.Context) error {
 	_, err := w.reconcile(ctx)
 	return err
@@ -53,22 +54,37 @@ func (w *Worker) reconcile(ctx context.Context) (ReconcileResult, error) {
 	if err != nil {
 		return res, fmt.Errorf("reconcile: %w", err)
 	}
-	// Only this installation's servers: another installation sharing the Hetzner project keeps
-	// its own, and they are neither orphans nor ghosts here.
-	servers, err := w.hc.Server.AllWithOpts(ctx, hcloud.ServerListOpts{
-		ListOpts: hcloud.ListOpts{LabelSelector: installationSelector(inst), PerPage: 50},
-	})
-	if err != nil {
-		return res, fmt.Errorf("reconcile: list servers: %w", err)
-	}
-	res.Servers = len(servers)
-	inHetzner := make(map[int64]*hcloud.Server, len(servers))
-	for _, s := range servers {
-		inHetzner[s.ID] = s
-	}
 	known := make(map[int64]db.ProvisionListWithServerRow, len(subs))
 	for _, s := range subs {
 		known[*s.HetznerServerID] = s
+	}
+	for _, p := range w.projects {
+		if err := w.reconcileProject(ctx, p, inst, subs, known, &res); err != nil {
+			return res, err
+		}
+	}
+	if _, err := w.q.FindingResolveUnseen(ctx, w.pool, runStart); err != nil {
+		return res, fmt.Errorf("reconcile: resolve findings: %w", err)
+	}
+	w.o.log.Info("reconciled", "servers", res.Servers, "orphans", res.Orphans, "ghosts", res.Ghosts, "projects", len(w.projects))
+	return res, nil
+}
+
+// reconcileProject compares one project's servers with the subscriptions recorded in it.
+func (w *Worker) reconcileProject(ctx context.Context, p *hproject, inst string, subs []db.ProvisionListWithServerRow,
+	known map[int64]db.ProvisionListWithServerRow, res *ReconcileResult) error {
+	// Only this installation's servers: another installation sharing the Hetzner project keeps
+	// its own, and they are neither orphans nor ghosts here.
+	servers, err := p.hc.Server.AllWithOpts(ctx, hcloud.ServerListOpts{
+		ListOpts: hcloud.ListOpts{LabelSelector: installationSelector(inst), PerPage: 50},
+	})
+	if err != nil {
+		return fmt.Errorf("reconcile: list servers of project %s: %w", p.name, err)
+	}
+	res.Servers += len(servers)
+	inHetzner := make(map[int64]*hcloud.Server, len(servers))
+	for _, s := range servers {
+		inHetzner[s.ID] = s
 	}
 
 	for _, srv := range servers {
@@ -96,8 +112,8 @@ func (w *Worker) reconcile(ctx context.Context) (ReconcileResult, error) {
 			typ = srv.ServerType.Name
 		}
 		if _, err := w.q.FindingUpsert(ctx, w.pool, db.FindingUpsertParams{Kind: findingOrphan, HetznerServerID: srv.ID,
-			ServerName: srv.Name, SubscriptionID: subRef, ServerCreatedAt: &created, ServerType: typ}); err != nil {
-			return res, fmt.Errorf("reconcile: record orphan %d: %w", srv.ID, err)
+			ServerName: srv.Name, SubscriptionID: subRef, ServerCreatedAt: &created, ServerType: typ, Project: p.name}); err != nil {
+			return fmt.Errorf("reconcile: record orphan %d: %w", srv.ID, err)
 		}
 		res.Orphans++
 	}
@@ -106,6 +122,9 @@ func (w *Worker) reconcile(ctx context.Context) (ReconcileResult, error) {
 		if _, ok := inHetzner[*s.HetznerServerID]; ok {
 			continue
 		}
+		if proj := deref(s.HetznerProject); proj != p.name && (proj != "" || p != w.projects[0]) {
+			continue // recorded in another project: that project's listing decides
+		}
 		// Look again: a destroy may have finished since the first read.
 		sub, err := w.q.SubscriptionGet(ctx, w.pool, s.ID)
 		if err != nil || sub.HetznerServerID == nil || *sub.HetznerServerID != *s.HetznerServerID ||
@@ -113,21 +132,17 @@ func (w *Worker) reconcile(ctx context.Context) (ReconcileResult, error) {
 			continue
 		}
 		if _, err := w.q.FindingUpsert(ctx, w.pool, db.FindingUpsertParams{Kind: findingGhost, HetznerServerID: *s.HetznerServerID,
-			ServerName: deref(s.VpsHostname), SubscriptionID: &s.ID}); err != nil {
-			return res, fmt.Errorf("reconcile: record ghost %d: %w", *s.HetznerServerID, err)
+			ServerName: deref(s.VpsHostname), SubscriptionID: &s.ID, Project: p.name}); err != nil {
+			return fmt.Errorf("reconcile: record ghost %d: %w", *s.HetznerServerID, err)
 		}
 		res.Ghosts++
 	}
-	if _, err := w.q.FindingResolveUnseen(ctx, w.pool, runStart); err != nil {
-		return res, fmt.Errorf("reconcile: resolve findings: %w", err)
-	}
-	// Firewall drift: a changed SSH_ALLOWED_SOURCES or VPS_SSH_PORT reaches the shared firewall
-	// even while nothing is being provisioned.
-	if row, err := w.q.SharedResourceGet(ctx, w.pool, FirewallName(inst)); err == nil {
-		if err := w.syncFirewallRules(ctx, row.HetznerID, row.Name, w.firewallRules(), nil); err != nil {
-			w.o.log.WarnContext(ctx, "reconcile: firewall rules", "err", err)
+	// Firewall drift: a changed SSH_ALLOWED_SOURCES or VPS_SSH_PORT reaches the project's shared
+	// firewall even while nothing is being provisioned.
+	if row, err := w.q.SharedResourceGet(ctx, w.pool, db.SharedResourceGetParams{Project: p.name, Name: FirewallName(inst)}); err == nil {
+		if err := w.syncFirewallRules(ctx, p, row.HetznerID, row.Name, w.firewallRules(), nil); err != nil {
+			w.o.log.WarnContext(ctx, "reconcile: firewall rules", "project", p.name, "err", err)
 		}
 	}
-	w.o.log.Info("reconciled", "servers", res.Servers, "orphans", res.Orphans, "ghosts", res.Ghosts)
-	return res, nil
+	return nil
 }

@@ -50,20 +50,45 @@ func (w *Worker) limitPoll() time.Duration {
 	return max(w.o.timings.PollMax, w.o.timings.PollMin)
 }
 
-// waitForLimit is the answer to 403 resource_limit_exceeded: the provisioning does not fail, it
-// waits in the queue, showing how many servers the project holds. Hetzner has no endpoint for a
-// project's limits; the limit is learnt as the number of servers held when a create is refused.
-func (w *Worker) waitForLimit(ctx context.Context, sub db.Subscription) (outcome, error) {
+// placeAgain re-runs the creating step at once in the project the subscription moved to; it is
+// not the step finishing (no step metrics).
+var placeAgain = outcome{next: true, moved: true}
+
+// waitForLimit is the answer to 403 resource_limit_exceeded from project p (nil: placement found
+// every project full): the provisioning does not fail. It moves to another project with room
+// when there is one, else it waits in the queue, showing how many servers the projects hold.
+// Hetzner has no endpoint for a project's limits; the limit is learnt as the number of servers
+// held when a create is refused.
+func (w *Worker) waitForLimit(ctx context.Context, p *hproject, sub db.Subscription, usage []db.ProjectUsageRow) (outcome, error) {
 	used := -1
-	_, resp, err := w.hc.Server.List(ctx, hcloud.ServerListOpts{ListOpts: hcloud.ListOpts{PerPage: 1}})
-	if err == nil && resp != nil && resp.Meta.Pagination != nil {
-		used = resp.Meta.Pagination.TotalEntries
-		if err := w.q.ProjectLimitPut(ctx, w.pool, int32(used)); err != nil {
-			return waiting, fmt.Errorf("record the project's server limit: %w", err)
+	if p != nil {
+		_, resp, err := p.hc.Server.List(ctx, hcloud.ServerListOpts{ListOpts: hcloud.ListOpts{PerPage: 1}})
+		if err == nil && resp != nil && resp.Meta.Pagination != nil {
+			used = resp.Meta.Pagination.TotalEntries
+			if err := w.q.ProjectLimitPut(ctx, w.pool, db.ProjectLimitPutParams{Project: p.name, ServerLimit: int32(used)}); err != nil {
+				return waiting, fmt.Errorf("record the project's server limit: %w", err)
+			}
+		}
+		moved, err := w.moveProject(ctx, p, sub)
+		if err != nil {
+			return waiting, err
+		}
+		if moved {
+			return placeAgain, nil
 		}
 	}
 	msg := LimitWaitPrefix + ": the project is full. Provisioning goes on, in request order, as servers are freed."
-	if used >= 0 {
+	switch {
+	case len(w.projects) > 1:
+		if usage == nil {
+			names := make([]string, len(w.projects))
+			for i, q := range w.projects {
+				names[i] = q.name
+			}
+			usage, _ = w.q.ProjectUsage(ctx, w.pool, names)
+		}
+		msg = fmt.Sprintf("%s: every project is full (%s). Provisioning goes on, in request order, as servers are freed.", LimitWaitPrefix, usageText(usage))
+	case used >= 0:
 		msg = fmt.Sprintf("%s: %d of %d used. Provisioning goes on, in request order, as servers are freed.", LimitWaitPrefix, used, used)
 	}
 	if err := w.startLimitWait(ctx, sub.ID, msg); err != nil {
@@ -104,7 +129,7 @@ func wakeLimitWaiter(ctx context.Context, jobs inserter, tx pgx.Tx) error {
 // status page shows). When every location is full it returns a transient error: the step is
 // retried with backoff until CREATE_DEADLINE. res is nil when no server was created; out is
 // then what to do (a wait for the server limit), unless err says more.
-func (w *Worker) createInPlan(ctx context.Context, sub db.Subscription, opts hcloud.ServerCreateOpts) (res *hcloud.ServerCreateResult, out *outcome, err error) {
+func (w *Worker) createInPlan(ctx context.Context, p *hproject, sub db.Subscription, opts hcloud.ServerCreateOpts) (res *hcloud.ServerCreateResult, out *outcome, err error) {
 	plan := w.cfg.PlanFor(sub.Plan)
 	opts.ServerType = &hcloud.ServerType{Name: plan.ServerType}
 	opts.Image = &hcloud.Image{Name: plan.Image}
@@ -112,13 +137,13 @@ func (w *Worker) createInPlan(ctx context.Context, sub db.Subscription, opts hcl
 	for i, loc := range plan.Locations {
 		opts.Location = &hcloud.Location{Name: loc}
 		w.o.hook("before-server-create")
-		r, _, err := w.hc.Server.Create(ctx, opts)
+		r, _, err := p.hc.Server.Create(ctx, opts)
 		w.o.hook("server-created")
 		switch {
 		case err == nil:
 			return &r, nil, nil
 		case hcloud.IsError(err, hcloud.ErrorCodeResourceLimitExceeded):
-			o, err := w.waitForLimit(ctx, sub)
+			o, err := w.waitForLimit(ctx, p, sub, nil)
 			return nil, &o, err
 		case !isCapacityError(err):
 			return nil, nil, err
@@ -151,11 +176,11 @@ func errCode(err error) string {
 
 // firewallGone tells whether the shared firewall a create named no longer exists, by asking
 // Hetzner for it (GET /firewalls/{id}), never by reading an error's text.
-func (w *Worker) firewallGone(ctx context.Context, id int64, createErr error) bool {
+func (w *Worker) firewallGone(ctx context.Context, p *hproject, id int64, createErr error) bool {
 	if !hcloud.IsError(createErr, hcloud.ErrorCodeInvalidInput, hcloud.ErrorCodeNotFound) {
 		return false
 	}
-	fw, _, err := w.hc.Firewall.GetByID(ctx, id)
+	fw, _, err := p.hc.Firewall.GetByID(ctx, id)
 	return err == nil && fw == nil
 }
 
@@ -214,6 +239,21 @@ type Fleet struct {
 	ServerLimit int
 	// Waiting counts provisionings waiting for the server limit.
 	Waiting int
+	// Projects are the configured Hetzner projects' usage and budgets, in configuration order.
+	Projects []ProjectBudget
+}
+
+// ProjectBudget is one Hetzner project on the dashboard: our servers there against its learnt
+// server limit, and its request budget.
+type ProjectBudget struct {
+	Name string
+	// Servers counts our servers in the project, creations in flight included.
+	Servers int
+	// ServerLimit is the limit learnt at its last resource_limit_exceeded (0: never hit).
+	ServerLimit int
+	// RateLimit is its latest rate-limit headers; BudgetKnown is false before any response.
+	RateLimit   RateLimitState
+	BudgetKnown bool
 }
 
 // Fleet returns the fleet's size, cost and the server limit, for the dashboard.
@@ -223,12 +263,25 @@ func (s *Service) Fleet(ctx context.Context) (Fleet, error) {
 		return Fleet{}, fmt.Errorf("read the fleet summary: %w", err)
 	}
 	f := Fleet{Servers: int(sum.Servers), MonthlyEUR: sum.MonthlyEur, Unpriced: int(sum.Unpriced), Waiting: int(sum.Waiting)}
-	lim, err := s.q.ProjectLimitGet(ctx, s.pool)
-	switch {
-	case err == nil:
-		f.ServerLimit = int(lim.ServerLimit)
-	case !errors.Is(err, db.ErrNotFound):
-		return Fleet{}, fmt.Errorf("read the project's server limit: %w", err)
+	usage, err := s.q.ProjectUsage(ctx, s.pool, s.cfg.ProjectNames())
+	if err != nil {
+		return Fleet{}, fmt.Errorf("read the projects' usage: %w", err)
+	}
+	budgets := s.RateLimits()
+	allKnown := len(usage) > 0
+	for _, u := range usage {
+		pb := ProjectBudget{Name: u.Project, Servers: int(u.Used)}
+		if u.ServerLimit != nil {
+			pb.ServerLimit = int(*u.ServerLimit)
+			f.ServerLimit += pb.ServerLimit
+		} else {
+			allKnown = false
+		}
+		pb.RateLimit, pb.BudgetKnown = budgets[u.Project]
+		f.Projects = append(f.Projects, pb)
+	}
+	if !allKnown {
+		f.ServerLimit = 0 // the sum means something only when every project's limit is known
 	}
 	return f, nil
 }

@@ -31,8 +31,8 @@ type Service struct {
 	inst    installationID
 
 	rlMu      sync.Mutex
-	rlCached  RateLimitState
-	rlOK      bool
+	rlCached  map[string]RateLimitState // per project, from hetzner_rate_limit
+	rlSeen    time.Time
 	rlLoading atomic.Bool
 }
 
@@ -285,7 +285,7 @@ func (s *Service) DestroyOrphan(ctx context.Context, findingID int64, a Actor) e
 		if err := s.q.FindingResolve(ctx, tx, db.FindingResolveParams{ID: f.ID, Resolution: "deletion requested by " + actorLabel(a)}); err != nil {
 			return fmt.Errorf("resolve finding %d: %w", f.ID, err)
 		}
-		if _, err := s.river.InsertTx(ctx, tx, destroyOrphanArgs{FindingID: f.ID, ServerID: f.HetznerServerID}, nil); err != nil {
+		if _, err := s.river.InsertTx(ctx, tx, destroyOrphanArgs{FindingID: f.ID, ServerID: f.HetznerServerID, Project: f.Project}, nil); err != nil {
 			return fmt.Errorf("enqueue orphan deletion: %w", err)
 		}
 		return auditAction(ctx, tx, a, "orphan.destroy", nil, f.SubscriptionID,
@@ -347,31 +347,61 @@ func (s *Service) forgetServer(ctx context.Context, tx pgx.Tx, sub db.Subscripti
 	return event(ctx, tx, sub.ID, db.ProvisioningStatusCreating, "error", actorLabel(a), "%s", reason)
 }
 
-// RateLimit returns the latest Hetzner rate-limit headers: this process's own when it talks to
-// Hetzner, else what a worker stored (refreshed in the background, so this never blocks).
+// RateLimit returns the latest rate-limit headers of the first project (HCLOUD_TOKEN's):
+// this process's own when it talks to Hetzner, else what a worker stored ([Service.RateLimits]).
 func (s *Service) RateLimit() (remaining, limit int, reset time.Time, ok bool) {
-	if s.o.rl != nil {
-		if st, ok := s.o.rl.Latest(); ok {
-			return st.Remaining, st.Limit, st.Reset, true
-		}
+	name := config.DefaultProject
+	if ps := s.cfg.HCloudProjects(); len(ps) > 0 {
+		name = ps[0].Name
 	}
+	st, ok := s.RateLimits()[name]
+	return st.Remaining, st.Limit, st.Reset, ok
+}
+
+// RateLimits returns each project's latest rate-limit headers: this process's own for the
+// project whose client it was given, else what a worker stored (refreshed in the background, so
+// this never blocks). A project no response was seen for yet is missing.
+func (s *Service) RateLimits() map[string]RateLimitState {
 	s.rlMu.Lock()
-	st, have := s.rlCached, s.rlOK
+	out := make(map[string]RateLimitState, len(s.rlCached)+1)
+	for k, v := range s.rlCached {
+		out[k] = v
+	}
+	stale := time.Since(s.rlSeen) > 5*time.Second
 	s.rlMu.Unlock()
-	if (!have || time.Since(st.Seen) > 5*time.Second) && s.rlLoading.CompareAndSwap(false, true) {
+	if stale && s.rlLoading.CompareAndSwap(false, true) {
 		go func() {
 			defer s.rlLoading.Store(false)
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			row, err := s.q.RateLimitGet(ctx, s.pool)
+			rows, err := s.q.RateLimitList(ctx, s.pool)
 			s.rlMu.Lock()
 			defer s.rlMu.Unlock()
+			s.rlSeen = time.Now() // on error: try again in a while, not on every call
 			if err == nil {
-				s.rlCached, s.rlOK = RateLimitState{Limit: int(row.Lim), Remaining: int(row.Remaining), Reset: row.ResetAt, Seen: time.Now()}, true
-			} else {
-				s.rlCached.Seen = time.Now() // try again in a while, not on every call
+				m := make(map[string]RateLimitState, len(rows))
+				for _, row := range rows {
+					m[row.Project] = RateLimitState{Limit: int(row.Lim), Remaining: int(row.Remaining), Reset: row.ResetAt, Seen: row.SeenAt}
+				}
+				s.rlCached = m
 			}
 		}()
 	}
-	return st.Remaining, st.Limit, st.Reset, have
+	if s.o.rl != nil {
+		if st, ok := s.o.rl.Latest(); ok {
+			name := config.DefaultProject
+			if ps := s.cfg.HCloudProjects(); len(ps) > 0 {
+				name = ps[0].Name
+			}
+			out[name] = st
+		}
+	}
+	for _, p := range s.o.projects {
+		if p.RateLimit != nil {
+			if st, ok := p.RateLimit.Latest(); ok {
+				out[p.Name] = st
+			}
+		}
+	}
+	return out
 }

@@ -38,10 +38,11 @@ const cloudInitProbeMax = 30 * time.Second
 // Hetzner for the server's status when nothing answers SSH, and for one look whether the server
 // vanished before it gives up.
 type cloudInitStep struct {
-	pool    *pgxpool.Pool
-	q       *db.Queries
-	cfg     *config.Config
-	hc      *hcloud.Client
+	pool *pgxpool.Pool
+	q    *db.Queries
+	cfg  *config.Config
+	// project finds the Hetzner project (client) the subscription's server lives in.
+	project func(db.Subscription) (*hproject, error)
 	log     *slog.Logger
 	timings Timings
 }
@@ -74,7 +75,11 @@ func (s *cloudInitStep) run(ctx context.Context, sub db.Subscription) (outcome, 
 		// never booted, or went down, shows `off` there (its console says why), and waiting for
 		// CALLBACK_DEADLINE would only delay the same failure. One GET per probe whose TCP
 		// connection failed (an sshd that answers, even refusing the login, is a running VPS).
-		if srv, _, gerr := s.hc.Server.GetByID(ctx, *sub.HetznerServerID); gerr == nil {
+		p, perr := s.project(sub)
+		if perr != nil {
+			return waiting, perr
+		}
+		if srv, _, gerr := p.hc.Server.GetByID(ctx, *sub.HetznerServerID); gerr == nil {
 			switch {
 			case srv == nil:
 				return waiting, serverGone(ctx, s.pool, sub, db.ProvisioningStatusCloudInit, serverGoneWaitingReason(*sub.HetznerServerID))
@@ -109,7 +114,9 @@ func (s *cloudInitStep) run(ctx context.Context, sub db.Subscription) (outcome, 
 		if sub.HetznerServerID != nil {
 			// One look at Hetzner before giving up (not on every probe: that would cost the
 			// request budget): a server deleted behind our back needs a new one, not a wait.
-			if srv, _, gerr := s.hc.Server.GetByID(ctx, *sub.HetznerServerID); gerr == nil && srv == nil {
+			if p, perr := s.project(sub); perr != nil {
+				return waiting, perr
+			} else if srv, _, gerr := p.hc.Server.GetByID(ctx, *sub.HetznerServerID); gerr == nil && srv == nil {
 				return waiting, serverGone(ctx, s.pool, sub, db.ProvisioningStatusCloudInit, serverGoneWaitingReason(*sub.HetznerServerID))
 			}
 		}

@@ -35,8 +35,23 @@ func (w *Worker) stepCreating(ctx context.Context, sub db.Subscription) (outcome
 		}
 		w.o.hook("keys-stored")
 	}
+	// The project is chosen before anything is created in Hetzner, and recorded.
+	if sub.HetznerProject == nil {
+		p, usage, err := w.place(ctx, sub, "")
+		if err != nil {
+			return waiting, err
+		}
+		if p == nil {
+			return w.waitForLimit(ctx, nil, sub, usage)
+		}
+		sub.HetznerProject = &p.name
+	}
+	p, err := w.project(sub)
+	if err != nil {
+		return waiting, err
+	}
 	if sub.HetznerSshKeyID == nil {
-		keyID, err := w.uploadKey(ctx, sub, inst, name)
+		keyID, err := w.uploadKey(ctx, p, sub, inst, name)
 		if err != nil {
 			return waiting, err
 		}
@@ -47,7 +62,7 @@ func (w *Worker) stepCreating(ctx context.Context, sub db.Subscription) (outcome
 		w.o.hook("ssh-key-recorded")
 	}
 	if sub.HetznerServerID == nil {
-		return w.createServer(ctx, sub, inst, name)
+		return w.createServer(ctx, p, sub, inst, name)
 	}
 
 	// The server exists: wait for this step's actions.
@@ -90,8 +105,13 @@ func (w *Worker) recordLeftovers(ctx context.Context, sub db.Subscription) {
 		return
 	}
 	name := ServerName(inst, sub.ID)
+	p, err := w.project(sub)
+	if err != nil {
+		w.o.log.WarnContext(ctx, "look for unrecorded resources", "err", err)
+		return
+	}
 	if sub.HetznerSshKeyID == nil && sub.SshPublicKey != nil {
-		key, _, err := w.hc.SSHKey.GetByName(ctx, name)
+		key, _, err := p.hc.SSHKey.GetByName(ctx, name)
 		if err == nil && key != nil && ownedBy(key.Labels, inst, sub) {
 			err = w.q.ProvisionSetSSHKeyID(ctx, w.pool, db.ProvisionSetSSHKeyIDParams{ID: sub.ID, SshKeyID: &key.ID})
 		}
@@ -100,7 +120,7 @@ func (w *Worker) recordLeftovers(ctx context.Context, sub db.Subscription) {
 		}
 	}
 	if sub.HetznerServerID == nil && sub.CallbackTokenHash != nil {
-		srv, _, err := w.hc.Server.GetByName(ctx, name)
+		srv, _, err := p.hc.Server.GetByName(ctx, name)
 		if err == nil && srv != nil && ownedBy(srv.Labels, inst, sub) {
 			err = recordServer(ctx, w.pool, sub.ID, srv)
 		}
@@ -113,7 +133,11 @@ func (w *Worker) recordLeftovers(ctx context.Context, sub db.Subscription) {
 // checkServer looks at a recorded server with no actions of this step to wait on (a Retry, an
 // adopted server): gone → create again; off → power on; running → wait for the callback.
 func (w *Worker) checkServer(ctx context.Context, sub db.Subscription) (outcome, error) {
-	srv, _, err := w.hc.Server.GetByID(ctx, *sub.HetznerServerID)
+	p, err := w.project(sub)
+	if err != nil {
+		return waiting, err
+	}
+	srv, _, err := p.hc.Server.GetByID(ctx, *sub.HetznerServerID)
 	if err != nil {
 		return waiting, hetznerError("read the server", err)
 	}
@@ -128,7 +152,7 @@ func (w *Worker) checkServer(ctx context.Context, sub db.Subscription) (outcome,
 	case hcloud.ServerStatusRunning:
 		return advanced, w.awaitCallback(ctx, sub, "Server running")
 	case hcloud.ServerStatusOff:
-		action, _, err := w.hc.Server.Poweron(ctx, srv)
+		action, _, err := p.hc.Server.Poweron(ctx, srv)
 		if err != nil {
 			return waiting, hetznerError("power the server on", err)
 		}
@@ -180,9 +204,9 @@ func (w *Worker) storeKeys(ctx context.Context, sub db.Subscription, name string
 
 // uploadKey uploads the public key under the subscription's name. A uniqueness_error (a retry
 // after the upload went through, or a leftover) adopts the existing key when it is ours.
-func (w *Worker) uploadKey(ctx context.Context, sub db.Subscription, inst, name string) (int64, error) {
+func (w *Worker) uploadKey(ctx context.Context, p *hproject, sub db.Subscription, inst, name string) (int64, error) {
 	pub := *sub.SshPublicKey
-	key, _, err := w.hc.SSHKey.Create(ctx, hcloud.SSHKeyCreateOpts{Name: name, PublicKey: pub, Labels: labelsFor(inst, sub)})
+	key, _, err := p.hc.SSHKey.Create(ctx, hcloud.SSHKeyCreateOpts{Name: name, PublicKey: pub, Labels: labelsFor(inst, sub)})
 	w.o.hook("ssh-key-uploaded")
 	if err == nil {
 		return key.ID, nil
@@ -195,7 +219,7 @@ func (w *Worker) uploadKey(ctx context.Context, sub db.Subscription, inst, name 
 		return 0, fmt.Errorf("parse stored public key: %w", perr)
 	}
 	fp := ssh.FingerprintLegacyMD5(parsed)
-	existing, _, err := w.hc.SSHKey.GetByName(ctx, name)
+	existing, _, err := p.hc.SSHKey.GetByName(ctx, name)
 	if err != nil {
 		return 0, hetznerError("look up the SSH key", err)
 	}
@@ -207,12 +231,12 @@ func (w *Worker) uploadKey(ctx context.Context, sub db.Subscription, inst, name 
 			return 0, fail("An SSH key named %s exists in Hetzner that is not this subscription's (its labels name another installation or subscription, e.g. one from before a database restore). It is left alone: rename or delete it there, then Retry.", name)
 		}
 		// A leftover of an earlier provisioning of this subscription: replace it.
-		if _, err := w.hc.SSHKey.Delete(ctx, existing); err != nil && !hcloud.IsError(err, hcloud.ErrorCodeNotFound) {
+		if _, err := p.hc.SSHKey.Delete(ctx, existing); err != nil && !hcloud.IsError(err, hcloud.ErrorCodeNotFound) {
 			return 0, hetznerError("delete the stale SSH key", err)
 		}
 		return 0, errors.New("replaced a stale SSH key; uploading again")
 	}
-	byFP, _, err := w.hc.SSHKey.GetByFingerprint(ctx, fp)
+	byFP, _, err := p.hc.SSHKey.GetByFingerprint(ctx, fp)
 	if err != nil {
 		return 0, hetznerError("look up the SSH key", err)
 	}
@@ -225,9 +249,9 @@ func (w *Worker) uploadKey(ctx context.Context, sub db.Subscription, inst, name 
 // createServer creates the server, or adopts the one a previous attempt created. The callback
 // token is stored before the create is sent, so it doubles as "a create may be out", and a
 // repeated create bakes the same token into the user data (see [Worker.callbackToken]).
-func (w *Worker) createServer(ctx context.Context, sub db.Subscription, inst, name string) (outcome, error) {
+func (w *Worker) createServer(ctx context.Context, p *hproject, sub db.Subscription, inst, name string) (outcome, error) {
 	if sub.CallbackTokenHash != nil {
-		srv, _, err := w.hc.Server.GetByName(ctx, name)
+		srv, _, err := p.hc.Server.GetByName(ctx, name)
 		if err != nil {
 			return waiting, hetznerError("look up the server", err)
 		}
@@ -254,12 +278,12 @@ func (w *Worker) createServer(ctx context.Context, sub db.Subscription, inst, na
 	if err != nil {
 		return waiting, fail("Cannot build the cloud-init user data: %v", err)
 	}
-	fwID, err := w.ensureFirewall(ctx, inst, sub.ID)
+	fwID, err := w.ensureFirewall(ctx, p, inst, sub.ID)
 	if err != nil {
 		return waiting, err
 	}
 	// Type, image and location come from the subscription's plan (createInPlan).
-	res, wait, err := w.createInPlan(ctx, sub, hcloud.ServerCreateOpts{
+	res, wait, err := w.createInPlan(ctx, p, sub, hcloud.ServerCreateOpts{
 		Name:             name,
 		SSHKeys:          []*hcloud.SSHKey{{ID: *sub.HetznerSshKeyID}},
 		UserData:         string(userData),
@@ -272,7 +296,7 @@ func (w *Worker) createServer(ctx context.Context, sub db.Subscription, inst, na
 	}
 	if err != nil {
 		if hcloud.IsError(err, hcloud.ErrorCodeUniquenessError) {
-			srv, _, gerr := w.hc.Server.GetByName(ctx, name)
+			srv, _, gerr := p.hc.Server.GetByName(ctx, name)
 			if gerr != nil {
 				return waiting, hetznerError("look up the server", gerr)
 			}
@@ -281,8 +305,8 @@ func (w *Worker) createServer(ctx context.Context, sub db.Subscription, inst, na
 			}
 			return waiting, errors.New("server name conflict but no such server found; trying again")
 		}
-		if w.firewallGone(ctx, fwID, err) {
-			w.forgetFirewall(ctx, inst)
+		if w.firewallGone(ctx, p, fwID, err) {
+			w.forgetFirewall(ctx, p, inst)
 			return waiting, fmt.Errorf("the shared firewall %d is gone; creating it again: %w", fwID, err)
 		}
 		if errors.Is(err, errNoCapacity) {
@@ -386,26 +410,26 @@ func (w *Worker) awaitCallback(ctx context.Context, sub db.Subscription, message
 // process also brings its rules in line with SSH_ALLOWED_SOURCES and VPS_SSH_PORT (set_rules), so
 // a changed setting reaches the servers that already exist; the change is shown in the
 // subscription's event log and in the audit log.
-func (w *Worker) ensureFirewall(ctx context.Context, inst string, subID int64) (int64, error) {
-	w.fwMu.Lock()
-	defer w.fwMu.Unlock()
-	if w.fwID != 0 {
-		return w.fwID, nil
+func (w *Worker) ensureFirewall(ctx context.Context, p *hproject, inst string, subID int64) (int64, error) {
+	p.fwMu.Lock()
+	defer p.fwMu.Unlock()
+	if p.fwID != 0 {
+		return p.fwID, nil
 	}
 	name := FirewallName(inst)
 	rules := w.firewallRules()
-	row, err := w.q.SharedResourceGet(ctx, w.pool, name)
+	row, err := w.q.SharedResourceGet(ctx, w.pool, db.SharedResourceGetParams{Project: p.name, Name: name})
 	if err == nil {
-		if err := w.syncFirewallRules(ctx, row.HetznerID, name, rules, &subID); err != nil {
+		if err := w.syncFirewallRules(ctx, p, row.HetznerID, name, rules, &subID); err != nil {
 			return 0, err
 		}
-		w.fwID = row.HetznerID
-		return w.fwID, nil
+		p.fwID = row.HetznerID
+		return p.fwID, nil
 	}
 	if !errors.Is(err, db.ErrNotFound) {
 		return 0, fmt.Errorf("read firewall record: %w", err)
 	}
-	res, _, err := w.hc.Firewall.Create(ctx, hcloud.FirewallCreateOpts{
+	res, _, err := p.hc.Firewall.Create(ctx, hcloud.FirewallCreateOpts{
 		Name:   name,
 		Labels: map[string]string{LabelManagedBy: LabelManagedByValue, LabelInstallation: inst},
 		Rules:  rules,
@@ -415,26 +439,26 @@ func (w *Worker) ensureFirewall(ctx context.Context, inst string, subID int64) (
 	case err == nil:
 		id = res.Firewall.ID
 	case hcloud.IsError(err, hcloud.ErrorCodeUniquenessError):
-		fw, _, gerr := w.hc.Firewall.GetByName(ctx, name)
+		fw, _, gerr := p.hc.Firewall.GetByName(ctx, name)
 		if gerr != nil || fw == nil {
 			return 0, hetznerError("look up the firewall", errors.Join(err, gerr))
 		}
 		if fw.Labels[LabelManagedBy] != LabelManagedByValue || fw.Labels[LabelInstallation] != inst {
 			return 0, fail("A firewall named %s exists in Hetzner (ID %d) that this installation did not create (its labels do not carry installation %s). It is left alone: rename or delete it there, then Retry.", name, fw.ID, inst)
 		}
-		if err := w.syncFirewallRules(ctx, fw.ID, name, rules, &subID); err != nil {
+		if err := w.syncFirewallRules(ctx, p, fw.ID, name, rules, &subID); err != nil {
 			return 0, err
 		}
 		id = fw.ID
 	default:
 		return 0, hetznerError("create the SSH-only firewall", err)
 	}
-	row, err = w.q.SharedResourcePut(ctx, w.pool, db.SharedResourcePutParams{Name: name, Kind: "firewall", HetznerID: id})
+	row, err = w.q.SharedResourcePut(ctx, w.pool, db.SharedResourcePutParams{Project: p.name, Name: name, Kind: "firewall", HetznerID: id})
 	if err != nil {
 		return 0, fmt.Errorf("record firewall %d: %w", id, err)
 	}
-	w.fwID = row.HetznerID
-	return w.fwID, nil
+	p.fwID = row.HetznerID
+	return p.fwID, nil
 }
 
 // firewallRules is the one inbound rule the configuration asks for: SSH on VPS_SSH_PORT from
@@ -477,20 +501,20 @@ func ruleSummary(rules []hcloud.FirewallRule) string {
 // syncFirewallRules sets the firewall's rules to want when they differ (a changed
 // SSH_ALLOWED_SOURCES or VPS_SSH_PORT), and records the change for subscription subID (nil: in
 // the audit log only). A firewall that is gone is forgotten, to be created again.
-func (w *Worker) syncFirewallRules(ctx context.Context, id int64, name string, want []hcloud.FirewallRule, subID *int64) error {
-	fw, _, err := w.hc.Firewall.GetByID(ctx, id)
+func (w *Worker) syncFirewallRules(ctx context.Context, p *hproject, id int64, name string, want []hcloud.FirewallRule, subID *int64) error {
+	fw, _, err := p.hc.Firewall.GetByID(ctx, id)
 	if err != nil {
 		return hetznerError("read the firewall", err)
 	}
 	if fw == nil {
-		_ = w.q.SharedResourceDelete(ctx, w.pool, name)
+		_ = w.q.SharedResourceDelete(ctx, w.pool, db.SharedResourceDeleteParams{Project: p.name, Name: name})
 		return fmt.Errorf("the shared firewall %s (%d) is gone; creating it again", name, id)
 	}
 	have, wantS := ruleSummary(fw.Rules), ruleSummary(want)
 	if have == wantS {
 		return nil
 	}
-	if _, _, err := w.hc.Firewall.SetRules(ctx, fw, hcloud.FirewallSetRulesOpts{Rules: want}); err != nil {
+	if _, _, err := p.hc.Firewall.SetRules(ctx, fw, hcloud.FirewallSetRulesOpts{Rules: want}); err != nil {
 		return hetznerError("update the firewall's rules", err)
 	}
 	msg := fmt.Sprintf("Firewall %s (%d): rules changed to match SSH_ALLOWED_SOURCES and VPS_SSH_PORT: %s (were: %s); every server behind it follows", name, id, wantS, have)
@@ -505,11 +529,11 @@ func (w *Worker) syncFirewallRules(ctx context.Context, id int64, name string, w
 	})
 }
 
-func (w *Worker) forgetFirewall(ctx context.Context, inst string) {
-	w.fwMu.Lock()
-	defer w.fwMu.Unlock()
-	w.fwID = 0
-	_ = w.q.SharedResourceDelete(ctx, w.pool, FirewallName(inst))
+func (w *Worker) forgetFirewall(ctx context.Context, p *hproject, inst string) {
+	p.fwMu.Lock()
+	defer p.fwMu.Unlock()
+	p.fwID = 0
+	_ = w.q.SharedResourceDelete(ctx, w.pool, db.SharedResourceDeleteParams{Project: p.name, Name: FirewallName(inst)})
 }
 
 func ipv4(srv *hcloud.Server) string {

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hetznercloud/hcloud-go/v2/hcloud"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/crypto/ssh"
@@ -35,10 +34,11 @@ type secretFile struct {
 // receipt), the configuration (RACHEL_KEYRING, VPS_SSH_PORT, INJECT_DEADLINE,
 // ASSISTANT_STABLE_FOR), SSH timings, and Hetzner only to tell a vanished server from a slow one.
 type injectStep struct {
-	pool    *pgxpool.Pool
-	q       *db.Queries
-	cfg     *config.Config
-	hc      *hcloud.Client
+	pool *pgxpool.Pool
+	q    *db.Queries
+	cfg  *config.Config
+	// project finds the Hetzner project (client) the subscription's server lives in.
+	project func(db.Subscription) (*hproject, error)
 	log     *slog.Logger
 	timings Timings
 	hook    func(point string) // crash-safety tests block at named points
@@ -176,7 +176,11 @@ func silenceHint(err error) string {
 // retry waits for sshd (or the assistant) a little longer, until INJECT_DEADLINE. A server
 // that has vanished fails at once.
 func (s *injectStep) retry(ctx context.Context, sub db.Subscription, problem string) (outcome, error) {
-	srv, _, err := s.hc.Server.GetByID(ctx, *sub.HetznerServerID)
+	p, err := s.project(sub)
+	if err != nil {
+		return waiting, err
+	}
+	srv, _, err := p.hc.Server.GetByID(ctx, *sub.HetznerServerID)
 	if err == nil && srv == nil {
 		return waiting, serverGone(ctx, s.pool, sub, db.ProvisioningStatusInjectingSecrets,
 			fmt.Sprintf("Server %d was deleted outside this app while secrets were being injected. Retry creates a new server; Destroy cleans up the rest.", *sub.HetznerServerID))

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hetznercloud/hcloud-go/v2/hcloud"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
@@ -25,28 +24,24 @@ import (
 // sweeper (deadlines, lost wake-ups, jobs of dead workers), the key-pool refill and the periodic
 // reconciler. Several workers may run against one database.
 type Worker struct {
-	pool  *pgxpool.Pool
-	cfg   *config.Config
-	q     *db.Queries
-	o     options
-	hc    *hcloud.Client
-	rl    *RateLimitTracker
-	river *river.Client[pgx.Tx]
-	id    string
-	keys  *keyPairs
+	pool *pgxpool.Pool
+	cfg  *config.Config
+	q    *db.Queries
+	o    options
+	// projects are the Hetzner projects, the first being where unplaced look-ups go.
+	projects []*hproject
+	river    *river.Client[pgx.Tx]
+	id       string
+	keys     *keyPairs
 
 	// The steps, each holding what it needs.
 	cloudInit *cloudInitStep
 	inject    *injectStep
 	destroy   *destroyStep
 
-	nudge   chan struct{} // wakes the poller when a step recorded actions
 	metrics *stepMetrics
 
 	inst *installationID
-
-	fwMu sync.Mutex
-	fwID int64
 
 	lockMu   sync.Mutex
 	lockConn *pgxpool.Conn // holds this worker's liveness lock and, when leader, the poller lock
@@ -63,17 +58,13 @@ func NewWorker(pool *pgxpool.Pool, cfg *config.Config, opts ...Option) (*Worker,
 	if err != nil {
 		return nil, fmt.Errorf("provision worker: SSH_KEY_ALGORITHM: %w", err)
 	}
-	w := &Worker{pool: pool, cfg: cfg, q: db.New(), o: o, hc: o.hc, rl: o.rl,
-		inst: &installationID{}, nudge: make(chan struct{}, 1), metrics: newStepMetrics(o.registry)}
-	if w.hc == nil {
-		w.rl = &RateLimitTracker{}
-		if w.hc, err = NewHCloudClient(cfg, w.rl, o.registry); err != nil {
-			return nil, fmt.Errorf("provision worker: %w", err)
-		}
+	w := &Worker{pool: pool, cfg: cfg, q: db.New(), o: o, inst: &installationID{}, metrics: newStepMetrics(o.registry)}
+	if w.projects, err = newProjects(cfg, o); err != nil {
+		return nil, fmt.Errorf("provision worker: %w", err)
 	}
 	w.keys = &keyPairs{pool: pool, q: w.q, cfg: cfg, alg: alg, metrics: w.metrics, log: o.log, every: o.timings.Sweep}
-	w.cloudInit = &cloudInitStep{pool: pool, q: w.q, cfg: cfg, hc: w.hc, log: o.log, timings: o.timings}
-	w.inject = &injectStep{pool: pool, q: w.q, cfg: cfg, hc: w.hc, log: o.log, timings: o.timings, hook: o.hook}
+	w.cloudInit = &cloudInitStep{pool: pool, q: w.q, cfg: cfg, project: w.project, log: o.log, timings: o.timings}
+	w.inject = &injectStep{pool: pool, q: w.q, cfg: cfg, project: w.project, log: o.log, timings: o.timings, hook: o.hook}
 	host, _ := os.Hostname()
 	suffix := make([]byte, 4)
 	_, _ = rand.Read(suffix)
@@ -128,7 +119,7 @@ func NewWorker(pool *pgxpool.Pool, cfg *config.Config, opts ...Option) (*Worker,
 	if err != nil {
 		return nil, fmt.Errorf("provision worker: river client: %w", err)
 	}
-	w.destroy = &destroyStep{pool: pool, q: w.q, hc: w.hc, inst: w.inst, jobs: w.river, nudgePoller: w.nudgePoller}
+	w.destroy = &destroyStep{pool: pool, q: w.q, project: w.project, inst: w.inst, jobs: w.river, nudgePoller: w.nudgePoller}
 	return w, nil
 }
 
@@ -244,11 +235,13 @@ func (w *Worker) withLockConn(fn func(*pgxpool.Conn) error) error {
 	return fn(w.lockConn)
 }
 
-// nudgePoller wakes the poller early (new actions to watch).
+// nudgePoller wakes the pollers early (new actions to watch).
 func (w *Worker) nudgePoller() {
-	select {
-	case w.nudge <- struct{}{}:
-	default:
+	for _, p := range w.projects {
+		select {
+		case p.nudge <- struct{}{}:
+		default:
+		}
 	}
 }
 
