@@ -29,7 +29,7 @@ SELECT * FROM subscriptions WHERE customer_id = @customer_id::bigint ORDER BY id
 SELECT
     s.id, s.customer_id, s.plan, s.billing_status, s.provisioning_status, s.failed_step,
     s.vps_hostname, s.vps_ip_address, s.hetzner_server_id, s.step_started_at, s.updated_at,
-    s.server_type, s.server_location, s.server_price_monthly,
+    s.server_type, s.server_location, s.server_price_monthly, s.hetzner_project,
     c.email AS customer_email, c.name AS customer_name
 FROM subscriptions s
 JOIN customers c ON c.id = s.customer_id

@@ -391,7 +391,7 @@ const subscriptionList = `-- name: SubscriptionList :many
 SELECT
     s.id, s.customer_id, s.plan, s.billing_status, s.provisioning_status, s.failed_step,
     s.vps_hostname, s.vps_ip_address, s.hetzner_server_id, s.step_started_at, s.updated_at,
-    s.server_type, s.server_location, s.server_price_monthly,
+    s.server_type, s.server_location, s.server_price_monthly, s.hetzner_project,
     c.email AS customer_email, c.name AS customer_name
 FROM subscriptions s
 JOIN customers c ON c.id = s.customer_id
@@ -431,6 +431,7 @@ type SubscriptionListRow struct {
 	ServerType         *string
 	ServerLocation     *string
 	ServerPriceMonthly pgtype.Numeric
+	HetznerProject     *string
 	CustomerEmail      string
 	CustomerName       string
 }
@@ -473,6 +474,7 @@ func (q *Queries) SubscriptionList(ctx context.Context, db DBTX, arg Subscriptio
 			&i.ServerType,
 			&i.ServerLocation,
 			&i.ServerPriceMonthly,
+			&i.HetznerProject,
 			&i.CustomerEmail,
 			&i.CustomerName,
 		); err != nil {

@@ -29,7 +29,7 @@ SELECT s.id, s.customer_id, s.plan, s.billing_status, s.hetzner_server_id, s.het
        s.vps_ip_address, s.vps_hostname, s.provisioning_status, s.provisioning_error, s.provisioned_at,
        s.deprovisioned_at, s.ssh_host_key_public, s.failed_step, s.step_started_at,
        s.server_type, s.server_location, s.server_image, s.server_price_monthly,
-       s.limit_wait_since,
+       s.limit_wait_since, s.hetzner_project,
        c.email AS customer_email, c.name AS customer_name,
        coalesce((SELECT jsonb_agg(jsonb_build_object('at', e.occurred_at, 'step', e.step, 'kind', e.kind,
                                                      'message', e.message, 'actor', e.actor) ORDER BY e.id)
@@ -66,6 +66,7 @@ type UIStatusGetRow struct {
 	ServerImage        *string
 	ServerPriceMonthly pgtype.Numeric
 	LimitWaitSince     *time.Time
+	HetznerProject     *string
 	CustomerEmail      string
 	CustomerName       string
 	Events             []byte
@@ -101,6 +102,7 @@ func (q *Queries) UIStatusGet(ctx context.Context, db DBTX, id int64) (UIStatusG
 		&i.ServerImage,
 		&i.ServerPriceMonthly,
 		&i.LimitWaitSince,
+		&i.HetznerProject,
 		&i.CustomerEmail,
 		&i.CustomerName,
 		&i.Events,

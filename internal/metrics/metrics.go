@@ -8,7 +8,6 @@ package metrics
 import (
 	"context"
 	"crypto/subtle"
-	"errors"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -73,7 +72,7 @@ func (m *Metrics) Handler() http.Handler {
 var (
 	subscriptionsDesc = prometheus.NewDesc("rachel_subscriptions", "Subscriptions per provisioning status (none: never provisioned).", []string{"status"}, nil)
 	jobsDesc          = prometheus.NewDesc("rachel_jobs", "River jobs per queue state.", []string{"state"}, nil)
-	rateLimitDesc     = prometheus.NewDesc("rachel_hetzner_rate_limit_remaining", "Hetzner API requests left in the rate-limit bucket, as last seen by a worker.", nil, nil)
+	rateLimitDesc     = prometheus.NewDesc("rachel_hetzner_rate_limit_remaining", "Hetzner API requests left in a project's rate-limit bucket, as last seen by a worker.", []string{"project"}, nil)
 )
 
 // Protect answers 401 unless the request carries "Authorization: Bearer <token>". It keeps
@@ -142,13 +141,13 @@ func (c *fleetCollector) read() []prometheus.Metric {
 			out = append(out, prometheus.MustNewConstMetric(jobsDesc, prometheus.GaugeValue, float64(n), string(state)))
 		}
 	}
-	rl, err := db.New().RateLimitGet(ctx, c.pool)
-	switch {
-	case errors.Is(err, db.ErrNotFound): // no Hetzner response recorded yet
-	case err != nil:
+	// One bucket per Hetzner project.
+	budgets, err := db.New().RateLimitList(ctx, c.pool)
+	if err != nil {
 		c.logErr("rate limit", err)
-	default:
-		out = append(out, prometheus.MustNewConstMetric(rateLimitDesc, prometheus.GaugeValue, float64(rl.Remaining)))
+	}
+	for _, b := range budgets {
+		out = append(out, prometheus.MustNewConstMetric(rateLimitDesc, prometheus.GaugeValue, float64(b.Remaining), b.Project))
 	}
 	return out
 }

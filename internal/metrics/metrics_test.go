@@ -39,7 +39,7 @@ func TestFleetGaugesFromTheDatabase(t *testing.T) {
 	body, _ := io.ReadAll(rec.Body)
 	text := string(body)
 	require.Contains(t, text, `rachel_subscriptions{status="none"} 1`)
-	require.Contains(t, text, `rachel_hetzner_rate_limit_remaining 3512`)
+	require.Contains(t, text, `rachel_hetzner_rate_limit_remaining{project="default"} 3512`)
 	require.Contains(t, text, `rachel_http_requests_total{code="200",route="/healthz"} 1`)
 	require.Contains(t, text, `go_goroutines`)
 	require.NotContains(t, text, "secret-customer")
@@ -82,7 +82,7 @@ func TestScrapeCostIsBounded(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			require.True(t, strings.Contains(scrape(), "rachel_hetzner_rate_limit_remaining 3512"))
+			require.True(t, strings.Contains(scrape(), `rachel_hetzner_rate_limit_remaining{project="default"} 3512`))
 		}()
 	}
 	wg.Wait()

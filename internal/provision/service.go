@@ -223,6 +223,8 @@ type Finding struct {
 	ServerCreatedAt *time.Time
 	FirstSeenAt     time.Time
 	LastSeenAt      time.Time
+	// Project is the Hetzner project the server was (or should be) in.
+	Project string
 	// Explanation says in words what was found and what the buttons do.
 	Explanation string
 }
@@ -260,11 +262,11 @@ func (s *Service) OpenFinding(ctx context.Context, id int64) (*Finding, error) {
 func findingOf(f db.ReconcileFinding, customerEmail string) Finding {
 	fd := Finding{ID: f.ID, Kind: f.Kind, HetznerServerID: f.HetznerServerID, ServerName: f.ServerName,
 		ServerType: f.ServerType, SubscriptionID: f.SubscriptionID, CustomerEmail: customerEmail,
-		ServerCreatedAt: f.ServerCreatedAt, FirstSeenAt: f.FirstSeenAt, LastSeenAt: f.LastSeenAt}
+		ServerCreatedAt: f.ServerCreatedAt, FirstSeenAt: f.FirstSeenAt, LastSeenAt: f.LastSeenAt, Project: f.Project}
 	if f.Kind == findingOrphan {
-		fd.Explanation = fmt.Sprintf("Server %s (%d) runs in Hetzner and costs money, but no live subscription owns it. Destroy deletes it in Hetzner.", f.ServerName, f.HetznerServerID)
+		fd.Explanation = fmt.Sprintf("Server %s (%d) runs in Hetzner (project %s) and costs money, but no live subscription owns it. Destroy deletes it in Hetzner.", f.ServerName, f.HetznerServerID, f.Project)
 	} else {
-		fd.Explanation = fmt.Sprintf("The database says server %s (%d) exists, but Hetzner no longer has it. Mark gone makes the subscription forget it (failed, ready for Retry; or destroyed if it was being destroyed).", f.ServerName, f.HetznerServerID)
+		fd.Explanation = fmt.Sprintf("The database says server %s (%d) exists in Hetzner project %s, but Hetzner no longer has it there. Mark gone makes the subscription forget it (failed, ready for Retry; or destroyed if it was being destroyed).", f.ServerName, f.HetznerServerID, f.Project)
 	}
 	return fd
 }

@@ -75,6 +75,8 @@ type Status struct {
 
 	// Server is what server the subscription actually got (nil before one was created).
 	Server *ServerFacts
+	// Project is the Hetzner project the subscription's server lives in ("" before placement).
+	Project string
 	// LimitWait says, while the creating step waits for Hetzner's server limit, how it waits.
 	LimitWait string
 
@@ -261,6 +263,7 @@ func statusFromRow(row db.UIStatusGetRow, now time.Time) (*Status, error) {
 	}
 	st.Steps = timeline(sub, dbEvents, now)
 	st.Server = serverFacts(row.ServerType, row.ServerLocation, row.ServerImage, row.ServerPriceMonthly)
+	st.Project = deref(row.HetznerProject)
 	if row.LimitWaitSince != nil && statusOf(sub) == db.ProvisioningStatusCreating {
 		st.LimitWait = provision.LimitWaitPrefix + "."
 		for _, e := range st.Events {
