@@ -160,10 +160,15 @@ func startDevBackground(ctx context.Context, cfg *config.Config, pool *pgxpool.P
 			stops[i]()
 		}
 	}
-	if cfg.HCloudToken.IsZero() {
+	if len(cfg.HCloudProjects()) == 0 {
 		token := auth.RandomToken(24)
+		// SIM_PROJECTS simulated projects: HCLOUD_TOKEN's ("default") and p2, p3, … beside it.
+		var more []hcloudsim.ProjectConfig
+		for i := 2; i <= cfg.SimProjects; i++ {
+			more = append(more, hcloudsim.ProjectConfig{Name: fmt.Sprintf("p%d", i), Token: auth.RandomToken(24)})
+		}
 		sim, err := hcloudsim.New(hcloudsim.Config{Token: token, TimeScale: cfg.SimTimeScale,
-			VPS: cfg.SimVPS, Logger: log.With("component", "hcloudsim")})
+			VPS: cfg.SimVPS, Logger: log.With("component", "hcloudsim"), Projects: more})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -172,13 +177,17 @@ func startDevBackground(ctx context.Context, cfg *config.Config, pool *pgxpool.P
 		}
 		stops = append(stops, func() { _ = sim.Close() })
 		cfg.HCloudToken = secrets.NewSecret(token)
+		cfg.Projects = []config.Project{{Name: config.DefaultProject, Token: cfg.HCloudToken}}
+		for _, p := range more {
+			cfg.Projects = append(cfg.Projects, config.Project{Name: p.Name, Token: secrets.NewSecret(p.Token)})
+		}
 		cfg.HCloudEndpoint = sim.Endpoint()
 		if cfg.SimVPS == hcloudsim.VPSReal {
 			extra = useGatewayForCallbacks(cfg, out)
 		} else {
 			cfg.VPSSSHPort = hcloudsim.DefaultSSHPort
 		}
-		fmt.Fprintf(out, "HCLOUD_TOKEN is unset: using the built-in Hetzner simulator at %s (time scale %g, %s VPSes)\n", sim.URL(), cfg.SimTimeScale, cfg.SimVPS)
+		fmt.Fprintf(out, "HCLOUD_TOKEN is unset: using the built-in Hetzner simulator at %s (time scale %g, %s VPSes, projects %s)\n", sim.URL(), cfg.SimTimeScale, cfg.SimVPS, strings.Join(cfg.ProjectNames(), ", "))
 		if cfg.AssistantArtifactURL == "" {
 			// The VPSes download the assistant like real ones: serve the test fixture where they
 			// reach it (a real container: this machine's side of its veth).

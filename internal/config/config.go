@@ -71,6 +71,7 @@ type Config struct {
 	MetricsToken secrets.Secret // METRICS_TOKEN: bearer token for /metrics; set, /metrics is also on PORT
 	SimTimeScale float64        // SIM_TIME_SCALE: the dev simulator's time scale
 	SimVPS       string         // SIM_VPS: what the dev simulator runs behind a server, "emulated" or "real"
+	SimProjects  int            // SIM_PROJECTS: how many Hetzner projects the dev simulator runs
 
 	NotifySMTP          *SMTPSettings  // NOTIFY_SMTP_URL (nil: no email channel)
 	NotifyWebhookURL    secrets.Secret // NOTIFY_WEBHOOK_URL: may hold a secret path (Slack's do)
@@ -236,6 +237,7 @@ var Vars = []Var{
 	{"METRICS_TOKEN", "(none)", "Bearer token scrapers must send for /metrics (16+ characters). Set, the web process also serves /metrics on PORT; unset, /metrics is only on METRICS_PORT."},
 	{"SIM_TIME_SCALE", "0.1", "`make run` only: time scale of the built-in simulator (1 = Hetzner's real timings)."},
 	{"SIM_VPS", "emulated", "`make run` only: what stands behind a simulated server: `emulated` (in-process imitation) or `real` (a Debian 12 container per server; needs root and systemd-container)."},
+	{"SIM_PROJECTS", "1", "`make run` only: how many Hetzner projects the built-in simulator runs (1-10): `default` and `p2`, `p3`, … each with its own token, servers, rate limit and server limit."},
 	{"NOTIFY_SMTP_URL", "(no email)", "Email channel of notifications: `smtp://user:pass@host:587?from=ops@x.example&to=a@x.example,b@x.example` (STARTTLS; `smtps://` for implicit TLS; `starttls=false` for a relay on a private network)."},
 	{"NOTIFY_WEBHOOK_URL", "(no webhook)", "Webhook channel of notifications: JSON `{\"text\":…}` (Slack-compatible) POSTed here, signed (see Notifications)."},
 	{"NOTIFY_WEBHOOK_SECRET", "", "HMAC-SHA256 key of the webhook signature (at least 16 characters). Required with NOTIFY_WEBHOOK_URL."},
@@ -352,6 +354,13 @@ func Load(getenv Getenv) (*Config, error) {
 	case "emulated", "real":
 	default:
 		bad("SIM_VPS", "%q is neither emulated nor real", c.SimVPS)
+	}
+	if v := str("SIM_PROJECTS", "1"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10 {
+			bad("SIM_PROJECTS", "%q is not a number from 1 to 10", v)
+		}
+		c.SimProjects = n
 	}
 	if v := str("SIM_TIME_SCALE", "0.1"); v != "" {
 		f, err := strconv.ParseFloat(v, 64)
