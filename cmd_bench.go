@@ -29,6 +29,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	bursts := fs.String("n", "1,10,100", "provisioning and destroy bursts, comma-separated (empty: skip)")
 	subs := fs.Int("subscriptions", 100000, "subscriptions in the database for the page load runs (0: skip)")
 	inFlight := fs.Int("in-flight", 1000, "provisionings in flight for the worker-memory phase (0: skip)")
+	projectsN := fs.Int("projects-n", 300, "provisionings of the several-projects burst (0: skip)")
+	projects := fs.Int("projects", 3, "simulated Hetzner projects of the several-projects burst")
+	projectLimit := fs.Int("projects-limit", 100, "server limit of each project in the several-projects burst")
 	loadScale := fs.Float64("load-scale", 1, "multiplies the page load runs' request counts")
 	out := fs.String("out", "docs/benchmarks.md", "where the Markdown report goes (empty: nowhere)")
 	profile := fs.Bool("profile", true, "CPU-profile the worker during the largest burst")
@@ -59,6 +62,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	report, err := bench.Run(ctx, bench.Options{
 		TimeScale: *timeScale, Bursts: ns, Subscriptions: *subs, InFlight: *inFlight, LoadScale: *loadScale,
+		ProjectsBurst: *projectsN, Projects: *projects, ProjectLimit: *projectLimit,
 		WorkerCommand: func(ctx context.Context) *exec.Cmd { return exec.CommandContext(ctx, exe, "work") },
 		Profile:       *profile, WebProfile: *webProfile, Dir: dir, Log: stderr,
 	})

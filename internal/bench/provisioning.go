@@ -119,7 +119,7 @@ func (b *bench) provisionBurst(ctx context.Context, s *stack, n int, profile boo
 		_ = s.worker.cmd.Process.Signal(syscall.SIGUSR1) // start the CPU profile
 	}
 	b.progress("provisioning N=%d at once", n)
-	s.sim.ResetRequests()
+	resetRequests(s.sim)
 	start := time.Now()
 	for _, id := range ids {
 		if err := s.svc.Provision(ctx, id, actor); err != nil {
@@ -152,7 +152,7 @@ func (b *bench) provisionBurst(ctx context.Context, s *stack, n int, profile boo
 	r.WallS, r.SimWallS = wall.Seconds(), wall.Seconds()/b.o.TimeScale
 	r.WorkerCPUS, r.WorkerPeakRSSMB = after.CPUSeconds-before.CPUSeconds, after.PeakRSSMB
 	b.countRequests(s.sim, &r.Requests, &r.ByEndpoint)
-	r.Status429 = s.sim.RequestCount("", 429)
+	r.Status429 = requestCount(s.sim, "", 429)
 
 	var readyAt []time.Duration
 	rows, err := s.pool.Query(ctx, `SELECT provisioning_status::text, provisioned_at FROM subscriptions WHERE id = ANY($1)`, ids)
@@ -212,7 +212,7 @@ func (b *bench) destroyBurst(ctx context.Context, s *stack, ids []int64) (Destro
 	n := len(ids)
 	r := DestroyResult{N: n}
 	b.progress("destroying N=%d at once", n)
-	s.sim.ResetRequests()
+	resetRequests(s.sim)
 	start := time.Now()
 	for _, id := range ids {
 		if err := s.svc.Destroy(ctx, id, actor); err != nil {
@@ -258,13 +258,31 @@ func (b *bench) destroyBurst(ctx context.Context, s *stack, ids []int64) (Destro
 	return r, nil
 }
 
-// countRequests reads the simulator's counters by route.
+// countRequests reads the simulator's counters by route, summed over its projects.
 func (b *bench) countRequests(sim *hcloudsim.Simulator, total *int, by *map[string]int) {
 	*by = map[string]int{}
-	for _, rs := range sim.Requests() {
-		(*by)[rs.Route] += rs.Count
-		*total += rs.Count
+	for _, p := range sim.Projects() {
+		for _, rs := range p.Requests() {
+			(*by)[rs.Route] += rs.Count
+			*total += rs.Count
+		}
 	}
+}
+
+// resetRequests resets the counters of every project of the simulator.
+func resetRequests(sim *hcloudsim.Simulator) {
+	for _, p := range sim.Projects() {
+		p.ResetRequests()
+	}
+}
+
+// requestCount sums a counter over the simulator's projects.
+func requestCount(sim *hcloudsim.Simulator, route string, status int) int {
+	n := 0
+	for _, p := range sim.Projects() {
+		n += p.RequestCount(route, status)
+	}
+	return n
 }
 
 // scaled converts a simulated duration into real time, with a floor for the worker's own pace.

@@ -3,6 +3,7 @@ package bench
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -31,6 +32,8 @@ type Report struct {
 	FragmentPages int           `json:"fragment_pages"`
 	Load          []LoadResult  `json:"load"`
 	Memory        *MemoryResult `json:"memory,omitempty"`
+	// Projects is the several-projects burst (nil: not run).
+	Projects *ProjectsResult `json:"projects,omitempty"`
 	// Profile is the top of the worker's CPU profile during the largest provisioning burst.
 	Profile *Profile `json:"profile,omitempty"`
 }
@@ -172,6 +175,10 @@ var Goals = map[string]Goal{
 	"dashboard_rps_c16_100k":            {">=", 300},
 	"fragment_vs_static_ratio_c64_100k": {">=", 0.5},
 	"fragment_p99_ms_c64_100k":          {"<", 25},
+	// Issue 14: 300 at once across three projects with a server limit of 100 each.
+	"ready_n300_3projects":               {"==", 300},
+	"requests_per_server_n300_3projects": {"<=", 2.3},
+	"status_429_n300_3projects":          {"==", 0},
 }
 
 // Load run names the page-load phase uses.
@@ -256,6 +263,15 @@ func (r *Report) Figures() []Figure {
 	}
 	if len(r.Load) > 0 {
 		add("load_errors", "Errors in the page load runs", "", float64(errs))
+	}
+	if pr := r.Projects; pr != nil {
+		sfx := fmt.Sprintf("_n%d_%dprojects", pr.N, pr.Projects)
+		at := fmt.Sprintf(", N=%d across %d projects (server limit %d each)", pr.N, pr.Projects, pr.ServerLimit)
+		add("ready"+sfx, "Provisionings ready"+at, "", float64(pr.Ready))
+		add("requests_per_server"+sfx, "Hetzner requests per provisioned server"+at, "", pr.RequestsPerServer)
+		add("status_429"+sfx, "429s received"+at, "", float64(pr.Status429))
+		add("wall_s"+sfx, "Wall time to all ready"+at+" (real)", "s", pr.WallS)
+		add("limit_refusals"+sfx, "403 resource_limit_exceeded answers"+at, "", float64(pr.LimitRefusals))
 	}
 	if m := r.Memory; m != nil {
 		add(fmt.Sprintf("worker_peak_rss_mb_%d", m.Target), fmt.Sprintf("Worker peak RSS, %d provisionings in flight", m.Target), "MB", m.WorkerPeakRSSMB)
@@ -377,6 +393,20 @@ func (r *Report) Markdown() string {
 		for _, l := range r.Load {
 			p("| %s | %d | %d | %d | %s | %s ms | %s ms |\n", l.Name, l.Concurrency, l.Requests, l.Errors, num(round(l.RPS, 0)), num(round(l.P50ms, 2)), num(round(l.P99ms, 2)))
 		}
+	}
+	if pr := r.Projects; pr != nil {
+		p("\n## Several Hetzner projects\n\n")
+		p("%d subscriptions provisioned at once across %d simulated projects (one token each: HCLOUD_TOKEN and HCLOUD_PROJECTS) with a server limit of %d each; each project has its own rate-limit budget and action poller.\n\n", pr.N, pr.Projects, pr.ServerLimit)
+		p("| N | ready | failed | wall (real) | p95 to ready | requests | per server | 429s | 403 limit | servers per project |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
+		names := slices.Sorted(maps.Keys(pr.Servers))
+		var per []string
+		for _, n := range names {
+			per = append(per, fmt.Sprintf("%s %d", n, pr.Servers[n]))
+		}
+		p("| %d | %d | %d | %s s | %s s | %d | %s | %d | %d | %s |\n", pr.N, pr.Ready, pr.Failed, num(round(pr.WallS, 1)), num(round(pr.ReadyP95S, 1)),
+			pr.Requests, num(round(pr.RequestsPerServer, 2)), pr.Status429, pr.LimitRefusals, strings.Join(per, ", "))
+		p("\nHetzner API requests by endpoint (all projects):\n\n")
+		endpointTable(&b, "provision", []ProvisionResult{pr.ProvisionResult}, func(x ProvisionResult) (int, map[string]int) { return x.N, x.ByEndpoint })
 	}
 	if m := r.Memory; m != nil {
 		p("\n## Worker memory\n\n")

@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -52,6 +53,9 @@ type Options struct {
 	// WebProfile, when set, is where a CPU profile of this process (web app, PostgreSQL client and
 	// load generator) during the fragment run at 64 clients goes.
 	WebProfile string
+	// ProjectsBurst is the N of the several-projects burst (0: skip): N provisionings at once
+	// across Projects simulated Hetzner projects with a server limit of ProjectLimit each.
+	ProjectsBurst, Projects, ProjectLimit int
 	// Dir keeps the logs and profiles (PostgreSQL's data goes there too).
 	Dir string
 	// Log receives progress.
@@ -130,6 +134,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 
 	if len(o.Bursts) > 0 || o.Subscriptions > 0 {
 		if err := b.mainPhases(ctx); err != nil {
+			return b.report, err
+		}
+	}
+	if o.ProjectsBurst > 0 {
+		if err := b.projectsPhase(ctx); err != nil {
 			return b.report, err
 		}
 	}
@@ -236,6 +245,13 @@ func (b *bench) newStack(ctx context.Context, dbName string, simCfg hcloudsim.Co
 		"HCLOUD_TOKEN": benchToken, "HCLOUD_ENDPOINT": s.sim.Endpoint(),
 		"VPS_SSH_PORT": strconv.Itoa(hcloudsim.DefaultSSHPort), "SSH_KEY_ALGORITHM": keyAlg,
 		"COOKIE_SECURE": "false", "LOG_FORMAT": "json",
+	}
+	if len(simCfg.Projects) > 0 {
+		var more []string
+		for _, p := range simCfg.Projects {
+			more = append(more, p.Name+"="+p.Token)
+		}
+		s.env["HCLOUD_PROJECTS"] = strings.Join(more, ",")
 	}
 	if s.cfg, err = config.Load(func(k string) string { return s.env[k] }); err != nil {
 		s.close()
