@@ -12,9 +12,11 @@ SELECT id, subscription_id, progress FROM hetzner_actions WHERE status = 'runnin
 
 -- name: HetznerActionListRunningInProject :many
 -- The actions in flight of the subscriptions in one Hetzner project: that project's poller's batch.
+-- A subscription without a recorded project is the first project's (@first_project), where the
+-- worker looks for its resources.
 SELECT a.id, a.subscription_id, a.progress FROM hetzner_actions a
 JOIN subscriptions s ON s.id = a.subscription_id
-WHERE a.status = 'running' AND s.hetzner_project = @project::text
+WHERE a.status = 'running' AND coalesce(s.hetzner_project, @first_project::text) = @project::text
 ORDER BY a.id LIMIT @lim::int;
 
 -- name: HetznerActionFinish :one

@@ -126,13 +126,14 @@ func (q *Queries) HetznerActionListRunning(ctx context.Context, db DBTX, lim int
 const hetznerActionListRunningInProject = `-- name: HetznerActionListRunningInProject :many
 SELECT a.id, a.subscription_id, a.progress FROM hetzner_actions a
 JOIN subscriptions s ON s.id = a.subscription_id
-WHERE a.status = 'running' AND s.hetzner_project = $1::text
-ORDER BY a.id LIMIT $2::int
+WHERE a.status = 'running' AND coalesce(s.hetzner_project, $1::text) = $2::text
+ORDER BY a.id LIMIT $3::int
 `
 
 type HetznerActionListRunningInProjectParams struct {
-	Project string
-	Lim     int32
+	FirstProject string
+	Project      string
+	Lim          int32
 }
 
 type HetznerActionListRunningInProjectRow struct {
@@ -142,8 +143,10 @@ type HetznerActionListRunningInProjectRow struct {
 }
 
 // The actions in flight of the subscriptions in one Hetzner project: that project's poller's batch.
+// A subscription without a recorded project is the first project's (@first_project), where the
+// worker looks for its resources.
 func (q *Queries) HetznerActionListRunningInProject(ctx context.Context, db DBTX, arg HetznerActionListRunningInProjectParams) ([]HetznerActionListRunningInProjectRow, error) {
-	rows, err := db.Query(ctx, hetznerActionListRunningInProject, arg.Project, arg.Lim)
+	rows, err := db.Query(ctx, hetznerActionListRunningInProject, arg.FirstProject, arg.Project, arg.Lim)
 	if err != nil {
 		return nil, err
 	}

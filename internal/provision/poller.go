@@ -109,7 +109,7 @@ func (p *hproject) rateLimitPause() time.Duration {
 // pollOnce reads the running actions of the project's subscriptions; n is how many were running,
 // changed whether any finished.
 func (w *Worker) pollOnce(ctx context.Context, p *hproject) (n int, changed bool, err error) {
-	rows, err := w.q.HetznerActionListRunningInProject(ctx, w.pool, db.HetznerActionListRunningInProjectParams{Project: p.name, Lim: 1000})
+	rows, err := w.q.HetznerActionListRunningInProject(ctx, w.pool, db.HetznerActionListRunningInProjectParams{Project: p.name, FirstProject: w.projects[0].name, Lim: 1000})
 	if err != nil {
 		return 0, false, fmt.Errorf("list running actions: %w", err)
 	}
