@@ -63,9 +63,9 @@ func TestProjectsPlacementAndLifecycle(t *testing.T) {
 		require.Equal(t, 1, fleet.Projects[0].ServerLimit, "default's limit is learnt from its refusal")
 	}
 	require.Zero(t, fleet.Projects[1].ServerLimit, "b's limit was never hit")
-	st, err := b.svc.Status(ctx, ids[0])
+	row, err := db.New().UIStatusGet(ctx, b.pool, ids[0])
 	require.NoError(t, err)
-	require.NotEmpty(t, st.Project)
+	require.Equal(t, b.sub(t, ids[0]).HetznerProject, row.HetznerProject, "the status page reads the recorded project")
 
 	// Reconcile lists each project with its own token: nothing is an orphan or a ghost.
 	w := b.startWorker(t)

@@ -263,7 +263,9 @@ func statusFromRow(row db.UIStatusGetRow, now time.Time) (*Status, error) {
 	}
 	st.Steps = timeline(sub, dbEvents, now)
 	st.Server = serverFacts(row.ServerType, row.ServerLocation, row.ServerImage, row.ServerPriceMonthly)
-	st.Project = deref(row.HetznerProject)
+	if row.HetznerProject != nil {
+		st.Project = *row.HetznerProject
+	}
 	if row.LimitWaitSince != nil && statusOf(sub) == db.ProvisioningStatusCreating {
 		st.LimitWait = provision.LimitWaitPrefix + "."
 		for _, e := range st.Events {
