@@ -122,3 +122,34 @@ func TestProjectBudgetsSeparate(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, rows, 2, "one budget per project")
 }
+
+// TestPreflightEveryProject: each project's token is checked; a reason names the project and
+// where its token comes from, never the token.
+func TestPreflightEveryProject(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(o *setupOpts) {
+		o.noWork = true
+		o.sim.Projects = []hcloudsim.ProjectConfig{
+			{Name: "b", Token: "token-of-b", ReadOnlyToken: "read-only-of-b"},
+			{Name: "c", Token: "token-of-c"},
+		}
+		o.env["HCLOUD_PROJECTS"] = "b=read-only-of-b,c=revoked-token-of-c"
+	})
+	ctx := context.Background()
+	var projects []HCloudProject
+	for _, p := range b.cfg.HCloudProjects() {
+		hc, err := NewHCloudClientFor(b.cfg, p, nil, nil)
+		require.NoError(t, err)
+		projects = append(projects, HCloudProject{Name: p.Name, Client: hc})
+	}
+	reasons, err := PreflightProjects(ctx, b.cfg, projects)
+	require.NoError(t, err)
+	require.Len(t, reasons, 2, joined(reasons))
+	require.Contains(t, reasons[0], "HCLOUD_PROJECTS (project b): the token is read-only")
+	require.Contains(t, reasons[1], "HCLOUD_PROJECTS (project c): Hetzner refused the token")
+	require.NotContains(t, joined(reasons), "revoked-token-of-c")
+	require.NotContains(t, joined(reasons), "read-only-of-b")
+	reasons, err = PreflightProjects(ctx, b.cfg, projects[:1])
+	require.NoError(t, err)
+	require.Empty(t, reasons, "the default project's token is fine")
+}
