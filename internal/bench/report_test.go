@@ -53,9 +53,9 @@ func TestJSONHasTheTrackedKeysAsNumbers(t *testing.T) {
 	}
 	require.Contains(t, got, "details")
 	goals := got["goals"].(map[string]any)
-	at10k := 0 // the sample ran at 10,000 subscriptions: no goal of a fleet-size key applies
+	at10k := 0 // the sample ran at 10,000 subscriptions and no several-projects burst: no goal of those keys applies
 	for k := range Goals {
-		if !strings.HasSuffix(k, "_100k") {
+		if !strings.HasSuffix(k, "_100k") && !strings.HasSuffix(k, "projects") {
 			at10k++
 		}
 	}
@@ -177,4 +177,25 @@ func TestFleetKeys(t *testing.T) {
 	js, err = r.JSON()
 	require.NoError(t, err)
 	require.NotContains(t, string(js), "_100k\"")
+}
+
+// The several-projects burst gives the issue-14 keys, with their goals.
+func TestProjectsFigures(t *testing.T) {
+	t.Parallel()
+	r := &Report{Projects: &ProjectsResult{ProvisionResult: ProvisionResult{N: 300, Ready: 300, Requests: 663, RequestsPerServer: 2.21},
+		Projects: 3, ServerLimit: 100, Servers: map[string]int{"default": 100, "p2": 100, "p3": 100}}}
+	js, err := r.JSON()
+	require.NoError(t, err)
+	var got map[string]any
+	require.NoError(t, json.Unmarshal(js, &got))
+	require.InDelta(t, 300, got["ready_n300_3projects"], 1e-9)
+	require.InDelta(t, 2.21, got["requests_per_server_n300_3projects"], 1e-9)
+	require.InDelta(t, 0, got["status_429_n300_3projects"], 1e-9)
+	goals := got["goals"].(map[string]any)
+	require.Equal(t, map[string]any{"goal": "== 300", "met": true}, goals["ready_n300_3projects"])
+	require.Equal(t, map[string]any{"goal": "<= 2.3", "met": true}, goals["requests_per_server_n300_3projects"])
+	require.Equal(t, map[string]any{"goal": "== 0", "met": true}, goals["status_429_n300_3projects"])
+	md := r.Markdown()
+	require.Contains(t, md, "## Several Hetzner projects")
+	require.Contains(t, md, "default 100, p2 100, p3 100")
 }

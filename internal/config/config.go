@@ -661,9 +661,8 @@ func (c *Config) Need(names ...string) error {
 		case "RACHEL_KEYRING":
 			missing = c.Keyring == nil
 		case "HCLOUD_TOKEN":
-			missing = len(c.HCloudProjects()) == 0
-			if missing {
-				n = "HCLOUD_TOKEN (or HCLOUD_PROJECTS)"
+			if len(c.HCloudProjects()) == 0 {
+				errs = append(errs, fmt.Errorf("%s: required but not set (or HCLOUD_PROJECTS)", n))
 			}
 		}
 		if missing {
