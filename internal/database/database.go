@@ -40,9 +40,26 @@ func Open(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error
 	return pool, nil
 }
 
+// migrateLockKey is the session advisory lock that serialises Migrate across processes.
+const migrateLockKey = 0x72616368656c // "rachel"
+
 // Migrate brings the schema up to date: River's tables, then the app's goose migrations. It is
-// safe to run from several processes at once (goose and River both take locks).
+// safe to run from several processes at once (the web processes and the release phase all do):
+// River's migrator takes no lock of its own (two at once on a fresh database fail with a
+// duplicate pg_type key), so the whole run holds a session advisory lock, on a connection of its
+// own outside the pool so the pool's size does not matter; the others wait, then find nothing
+// to do.
 func Migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
+	lockConn, err := pgx.ConnectConfig(ctx, pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return fmt.Errorf("migrations: connect for the lock: %w", err)
+	}
+	defer lockConn.Close(context.WithoutCancel(ctx))
+	if _, err := lockConn.Exec(ctx, "SELECT pg_advisory_lock($1)", int64(migrateLockKey)); err != nil {
+		return fmt.Errorf("migrations: take the lock: %w", err)
+	}
+	// Closing the connection releases the lock too; unlocking first lets the next one go at once.
+	defer func() { _, _ = lockConn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", int64(migrateLockKey)) }()
 	migrator, err := rivermigrate.New(riverpgxv5.New(pool), nil)
 	if err != nil {
 		return fmt.Errorf("river migrator: %w", err)
