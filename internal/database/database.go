@@ -17,6 +17,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
 
+	"github.com/rachelcloud/admin/internal/db"
 	schema "github.com/rachelcloud/admin/sql"
 )
 
@@ -40,8 +41,8 @@ func Open(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error
 	return pool, nil
 }
 
-// migrateLockKey is the session advisory lock that serialises Migrate across processes.
-const migrateLockKey = 0x72616368656c // "rachel"
+// migrateLock names the session advisory lock that serialises Migrate across processes.
+const migrateLock = "migrate"
 
 // Migrate brings the schema up to date: River's tables, then the app's goose migrations. It is
 // safe to run from several processes at once (the web processes and the release phase all do):
@@ -55,12 +56,13 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
 		return fmt.Errorf("migrations: connect for the lock: %w", err)
 	}
 	defer lockConn.Close(context.WithoutCancel(ctx))
-	if _, err := lockConn.Exec(ctx, "SELECT pg_advisory_lock($1)", int64(migrateLockKey)); err != nil {
+	q := db.New()
+	if err := q.WorkerLock(ctx, lockConn, migrateLock); err != nil {
 		return fmt.Errorf("migrations: take the lock: %w", err)
 	}
 	// Closing the connection releases the lock too; unlocking first lets the next one go at once.
 	defer func() {
-		_, _ = lockConn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", int64(migrateLockKey))
+		_ = q.WorkerUnlock(context.WithoutCancel(ctx), lockConn, migrateLock)
 	}()
 	migrator, err := rivermigrate.New(riverpgxv5.New(pool), nil)
 	if err != nil {
