@@ -1,8 +1,13 @@
 -- Queries of the provisioning state machine on subscriptions. Status changes are conditional on
--- the status the caller saw, so a concurrent change (a destroy, a callback) wins cleanly.
+-- the status the caller saw, so a concurrent change (a destroy, a callback) wins cleanly. The
+-- states a move starts from are its @sources, passed from the transition table
+-- (internal/provision/state, state.Sources); the state it moves to is written here and checked
+-- against the table by a test that runs every move in every state.
 
 -- name: ProvisionEnter :one
--- Moves to a new step, clearing any failure, if the status is still @from (NULL: never provisioned).
+-- Moves to a new step @next, clearing any failure, if the status is still @from (NULL: never
+-- provisioned) and one the event moves (@sources, '' for NULL); the caller checked @next against
+-- the table (state.Check).
 UPDATE subscriptions
 SET provisioning_status = @next::provisioning_status,
     step_started_at     = now(),
@@ -11,16 +16,19 @@ SET provisioning_status = @next::provisioning_status,
     updated_at          = now()
 WHERE id = @id::bigint
   AND provisioning_status IS NOT DISTINCT FROM sqlc.narg(from_status)::provisioning_status
+  AND coalesce(provisioning_status::text, '') = ANY(@sources::text[])
 RETURNING *;
 
 -- name: ProvisionFail :one
--- Fails the current step @step (kept for Retry), if the status is still @step.
+-- Fails the current step @step (kept for Retry), if the status is still @step and a step that
+-- can fail (@sources: state.Sources(state.StepFailed)).
 UPDATE subscriptions
 SET provisioning_status = 'failed',
     failed_step         = @step::provisioning_status,
     provisioning_error  = @reason::text,
     updated_at          = now()
 WHERE id = @id::bigint AND provisioning_status = @step::provisioning_status
+  AND provisioning_status::text = ANY(@sources::text[])
 RETURNING *;
 
 -- name: ProvisionSetKeys :one
@@ -62,21 +70,21 @@ UPDATE subscriptions SET hetzner_server_id = NULL, vps_ip_address = NULL, update
 WHERE id = @id::bigint;
 
 -- name: ProvisionAwaitCallback :one
--- creating → cloud_init: the callback deadline starts now.
+-- state.ServerUp (creating → cloud_init): the callback deadline starts now.
 UPDATE subscriptions
 SET provisioning_status = 'cloud_init',
     step_started_at     = now(),
     callback_expires_at = now() + make_interval(secs => @deadline_seconds::float8),
     updated_at          = now()
-WHERE id = @id::bigint AND provisioning_status = 'creating'
+WHERE id = @id::bigint AND provisioning_status::text = ANY(@sources::text[])
 RETURNING *;
 
 -- name: ProvisionGetByCallbackToken :one
 SELECT * FROM subscriptions WHERE callback_token_hash = @hash::bytea FOR UPDATE;
 
 -- name: ProvisionCallbackReceived :one
--- cloud_init → injecting_secrets; the token is spent. A VPS may call back before the poller has
--- seen its start action finish, so creating is accepted too.
+-- state.CallbackReceived (cloud_init → injecting_secrets); the token is spent. A VPS may call back
+-- before the poller has seen its start action finish, so creating is accepted too.
 UPDATE subscriptions
 SET provisioning_status  = 'injecting_secrets',
     step_started_at      = now(),
@@ -84,17 +92,19 @@ SET provisioning_status  = 'injecting_secrets',
     callback_token       = NULL,
     callback_received_at = now(),
     updated_at           = now()
-WHERE id = @id::bigint AND provisioning_status IN ('creating', 'cloud_init')
+WHERE id = @id::bigint AND provisioning_status::text = ANY(@sources::text[])
 RETURNING *;
 
 -- name: ProvisionReady :one
+-- state.Injected (injecting_secrets → ready).
 UPDATE subscriptions
 SET provisioning_status = 'ready', provisioned_at = coalesce(provisioned_at, now()), step_started_at = now(), updated_at = now()
-WHERE id = @id::bigint AND provisioning_status = 'injecting_secrets'
+WHERE id = @id::bigint AND provisioning_status::text = ANY(@sources::text[])
 RETURNING *;
 
 -- name: ProvisionDestroyed :one
--- Nothing is left in Hetzner: forget the keys and addresses, keep the row and its history.
+-- state.Deleted (destroying → destroyed): nothing is left in Hetzner: forget the keys and
+-- addresses, keep the row and its history.
 UPDATE subscriptions
 SET provisioning_status  = 'destroyed',
     deprovisioned_at     = now(),
@@ -110,7 +120,7 @@ SET provisioning_status  = 'destroyed',
     callback_token       = NULL,
     callback_expires_at  = NULL,
     updated_at           = now()
-WHERE id = @id::bigint AND provisioning_status = 'destroying'
+WHERE id = @id::bigint AND provisioning_status::text = ANY(@sources::text[])
 RETURNING *;
 
 -- name: ProvisionResetForNewServer :exec
@@ -120,9 +130,9 @@ SET provisioned_at = NULL, deprovisioned_at = NULL, callback_received_at = NULL,
 WHERE id = @id::bigint;
 
 -- name: ProvisionCallbackOverdue :many
--- Subscriptions whose VPS did not call back in time.
+-- Subscriptions in @waiting (cloud_init) whose VPS did not call back in time.
 SELECT id, callback_expires_at FROM subscriptions
-WHERE provisioning_status = 'cloud_init' AND callback_expires_at < now()
+WHERE provisioning_status = @waiting::provisioning_status AND callback_expires_at < now()
 ORDER BY id;
 
 -- name: ProvisionListWithServer :many
@@ -131,8 +141,9 @@ SELECT id, hetzner_server_id, provisioning_status, vps_hostname, hetzner_project
 WHERE hetzner_server_id IS NOT NULL;
 
 -- name: ProvisionMarkServerGone :one
--- The server vanished behind our back: fail at creating, so Retry makes a new one; only if the
--- status is still @from_status, the one the caller saw (a concurrent Destroy wins).
+-- The server vanished behind our back (state.ServerVanished, state.MarkGone): fail at creating,
+-- so Retry makes a new one; only if the status is still @from_status, the one the caller saw (a
+-- concurrent Destroy wins), and one of the event's @sources.
 UPDATE subscriptions
 SET provisioning_status = 'failed',
     failed_step         = 'creating',
@@ -143,24 +154,26 @@ SET provisioning_status = 'failed',
     vps_ip_address      = NULL,
     updated_at          = now()
 WHERE id = @id::bigint AND provisioning_status = @from_status::provisioning_status
-  AND @from_status::provisioning_status NOT IN ('destroying', 'destroyed')
+  AND provisioning_status::text = ANY(@sources::text[])
 RETURNING *;
 
 -- name: ProvisionWaitingForKeys :one
--- Provisionings that still need their access key pair: the key pool waits for them.
+-- Provisionings (in @states: before the server exists) that still need their access key pair:
+-- the key pool waits for them.
 SELECT count(*) FROM subscriptions
-WHERE provisioning_status IN ('pending', 'creating') AND ssh_public_key IS NULL;
+WHERE provisioning_status::text = ANY(@states::text[]) AND ssh_public_key IS NULL;
 
 -- name: ProvisionCloudInitConfirmed :one
--- cloud_init → injecting_secrets without a callback: the worker saw over SSH, with the pinned host
--- key, that cloud-init finished. The token is spent as if the VPS had called back.
+-- state.CloudInitSeen (cloud_init → injecting_secrets without a callback): the worker saw over
+-- SSH, with the pinned host key, that cloud-init finished. The token is spent as if the VPS had
+-- called back.
 UPDATE subscriptions
 SET provisioning_status = 'injecting_secrets',
     step_started_at     = now(),
     callback_token_hash = NULL,
     callback_token      = NULL,
     updated_at          = now()
-WHERE id = @id::bigint AND provisioning_status = 'cloud_init'
+WHERE id = @id::bigint AND provisioning_status::text = ANY(@sources::text[])
 RETURNING *;
 
 -- name: ProvisionRestartCallbackWait :exec

@@ -17,18 +17,19 @@ SET provisioning_status = 'cloud_init',
     step_started_at     = now(),
     callback_expires_at = now() + make_interval(secs => $1::float8),
     updated_at          = now()
-WHERE id = $2::bigint AND provisioning_status = 'creating'
+WHERE id = $2::bigint AND provisioning_status::text = ANY($3::text[])
 RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project
 `
 
 type ProvisionAwaitCallbackParams struct {
 	DeadlineSeconds float64
 	ID              int64
+	Sources         []string
 }
 
-// creating → cloud_init: the callback deadline starts now.
+// state.ServerUp (creating → cloud_init): the callback deadline starts now.
 func (q *Queries) ProvisionAwaitCallback(ctx context.Context, db DBTX, arg ProvisionAwaitCallbackParams) (Subscription, error) {
-	row := db.QueryRow(ctx, provisionAwaitCallback, arg.DeadlineSeconds, arg.ID)
+	row := db.QueryRow(ctx, provisionAwaitCallback, arg.DeadlineSeconds, arg.ID, arg.Sources)
 	var i Subscription
 	err := row.Scan(
 		&i.ID,
@@ -69,7 +70,7 @@ func (q *Queries) ProvisionAwaitCallback(ctx context.Context, db DBTX, arg Provi
 
 const provisionCallbackOverdue = `-- name: ProvisionCallbackOverdue :many
 SELECT id, callback_expires_at FROM subscriptions
-WHERE provisioning_status = 'cloud_init' AND callback_expires_at < now()
+WHERE provisioning_status = $1::provisioning_status AND callback_expires_at < now()
 ORDER BY id
 `
 
@@ -78,9 +79,9 @@ type ProvisionCallbackOverdueRow struct {
 	CallbackExpiresAt *time.Time
 }
 
-// Subscriptions whose VPS did not call back in time.
-func (q *Queries) ProvisionCallbackOverdue(ctx context.Context, db DBTX) ([]ProvisionCallbackOverdueRow, error) {
-	rows, err := db.Query(ctx, provisionCallbackOverdue)
+// Subscriptions in @waiting (cloud_init) whose VPS did not call back in time.
+func (q *Queries) ProvisionCallbackOverdue(ctx context.Context, db DBTX, waiting ProvisioningStatus) ([]ProvisionCallbackOverdueRow, error) {
+	rows, err := db.Query(ctx, provisionCallbackOverdue, waiting)
 	if err != nil {
 		return nil, err
 	}
@@ -107,14 +108,19 @@ SET provisioning_status  = 'injecting_secrets',
     callback_token       = NULL,
     callback_received_at = now(),
     updated_at           = now()
-WHERE id = $1::bigint AND provisioning_status IN ('creating', 'cloud_init')
+WHERE id = $1::bigint AND provisioning_status::text = ANY($2::text[])
 RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project
 `
 
-// cloud_init → injecting_secrets; the token is spent. A VPS may call back before the poller has
-// seen its start action finish, so creating is accepted too.
-func (q *Queries) ProvisionCallbackReceived(ctx context.Context, db DBTX, id int64) (Subscription, error) {
-	row := db.QueryRow(ctx, provisionCallbackReceived, id)
+type ProvisionCallbackReceivedParams struct {
+	ID      int64
+	Sources []string
+}
+
+// state.CallbackReceived (cloud_init → injecting_secrets); the token is spent. A VPS may call back
+// before the poller has seen its start action finish, so creating is accepted too.
+func (q *Queries) ProvisionCallbackReceived(ctx context.Context, db DBTX, arg ProvisionCallbackReceivedParams) (Subscription, error) {
+	row := db.QueryRow(ctx, provisionCallbackReceived, arg.ID, arg.Sources)
 	var i Subscription
 	err := row.Scan(
 		&i.ID,
@@ -170,14 +176,20 @@ SET provisioning_status = 'injecting_secrets',
     callback_token_hash = NULL,
     callback_token      = NULL,
     updated_at          = now()
-WHERE id = $1::bigint AND provisioning_status = 'cloud_init'
+WHERE id = $1::bigint AND provisioning_status::text = ANY($2::text[])
 RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project
 `
 
-// cloud_init → injecting_secrets without a callback: the worker saw over SSH, with the pinned host
-// key, that cloud-init finished. The token is spent as if the VPS had called back.
-func (q *Queries) ProvisionCloudInitConfirmed(ctx context.Context, db DBTX, id int64) (Subscription, error) {
-	row := db.QueryRow(ctx, provisionCloudInitConfirmed, id)
+type ProvisionCloudInitConfirmedParams struct {
+	ID      int64
+	Sources []string
+}
+
+// state.CloudInitSeen (cloud_init → injecting_secrets without a callback): the worker saw over
+// SSH, with the pinned host key, that cloud-init finished. The token is spent as if the VPS had
+// called back.
+func (q *Queries) ProvisionCloudInitConfirmed(ctx context.Context, db DBTX, arg ProvisionCloudInitConfirmedParams) (Subscription, error) {
+	row := db.QueryRow(ctx, provisionCloudInitConfirmed, arg.ID, arg.Sources)
 	var i Subscription
 	err := row.Scan(
 		&i.ID,
@@ -232,13 +244,19 @@ SET provisioning_status  = 'destroyed',
     callback_token       = NULL,
     callback_expires_at  = NULL,
     updated_at           = now()
-WHERE id = $1::bigint AND provisioning_status = 'destroying'
+WHERE id = $1::bigint AND provisioning_status::text = ANY($2::text[])
 RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project
 `
 
-// Nothing is left in Hetzner: forget the keys and addresses, keep the row and its history.
-func (q *Queries) ProvisionDestroyed(ctx context.Context, db DBTX, id int64) (Subscription, error) {
-	row := db.QueryRow(ctx, provisionDestroyed, id)
+type ProvisionDestroyedParams struct {
+	ID      int64
+	Sources []string
+}
+
+// state.Deleted (destroying → destroyed): nothing is left in Hetzner: forget the keys and
+// addresses, keep the row and its history.
+func (q *Queries) ProvisionDestroyed(ctx context.Context, db DBTX, arg ProvisionDestroyedParams) (Subscription, error) {
+	row := db.QueryRow(ctx, provisionDestroyed, arg.ID, arg.Sources)
 	var i Subscription
 	err := row.Scan(
 		&i.ID,
@@ -287,6 +305,7 @@ SET provisioning_status = $1::provisioning_status,
     updated_at          = now()
 WHERE id = $2::bigint
   AND provisioning_status IS NOT DISTINCT FROM $3::provisioning_status
+  AND coalesce(provisioning_status::text, '') = ANY($4::text[])
 RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project
 `
 
@@ -294,13 +313,24 @@ type ProvisionEnterParams struct {
 	Next       ProvisioningStatus
 	ID         int64
 	FromStatus *ProvisioningStatus
+	Sources    []string
 }
 
 // Queries of the provisioning state machine on subscriptions. Status changes are conditional on
-// the status the caller saw, so a concurrent change (a destroy, a callback) wins cleanly.
-// Moves to a new step, clearing any failure, if the status is still @from (NULL: never provisioned).
+// the status the caller saw, so a concurrent change (a destroy, a callback) wins cleanly. The
+// states a move starts from are its @sources, passed from the transition table
+// (internal/provision/state, state.Sources); the state it moves to is written here and checked
+// against the table by a test that runs every move in every state.
+// Moves to a new step @next, clearing any failure, if the status is still @from (NULL: never
+// provisioned) and one the event moves (@sources, ” for NULL); the caller checked @next against
+// the table (state.Check).
 func (q *Queries) ProvisionEnter(ctx context.Context, db DBTX, arg ProvisionEnterParams) (Subscription, error) {
-	row := db.QueryRow(ctx, provisionEnter, arg.Next, arg.ID, arg.FromStatus)
+	row := db.QueryRow(ctx, provisionEnter,
+		arg.Next,
+		arg.ID,
+		arg.FromStatus,
+		arg.Sources,
+	)
 	var i Subscription
 	err := row.Scan(
 		&i.ID,
@@ -346,18 +376,26 @@ SET provisioning_status = 'failed',
     provisioning_error  = $2::text,
     updated_at          = now()
 WHERE id = $3::bigint AND provisioning_status = $1::provisioning_status
+  AND provisioning_status::text = ANY($4::text[])
 RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project
 `
 
 type ProvisionFailParams struct {
-	Step   ProvisioningStatus
-	Reason string
-	ID     int64
+	Step    ProvisioningStatus
+	Reason  string
+	ID      int64
+	Sources []string
 }
 
-// Fails the current step @step (kept for Retry), if the status is still @step.
+// Fails the current step @step (kept for Retry), if the status is still @step and a step that
+// can fail (@sources: state.Sources(state.StepFailed)).
 func (q *Queries) ProvisionFail(ctx context.Context, db DBTX, arg ProvisionFailParams) (Subscription, error) {
-	row := db.QueryRow(ctx, provisionFail, arg.Step, arg.Reason, arg.ID)
+	row := db.QueryRow(ctx, provisionFail,
+		arg.Step,
+		arg.Reason,
+		arg.ID,
+		arg.Sources,
+	)
 	var i Subscription
 	err := row.Scan(
 		&i.ID,
@@ -491,7 +529,7 @@ SET provisioning_status = 'failed',
     vps_ip_address      = NULL,
     updated_at          = now()
 WHERE id = $2::bigint AND provisioning_status = $3::provisioning_status
-  AND $3::provisioning_status NOT IN ('destroying', 'destroyed')
+  AND provisioning_status::text = ANY($4::text[])
 RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project
 `
 
@@ -499,12 +537,19 @@ type ProvisionMarkServerGoneParams struct {
 	Reason     string
 	ID         int64
 	FromStatus ProvisioningStatus
+	Sources    []string
 }
 
-// The server vanished behind our back: fail at creating, so Retry makes a new one; only if the
-// status is still @from_status, the one the caller saw (a concurrent Destroy wins).
+// The server vanished behind our back (state.ServerVanished, state.MarkGone): fail at creating,
+// so Retry makes a new one; only if the status is still @from_status, the one the caller saw (a
+// concurrent Destroy wins), and one of the event's @sources.
 func (q *Queries) ProvisionMarkServerGone(ctx context.Context, db DBTX, arg ProvisionMarkServerGoneParams) (Subscription, error) {
-	row := db.QueryRow(ctx, provisionMarkServerGone, arg.Reason, arg.ID, arg.FromStatus)
+	row := db.QueryRow(ctx, provisionMarkServerGone,
+		arg.Reason,
+		arg.ID,
+		arg.FromStatus,
+		arg.Sources,
+	)
 	var i Subscription
 	err := row.Scan(
 		&i.ID,
@@ -546,12 +591,18 @@ func (q *Queries) ProvisionMarkServerGone(ctx context.Context, db DBTX, arg Prov
 const provisionReady = `-- name: ProvisionReady :one
 UPDATE subscriptions
 SET provisioning_status = 'ready', provisioned_at = coalesce(provisioned_at, now()), step_started_at = now(), updated_at = now()
-WHERE id = $1::bigint AND provisioning_status = 'injecting_secrets'
+WHERE id = $1::bigint AND provisioning_status::text = ANY($2::text[])
 RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project
 `
 
-func (q *Queries) ProvisionReady(ctx context.Context, db DBTX, id int64) (Subscription, error) {
-	row := db.QueryRow(ctx, provisionReady, id)
+type ProvisionReadyParams struct {
+	ID      int64
+	Sources []string
+}
+
+// state.Injected (injecting_secrets → ready).
+func (q *Queries) ProvisionReady(ctx context.Context, db DBTX, arg ProvisionReadyParams) (Subscription, error) {
+	row := db.QueryRow(ctx, provisionReady, arg.ID, arg.Sources)
 	var i Subscription
 	err := row.Scan(
 		&i.ID,
@@ -792,12 +843,13 @@ func (q *Queries) ProvisionSetServer(ctx context.Context, db DBTX, arg Provision
 
 const provisionWaitingForKeys = `-- name: ProvisionWaitingForKeys :one
 SELECT count(*) FROM subscriptions
-WHERE provisioning_status IN ('pending', 'creating') AND ssh_public_key IS NULL
+WHERE provisioning_status::text = ANY($1::text[]) AND ssh_public_key IS NULL
 `
 
-// Provisionings that still need their access key pair: the key pool waits for them.
-func (q *Queries) ProvisionWaitingForKeys(ctx context.Context, db DBTX) (int64, error) {
-	row := db.QueryRow(ctx, provisionWaitingForKeys)
+// Provisionings (in @states: before the server exists) that still need their access key pair:
+// the key pool waits for them.
+func (q *Queries) ProvisionWaitingForKeys(ctx context.Context, db DBTX, states []string) (int64, error) {
+	row := db.QueryRow(ctx, provisionWaitingForKeys, states)
 	var count int64
 	err := row.Scan(&count)
 	return count, err

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/rachelcloud/admin/internal/db"
+	"github.com/rachelcloud/admin/internal/provision/state"
 	"github.com/rachelcloud/admin/internal/secrets"
 )
 
@@ -67,7 +68,7 @@ func (s *Service) HandleCallback(ctx context.Context, token string, form url.Val
 			return reject("token hash mismatch", sub.ID)
 		}
 		st := statusOf(sub)
-		if st != db.ProvisioningStatusCloudInit && st != db.ProvisioningStatusCreating {
+		if state.Decide(st, state.CallbackReceived) != state.Move {
 			return reject("not waiting for a callback (state "+string(st)+")", sub.ID)
 		}
 		if sub.CallbackExpiresAt != nil && time.Now().After(*sub.CallbackExpiresAt) {
@@ -80,7 +81,7 @@ func (s *Service) HandleCallback(ctx context.Context, token string, form url.Val
 		if sub.SshHostKeyPublic == nil || !sameKey(form.Get("pub_key_ed25519"), *sub.SshHostKeyPublic) {
 			return reject("pub_key_ed25519 is not the seeded host key", sub.ID)
 		}
-		if _, err := s.q.ProvisionCallbackReceived(ctx, tx, sub.ID); err != nil {
+		if _, err := s.q.ProvisionCallbackReceived(ctx, tx, db.ProvisionCallbackReceivedParams{ID: sub.ID, Sources: state.Guard(state.CallbackReceived)}); err != nil {
 			return fmt.Errorf("callback: record for subscription %d: %w", sub.ID, err)
 		}
 		if st == db.ProvisioningStatusCreating {

@@ -11,6 +11,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/rachelcloud/admin/internal/db"
+	"github.com/rachelcloud/admin/internal/provision/state"
 )
 
 // destroyStep is the destroying step. It needs the database, Hetzner, the installation ID (to
@@ -75,7 +76,7 @@ func (s *destroyStep) run(ctx context.Context, sub db.Subscription) (outcome, er
 		}
 	}
 	err = inTx(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := s.q.ProvisionDestroyed(ctx, tx, sub.ID); err != nil {
+		if _, err := s.q.ProvisionDestroyed(ctx, tx, db.ProvisionDestroyedParams{ID: sub.ID, Sources: state.Guard(state.Deleted)}); err != nil {
 			if errors.Is(err, db.ErrNotFound) {
 				return nil
 			}

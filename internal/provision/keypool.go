@@ -12,6 +12,7 @@ import (
 
 	"github.com/rachelcloud/admin/internal/config"
 	"github.com/rachelcloud/admin/internal/db"
+	"github.com/rachelcloud/admin/internal/provision/state"
 	"github.com/rachelcloud/admin/internal/secrets"
 	"github.com/rachelcloud/admin/internal/sshkey"
 )
@@ -96,7 +97,7 @@ func (k *keyPairs) refill(ctx context.Context) error {
 		return fmt.Errorf("count pooled keys: %w", err)
 	}
 	for ; n < int64(k.cfg.SSHKeyPoolSize); n++ {
-		waiting, err := k.q.ProvisionWaitingForKeys(ctx, k.pool)
+		waiting, err := k.q.ProvisionWaitingForKeys(ctx, k.pool, state.Strings(state.BeforeServer))
 		if err != nil {
 			return fmt.Errorf("count provisionings waiting for keys: %w", err)
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rachelcloud/admin/internal/db"
+	"github.com/rachelcloud/admin/internal/provision/state"
 )
 
 // TestAdoptedServerWhoseCallbackWasRejected is the crash-safety flake made deterministic: a worker
@@ -107,7 +108,7 @@ func TestServerGoneKeepsConcurrentDestroy(t *testing.T) {
 	require.Nil(t, sub.ProvisioningError)
 
 	// The reconciler's "mark gone" is guarded the same way: the query needs the status it saw.
-	_, err = db.New().ProvisionMarkServerGone(ctx, b.pool, db.ProvisionMarkServerGoneParams{ID: id, Reason: "gone", FromStatus: db.ProvisioningStatusReady})
+	_, err = db.New().ProvisionMarkServerGone(ctx, b.pool, db.ProvisionMarkServerGoneParams{ID: id, Reason: "gone", FromStatus: db.ProvisioningStatusReady, Sources: state.Guard(state.MarkGone)})
 	require.ErrorIs(t, err, db.ErrNotFound)
 	require.Equal(t, db.ProvisioningStatusDestroying, statusOf(b.sub(t, id)))
 }

@@ -6,6 +6,8 @@
 //	pending → creating → cloud_init → injecting_secrets → ready
 //	any     → destroying → destroyed          failed (keeps failed_step) → Retry resumes there
 //
+// Package state holds the transition table: every move is defined there, nowhere else.
+//
 // One step job per subscription runs at a time (River unique jobs). A step records what it created
 // before it waits on anything, so a worker killed at any instant is replaced without a second
 // server or a leaked key. Waiting costs no goroutine: the action poller ([Worker]) reads every

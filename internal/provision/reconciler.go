@@ -9,6 +9,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/rachelcloud/admin/internal/db"
+	"github.com/rachelcloud/admin/internal/provision/state"
 )
 
 const (
@@ -97,8 +98,7 @@ func (w *Worker) reconcileProject(ctx context.Context, p *hproject, inst string,
 			sub, err := w.q.SubscriptionGet(ctx, w.pool, subID)
 			if err == nil && ownedBy(srv.Labels, inst, sub) {
 				subRef = &sub.ID
-				switch statusOf(sub) {
-				case "pending", "creating", "destroying":
+				if state.HandlesUnrecordedServer(statusOf(sub)) {
 					continue // its step will adopt or delete this server
 				}
 				if sub.HetznerServerID != nil && *sub.HetznerServerID == srv.ID {
@@ -128,7 +128,7 @@ func (w *Worker) reconcileProject(ctx context.Context, p *hproject, inst string,
 		// Look again: a destroy may have finished since the first read.
 		sub, err := w.q.SubscriptionGet(ctx, w.pool, s.ID)
 		if err != nil || sub.HetznerServerID == nil || *sub.HetznerServerID != *s.HetznerServerID ||
-			statusOf(sub) == "destroying" {
+			statusOf(sub) == state.Destroying {
 			continue
 		}
 		if _, err := w.q.FindingUpsert(ctx, w.pool, db.FindingUpsertParams{Kind: findingGhost, HetznerServerID: *s.HetznerServerID,

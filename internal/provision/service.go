@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/rachelcloud/admin/internal/audit"
 	"github.com/rachelcloud/admin/internal/config"
 	"github.com/rachelcloud/admin/internal/db"
+	"github.com/rachelcloud/admin/internal/provision/state"
 )
 
 // Service is what the web layer calls: admin actions, reconcile findings and the VPS callback
@@ -90,29 +92,40 @@ func auditAction(ctx context.Context, tx db.DBTX, a Actor, action string, custom
 }
 
 // transition is one admin action on a subscription: the status change, its event, the audit row
-// and the job, in one transaction.
-func (s *Service) transition(ctx context.Context, id int64, a Actor, action string,
-	decide func(sub db.Subscription) (next db.ProvisioningStatus, message string, err error)) error {
+// and the job, in one transaction. The transition table (package state) says whether ev moves,
+// keeps (pressed again: nothing changes) or refuses the subscription's state; target picks the
+// state it moves to (one of the table's targets) and the event's message, or refuses with an error.
+func (s *Service) transition(ctx context.Context, id int64, a Actor, action string, ev state.Event,
+	target func(sub db.Subscription) (next state.State, message string, err error)) error {
 	return inTx(ctx, s.pool, func(tx pgx.Tx) error {
 		sub, err := s.lockSubscription(ctx, tx, id)
 		if err != nil {
 			return err
 		}
-		next, msg, err := decide(sub)
-		if err != nil || next == "" {
+		from := statusOf(sub)
+		switch state.Decide(from, ev) {
+		case state.Refuse:
+			return fmt.Errorf("%s subscription %d in state %s: %w", ev, sub.ID, state.Name(from), ErrInvalidState)
+		case state.Keep:
+			return nil
+		}
+		next, msg, err := target(sub)
+		if err != nil {
 			return err
 		}
-		from := sub.ProvisioningStatus
-		if _, err := s.q.ProvisionEnter(ctx, tx, db.ProvisionEnterParams{Next: next, ID: id, FromStatus: from}); err != nil {
+		if err := state.Check(from, ev, next); err != nil {
+			return fmt.Errorf("%s subscription %d: %w", ev, sub.ID, err)
+		}
+		if _, err := s.q.ProvisionEnter(ctx, tx, db.ProvisionEnterParams{Next: next, ID: id, FromStatus: sub.ProvisioningStatus, Sources: state.Guard(ev)}); err != nil {
 			return fmt.Errorf("%s subscription %d: %w", action, id, err)
 		}
-		if next == db.ProvisioningStatusCloudInit {
+		if next == state.CloudInit {
 			// The callback deadline starts again with the step.
 			if err := s.q.ProvisionRestartCallbackWait(ctx, tx, db.ProvisionRestartCallbackWaitParams{ID: id, DeadlineSeconds: s.cfg.CallbackDeadline.Seconds()}); err != nil {
 				return fmt.Errorf("%s subscription %d: %w", action, id, err)
 			}
 		}
-		if statusOf(sub) == db.ProvisioningStatusDestroyed {
+		if from == state.Destroyed {
 			if err := s.q.ProvisionResetForNewServer(ctx, tx, id); err != nil {
 				return fmt.Errorf("reset subscription %d: %w", id, err)
 			}
@@ -127,77 +140,69 @@ func (s *Service) transition(ctx context.Context, id int64, a Actor, action stri
 	})
 }
 
+// next is the one state ev moves sub to.
+func next(sub db.Subscription, ev state.Event) (state.State, error) {
+	to, ok := state.Next(statusOf(sub), ev)
+	if !ok {
+		return to, fmt.Errorf("%s subscription %d in state %s: %w", ev, sub.ID, state.Name(statusOf(sub)), ErrInvalidState)
+	}
+	return to, nil
+}
+
 // Provision starts provisioning a never-provisioned or destroyed subscription. Pressing it again
 // while a provisioning is under way (or done) changes nothing.
 func (s *Service) Provision(ctx context.Context, subscriptionID int64, a Actor) error {
-	return s.transition(ctx, subscriptionID, a, "vps.provision", func(sub db.Subscription) (db.ProvisioningStatus, string, error) {
-		switch statusOf(sub) {
-		case "", db.ProvisioningStatusDestroyed:
-			if err := s.preflightRefusal(ctx, s.pool); err != nil {
-				return "", "", err
-			}
-			return db.ProvisioningStatusPending, "Provisioning requested", nil
-		case db.ProvisioningStatusPending, db.ProvisioningStatusCreating, db.ProvisioningStatusCloudInit,
-			db.ProvisioningStatusInjectingSecrets, db.ProvisioningStatusReady:
-			return "", "", nil
+	return s.transition(ctx, subscriptionID, a, "vps.provision", state.Provision, func(sub db.Subscription) (state.State, string, error) {
+		if err := s.preflightRefusal(ctx, s.pool); err != nil {
+			return "", "", err
 		}
-		return "", "", fmt.Errorf("provision subscription %d in state %s: %w", sub.ID, statusOf(sub), ErrInvalidState)
+		to, err := next(sub, state.Provision)
+		return to, "Provisioning requested", err
 	})
 }
 
-// Retry resumes a failed provisioning (or destroy) at the step that failed. A failed callback
-// wait resumes at cloud_init, whose step checks over SSH (pinned to the seeded host key) whether
-// cloud-init finished, since cloud-init does not call back twice; a late callback still counts.
+// Retry resumes a failed provisioning (or destroy) at the step that failed ([state.RetryTarget]).
+// A failed callback wait resumes at cloud_init, whose step checks over SSH (pinned to the seeded
+// host key) whether cloud-init finished, since cloud-init does not call back twice; a late
+// callback still counts.
 func (s *Service) Retry(ctx context.Context, subscriptionID int64, a Actor) error {
-	return s.transition(ctx, subscriptionID, a, "vps.retry", func(sub db.Subscription) (db.ProvisioningStatus, string, error) {
-		if statusOf(sub) != db.ProvisioningStatusFailed || sub.FailedStep == nil {
-			return "", "", fmt.Errorf("retry subscription %d in state %s: %w", sub.ID, statusOf(sub), ErrInvalidState)
+	return s.transition(ctx, subscriptionID, a, "vps.retry", state.Retry, func(sub db.Subscription) (state.State, string, error) {
+		if sub.FailedStep == nil {
+			return "", "", fmt.Errorf("retry subscription %d without a failed step: %w", sub.ID, ErrInvalidState)
 		}
 		step := *sub.FailedStep
-		if step == db.ProvisioningStatusPending || step == db.ProvisioningStatusCreating {
+		hasServer := sub.HetznerServerID != nil && sub.VpsIpAddress != nil
+		to := state.RetryTarget(step, hasServer)
+		if slices.Contains(state.BeforeServer, step) {
 			// A retried create would meet the same refusal the preflight found.
 			if err := s.preflightRefusal(ctx, s.pool); err != nil {
 				return "", "", err
 			}
 		}
-		switch step {
-		case db.ProvisioningStatusCloudInit:
-			if sub.HetznerServerID == nil || sub.VpsIpAddress == nil {
-				return db.ProvisioningStatusCreating, "Retry: the server is gone, creating it again", nil
-			}
-			return db.ProvisioningStatusCloudInit, "Retry from step cloud_init: checking over SSH, with the pinned host key, whether cloud-init finished (a late callback is still accepted)", nil
-		case db.ProvisioningStatusInjectingSecrets:
-			if sub.HetznerServerID == nil || sub.VpsIpAddress == nil {
-				return db.ProvisioningStatusCreating, "Retry: the server is gone, creating it again", nil
-			}
-		case db.ProvisioningStatusPending:
-			step = db.ProvisioningStatusCreating
+		switch {
+		case to == state.Creating && (step == state.CloudInit || step == state.InjectingSecrets):
+			return to, "Retry: the server is gone, creating it again", nil
+		case to == state.CloudInit:
+			return to, "Retry from step cloud_init: checking over SSH, with the pinned host key, whether cloud-init finished (a late callback is still accepted)", nil
 		}
-		return step, fmt.Sprintf("Retry from step %s", step), nil
+		return to, fmt.Sprintf("Retry from step %s", to), nil
 	})
 }
 
 // Reinject repeats the secret injection on a ready VPS, after the customer's secrets changed.
 func (s *Service) Reinject(ctx context.Context, subscriptionID int64, a Actor) error {
-	return s.transition(ctx, subscriptionID, a, "vps.reinject", func(sub db.Subscription) (db.ProvisioningStatus, string, error) {
-		if statusOf(sub) != db.ProvisioningStatusReady {
-			return "", "", fmt.Errorf("re-inject secrets of subscription %d in state %s: %w", sub.ID, statusOf(sub), ErrInvalidState)
-		}
-		return db.ProvisioningStatusInjectingSecrets, "Re-injection of secrets requested", nil
+	return s.transition(ctx, subscriptionID, a, "vps.reinject", state.Reinject, func(sub db.Subscription) (state.State, string, error) {
+		to, err := next(sub, state.Reinject)
+		return to, "Re-injection of secrets requested", err
 	})
 }
 
 // Destroy deletes the VPS and its SSH key from any state; a provisioning under way stops at its
 // next step boundary and the same job turns to destroying. Pressing it twice changes nothing.
 func (s *Service) Destroy(ctx context.Context, subscriptionID int64, a Actor) error {
-	return s.transition(ctx, subscriptionID, a, "vps.destroy", func(sub db.Subscription) (db.ProvisioningStatus, string, error) {
-		switch statusOf(sub) {
-		case db.ProvisioningStatusDestroying:
-			return "", "", nil
-		case "", db.ProvisioningStatusDestroyed:
-			return "", "", fmt.Errorf("destroy subscription %d in state %q: %w", sub.ID, statusOf(sub), ErrInvalidState)
-		}
-		return db.ProvisioningStatusDestroying, fmt.Sprintf("Destroy requested (was %s)", statusOf(sub)), nil
+	return s.transition(ctx, subscriptionID, a, "vps.destroy", state.Destroy, func(sub db.Subscription) (state.State, string, error) {
+		to, err := next(sub, state.Destroy)
+		return to, fmt.Sprintf("Destroy requested (was %s)", statusOf(sub)), err
 	})
 }
 
@@ -333,7 +338,8 @@ func (s *Service) MarkGhostGone(ctx context.Context, findingID int64, a Actor) e
 
 func (s *Service) forgetServer(ctx context.Context, tx pgx.Tx, sub db.Subscription, a Actor) error {
 	st := statusOf(sub)
-	if st == db.ProvisioningStatusDestroying {
+	if st == state.Destroying {
+		// The destroy goes on without the server.
 		if err := s.q.ProvisionClearServer(ctx, tx, sub.ID); err != nil {
 			return fmt.Errorf("forget server of subscription %d: %w", sub.ID, err)
 		}
@@ -343,7 +349,7 @@ func (s *Service) forgetServer(ctx context.Context, tx pgx.Tx, sub db.Subscripti
 		return enqueueStep(ctx, s.river, tx, sub.ID)
 	}
 	reason := "The server was deleted outside this app (found by the reconciler, confirmed by an admin). Retry creates a new server; Destroy cleans up the rest."
-	if _, err := s.q.ProvisionMarkServerGone(ctx, tx, db.ProvisionMarkServerGoneParams{ID: sub.ID, Reason: reason, FromStatus: st}); err != nil {
+	if _, err := s.q.ProvisionMarkServerGone(ctx, tx, db.ProvisionMarkServerGoneParams{ID: sub.ID, Reason: reason, FromStatus: st, Sources: state.Guard(state.MarkGone)}); err != nil {
 		return fmt.Errorf("fail subscription %d: %w", sub.ID, err)
 	}
 	return event(ctx, tx, sub.ID, db.ProvisioningStatusCreating, "error", actorLabel(a), "%s", reason)

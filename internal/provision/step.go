@@ -14,6 +14,7 @@ import (
 
 	"github.com/rachelcloud/admin/internal/db"
 	"github.com/rachelcloud/admin/internal/logging"
+	"github.com/rachelcloud/admin/internal/provision/state"
 )
 
 // stepWorker runs the step job of one subscription.
@@ -67,10 +68,13 @@ func (w *Worker) runSteps(ctx context.Context, id int64, attempt, maxAttempts in
 			}
 			return nil
 		}
+		if !state.InProgress(st) {
+			return nil // the rest wait for an admin
+		}
 		var out outcome
 		switch st {
-		case db.ProvisioningStatusPending:
-			err = w.enter(ctx, sub.ID, st, db.ProvisioningStatusCreating, "Creating the SSH key and the server")
+		case state.Pending:
+			err = w.enter(ctx, sub.ID, st, state.Start, "Creating the SSH key and the server")
 			out = advanced
 		case db.ProvisioningStatusCreating:
 			out, err = w.stepCreating(ctx, sub)
@@ -78,10 +82,10 @@ func (w *Worker) runSteps(ctx context.Context, id int64, attempt, maxAttempts in
 			out, err = w.cloudInit.run(ctx, sub)
 		case db.ProvisioningStatusInjectingSecrets:
 			out, err = w.inject.run(ctx, sub)
-		case db.ProvisioningStatusDestroying:
+		case state.Destroying:
 			out, err = w.destroy.run(ctx, sub)
 		default:
-			return nil // the rest wait for an admin
+			return fmt.Errorf("subscription %d: no step runs state %s", sub.ID, st)
 		}
 		if err != nil {
 			return w.stepError(ctx, sub, st, err, attempt, maxAttempts)
@@ -179,7 +183,8 @@ func (w *Worker) stepError(ctx context.Context, sub db.Subscription, st db.Provi
 // failStep moves the subscription to failed, keeping the step, if it is still in that step.
 func (w *Worker) failStep(ctx context.Context, id int64, st db.ProvisioningStatus, reason string) {
 	err := inTx(ctx, w.pool, func(tx pgx.Tx) error {
-		if _, err := w.q.ProvisionFail(ctx, tx, db.ProvisionFailParams{ID: id, Step: st, Reason: reason}); err != nil {
+		p := db.ProvisionFailParams{ID: id, Step: st, Reason: reason, Sources: state.Guard(state.StepFailed)}
+		if _, err := w.q.ProvisionFail(ctx, tx, p); err != nil {
 			if errors.Is(err, db.ErrNotFound) {
 				return nil // the state moved on (destroy, callback): nothing to fail
 			}
@@ -195,10 +200,14 @@ func (w *Worker) failStep(ctx context.Context, id int64, st db.ProvisioningStatu
 	w.o.log.InfoContext(ctx, "provisioning step failed", "step", st, "reason", reason)
 }
 
-// enter moves from one step to the next with its event, if the state is still from.
-func (w *Worker) enter(ctx context.Context, id int64, from, next db.ProvisioningStatus, message string) error {
+// enter moves from one step to the next by the worker's event ev, if the state is still from.
+func (w *Worker) enter(ctx context.Context, id int64, from state.State, ev state.Event, message string) error {
+	next, ok := state.Next(from, ev)
+	if !ok {
+		return fmt.Errorf("subscription %d: %s does not move %s", id, ev, state.Name(from))
+	}
 	return inTx(ctx, w.pool, func(tx pgx.Tx) error {
-		_, err := w.q.ProvisionEnter(ctx, tx, db.ProvisionEnterParams{ID: id, Next: next, FromStatus: &from})
+		_, err := w.q.ProvisionEnter(ctx, tx, db.ProvisionEnterParams{ID: id, Next: next, FromStatus: &from, Sources: state.Guard(ev)})
 		if errors.Is(err, db.ErrNotFound) {
 			return nil
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/rachelcloud/admin/internal/cloudinit"
 	"github.com/rachelcloud/admin/internal/config"
 	"github.com/rachelcloud/admin/internal/db"
+	"github.com/rachelcloud/admin/internal/provision/state"
 	"github.com/rachelcloud/admin/internal/secrets"
 	"github.com/rachelcloud/admin/internal/sshkey"
 )
@@ -140,7 +141,7 @@ func serverGoneWaitingReason(id int64) string {
 // vanished, if it is still in step from.
 func serverGone(ctx context.Context, pool *pgxpool.Pool, sub db.Subscription, from db.ProvisioningStatus, reason string) error {
 	return inTx(ctx, pool, func(tx pgx.Tx) error {
-		if _, err := db.New().ProvisionMarkServerGone(ctx, tx, db.ProvisionMarkServerGoneParams{ID: sub.ID, Reason: reason, FromStatus: from}); err != nil {
+		if _, err := db.New().ProvisionMarkServerGone(ctx, tx, db.ProvisionMarkServerGoneParams{ID: sub.ID, Reason: reason, FromStatus: from, Sources: state.Guard(state.ServerVanished)}); err != nil {
 			if errors.Is(err, db.ErrNotFound) {
 				return nil // the state moved on (a destroy, a callback)
 			}
@@ -154,7 +155,7 @@ func serverGone(ctx context.Context, pool *pgxpool.Pool, sub db.Subscription, fr
 // spending the callback token as the callback would; a callback that won the race changes nothing.
 func (s *cloudInitStep) confirmed(ctx context.Context, sub db.Subscription, status, detail string) (moved bool, err error) {
 	err = inTx(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := s.q.ProvisionCloudInitConfirmed(ctx, tx, sub.ID); err != nil {
+		if _, err := s.q.ProvisionCloudInitConfirmed(ctx, tx, db.ProvisionCloudInitConfirmedParams{ID: sub.ID, Sources: state.Guard(state.CloudInitSeen)}); err != nil {
 			if errors.Is(err, db.ErrNotFound) {
 				return nil
 			}

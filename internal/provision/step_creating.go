@@ -17,6 +17,7 @@ import (
 
 	"github.com/rachelcloud/admin/internal/cloudinit"
 	"github.com/rachelcloud/admin/internal/db"
+	"github.com/rachelcloud/admin/internal/provision/state"
 	"github.com/rachelcloud/admin/internal/secrets"
 	"github.com/rachelcloud/admin/internal/sshkey"
 )
@@ -390,7 +391,7 @@ func recordActions(ctx context.Context, tx db.DBTX, subID int64, actions ...*hcl
 // awaitCallback: creating → cloud_init, the callback deadline starting now.
 func (w *Worker) awaitCallback(ctx context.Context, sub db.Subscription, message string) error {
 	return inTx(ctx, w.pool, func(tx pgx.Tx) error {
-		_, err := w.q.ProvisionAwaitCallback(ctx, tx, db.ProvisionAwaitCallbackParams{ID: sub.ID, DeadlineSeconds: w.cfg.CallbackDeadline.Seconds()})
+		_, err := w.q.ProvisionAwaitCallback(ctx, tx, db.ProvisionAwaitCallbackParams{ID: sub.ID, DeadlineSeconds: w.cfg.CallbackDeadline.Seconds(), Sources: state.Guard(state.ServerUp)})
 		if errors.Is(err, db.ErrNotFound) {
 			return nil
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/rachelcloud/admin/internal/cloudinit"
 	"github.com/rachelcloud/admin/internal/config"
 	"github.com/rachelcloud/admin/internal/db"
+	"github.com/rachelcloud/admin/internal/provision/state"
 	"github.com/rachelcloud/admin/internal/secrets"
 	"github.com/rachelcloud/admin/internal/sshkey"
 )
@@ -140,7 +141,7 @@ func (s *injectStep) run(ctx context.Context, sub db.Subscription) (outcome, err
 		return waiting, fmt.Errorf("receipt: %w", err)
 	}
 	err = inTx(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := s.q.ProvisionReady(ctx, tx, sub.ID); err != nil {
+		if _, err := s.q.ProvisionReady(ctx, tx, db.ProvisionReadyParams{ID: sub.ID, Sources: state.Guard(state.Injected)}); err != nil {
 			if errors.Is(err, db.ErrNotFound) {
 				return nil // destroyed meanwhile: the loop turns to that
 			}

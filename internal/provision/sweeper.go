@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rachelcloud/admin/internal/db"
+	"github.com/rachelcloud/admin/internal/provision/state"
 )
 
 // sweepLoop runs on every worker: callback deadlines, subscriptions whose wake-up got lost, and
@@ -39,7 +40,7 @@ const callbackBackstop = 2 * time.Minute
 // CALLBACK_DEADLINE (it looks over SSH once more and fails with what it saw), and fails those
 // whose step still has not run well after that.
 func (w *Worker) failOverdueCallbacks(ctx context.Context) error {
-	rows, err := w.q.ProvisionCallbackOverdue(ctx, w.pool)
+	rows, err := w.q.ProvisionCallbackOverdue(ctx, w.pool, state.CloudInit)
 	if err != nil {
 		return fmt.Errorf("list overdue callbacks: %w", err)
 	}
@@ -54,7 +55,7 @@ func (w *Worker) failOverdueCallbacks(ctx context.Context) error {
 		reason := fmt.Sprintf("The VPS did not call back within CALLBACK_DEADLINE (%s), and no worker could check over SSH whether cloud-init finished: cloud-init may have failed, or the VPS cannot reach %s. Retry looks again over SSH; Destroy removes the VPS.",
 			w.cfg.CallbackDeadline, w.cfg.PublicBaseURL)
 		err := inTx(ctx, w.pool, func(tx pgx.Tx) error {
-			if _, err := w.q.ProvisionFail(ctx, tx, db.ProvisionFailParams{ID: id, Step: db.ProvisioningStatusCloudInit, Reason: reason}); err != nil {
+			if _, err := w.q.ProvisionFail(ctx, tx, db.ProvisionFailParams{ID: id, Step: state.CloudInit, Reason: reason, Sources: state.Guard(state.StepFailed)}); err != nil {
 				if errors.Is(err, db.ErrNotFound) {
 					return nil
 				}
