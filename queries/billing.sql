@@ -40,11 +40,12 @@ WHERE s.billing_status = 'active'
 ORDER BY s.id LIMIT 500;
 
 -- name: BillingEnding :many
--- Canceled or past due with a server (or one on its way): candidates for the destroy.
+-- Canceled or past due with a server (or one on its way): candidates for the destroy, in a state
+-- Destroy moves (@destroyable: state.Sources(state.Destroy)).
 SELECT s.id, c.email AS customer_email, s.billing_status, s.provisioning_status, l.status_since, l.held_at, l.held_by
 FROM subscriptions s JOIN billing_lifecycle l ON l.subscription_id = s.id JOIN customers c ON c.id = s.customer_id
 WHERE s.billing_status IN ('canceled', 'past_due')
-  AND s.provisioning_status IS NOT NULL AND s.provisioning_status NOT IN ('destroying', 'destroyed')
+  AND s.provisioning_status = ANY(CAST(@destroyable::text[] AS provisioning_status[]))
 ORDER BY l.status_since, s.id LIMIT 5000;
 
 -- name: APITokenCreate :one

@@ -68,9 +68,10 @@ ORDER BY s.id
 LIMIT 5000;
 
 -- name: NotifyWorkingSubscriptions :many
+-- Subscriptions in a state a worker drives (@states: state.Working).
 SELECT s.id, c.email AS customer_email, s.provisioning_status, s.step_started_at
 FROM subscriptions s JOIN customers c ON c.id = s.customer_id
-WHERE s.provisioning_status IN ('pending', 'creating', 'cloud_init', 'injecting_secrets', 'destroying')
+WHERE s.provisioning_status = ANY(CAST(@states::text[] AS provisioning_status[]))
   AND s.step_started_at IS NOT NULL
 ORDER BY s.id
 LIMIT 5000;

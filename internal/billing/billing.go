@@ -22,6 +22,7 @@ import (
 
 	"github.com/rachelcloud/admin/internal/audit"
 	"github.com/rachelcloud/admin/internal/db"
+	"github.com/rachelcloud/admin/internal/provision/state"
 	"github.com/rachelcloud/admin/internal/notify"
 	"github.com/rachelcloud/admin/internal/provision"
 )
@@ -183,7 +184,7 @@ func (s *Service) Scheduled(ctx context.Context, limit int) ([]Countdown, error)
 	if err != nil || !pol.Enabled {
 		return nil, err
 	}
-	rows, err := s.q.BillingEnding(ctx, s.pool)
+	rows, err := s.q.BillingEnding(ctx, s.pool, state.Guard(state.Destroy))
 	if err != nil {
 		return nil, fmt.Errorf("list ending subscriptions: %w", err)
 	}
@@ -213,7 +214,7 @@ func (s *Service) CountdownOf(ctx context.Context, subscriptionID int64) (*Count
 		return nil, fmt.Errorf("read billing of subscription %d: %w", subscriptionID, err)
 	}
 	if (r.BillingStatus != "canceled" && r.BillingStatus != "past_due") || r.ProvisioningStatus == nil ||
-		*r.ProvisioningStatus == db.ProvisioningStatusDestroying || *r.ProvisioningStatus == db.ProvisioningStatusDestroyed {
+		state.Decide(*r.ProvisioningStatus, state.Destroy) != state.Move {
 		return nil, nil
 	}
 	c := countdownOf(pol, db.BillingEndingRow{ID: r.ID, BillingStatus: r.BillingStatus, StatusSince: r.StatusSince,
@@ -263,7 +264,7 @@ func (s *Service) Evaluate(ctx context.Context) (Result, error) {
 		res.Provisioned++
 	}
 
-	rows, err := s.q.BillingEnding(ctx, s.pool)
+	rows, err := s.q.BillingEnding(ctx, s.pool, state.Guard(state.Destroy))
 	if err != nil {
 		return res, errors.Join(append(errs, fmt.Errorf("billing policy: list ending subscriptions: %w", err))...)
 	}

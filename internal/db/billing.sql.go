@@ -147,7 +147,7 @@ const billingEnding = `-- name: BillingEnding :many
 SELECT s.id, c.email AS customer_email, s.billing_status, s.provisioning_status, l.status_since, l.held_at, l.held_by
 FROM subscriptions s JOIN billing_lifecycle l ON l.subscription_id = s.id JOIN customers c ON c.id = s.customer_id
 WHERE s.billing_status IN ('canceled', 'past_due')
-  AND s.provisioning_status IS NOT NULL AND s.provisioning_status NOT IN ('destroying', 'destroyed')
+  AND s.provisioning_status = ANY(CAST($1::text[] AS provisioning_status[]))
 ORDER BY l.status_since, s.id LIMIT 5000
 `
 
@@ -161,9 +161,10 @@ type BillingEndingRow struct {
 	HeldBy             string
 }
 
-// Canceled or past due with a server (or one on its way): candidates for the destroy.
-func (q *Queries) BillingEnding(ctx context.Context, db DBTX) ([]BillingEndingRow, error) {
-	rows, err := db.Query(ctx, billingEnding)
+// Canceled or past due with a server (or one on its way): candidates for the destroy, in a state
+// Destroy moves (@destroyable: state.Sources(state.Destroy)).
+func (q *Queries) BillingEnding(ctx context.Context, db DBTX, destroyable []string) ([]BillingEndingRow, error) {
+	rows, err := db.Query(ctx, billingEnding, destroyable)
 	if err != nil {
 		return nil, err
 	}

@@ -461,7 +461,7 @@ func (q *Queries) NotifyOpenFindings(ctx context.Context, db DBTX) ([]NotifyOpen
 const notifyWorkingSubscriptions = `-- name: NotifyWorkingSubscriptions :many
 SELECT s.id, c.email AS customer_email, s.provisioning_status, s.step_started_at
 FROM subscriptions s JOIN customers c ON c.id = s.customer_id
-WHERE s.provisioning_status IN ('pending', 'creating', 'cloud_init', 'injecting_secrets', 'destroying')
+WHERE s.provisioning_status = ANY(CAST($1::text[] AS provisioning_status[]))
   AND s.step_started_at IS NOT NULL
 ORDER BY s.id
 LIMIT 5000
@@ -474,8 +474,9 @@ type NotifyWorkingSubscriptionsRow struct {
 	StepStartedAt      *time.Time
 }
 
-func (q *Queries) NotifyWorkingSubscriptions(ctx context.Context, db DBTX) ([]NotifyWorkingSubscriptionsRow, error) {
-	rows, err := db.Query(ctx, notifyWorkingSubscriptions)
+// Subscriptions in a state a worker drives (@states: state.Working).
+func (q *Queries) NotifyWorkingSubscriptions(ctx context.Context, db DBTX, states []string) ([]NotifyWorkingSubscriptionsRow, error) {
+	rows, err := db.Query(ctx, notifyWorkingSubscriptions, states)
 	if err != nil {
 		return nil, err
 	}

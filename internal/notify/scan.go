@@ -9,6 +9,7 @@ import (
 
 	"github.com/rachelcloud/admin/internal/db"
 	"github.com/rachelcloud/admin/internal/provision"
+	"github.com/rachelcloud/admin/internal/provision/state"
 )
 
 // Scan runs the detectors that read the database: provisioning failed, stuck past its step's
@@ -78,7 +79,7 @@ func (n *Notifier) scanFailed(ctx context.Context) error {
 }
 
 func (n *Notifier) scanStuck(ctx context.Context) error {
-	rows, err := n.q.NotifyWorkingSubscriptions(ctx, n.pool)
+	rows, err := n.q.NotifyWorkingSubscriptions(ctx, n.pool, state.Strings(state.Working))
 	if err != nil {
 		return fmt.Errorf("notify: working subscriptions: %w", err)
 	}

@@ -70,13 +70,13 @@ func (w *Worker) failOverdueCallbacks(ctx context.Context) error {
 	return nil
 }
 
-// wakeForgotten enqueues a step job for every subscription in a working state that has neither a
-// live job nor a running action to wait for (a wake-up lost in a race, a job discarded), and for
-// those past their step's deadline (so the deadline is enforced).
+// wakeForgotten enqueues a step job for every subscription in a working state ([state.Working])
+// that has neither a live job nor a running action to wait for (a wake-up lost in a race, a job
+// discarded), and for those past their step's deadline (so the deadline is enforced).
 func (w *Worker) wakeForgotten(ctx context.Context) error {
 	rows, err := w.pool.Query(ctx, `
 		SELECT s.id FROM subscriptions s
-		WHERE s.provisioning_status IN ('pending', 'creating', 'cloud_init', 'injecting_secrets', 'destroying')
+		WHERE s.provisioning_status = ANY(CAST($4::text[] AS provisioning_status[]))
 		  AND s.updated_at < now() - make_interval(secs => $1)
 		  AND NOT EXISTS (
 		      SELECT 1 FROM river_job j
@@ -85,7 +85,7 @@ func (w *Worker) wakeForgotten(ctx context.Context) error {
 		  AND (NOT EXISTS (SELECT 1 FROM hetzner_actions a WHERE a.subscription_id = s.id AND a.status = 'running')
 		       OR s.step_started_at < now() - make_interval(secs => $3))
 		ORDER BY s.id LIMIT 500`,
-		w.o.timings.Sweep.Seconds(), stepArgs{}.Kind(), w.cfg.CreateDeadline.Seconds())
+		w.o.timings.Sweep.Seconds(), stepArgs{}.Kind(), w.cfg.CreateDeadline.Seconds(), state.Strings(state.Working))
 	if err != nil {
 		return fmt.Errorf("list forgotten subscriptions: %w", err)
 	}
