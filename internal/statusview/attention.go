@@ -9,6 +9,7 @@ import (
 	"github.com/rachelcloud/admin/internal/database"
 	"github.com/rachelcloud/admin/internal/db"
 	"github.com/rachelcloud/admin/internal/provision"
+	"github.com/rachelcloud/admin/internal/provision/state"
 )
 
 // Attention is a provisioning an admin should look at: failed, or stuck in a step.
@@ -49,8 +50,7 @@ func (s *Reader) Attention(ctx context.Context, limit int) ([]Attention, error) 
 
 	now := time.Now()
 	var stuck []Attention
-	for _, st := range []db.ProvisioningStatus{db.ProvisioningStatusPending, db.ProvisioningStatusCreating,
-		db.ProvisioningStatusCloudInit, db.ProvisioningStatusInjectingSecrets, db.ProvisioningStatusDestroying} {
+	for _, st := range state.Working {
 		d := provision.ExpectedDuration(st)
 		rows, err := s.q.SubscriptionStuck(ctx, s.pool, db.SubscriptionStuckParams{
 			Status: st, StartedBefore: now.Add(-d), Lim: int32(limit)})

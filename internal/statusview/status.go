@@ -19,6 +19,7 @@ import (
 
 	"github.com/rachelcloud/admin/internal/db"
 	"github.com/rachelcloud/admin/internal/provision"
+	"github.com/rachelcloud/admin/internal/provision/state"
 )
 
 // ServerNamer names a subscription's server (and SSH key) in Hetzner; [provision.Service] does,
@@ -154,8 +155,9 @@ type Receipt struct {
 	Files     []provision.ReceiptFile
 }
 
-// Allowed says which buttons the page offers.
-type Allowed struct{ Provision, Retry, Reinject, Reboot, Destroy bool }
+// Allowed says which buttons the page offers: the transition table's admin actions that move the
+// subscription's state ([state.Allowed]).
+type Allowed = state.Actions
 
 // Stuck says how long the current step overran and what an admin can do.
 type Stuck struct {
@@ -164,10 +166,7 @@ type Stuck struct {
 }
 
 // stepOrder is the happy path, for the timeline.
-var stepOrder = []db.ProvisioningStatus{
-	db.ProvisioningStatusPending, db.ProvisioningStatusCreating, db.ProvisioningStatusCloudInit,
-	db.ProvisioningStatusInjectingSecrets, db.ProvisioningStatusReady,
-}
+var stepOrder = state.Path
 
 // stuckHints say, for each step that can be stuck (one with a [provision.ExpectedDuration]), what
 // an admin can check or do once it overran.
@@ -312,20 +311,11 @@ func statusFromRow(row db.UIStatusGetRow, now time.Time) (*Status, error) {
 // deriveActions fills what the page may offer, whether it can stop polling, and whether the
 // current step overran.
 func deriveActions(st *Status, sub db.Subscription, now time.Time) {
-	state := statusOf(sub)
-	st.Allowed = Allowed{
-		Provision: state == "" || state == db.ProvisioningStatusDestroyed,
-		Retry:     state == db.ProvisioningStatusFailed,
-		Reinject:  state == db.ProvisioningStatusReady,
-		Reboot:    state == db.ProvisioningStatusReady && sub.HetznerServerID != nil,
-		Destroy:   state != "" && state != db.ProvisioningStatusDestroyed && state != db.ProvisioningStatusDestroying,
-	}
-	switch state {
-	case "", db.ProvisioningStatusReady, db.ProvisioningStatusFailed, db.ProvisioningStatusDestroyed:
-		st.Terminal = true
-	}
-	if hint, ok := stuckHints[state]; ok && sub.StepStartedAt != nil && st.LimitWait == "" {
-		if over := now.Sub(*sub.StepStartedAt) - provision.ExpectedDuration(state); over > 0 {
+	cur := statusOf(sub)
+	st.Allowed = state.Allowed(cur, sub.HetznerServerID != nil)
+	st.Terminal = state.Terminal(cur)
+	if hint, ok := stuckHints[cur]; ok && sub.StepStartedAt != nil && st.LimitWait == "" {
+		if over := now.Sub(*sub.StepStartedAt) - provision.ExpectedDuration(cur); over > 0 {
 			st.Stuck = &Stuck{Over: over.Round(time.Second), Hint: hint}
 		}
 	}

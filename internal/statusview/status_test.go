@@ -11,6 +11,7 @@ import (
 
 	"github.com/rachelcloud/admin/internal/db"
 	"github.com/rachelcloud/admin/internal/provision"
+	"github.com/rachelcloud/admin/internal/provision/state"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -177,4 +178,15 @@ func TestAttention(t *testing.T) {
 	got, err = b.view.Attention(ctx, 1)
 	require.NoError(t, err)
 	require.Len(t, got, 2, "at most limit of each kind")
+}
+
+// TestEveryWorkingStateHasAHint: every state a worker drives can be reported stuck, with a hint
+// and an expected duration; the others never are.
+func TestEveryWorkingStateHasAHint(t *testing.T) {
+	t.Parallel()
+	for _, s := range state.All {
+		_, hinted := stuckHints[s]
+		require.Equal(t, state.InProgress(s), hinted, "%s", s)
+		require.Equal(t, state.InProgress(s), provision.ExpectedDuration(s) > 0, "%s", s)
+	}
 }
