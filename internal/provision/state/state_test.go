@@ -3,6 +3,8 @@ package state_test
 import (
 	"fmt"
 	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -230,4 +232,21 @@ func TestREADMEShowsTheDiagram(t *testing.T) {
 	shown, _, ok := strings.Cut(rest, "```\n")
 	require.True(t, ok, "the README's diagram block ends")
 	require.Equal(t, state.Diagram(), shown, "README.md's state diagram differs from state.Diagram(): paste its output there")
+}
+
+// TestNoStateListsInQueries: no query lists the states a rule applies to (IN ('pending', …)):
+// such lists are passed from the table, which is the one place they are defined.
+func TestNoStateListsInQueries(t *testing.T) {
+	t.Parallel()
+	list := regexp.MustCompile(`(?i)(provisioning_status|failed_step)\s+(NOT\s+)?IN\s*\(`)
+	files, err := filepath.Glob("../../../queries/*.sql")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		for i, line := range strings.Split(string(b), "\n") {
+			require.False(t, list.MatchString(line), "%s:%d lists states: pass them from package state\n%s", f, i+1, line)
+		}
+	}
 }
