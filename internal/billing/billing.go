@@ -22,9 +22,9 @@ import (
 
 	"github.com/rachelcloud/admin/internal/audit"
 	"github.com/rachelcloud/admin/internal/db"
-	"github.com/rachelcloud/admin/internal/provision/state"
 	"github.com/rachelcloud/admin/internal/notify"
 	"github.com/rachelcloud/admin/internal/provision"
+	"github.com/rachelcloud/admin/internal/provision/state"
 )
 
 // PolicyActor is the actor of the policy's own actions in the audit log and the timeline.
