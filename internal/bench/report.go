@@ -443,6 +443,9 @@ const method = `- One process runs a private PostgreSQL (pgcluster, temporary di
   app, the worker injects the secrets over SSH into the simulated VPS. Before each burst the run
   waits for the worker to refill its key pool ("warm"). Overhead ratio = wall time for N ÷ wall
   time for 1, both with the same simulated timings and the worker's production loop timings.
+- Several projects (` + "`-projects-n`" + `, ` + "`-projects`" + `, ` + "`-projects-limit`" + `): a stack of its own whose simulator
+  serves that many projects (one token each, HCLOUD_TOKEN and HCLOUD_PROJECTS), each with the server
+  limit; N provisionings at once, then destroyed. Requests and 429s are summed over the projects.
 - Requests are the simulator's own counters by route, reset before each phase; the firewall
   creation and the reconciler's start-up listing fall into the first phase.
 - Page load: 100,000 subscriptions (` + "`-subscriptions`" + `) in a realistic mix of states with their event
