@@ -181,3 +181,16 @@ RETURNING *;
 UPDATE subscriptions
 SET callback_expires_at = now() + make_interval(secs => @deadline_seconds::float8), updated_at = now()
 WHERE id = @id::bigint AND provisioning_status = 'cloud_init';
+
+-- name: ProvisionListForgotten :many
+-- Subscriptions in one of @states, untouched for @idle_secs, whose step job is not live (their IDs
+-- are @with_live_job, read from River by the caller) and that wait for no running Hetzner action,
+-- unless their step began more than @deadline_secs ago (the step's deadline must be enforced).
+SELECT s.id FROM subscriptions s
+WHERE s.provisioning_status::text = ANY(@states::text[])
+  AND s.updated_at < now() - make_interval(secs => @idle_secs::float8)
+  AND NOT (s.id = ANY(coalesce(@with_live_job::bigint[], '{}')))
+  AND (NOT EXISTS (SELECT 1 FROM hetzner_actions a WHERE a.subscription_id = s.id AND a.status = 'running')
+       OR s.step_started_at < now() - make_interval(secs => @deadline_secs::float8))
+ORDER BY s.id
+LIMIT 500;

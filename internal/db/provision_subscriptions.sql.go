@@ -478,6 +478,52 @@ func (q *Queries) ProvisionGetByCallbackToken(ctx context.Context, db DBTX, hash
 	return i, err
 }
 
+const provisionListForgotten = `-- name: ProvisionListForgotten :many
+SELECT s.id FROM subscriptions s
+WHERE s.provisioning_status::text = ANY($1::text[])
+  AND s.updated_at < now() - make_interval(secs => $2::float8)
+  AND NOT (s.id = ANY(coalesce($3::bigint[], '{}')))
+  AND (NOT EXISTS (SELECT 1 FROM hetzner_actions a WHERE a.subscription_id = s.id AND a.status = 'running')
+       OR s.step_started_at < now() - make_interval(secs => $4::float8))
+ORDER BY s.id
+LIMIT 500
+`
+
+type ProvisionListForgottenParams struct {
+	States       []string
+	IdleSecs     float64
+	WithLiveJob  []int64
+	DeadlineSecs float64
+}
+
+// Subscriptions in one of @states, untouched for @idle_secs, whose step job is not live (their IDs
+// are @with_live_job, read from River by the caller) and that wait for no running Hetzner action,
+// unless their step began more than @deadline_secs ago (the step's deadline must be enforced).
+func (q *Queries) ProvisionListForgotten(ctx context.Context, db DBTX, arg ProvisionListForgottenParams) ([]int64, error) {
+	rows, err := db.Query(ctx, provisionListForgotten,
+		arg.States,
+		arg.IdleSecs,
+		arg.WithLiveJob,
+		arg.DeadlineSecs,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const provisionListWithServer = `-- name: ProvisionListWithServer :many
 SELECT id, hetzner_server_id, provisioning_status, vps_hostname, hetzner_project FROM subscriptions
 WHERE hetzner_server_id IS NOT NULL

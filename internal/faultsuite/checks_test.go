@@ -14,6 +14,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rachelcloud/admin/internal/db"
@@ -230,24 +234,19 @@ var workerPID = regexp.MustCompile(`-(\d+)-[0-9a-f]+$`)
 // stuckJobs lists River jobs that nobody will run: running for a worker process that is dead,
 // or available (due) for over a minute.
 func (s *stack) stuckJobs(ctx context.Context) ([]string, error) {
-	rows, err := s.pool.Query(ctx, `
-		SELECT id, kind, state::text, coalesce(attempted_by[array_length(attempted_by, 1)], ''),
-		       scheduled_at < now() - interval '1 minute'
-		FROM river_job
-		WHERE state IN ('running', 'available')`)
-	if err != nil {
-		return nil, fmt.Errorf("read jobs: %w", err)
-	}
 	type job struct {
 		id          int64
 		kind, state string
 		by          string
 		overdue     bool
 	}
-	jobs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (job, error) {
-		var j job
-		err := r.Scan(&j.id, &j.kind, &j.state, &j.by, &j.overdue)
-		return j, err
+	var jobs []job
+	err := s.eachJob(ctx, river.NewJobListParams().States(rivertype.JobStateRunning, rivertype.JobStateAvailable), func(r *rivertype.JobRow) {
+		j := job{id: r.ID, kind: r.Kind, state: string(r.State), overdue: r.ScheduledAt.Before(time.Now().Add(-time.Minute))}
+		if len(r.AttemptedBy) > 0 {
+			j.by = r.AttemptedBy[len(r.AttemptedBy)-1]
+		}
+		jobs = append(jobs, j)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read jobs: %w", err)
@@ -288,14 +287,41 @@ func (s *stack) jobsSettle(t testing.TB, timeout time.Duration) []string {
 	return stuck
 }
 
-// jobStates counts River jobs by state, for the summary.
+// jobStates counts River jobs by state (River's driver's count), for the summary.
 func (s *stack) jobStates(t testing.TB) string {
 	t.Helper()
-	rows, err := s.pool.Query(context.Background(), `SELECT state::text || '=' || count(*) FROM river_job GROUP BY state ORDER BY state`)
+	counts, err := riverpgxv5.New(s.pool).GetExecutor().JobCountByAllStates(context.Background(), &riverdriver.JobCountByAllStatesParams{})
 	require.NoError(t, err)
-	states, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	require.NoError(t, err)
+	var states []string
+	for _, st := range rivertype.JobStates() {
+		if counts[st] > 0 {
+			states = append(states, fmt.Sprintf("%s=%d", st, counts[st]))
+		}
+	}
 	return strings.Join(states, ",")
+}
+
+// eachJob calls fn for every job River's JobList finds with params (an insert-only client on the
+// stack's pool), page by page.
+func (s *stack) eachJob(ctx context.Context, params *river.JobListParams, fn func(*rivertype.JobRow)) error {
+	rc, err := river.NewClient(riverpgxv5.New(s.pool), &river.Config{})
+	if err != nil {
+		return err
+	}
+	params = params.First(1000)
+	for {
+		res, err := rc.JobList(ctx, params)
+		if err != nil {
+			return err
+		}
+		for _, j := range res.Jobs {
+			fn(j)
+		}
+		if len(res.Jobs) < 1000 || res.LastCursor == nil {
+			return nil
+		}
+		params = params.After(res.LastCursor)
+	}
 }
 
 // serverName is the subscription's server name in the stack's installation.

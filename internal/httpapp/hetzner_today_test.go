@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rachelcloud/admin/internal/db"
@@ -58,7 +60,11 @@ func TestServerFactsPreflightAndReboot(t *testing.T) {
 	resp, _ = b.post(t, "/subscriptions/"+sid+"/reboot", url.Values{"_csrf": {tok}, "confirm": {"reboot"}})
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
 	require.Equal(t, 1, count(`SELECT count(*) FROM audit_log WHERE action = 'vps.reboot' AND subscription_id = $1`, id))
-	require.Equal(t, 1, count(`SELECT count(*) FROM river_job WHERE kind = 'provision_reboot'`))
+	rc, err := river.NewClient(riverpgxv5.New(b.pool), &river.Config{}) // insert-only: reads River's jobs
+	require.NoError(t, err)
+	jobs, err := rc.JobList(ctx, river.NewJobListParams().Kinds("provision_reboot"))
+	require.NoError(t, err)
+	require.Len(t, jobs.Jobs, 1)
 
 	// A failed preflight: shown first on the dashboard, and Provision is refused with its reasons.
 	require.NoError(t, q.PreflightPut(ctx, b.pool, []string{"HCLOUD_SERVER_TYPE: Hetzner offers no server type \"cx22\" today"}))

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/hetznercloud/hcloud-go/v2/hcloud"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rachelcloud/admin/internal/config"
@@ -52,9 +54,9 @@ func TestSecondInstallationLeavesOthersAlone(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, b.svc.DestroyOrphan(ctx, f.ID, admin))
 	waitFor(t, happyTimeout, "the orphan job to finish", func() bool {
-		var n int
-		require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = $1 AND state = 'completed'`, destroyOrphanArgs{}.Kind()).Scan(&n))
-		return n == 1
+		res, err := b.svc.river.JobList(ctx, river.NewJobListParams().Kinds(destroyOrphanArgs{}.Kind()).States(rivertype.JobStateCompleted))
+		require.NoError(t, err)
+		return len(res.Jobs) == 1
 	})
 	_, ok := a.sim.Server(*subA.HetznerServerID)
 	require.True(t, ok, "the other installation's server is still there")

@@ -2,12 +2,16 @@ package provision
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/rachelcloud/admin/internal/db"
 	"github.com/rachelcloud/admin/internal/provision/state"
@@ -74,22 +78,16 @@ func (w *Worker) failOverdueCallbacks(ctx context.Context) error {
 // that has neither a live job nor a running action to wait for (a wake-up lost in a race, a job
 // discarded), and for those past their step's deadline (so the deadline is enforced).
 func (w *Worker) wakeForgotten(ctx context.Context) error {
-	rows, err := w.pool.Query(ctx, `
-		SELECT s.id FROM subscriptions s
-		WHERE s.provisioning_status = ANY(CAST($4::text[] AS provisioning_status[]))
-		  AND s.updated_at < now() - make_interval(secs => $1)
-		  AND NOT EXISTS (
-		      SELECT 1 FROM river_job j
-		      WHERE j.kind = $2 AND j.state IN ('available', 'pending', 'running', 'retryable', 'scheduled')
-		        AND j.args @> jsonb_build_object('subscription_id', s.id))
-		  AND (NOT EXISTS (SELECT 1 FROM hetzner_actions a WHERE a.subscription_id = s.id AND a.status = 'running')
-		       OR s.step_started_at < now() - make_interval(secs => $3))
-		ORDER BY s.id LIMIT 500`,
-		w.o.timings.Sweep.Seconds(), stepArgs{}.Kind(), w.cfg.CreateDeadline.Seconds(), state.Strings(state.Working))
+	live, err := w.liveStepJobs(ctx)
 	if err != nil {
-		return fmt.Errorf("list forgotten subscriptions: %w", err)
+		return err
 	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	ids, err := w.q.ProvisionListForgotten(ctx, w.pool, db.ProvisionListForgottenParams{
+		States:       state.Strings(state.Working),
+		IdleSecs:     w.o.timings.Sweep.Seconds(),
+		WithLiveJob:  live,
+		DeadlineSecs: w.cfg.CreateDeadline.Seconds(),
+	})
 	if err != nil {
 		return fmt.Errorf("list forgotten subscriptions: %w", err)
 	}
@@ -101,26 +99,68 @@ func (w *Worker) wakeForgotten(ctx context.Context) error {
 	return nil
 }
 
-// rescueDeadWorkersJobs makes the running jobs of dead workers available again at once, instead
-// of after River's RescueStuckJobsAfter. Every kind is rescued, not only this package's: a worker
-// process also runs other packages' jobs (notifications, periodic ticks), and those must not wait
-// for River's rescuer either. A worker is dead when its liveness lock is free: the lock
-// lives in its database session, which ends with the process.
+// liveStepJobs lists the subscriptions whose step job still will or does run, from River's
+// JobList.
+func (w *Worker) liveStepJobs(ctx context.Context) ([]int64, error) {
+	var ids []int64
+	err := w.listJobs(ctx, river.NewJobListParams().Kinds(stepArgs{}.Kind()).States(liveStates...), func(j *rivertype.JobRow) {
+		var args stepArgs
+		if json.Unmarshal(j.EncodedArgs, &args) == nil {
+			ids = append(ids, args.SubscriptionID)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list live step jobs: %w", err)
+	}
+	return ids, nil
+}
+
+// listJobs calls fn for every job River's JobList finds with params, page by page.
+func (w *Worker) listJobs(ctx context.Context, params *river.JobListParams, fn func(*rivertype.JobRow)) error {
+	params = params.First(1000)
+	for {
+		res, err := w.river.JobList(ctx, params)
+		if err != nil {
+			return err
+		}
+		for _, j := range res.Jobs {
+			fn(j)
+		}
+		if len(res.Jobs) < 1000 || res.LastCursor == nil {
+			return nil
+		}
+		params = params.After(res.LastCursor)
+	}
+}
+
+// rescueDeadWorkersJobs makes the running jobs of dead workers available again at once.
+//
+// River's own rescuer (RescueStuckJobsAfter, configured in [NewWorker]) stays the backstop, but it
+// cannot tell a dead worker from a slow one: it may only take a job back after the longest time
+// the job may legitimately run (its kind's Timeout: two minutes for a step, half an hour for a
+// health check), and it runs on the elected leader only, every 30 s, while a killed leader's
+// term lasts 15 s more. Under a worker that dies and restarts every few seconds (the fault
+// suite's chaos) it would never run, and the step deadlines would fail the subscriptions whose
+// job it held. A worker here is known dead when its liveness lock is free (the lock lives in its
+// database session, which ends with the process), so its jobs are taken back within a sweep.
+// Every kind is rescued, not only this package's: a worker process also runs other packages'
+// jobs (notifications, health checks). The jobs are found with River's JobList and moved with
+// River's driver (JobRescueMany, the statement River's rescuer runs), so no SQL here touches
+// River's tables.
 func (w *Worker) rescueDeadWorkersJobs(ctx context.Context) error {
-	rows, err := w.pool.Query(ctx, `
-		SELECT DISTINCT attempted_by[array_length(attempted_by, 1)]
-		FROM river_job
-		WHERE state = 'running' AND attempted_by IS NOT NULL
-		  AND attempted_at < now() - make_interval(secs => $1)`,
-		w.o.timings.Sweep.Seconds())
+	horizon := time.Now().Add(-w.o.timings.Sweep)
+	byWorker := map[string][]int64{}
+	err := w.listJobs(ctx, river.NewJobListParams().States(rivertype.JobStateRunning), func(j *rivertype.JobRow) {
+		if len(j.AttemptedBy) == 0 || j.AttemptedAt == nil || !j.AttemptedAt.Before(horizon) {
+			return
+		}
+		client := j.AttemptedBy[len(j.AttemptedBy)-1]
+		byWorker[client] = append(byWorker[client], j.ID)
+	})
 	if err != nil {
 		return fmt.Errorf("list running jobs: %w", err)
 	}
-	clients, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return fmt.Errorf("list running jobs: %w", err)
-	}
-	for _, client := range clients {
+	for client, jobs := range byWorker {
 		if client == w.id {
 			continue
 		}
@@ -141,23 +181,36 @@ func (w *Worker) rescueDeadWorkersJobs(ctx context.Context) error {
 		if !dead {
 			continue
 		}
-		n, err := w.releaseJobsOf(ctx, client)
-		if err != nil {
+		if err := w.releaseJobs(ctx, client, jobs, horizon); err != nil {
 			return err
 		}
-		w.o.log.Warn("rescued jobs of a dead worker", "dead_worker_id", client, "jobs", n)
+		w.o.log.Warn("rescued jobs of a dead worker", "dead_worker_id", client, "jobs", len(jobs))
 	}
 	return nil
 }
 
-// releaseJobsOf makes the jobs that worker client was running available to any worker again.
-func (w *Worker) releaseJobsOf(ctx context.Context, client string) (int64, error) {
-	tag, err := w.pool.Exec(ctx, `
-		UPDATE river_job SET state = 'available', scheduled_at = now()
-		WHERE state = 'running' AND attempted_by[array_length(attempted_by, 1)] = $1`,
-		client)
-	if err != nil {
-		return 0, fmt.Errorf("release jobs of worker %s: %w", client, err)
+// releaseJobs makes the given jobs, which worker client was running (and began before horizon),
+// available to any worker again. A job that finished meanwhile is left alone: River's statement
+// touches running jobs only.
+func (w *Worker) releaseJobs(ctx context.Context, client string, ids []int64, horizon time.Time) error {
+	if len(ids) == 0 {
+		return nil
 	}
-	return tag.RowsAffected(), nil
+	now := time.Now().UTC()
+	p := &riverdriver.JobRescueManyParams{StuckHorizon: horizon}
+	for _, id := range ids {
+		e, err := json.Marshal(rivertype.AttemptError{At: now, Error: fmt.Sprintf("worker %s died while running this job; rescued", client)})
+		if err != nil {
+			return err
+		}
+		p.ID = append(p.ID, id)
+		p.Error = append(p.Error, e)
+		p.FinalizedAt = append(p.FinalizedAt, nil)
+		p.ScheduledAt = append(p.ScheduledAt, now)
+		p.State = append(p.State, string(rivertype.JobStateAvailable))
+	}
+	if _, err := w.driver.GetExecutor().JobRescueMany(ctx, p); err != nil {
+		return fmt.Errorf("release jobs of worker %s: %w", client, err)
+	}
+	return nil
 }

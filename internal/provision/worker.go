@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/rachelcloud/admin/internal/config"
 	"github.com/rachelcloud/admin/internal/db"
@@ -32,7 +33,9 @@ type Worker struct {
 	projects []*hproject
 	river    *river.Client[pgx.Tx]
 	id       string
-	keys     *keyPairs
+	// driver is River's driver of river, for the rescue of a dead worker's jobs (JobRescueMany).
+	driver *riverpgxv5.Driver
+	keys   *keyPairs
 
 	// The steps, each holding what it needs.
 	cloudInit *cloudInitStep
@@ -104,7 +107,8 @@ func NewWorker(pool *pgxpool.Pool, cfg *config.Config, opts ...Option) (*Worker,
 		}
 		periodic = append(periodic, j.Periodic...)
 	}
-	w.river, err = river.NewClient(riverpgxv5.New(pool), &river.Config{
+	w.driver = riverpgxv5.New(pool)
+	w.river, err = river.NewClient(w.driver, &river.Config{
 		ID:                   w.id,
 		Logger:               o.log,
 		Queues:               queues,
@@ -171,10 +175,19 @@ func (w *Worker) runOnce(ctx context.Context) error {
 
 	// Jobs this worker was running when it lost its session before: River is not running them
 	// now, and holding the lock again hides them from the other workers' rescue.
-	if n, err := w.releaseJobsOf(ctx, w.id); err != nil {
+	var mine []int64
+	err = w.listJobs(ctx, river.NewJobListParams().States(rivertype.JobStateRunning), func(j *rivertype.JobRow) {
+		if len(j.AttemptedBy) > 0 && j.AttemptedBy[len(j.AttemptedBy)-1] == w.id {
+			mine = append(mine, j.ID)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("provision worker: list running jobs: %w", err)
+	}
+	if err := w.releaseJobs(ctx, w.id, mine, time.Now()); err != nil {
 		return fmt.Errorf("provision worker: %w", err)
-	} else if n > 0 {
-		w.o.log.Warn("released jobs of this worker's previous session", "worker_id", w.id, "jobs", n)
+	} else if len(mine) > 0 {
+		w.o.log.Warn("released jobs of this worker's previous session", "worker_id", w.id, "jobs", len(mine))
 	}
 
 	// Generation on demand, in parallel up to GOMAXPROCS; the reserve is ssh_key_pool.
