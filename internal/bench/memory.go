@@ -6,8 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
+	"github.com/rachelcloud/admin/internal/db"
 	"github.com/rachelcloud/admin/internal/hcloudsim"
 )
 
@@ -26,15 +25,7 @@ func (b *bench) memoryPhase(ctx context.Context) error {
 		return err
 	}
 	defer s.close()
-	rows, err := s.pool.Query(ctx, `
-		WITH c AS (
-		    INSERT INTO customers (email, name) SELECT format('mem-%s@example.com', g), format('Memory customer %s', g)
-		    FROM generate_series(1, $1) g RETURNING id)
-		INSERT INTO subscriptions (customer_id, plan, billing_status) SELECT id, 'personal', 'active' FROM c RETURNING id`, n)
-	if err != nil {
-		return fmt.Errorf("seed the memory phase: %w", err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	ids, err := db.New().BenchSeedBare(ctx, s.pool, int32(n))
 	if err != nil {
 		return fmt.Errorf("seed the memory phase: %w", err)
 	}
@@ -86,9 +77,8 @@ func (b *bench) memoryPhase(ctx context.Context) error {
 		if err := sample(); err != nil {
 			return false, err
 		}
-		var waiting, failed int
-		err := s.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE provisioning_status = 'creating' AND hetzner_server_id IS NOT NULL),
-			count(*) FILTER (WHERE provisioning_status = 'failed') FROM subscriptions`).Scan(&waiting, &failed)
+		c, err := db.New().BenchInFlight(ctx, s.pool)
+		waiting, failed := int(c.Waiting), int(c.Failed)
 		if waiting/100 != last/100 {
 			b.progress("  %5.1f s: %d in flight, %d failed", time.Since(start).Seconds(), waiting, failed)
 		}

@@ -65,21 +65,15 @@ func pooledKeys(ctx context.Context, s *stack) (int, error) {
 
 // countStates counts the subscriptions among ids in each provisioning state.
 func countStates(ctx context.Context, s *stack, ids []int64) (map[string]int, error) {
-	rows, err := s.pool.Query(ctx, `SELECT coalesce(provisioning_status::text, ''), count(*) FROM subscriptions WHERE id = ANY($1) GROUP BY 1`, ids)
+	rows, err := db.New().BenchCountStates(ctx, s.pool, ids)
 	if err != nil {
 		return nil, fmt.Errorf("count states: %w", err)
 	}
-	defer rows.Close()
 	out := map[string]int{}
-	for rows.Next() {
-		var st string
-		var n int
-		if err := rows.Scan(&st, &n); err != nil {
-			return nil, err
-		}
-		out[st] = n
+	for _, r := range rows {
+		out[r.Status] = int(r.N)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // warmKeyPool waits until the worker has filled its key pool, so every burst starts alike.
@@ -155,27 +149,17 @@ func (b *bench) provisionBurst(ctx context.Context, s *stack, n int, profile boo
 	r.Status429 = requestCount(s.sim, "", 429)
 
 	var readyAt []time.Duration
-	rows, err := s.pool.Query(ctx, `SELECT provisioning_status::text, provisioned_at FROM subscriptions WHERE id = ANY($1)`, ids)
+	results, err := db.New().BenchResults(ctx, s.pool, ids)
 	if err != nil {
 		return r, nil, fmt.Errorf("read provisioning results: %w", err)
 	}
-	for rows.Next() {
-		var st string
-		var at *time.Time
-		if err := rows.Scan(&st, &at); err != nil {
-			rows.Close()
-			return r, nil, err
-		}
-		if st == "ready" && at != nil {
+	for _, res := range results {
+		if res.Status == "ready" && res.ProvisionedAt != nil {
 			r.Ready++
-			readyAt = append(readyAt, at.Sub(start))
+			readyAt = append(readyAt, res.ProvisionedAt.Sub(start))
 		} else {
 			r.Failed++
 		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return r, nil, err
 	}
 	slices.Sort(readyAt)
 	r.ReadyP50S, r.ReadyP95S = percentile(readyAt, 0.50).Seconds(), percentile(readyAt, 0.95).Seconds()
@@ -192,18 +176,12 @@ func (b *bench) provisionBurst(ctx context.Context, s *stack, n int, profile boo
 
 // logFailures prints why provisionings failed.
 func (b *bench) logFailures(ctx context.Context, s *stack, ids []int64) {
-	rows, err := s.pool.Query(ctx, `SELECT id, coalesce(failed_step::text, ''), coalesce(provisioning_error, '') FROM subscriptions
-		WHERE id = ANY($1) AND provisioning_status = 'failed' ORDER BY id LIMIT 5`, ids)
+	rows, err := db.New().BenchFailures(ctx, s.pool, ids)
 	if err != nil {
 		return
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var id int64
-		var step, reason string
-		if rows.Scan(&id, &step, &reason) == nil {
-			b.progress("  subscription %d failed at %s: %s", id, step, reason)
-		}
+	for _, f := range rows {
+		b.progress("  subscription %d failed at %s: %s", f.ID, f.Step, f.Reason)
 	}
 }
 

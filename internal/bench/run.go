@@ -196,16 +196,11 @@ func (s *stack) close() {
 // newStack creates database dbName, migrates it and starts a simulator and the web app.
 func (b *bench) newStack(ctx context.Context, dbName string, simCfg hcloudsim.Config, keyAlg string) (*stack, error) {
 	s := &stack{}
-	admin, err := database.Open(ctx, b.cluster.URL("postgres"), 2)
-	if err != nil {
+	if err := b.cluster.CreateDatabase(ctx, dbName); err != nil {
 		return nil, err
 	}
-	_, err = admin.Exec(ctx, "CREATE DATABASE "+dbName)
-	admin.Close()
-	if err != nil {
-		return nil, fmt.Errorf("create database %s: %w", dbName, err)
-	}
 	url := b.cluster.URL(dbName)
+	var err error
 	if s.pool, err = database.Open(ctx, url, 40); err != nil {
 		return nil, err
 	}

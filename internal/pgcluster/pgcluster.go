@@ -223,3 +223,18 @@ func portFree(port int) bool {
 	_ = l.Close()
 	return true
 }
+
+// CreateDatabase creates an empty database name in the cluster (the bench's one per phase). An
+// identifier cannot be a query parameter, so this is cluster administration, not a query of
+// queries/: the name is quoted as an identifier.
+func (c *Cluster) CreateDatabase(ctx context.Context, name string) error {
+	conn, err := pgx.Connect(ctx, c.URL("postgres"))
+	if err != nil {
+		return fmt.Errorf("create database %s: %w", name, err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return fmt.Errorf("create database %s: %w", name, err)
+	}
+	return nil
+}
