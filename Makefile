@@ -23,7 +23,7 @@ test: deps ## run every test (starts its own PostgreSQL; installs missing Debian
 	@cat test-artifacts/fault-suite-summary.txt 2>/dev/null || true
 	@sort -u test-artifacts/real-vps-skipped.txt 2>/dev/null || true
 
-verify: ## regenerate sqlc and templ output and fail on any difference; go mod tidy, gofmt, go vet, staticcheck
+verify: ## regenerate sqlc and templ output and fail on any difference; go mod tidy, gofmt, go vet, staticcheck, no SQL outside internal/db
 	$(SQLC) generate
 	$(TEMPL) generate -path views
 	@git diff --exit-code -- internal/db views || (echo "generated code differs: run 'make generate' and commit" >&2; exit 1)
@@ -32,6 +32,7 @@ verify: ## regenerate sqlc and templ output and fail on any difference; go mod t
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt needed" >&2; exit 1)
 	go vet ./...
 	$(STATICCHECK) ./...
+	go test -count=1 ./internal/db/boundary/ # no SQL outside internal/db, no Go file naming River's job table
 
 lint: ## gofmt, go vet and staticcheck
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
