@@ -15,6 +15,7 @@ import (
 
 	"github.com/rachelcloud/admin/internal/auth"
 	"github.com/rachelcloud/admin/internal/dbtest"
+	"github.com/rachelcloud/admin/internal/testkit"
 )
 
 func auditCount(t *testing.T, pool *pgxpool.Pool, action string) int {
@@ -157,11 +158,11 @@ func TestCleanupEveryDeletesExpiredRows(t *testing.T) {
 		require.NoError(t, pool.QueryRow(ctx, q).Scan(&n))
 		return n
 	}
-	require.Eventually(t, func() bool {
+	testkit.Eventually(t, "expired sessions, attempts and throttle rows deleted", func() bool {
 		return count(`SELECT count(*) FROM admin_sessions`) == 1 &&
 			count(`SELECT count(*) FROM login_attempts WHERE ip = '192.0.2.3'`) == 0 &&
 			count(`SELECT count(*) FROM login_throttle WHERE bucket = 'addr:192.0.2.3'`) == 0
-	}, time.Minute, 20*time.Millisecond)
+	})
 	_, err = s.Lookup(ctx, live)
 	require.NoError(t, err, "the live session is kept")
 	require.Positive(t, count(`SELECT count(*) FROM login_throttle WHERE bucket LIKE 'known:%'`), "known addresses are kept")

@@ -2,16 +2,14 @@
 // browser per test binary, started with a fresh profile and no background networking, and one
 // isolated browser context (cookies, storage) per test.
 //
-// A missing Chromium fails the tests with a message saying how to install it; only
-// SKIP_BROWSER_TESTS=1 skips them.
+// A missing Chromium fails the tests with a message saying how to install it, as every missing
+// tool does (testkit.Require).
 package browsertest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sync"
@@ -19,13 +17,9 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/rachelcloud/admin/internal/testkit"
 )
-
-// EnvSkip names the variable that skips browser tests when set to 1.
-const EnvSkip = "SKIP_BROWSER_TESTS"
-
-// ChromiumPaths are where Chromium is looked for, in order.
-var ChromiumPaths = []string{"/usr/bin/chromium", "/usr/bin/chromium-browser"}
 
 // ArtifactsDir is where screenshots go, relative to the repository root (git-ignored).
 const ArtifactsDir = "test-artifacts"
@@ -41,16 +35,11 @@ var shared struct {
 
 // Chromium returns the path of the installed Chromium, or an error saying how to install it.
 func Chromium() (string, error) {
-	for _, p := range ChromiumPaths {
-		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
-			return p, nil
-		}
+	p, err := testkit.Find("chromium")
+	if err != nil {
+		return "", fmt.Errorf("browser tests need Chromium: %w", err)
 	}
-	if p, err := exec.LookPath("chromium"); err == nil {
-		return p, nil
-	}
-	return "", errors.New("browser tests need Chromium, which is not installed: run `make deps` as root " +
-		"(or `sudo apt-get install chromium`), or set " + EnvSkip + "=1 to skip them")
+	return p, nil
 }
 
 // start launches the shared browser once.
@@ -115,12 +104,9 @@ type Tab struct {
 }
 
 // NewTab opens a tab in a fresh browser context (no cookies shared with other tests), closed
-// when the test ends. It fails the test when Chromium is missing, unless SKIP_BROWSER_TESTS=1.
+// when the test ends. It fails the test when Chromium is missing.
 func NewTab(t testing.TB) *Tab {
 	t.Helper()
-	if os.Getenv(EnvSkip) == "1" {
-		t.Skip(EnvSkip + "=1: browser test skipped")
-	}
 	bctx, err := start()
 	if err != nil {
 		t.Fatal(err)

@@ -15,21 +15,15 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
+
+	"github.com/rachelcloud/admin/internal/testkit"
 )
 
 // cloudInit returns the cloud-init binary. Validating against the real schema is the point of
-// these tests, so a missing binary fails them unless SKIP_CLOUD_INIT_SCHEMA=1.
+// these tests, so a missing binary fails them.
 func cloudInit(t *testing.T) string {
 	t.Helper()
-	if os.Getenv("SKIP_CLOUD_INIT_SCHEMA") == "1" {
-		t.Skip("SKIP_CLOUD_INIT_SCHEMA=1: not validating user data with cloud-init schema")
-	}
-	bin, err := exec.LookPath("cloud-init")
-	if err != nil {
-		t.Fatalf("cloud-init is not on PATH, so the user data cannot be checked against its schema: " +
-			"install it (Debian: apt-get install cloud-init) or set SKIP_CLOUD_INIT_SCHEMA=1 to skip")
-	}
-	return bin
+	return testkit.Require(t, "cloud-init")
 }
 
 // schemaCheck runs `cloud-init schema --config-file` and fails on errors and on warnings.
@@ -122,9 +116,7 @@ func TestTopLevelKeysKnownToCloudInit(t *testing.T) {
 	t.Parallel()
 	bin := cloudInit(t)
 	schemaPath, err := schemaFile(bin)
-	if err != nil {
-		t.Skipf("cannot locate cloud-init's JSON schema (%v)", err)
-	}
+	require.NoError(t, err, "cloud-init's JSON schema, which the installed cloud-init must carry")
 	raw, err := os.ReadFile(schemaPath)
 	require.NoError(t, err)
 	var schema any
@@ -183,10 +175,7 @@ func collectProperties(v any, known map[string]bool) {
 // "<user> <rule>") with visudo.
 func TestSudoersSyntax(t *testing.T) {
 	t.Parallel()
-	visudo, err := exec.LookPath("visudo")
-	if err != nil {
-		t.Skip("visudo not installed (Debian package sudo)")
-	}
+	visudo := testkit.Require(t, "visudo")
 	doc, _ := build(t, validConfig(t))
 	path := filepath.Join(t.TempDir(), "90-cloud-init-users")
 	require.NoError(t, os.WriteFile(path, []byte(DefaultLoginUser+" "+doc.User(DefaultLoginUser).Sudo+"\n"), 0o440))
@@ -198,10 +187,7 @@ func TestSudoersSyntax(t *testing.T) {
 // TestUnitVerifies runs systemd-analyze verify on the unit (with a program that exists here).
 func TestUnitVerifies(t *testing.T) {
 	t.Parallel()
-	analyze, err := exec.LookPath("systemd-analyze")
-	if err != nil {
-		t.Skip("systemd-analyze not installed")
-	}
+	analyze := testkit.Require(t, "systemd-analyze")
 	cfg := validConfig(t)
 	cfg.AssistantCommand = "/bin/true"
 	doc, _ := build(t, cfg)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/rachelcloud/admin/internal/dbtest"
 	"github.com/rachelcloud/admin/internal/hcloudsim"
+	"github.com/rachelcloud/admin/internal/testkit"
 )
 
 // snap is the state bad input must not change: row counts and fingerprints of the rows an admin
@@ -85,10 +86,16 @@ func TestBadInput(t *testing.T) {
 	subA, subB := a.createCustomer(t, 1), a.createCustomer(t, 2)
 	a.press(t, subA, "provision")
 	a.press(t, subB, "provision")
-	require.True(t, waitUntil(context.Background(), time.Minute, func() bool {
+	testkit.Eventually(t, "both subscriptions to wait for their callback", func() error {
 		subs, err := readSubs(context.Background(), s.pool)
-		return err == nil && subs[subA].Status == "cloud_init" && subs[subB].Status == "cloud_init"
-	}), "both subscriptions wait for their callback")
+		if err != nil {
+			return err
+		}
+		if subs[subA].Status != "cloud_init" || subs[subB].Status != "cloud_init" {
+			return fmt.Errorf("they are %s and %s", subs[subA].Status, subs[subB].Status)
+		}
+		return nil
+	})
 	// Nothing else may write while the bad input arrives: stop the worker.
 	s.workers[0].stop()
 	web := s.webs[0]

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/rachelcloud/admin/internal/db"
 	"github.com/rachelcloud/admin/internal/provision"
+	"github.com/rachelcloud/admin/internal/testkit"
 )
 
 // subRow is what the suite reads of a subscription.
@@ -58,37 +58,47 @@ func readSubs(ctx context.Context, pool *pgxpool.Pool) (map[int64]subRow, error)
 }
 
 // waitSettled waits until every listed subscription is ready or failed and returns them. Reads
-// that fail (the database restarting) are retried until the timeout.
-func (s *stack) waitSettled(t testing.TB, ids []int64, timeout time.Duration) map[int64]subRow {
+// that fail (the database restarting) are retried.
+func (s *stack) waitSettled(t testing.TB, ids []int64) map[int64]subRow {
 	t.Helper()
 	var last map[int64]subRow
-	var lastErr error
-	ok := waitUntil(context.Background(), timeout, func() bool {
+	testkit.Eventually(t, "every subscription ready or failed", func() error {
 		subs, err := readSubs(context.Background(), s.pool)
 		if err != nil {
-			lastErr = err
-			return false
+			return fmt.Errorf("read: %w", err)
 		}
 		last = subs
+		u := unsettled{s: s, t: t, subs: subs, counts: map[string]int{}}
 		for _, id := range ids {
+			u.counts[subs[id].Status]++
 			if st := subs[id].Status; st != "ready" && st != "failed" {
-				return false
+				u.waiting = append(u.waiting, id)
 			}
 		}
-		return true
+		if len(u.waiting) > 0 {
+			return u
+		}
+		return nil
 	})
-	if !ok {
-		counts := map[string]int{}
-		var waiting []string
-		for _, id := range ids {
-			counts[last[id].Status]++
-			if st := last[id].Status; st != "ready" && st != "failed" && len(waiting) < 10 {
-				waiting = append(waiting, fmt.Sprintf("%d:%s %s", id, st, strings.Join(s.events(t, id, 4), " | ")))
-			}
-		}
-		t.Fatalf("not settled within %s: %v (last read error %v); e.g.\n%s", timeout, counts, lastErr, strings.Join(waiting, "\n"))
-	}
 	return last
+}
+
+// unsettled says which subscriptions are still under way; their events are read only when the
+// wait fails and the message is written, not at every check.
+type unsettled struct {
+	s       *stack
+	t       testing.TB
+	subs    map[int64]subRow
+	counts  map[string]int
+	waiting []int64
+}
+
+func (u unsettled) Error() string {
+	var lines []string
+	for _, id := range u.waiting[:min(len(u.waiting), 10)] {
+		lines = append(lines, fmt.Sprintf("%d:%s %s", id, u.subs[id].Status, strings.Join(u.s.events(u.t, id, 4), " | ")))
+	}
+	return fmt.Sprintf("%v; e.g.\n%s", u.counts, strings.Join(lines, "\n"))
 }
 
 // events are the subscription's last n provisioning events, for failure messages.
@@ -273,18 +283,20 @@ func (s *stack) stuckJobs(ctx context.Context) ([]string, error) {
 	return stuck, nil
 }
 
-// jobsSettle waits for jobs left by killed workers to be rescued and reports those that are not
-// within the timeout: a job is stuck only if the system does not recover it by itself.
-func (s *stack) jobsSettle(t testing.TB, timeout time.Duration) []string {
+// jobsSettle waits for jobs left by killed workers to be rescued: a job is stuck only if the
+// system does not recover it by itself, and then the wait fails naming it.
+func (s *stack) jobsSettle(t testing.TB) {
 	t.Helper()
-	var stuck []string
-	var err error
-	waitUntil(context.Background(), timeout, func() bool {
-		stuck, err = s.stuckJobs(context.Background())
-		return err == nil && len(stuck) == 0
+	testkit.Eventually(t, "no stuck jobs", func() error {
+		stuck, err := s.stuckJobs(context.Background())
+		if err != nil {
+			return err
+		}
+		if len(stuck) > 0 {
+			return fmt.Errorf("stuck: %v", stuck)
+		}
+		return nil
 	})
-	require.NoError(t, err)
-	return stuck
 }
 
 // jobStates counts River jobs by state (River's driver's count), for the summary.

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rachelcloud/admin/internal/testkit"
 )
 
 // proc is one rachel-admin subprocess. Its output goes to a file, shown when the test fails.
@@ -174,54 +176,24 @@ func freePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// waitHTTP polls url until it answers 200, the process exits, or the timeout passes.
-func waitHTTP(t testing.TB, p *proc, url string, timeout time.Duration) {
+// waitHTTP polls url until it answers 200; a process that exits meanwhile fails the test at once.
+func waitHTTP(t testing.TB, p *proc, url string) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
 	client := &http.Client{Timeout: 2 * time.Second}
-	for {
+	testkit.Eventually(t, url+" to answer 200", func() error {
 		resp, err := client.Get(url)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return
+				return nil
 			}
+			err = fmt.Errorf("status %d", resp.StatusCode)
 		}
 		if p != nil && p.exited() {
 			t.Fatalf("%s exited while starting (%v):\n%s", p.name, p.err, p.tail(30))
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not answer 200 within %s (last error %v)", url, timeout, err)
-		}
-		time.Sleep(50 * time.Millisecond) // polling interval of a condition
-	}
-}
-
-// waitUntil polls cond until it holds or the timeout passes; it reports whether it held.
-func waitUntil(ctx context.Context, timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return false
-		}
-		time.Sleep(100 * time.Millisecond) // polling interval of a condition
-	}
-}
-
-// hangGuard bounds a wait that should end by itself (a subprocess that must exit, a stop): only a
-// hang reaches it, never a slow machine. It lasts until shortly before the test binary's own
-// -timeout, at most 10 minutes.
-func hangGuard(t testing.TB) time.Duration {
-	guard := 10 * time.Minute
-	if tt, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
-		if d, ok := tt.Deadline(); ok {
-			guard = min(guard, max(time.Until(d)-time.Minute, time.Minute))
-		}
-	}
-	return guard
+		return err
+	})
 }
 
 // run runs `rachel-admin args...` to completion with env and stdin. There is no deadline but the
@@ -229,7 +201,7 @@ func hangGuard(t testing.TB) time.Duration {
 // still caught.
 func run(t testing.TB, env map[string]string, stdin string, args ...string) (string, error) {
 	t.Helper()
-	guard := hangGuard(t)
+	guard := testkit.HangGuard(t)
 	ctx, cancel := context.WithTimeout(context.Background(), guard)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary(t), args...)

@@ -113,7 +113,7 @@ func provisionUnderFaults(t *testing.T, webs, workers, n int, seed uint64) {
 	for _, id := range ids {
 		a.press(t, id, "provision")
 	}
-	subs := s.waitSettled(t, ids, 3*time.Minute)
+	subs := s.waitSettled(t, ids)
 	kills, nStorms := ch.stop(), st.stop()
 	left := s.sim.Faults() // which failing create actions were used up
 	require.NoError(t, s.sim.SetFaults(hcloudsim.Faults{}))
@@ -132,7 +132,7 @@ func provisionUnderFaults(t *testing.T, webs, workers, n int, seed uint64) {
 	}
 	problems := s.checkResources(subs, &r)
 	require.Empty(t, problems, "after the faults")
-	require.Empty(t, s.jobsSettle(t, 30*time.Second), "jobs stuck after the faults")
+	s.jobsSettle(t) // no jobs stuck after the faults
 	for id := range failing {
 		// Its create action failed, unless the deadline (slow polls under 5xx) came first. One
 		// exception: a worker killed after sending the create, before recording it, leaves the
@@ -163,7 +163,7 @@ func provisionUnderFaults(t *testing.T, webs, workers, n int, seed uint64) {
 	for _, id := range failed {
 		a.press(t, id, "retry")
 	}
-	subs = s.waitSettled(t, ids, 2*time.Minute)
+	subs = s.waitSettled(t, ids)
 	r = report{FailedThenRetried: len(failed)}
 	for _, id := range ids {
 		if subs[id].Status == "ready" {
@@ -176,9 +176,7 @@ func provisionUnderFaults(t *testing.T, webs, workers, n int, seed uint64) {
 	problems = s.checkResources(subs, &r)
 	require.Empty(t, problems, "after Retry")
 	require.Len(t, s.sim.Servers(), n, "one server per subscription")
-	stuck := s.jobsSettle(t, 30*time.Second)
-	r.JobsStuck = len(stuck)
-	require.Empty(t, stuck)
+	s.jobsSettle(t)
 
 	starts, crashes := 0, 0
 	for _, w := range s.workers {

@@ -2,6 +2,7 @@ package faultsuite
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/rachelcloud/admin/internal/dbtest"
 	"github.com/rachelcloud/admin/internal/hcloudsim"
+	"github.com/rachelcloud/admin/internal/testkit"
 )
 
 // TestGracefulShutdown: SIGTERM, as at a deploy. The web process drains and exits 0; the worker
@@ -37,29 +39,29 @@ func TestGracefulShutdown(t *testing.T) {
 
 	// A worker that is stopped while the provisionings are under way.
 	first := startProc(t, "worker-first", s.env, "work")
-	require.True(t, waitUntil(ctx, hangGuard(t), func() bool {
+	testkit.Eventually(t, "a provisioning to reach cloud_init", func() error {
 		subs, err := readSubs(ctx, s.pool)
 		if err != nil {
-			return false
+			return err
 		}
 		for _, r := range subs {
 			if r.Status == "cloud_init" {
-				return true
+				return nil
 			}
 		}
-		return false
-	}), "a provisioning reaches cloud_init")
+		return errors.New("none in cloud_init")
+	})
 	// How long it takes is reported, not asserted: a loaded machine is slow, and the worker's own
 	// bounds (3 s for running steps, then cancel) are what make it stop.
 	start := time.Now()
-	require.True(t, first.stop(hangGuard(t)), "the worker stops by itself on SIGTERM:\n%s", first.tail(20))
+	require.True(t, first.stop(testkit.HangGuard(t)), "the worker stops by itself on SIGTERM:\n%s", first.tail(20))
 	took := time.Since(start)
 	require.NoError(t, first.err, "exit status 0:\n%s", first.tail(20))
 	require.Contains(t, first.output(), "provision worker stopped")
 
 	// The next worker resumes everything.
 	s.workers = append(s.workers, supervise(t, "worker-next", s.env, "work"))
-	subs := s.waitSettled(t, ids, 2*time.Minute)
+	subs := s.waitSettled(t, ids)
 	var r report
 	for _, id := range ids {
 		require.Equal(t, "ready", subs[id].Status, "subscription %d: %s", id, subs[id].Error)
@@ -68,13 +70,12 @@ func TestGracefulShutdown(t *testing.T) {
 	for _, p := range s.checkResources(subs, &r) {
 		t.Error(p)
 	}
-	stuck := s.jobsSettle(t, 30*time.Second)
-	r.JobsStuck = len(stuck)
+	s.jobsSettle(t)
 	r.requireClean(t, n)
 
 	// The web process drains and exits 0 on SIGTERM too.
 	web := s.webs[0]
-	require.True(t, web.stop(hangGuard(t)), "the web process stops by itself on SIGTERM")
+	require.True(t, web.stop(testkit.HangGuard(t)), "the web process stops by itself on SIGTERM")
 	require.NoError(t, web.err)
 	_, err := http.Get(s.webURL(0) + "/healthz")
 	require.Error(t, err, "nothing listens any more")

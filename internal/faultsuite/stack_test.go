@@ -139,7 +139,7 @@ func newStack(t *testing.T, o stackOpts) *stack {
 		env := s.with(map[string]string{"PORT": fmt.Sprint(port)})
 		p := startProc(t, fmt.Sprintf("web%d", i+1), env, "serve")
 		u, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", port))
-		waitHTTP(t, p, u.String()+"/healthz", hangGuard(t))
+		waitHTTP(t, p, u.String()+"/healthz")
 		s.webs = append(s.webs, p)
 		mu.Lock()
 		backends = append(backends, u)

@@ -26,7 +26,9 @@ import (
 	"github.com/rachelcloud/admin/internal/assistantfixture"
 	"github.com/rachelcloud/admin/internal/cloudinit"
 	"github.com/rachelcloud/admin/internal/hcloudsim/realvps"
+	"github.com/rachelcloud/admin/internal/hcloudsim/realvps/realvpstest"
 	"github.com/rachelcloud/admin/internal/sshkey"
+	"github.com/rachelcloud/admin/internal/testkit"
 )
 
 // diffRoots are where the user data and the injection write; files outside them (logs, caches,
@@ -62,10 +64,7 @@ type diffSide struct {
 // callback's fields are compared. Differences that do not matter are listed in knownDifferences
 // (and in internal/hcloudsim/README.md, with why); any other fails the test.
 func TestEmulationMatchesRealVPS(t *testing.T) {
-	if why := realvps.Available(); why != "" {
-		realvps.NoteSkip("internal/hcloudsim", why)
-		t.Skipf("skipping the emulated/real differential test: %s", why)
-	}
+	realvpstest.Require(t, "internal/hcloudsim")
 	t.Parallel()
 	ctx := context.Background()
 
@@ -253,10 +252,10 @@ func (s *diffSide) observe(t *testing.T, login ssh.Signer, seeded ssh.PublicKey)
 		}, Timeout: 5 * time.Second}
 	var c *ssh.Client
 	var err error
-	require.Eventually(t, func() bool {
+	testkit.Eventually(t, fmt.Sprintf("%s: sshd admits the login key", s.name), func() bool {
 		c, err = ssh.Dial("tcp", s.sshAddr, cfg)
 		return err == nil
-	}, 5*time.Minute, 250*time.Millisecond, "%s: sshd admits the login key", s.name)
+	})
 	defer c.Close()
 	o.hostKeys = []string{ssh.FingerprintSHA256(presented)}
 
@@ -407,9 +406,9 @@ func (s *diffSide) observeReal(t *testing.T, o *observed) {
 	}
 	// The restart returns once the unit is started; a program that then fails shows as
 	// activating (auto-restart) or failed. Wait for a settled state.
-	require.Eventually(t, func() bool {
+	testkit.Eventually(t, "the unit settles", func() bool {
 		out, _ := m.Exec(ctx, "systemctl", "is-active", cloudinit.UnitName)
 		o.unitState = strings.TrimSpace(string(out))
 		return o.unitState != "activating" && o.unitState != "deactivating" && o.unitState != "reloading"
-	}, time.Minute, 100*time.Millisecond, "the unit settles")
+	})
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rachelcloud/admin/internal/assistantfixture"
+	"github.com/rachelcloud/admin/internal/testkit"
 	"golang.org/x/crypto/ssh"
 	"gopkg.in/yaml.v3"
 )
@@ -141,10 +142,10 @@ func TestEndToEndWithVPS(t *testing.T) {
 	// The public IPv4 the API reported is where sshd listens.
 	addr := net.JoinHostPort(res.Server.PublicNet.IPv4.IP.String(), strconv.Itoa(b.sim.cfg.SSHPort))
 	var conn *ssh.Client
-	eventually(t, func() bool {
+	testkit.Eventually(t, "sshd accepts the authorized key with the seeded host key", func() bool {
 		conn, err = f.dial(addr)
 		return err == nil
-	}, "sshd accepts the authorized key with the seeded host key")
+	})
 	defer conn.Close()
 	sess, err := conn.NewSession()
 	require.NoError(t, err)
@@ -192,10 +193,10 @@ func TestEndToEndFaults(t *testing.T) {
 		ips[name] = net.JoinHostPort(res.Server.PublicNet.IPv4.IP.String(), strconv.Itoa(b.sim.cfg.SSHPort))
 	}
 	// Swapped host key: the pinned client refuses the server.
-	eventually(t, func() bool {
+	testkit.Eventually(t, "the pinned host key does not match", func() bool {
 		_, err := f.dial(ips["swapped"])
 		return err != nil && strings.Contains(err.Error(), "host key mismatch")
-	}, "the pinned host key does not match")
+	})
 
 	// Lost callback: cloud-init finishes but only "swapped" phones home.
 	var silent int64
@@ -204,10 +205,10 @@ func TestEndToEndFaults(t *testing.T) {
 			silent = si.ID
 		}
 	}
-	eventually(t, func() bool {
+	testkit.Eventually(t, "cloud-init done on the silent server", func() bool {
 		m := b.sim.Machine(silent)
 		return m != nil && m.State().CloudInitDone
-	}, "cloud-init done on the silent server")
+	})
 	select {
 	case cb := <-f.callbacks:
 		require.Equal(t, "swapped", cb.form.Get("hostname"))

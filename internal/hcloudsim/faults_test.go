@@ -13,6 +13,8 @@ import (
 
 	"github.com/hetznercloud/hcloud-go/v2/hcloud"
 	"github.com/stretchr/testify/require"
+
+	"github.com/rachelcloud/admin/internal/testkit"
 )
 
 func TestWaitForIsBatched(t *testing.T) {
@@ -197,7 +199,7 @@ func TestServerFaultsReachTheVPS(t *testing.T) {
 		res := b.createServer(t, hcloud.ServerCreateOpts{Name: name})
 		require.NoError(t, b.client.Action.WaitFor(ctx, res.NextActions...))
 	}
-	eventually(t, func() bool { return len(b.startedConfigs()) == 2 }, "both VPSes start")
+	testkit.Eventually(t, "both VPSes start", func() bool { return len(b.startedConfigs()) == 2 })
 	byName := map[string]int{}
 	started := b.startedConfigs()
 	for i, c := range started {
@@ -218,7 +220,7 @@ func TestDeleteServerBehindBack(t *testing.T) {
 	ctx := context.Background()
 	res := b.createServer(t, hcloud.ServerCreateOpts{Name: "victim"})
 	require.NoError(t, b.client.Action.WaitFor(ctx, res.NextActions...))
-	eventually(t, func() bool { return b.sim.Machine(res.Server.ID) != nil }, "VPS up")
+	testkit.Eventually(t, "VPS up", func() bool { return b.sim.Machine(res.Server.ID) != nil })
 	m := b.sim.Machine(res.Server.ID)
 
 	req, err := http.NewRequest(http.MethodPost, fmt.Sprintf("%s/_sim/servers/%d/delete_behind_back", b.url, res.Server.ID), nil)
@@ -231,13 +233,13 @@ func TestDeleteServerBehindBack(t *testing.T) {
 	require.NoError(t, err)
 	require.Nil(t, sv)
 	require.False(t, b.sim.DeleteServerBehindBack(res.Server.ID), "already gone")
-	eventually(t, func() bool {
+	testkit.Eventually(t, "the VPS's sshd is gone", func() bool {
 		c, err := (&netDialer{}).dial(m.SSHAddr())
 		if err == nil {
 			c.Close()
 		}
 		return err != nil
-	}, "the VPS's sshd is gone")
+	})
 }
 
 func TestSimEndpoints(t *testing.T) {

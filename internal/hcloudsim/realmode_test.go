@@ -14,6 +14,8 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/rachelcloud/admin/internal/hcloudsim/realvps"
+	"github.com/rachelcloud/admin/internal/hcloudsim/realvps/realvpstest"
+	"github.com/rachelcloud/admin/internal/testkit"
 )
 
 // TestRealVPS runs the user data of the end-to-end fixture on a real Debian 12 container:
@@ -21,10 +23,7 @@ import (
 // reports, the firewalls applied by label selector and by ID are enforced as they change, and
 // delete leaves nothing behind.
 func TestRealVPS(t *testing.T) {
-	if why := realvps.Available(); why != "" {
-		realvps.NoteSkip("internal/hcloudsim", why)
-		t.Skipf("skipping real-VPS test: %s", why)
-	}
+	realvpstest.Require(t, "internal/hcloudsim")
 	t.Parallel()
 	b := setup(t, func(c *Config) { c.VPS = VPSReal })
 	require.Equal(t, VPSReal, b.sim.VPSMode())
@@ -64,10 +63,10 @@ func TestRealVPS(t *testing.T) {
 
 	addr := net.JoinHostPort(ip.String(), "22")
 	var conn *ssh.Client
-	require.Eventually(t, func() bool {
+	testkit.Eventually(t, "real sshd admits the authorized key with the seeded host key", func() bool {
 		conn, err = f.dial(addr)
 		return err == nil
-	}, 2*time.Minute, 200*time.Millisecond, "real sshd admits the authorized key with the seeded host key")
+	})
 	sess, err := conn.NewSession()
 	require.NoError(t, err)
 	out, err := sess.Output("id -un; cat /etc/motd")
@@ -99,10 +98,10 @@ func TestRealVPS(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("the container did not stop on delete")
 	}
-	require.Eventually(t, func() bool {
+	testkit.Eventually(t, "the layer is removed", func() bool {
 		_, err := os.Stat(root)
 		return os.IsNotExist(err)
-	}, time.Minute, 50*time.Millisecond, "the layer is removed")
+	})
 }
 
 func mustCIDR(t *testing.T, s string) net.IPNet {
@@ -134,10 +133,10 @@ func TestRealVPSPowerCycleAndNeverBoot(t *testing.T) {
 	require.NoError(t, b.client.Action.WaitFor(ctx, never.Action, never.NextActions[0], cycled.Action, cycled.NextActions[0]))
 
 	// never_boot: running, then off once the container failed to start.
-	require.Eventually(t, func() bool {
+	testkit.Eventually(t, "the server that never boots shows off", func() bool {
 		srv, _, err := b.client.Server.GetByID(ctx, never.Server.ID)
 		return err == nil && srv.Status == hcloud.ServerStatusOff
-	}, 2*time.Minute, 100*time.Millisecond, "the server that never boots shows off")
+	})
 	info, ok := b.sim.Server(never.Server.ID)
 	require.True(t, ok)
 	require.Contains(t, info.MachineError, "Exec format error", "the console's words")
@@ -145,7 +144,7 @@ func TestRealVPSPowerCycleAndNeverBoot(t *testing.T) {
 
 	// Power cycle: write on the disk, power off, power on, read it back.
 	var m *realvps.Machine
-	require.Eventually(t, func() bool { m = b.sim.RealMachine(cycled.Server.ID); return m != nil }, 2*time.Minute, 50*time.Millisecond)
+	testkit.Eventually(t, "the server's VPS running", func() bool { m = b.sim.RealMachine(cycled.Server.ID); return m != nil })
 	out, err := m.Exec(ctx, "sh", "-c", "echo before > /root/kept && sync")
 	require.NoError(t, err, "%s", out)
 	a, _, err := b.client.Server.Poweroff(ctx, &hcloud.Server{ID: cycled.Server.ID})
@@ -163,7 +162,7 @@ func TestRealVPSPowerCycleAndNeverBoot(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, b.client.Action.WaitFor(ctx, a))
 	var m2 *realvps.Machine
-	require.Eventually(t, func() bool { m2 = b.sim.RealMachine(cycled.Server.ID); return m2 != nil }, 2*time.Minute, 50*time.Millisecond)
+	testkit.Eventually(t, "the server's VPS running again", func() bool { m2 = b.sim.RealMachine(cycled.Server.ID); return m2 != nil })
 	require.NotSame(t, m, m2, "a new container")
 	out, err = m2.Exec(ctx, "cat", "/root/kept")
 	require.NoError(t, err, "%s", out)
@@ -175,7 +174,11 @@ func TestRealVPSPowerCycleAndNeverBoot(t *testing.T) {
 		require.NoError(t, b.client.Action.WaitFor(ctx, res.Action))
 		slot, ok := realvps.SlotOf(s.Server.PublicNet.IPv4.IP)
 		require.True(t, ok)
-		require.Eventually(t, func() bool { return len(realvps.SlotLeftovers(slot)) == 0 }, time.Minute, 50*time.Millisecond,
-			"nothing of %s left: %v", s.Server.Name, realvps.SlotLeftovers(slot))
+		testkit.Eventually(t, fmt.Sprintf("nothing of %s left", s.Server.Name), func() error {
+			if left := realvps.SlotLeftovers(slot); len(left) > 0 {
+				return fmt.Errorf("left: %v", left)
+			}
+			return nil
+		})
 	}
 }

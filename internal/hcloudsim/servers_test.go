@@ -14,6 +14,8 @@ import (
 	"github.com/hetznercloud/hcloud-go/v2/hcloud"
 	"github.com/hetznercloud/hcloud-go/v2/hcloud/schema"
 	"github.com/stretchr/testify/require"
+
+	"github.com/rachelcloud/admin/internal/testkit"
 )
 
 func TestServerLifecycle(t *testing.T) {
@@ -53,7 +55,7 @@ func TestServerLifecycle(t *testing.T) {
 	got, _, err := b.client.Server.GetByID(ctx, sv.ID)
 	require.NoError(t, err)
 	require.Equal(t, hcloud.ServerStatusRunning, got.Status)
-	eventually(t, func() bool { return b.sim.Machine(sv.ID) != nil }, "the VPS starts once the server runs")
+	testkit.Eventually(t, "the VPS starts once the server runs", func() bool { return b.sim.Machine(sv.ID) != nil })
 	started := b.startedConfigs()
 	require.Len(t, started, 1)
 	require.Equal(t, sv.ID, started[0].InstanceID)

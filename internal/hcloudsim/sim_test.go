@@ -87,12 +87,6 @@ func newPublicKey(t *testing.T) (string, ssh.Signer) {
 	return string(ssh.MarshalAuthorizedKey(signer.PublicKey())), signer
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, cond func() bool, msg string) {
-	t.Helper()
-	require.Eventually(t, cond, 10*time.Second, 2*time.Millisecond, msg)
-}
-
 func (b *testBundle) createKey(t *testing.T, name string) *hcloud.SSHKey {
 	t.Helper()
 	pub, _ := newPublicKey(t)

@@ -6,38 +6,21 @@ import (
 	"context"
 	"io"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hetznercloud/hcloud-go/v2/hcloud"
 	"github.com/stretchr/testify/require"
+
+	"github.com/rachelcloud/admin/internal/testkit"
 )
-
-// syncBuffer lets the test read what Main writes from another goroutine.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func TestMainServesUntilCancelled(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	pr, pw := io.Pipe()
-	stderr := &syncBuffer{}
+	stderr := &testkit.Buffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- Main(ctx, []string{"-listen", "127.0.0.1:0", "-token", "tok", "-time-scale", "0.001",

@@ -27,7 +27,7 @@ func TestAssistantDownAndExpiringTokens(t *testing.T) {
 	id := b.createCustomer(t, csrf, customerForm("health@example.com"))
 	resp, _ := b.post(t, "/subscriptions/"+itoa(id)+"/provision", url.Values{"_csrf": {csrf}})
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
-	b.waitState(t, id, 60*time.Second, db.ProvisioningStatusReady)
+	b.waitState(t, id, db.ProvisioningStatusReady)
 
 	n, err := notify.New(b.pool, b.cfg, notify.Options{})
 	require.NoError(t, err)
@@ -68,7 +68,7 @@ func TestAssistantDownAndExpiringTokens(t *testing.T) {
 	// Re-inject restarts the unit: up again, the incident resolved.
 	resp, _ = b.post(t, "/subscriptions/"+itoa(id)+"/reinject", url.Values{"_csrf": {csrf}})
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
-	b.waitState(t, id, 60*time.Second, db.ProvisioningStatusReady)
+	b.waitState(t, id, db.ProvisioningStatusReady)
 	res, err = checker.CheckAll(ctx)
 	require.NoError(t, err)
 	require.Equal(t, health.Result{Checked: 1, Up: 1}, res)

@@ -11,6 +11,7 @@ import (
 	"github.com/rachelcloud/admin/internal/browsertest"
 	"github.com/rachelcloud/admin/internal/hcloudsim"
 	"github.com/rachelcloud/admin/internal/hcloudsim/realvps"
+	"github.com/rachelcloud/admin/internal/hcloudsim/realvps/realvpstest"
 )
 
 // realWatch bounds a wait for a real VPS to move on (boot, real cloud-init, injection); it is a
@@ -21,10 +22,7 @@ const realWatch = 8 * time.Minute
 // simulator: sign in → a customer → Provision → the page follows to ready → Re-inject → ready
 // again → Destroy → destroyed, and nothing is left running.
 func TestBrowserRealVPS(t *testing.T) {
-	if why := realvps.Available(); why != "" {
-		realvps.NoteSkip("internal/httpapp", why)
-		t.Skipf("skipping the real-VPS browser test: %s", why)
-	}
+	realvpstest.Require(t, "internal/httpapp")
 	t.Parallel()
 	tab := browsertest.NewTab(t)
 	require.NoError(t, realvps.EnsureGateway())

@@ -2,6 +2,7 @@ package httpapp_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/rachelcloud/admin/internal/config"
 	"github.com/rachelcloud/admin/internal/notify"
 	"github.com/rachelcloud/admin/internal/notify/notifytest"
+	"github.com/rachelcloud/admin/internal/testkit"
 )
 
 // The settings page shows the channels without secrets, sends a test, and shows a channel that
@@ -85,16 +87,12 @@ func TestNotificationSettings(t *testing.T) {
 
 func pollPage(t *testing.T, b *testBundle, what string, ok func(string) bool) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second) // hang guard only
-	for {
+	testkit.Eventually(t, what, func() error {
 		status, body, _ := b.get(t, "/settings/notifications")
 		require.Equal(t, http.StatusOK, status)
 		if ok(body) {
-			return
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s; page:\n%s", what, body)
-		}
-		time.Sleep(50 * time.Millisecond) // polling interval of a condition
-	}
+		return fmt.Errorf("the page reads:\n%s", body)
+	})
 }

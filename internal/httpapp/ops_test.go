@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rachelcloud/admin/internal/logging"
+	"github.com/rachelcloud/admin/internal/testkit"
 )
 
 // /metrics is not on the public web port by default; with METRICS_TOKEN it is, for scrapers that
@@ -126,7 +127,7 @@ func TestRequestIDOnLogLinesAndInContext(t *testing.T) {
 func (b *testBundle) waitLines(t *testing.T, logs *lockedBuffer, n int) []map[string]any {
 	t.Helper()
 	var lines []map[string]any
-	require.Eventually(t, func() bool { lines = logs.lines(t); return len(lines) >= n }, 5e9, 1e7)
+	testkit.Eventually(t, fmt.Sprintf("%d log lines", n), func() bool { lines = logs.lines(t); return len(lines) >= n })
 	return lines
 }
 

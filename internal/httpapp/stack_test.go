@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -27,6 +26,7 @@ import (
 	"github.com/rachelcloud/admin/internal/httpapp"
 	"github.com/rachelcloud/admin/internal/provision"
 	"github.com/rachelcloud/admin/internal/secrets"
+	"github.com/rachelcloud/admin/internal/testkit"
 )
 
 // stackSSHPort is where this package's simulated VPSes serve SSH (each on its own loopback
@@ -51,7 +51,7 @@ func stackTimings() provision.Timings {
 func setupStack(t *testing.T, sim hcloudsim.Config) *testBundle {
 	t.Helper()
 	pool := dbtest.New(t)
-	log := slog.New(slog.NewTextHandler(testLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := testkit.Logger(t, slog.LevelWarn)
 
 	// Real VPSes reach this machine only at the gateway address: the app (their callback) and the
 	// assistant fixture listen there; the browser reaches it too.
@@ -133,29 +133,20 @@ func setupStack(t *testing.T, sim hcloudsim.Config) *testBundle {
 	return &testBundle{pool: pool, echo: e, server: srv, client: client, sim: s, prov: prov, cfg: cfg}
 }
 
-// waitState polls the database until the subscription is in state (or the deadline passes).
-func (b *testBundle) waitState(t *testing.T, id int64, timeout time.Duration, state db.ProvisioningStatus) {
+// waitState polls the database until the subscription is in state.
+func (b *testBundle) waitState(t *testing.T, id int64, state db.ProvisioningStatus) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
+	testkit.Eventually(t, fmt.Sprintf("subscription %d to reach %s", id, state), func() error {
 		sub, err := db.New().SubscriptionGet(context.Background(), b.pool, id)
 		require.NoError(t, err)
 		if sub.ProvisioningStatus != nil && *sub.ProvisioningStatus == state {
-			return
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("subscription %d did not reach %s within %s (now %v)", id, state, timeout, sub.ProvisioningStatus)
+		if sub.ProvisioningStatus == nil {
+			return fmt.Errorf("it has no provisioning status")
 		}
-		time.Sleep(20 * time.Millisecond) // the interval of a condition poll, not a wait for an event
-	}
-}
-
-// testLogWriter sends the stack's warnings to the test log.
-type testLogWriter struct{ t *testing.T }
-
-func (w testLogWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
+		return fmt.Errorf("it is %s", *sub.ProvisioningStatus)
+	})
 }
 
 // latestSubscription is the ID of the newest subscription.

@@ -287,7 +287,7 @@ func TestNoSecretInAnyPage(t *testing.T) {
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
 	check("provision", body)
 	visit("/subscriptions/"+sid, "/subscriptions/"+sid+"/status", "/")
-	b.waitState(t, id, 30*time.Second, db.ProvisioningStatusReady)
+	b.waitState(t, id, db.ProvisioningStatusReady)
 	visit(all...)
 
 	// The ready page shows the server's facts and the receipt, not what was written.
@@ -307,14 +307,14 @@ func TestNoSecretInAnyPage(t *testing.T) {
 	resp, body = b.post(t, "/subscriptions/"+sid+"/reinject", url.Values{"_csrf": {tok}})
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
 	check("reinject", body)
-	b.waitState(t, id, 30*time.Second, db.ProvisioningStatusReady)
+	b.waitState(t, id, db.ProvisioningStatusReady)
 	visit("/subscriptions/" + sid)
 	resp, body = b.post(t, "/subscriptions/"+sid+"/destroy", url.Values{"_csrf": {tok}, "confirm_name": {"nope"}})
 	require.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode)
 	check("destroy 422", body)
 	resp, _ = b.post(t, "/subscriptions/"+sid+"/destroy", url.Values{"_csrf": {tok}, "confirm_name": {serverName(t, b.pool, id)}})
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
-	b.waitState(t, id, 30*time.Second, db.ProvisioningStatusDestroyed)
+	b.waitState(t, id, db.ProvisioningStatusDestroyed)
 	visit(all...)
 	require.Greater(t, pages, 40)
 

@@ -2,9 +2,9 @@ package keyrotation_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -14,6 +14,7 @@ import (
 	"github.com/rachelcloud/admin/internal/dbtest"
 	"github.com/rachelcloud/admin/internal/keyrotation"
 	"github.com/rachelcloud/admin/internal/secrets"
+	"github.com/rachelcloud/admin/internal/testkit"
 )
 
 func TestMain(m *testing.M) { os.Exit(dbtest.Main(m)) }
@@ -136,12 +137,17 @@ func TestRotateKeepsAConcurrentChange(t *testing.T) {
 		done <- result{n, err}
 	}()
 	// Rotation reaches the changed row and waits for its lock.
-	require.Eventually(t, func() bool {
+	testkit.Eventually(t, "the rotation to wait for the row lock", func() error {
 		var waiting int
-		err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting)
-		return err == nil && waiting > 0
-	}, time.Minute, 10*time.Millisecond)
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting); err != nil {
+			return err
+		}
+		if waiting == 0 {
+			return errors.New("no session waits for a lock")
+		}
+		return nil
+	})
 	require.NoError(t, tx.Commit(ctx))
 	r := <-done
 	require.NoError(t, r.err)

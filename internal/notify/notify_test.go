@@ -17,6 +17,7 @@ import (
 	"github.com/rachelcloud/admin/internal/dbtest"
 	"github.com/rachelcloud/admin/internal/notify"
 	"github.com/rachelcloud/admin/internal/notify/notifytest"
+	"github.com/rachelcloud/admin/internal/testkit"
 )
 
 func TestMain(m *testing.M) { os.Exit(dbtest.Main(m)) }
@@ -85,17 +86,6 @@ func (b *bundle) tick(t *testing.T) {
 	require.NoError(t, b.n.Tick(context.Background()))
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second) // hang guard only
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval of a condition
-	}
-}
-
 // noSecrets checks that nothing sent carries a configured secret.
 func (b *bundle) noSecrets(t *testing.T) {
 	t.Helper()
@@ -125,7 +115,7 @@ func TestFailureSendsOneEmailAndOneSignedWebhookThenItsResolution(t *testing.T) 
 
 	b.clock.Advance(61 * time.Second)
 	b.tick(t)
-	waitFor(t, "one email and one webhook", func() bool { return len(b.smtp.Mails()) == 1 && len(b.hook.Hooks()) == 1 })
+	testkit.Eventually(t, "one email and one webhook", func() bool { return len(b.smtp.Mails()) == 1 && len(b.hook.Hooks()) == 1 })
 	mail := b.smtp.Mails()[0]
 	require.Equal(t, []string{"ops@example.com"}, mail.To)
 	require.Contains(t, mail.Data, fmt.Sprintf("Subject: [Rachel Cloud] Provisioning failed: subscription #%d", id))
@@ -149,7 +139,7 @@ func TestFailureSendsOneEmailAndOneSignedWebhookThenItsResolution(t *testing.T) 
 	b.tick(t)
 	b.clock.Advance(61 * time.Second)
 	b.tick(t)
-	waitFor(t, "the resolution", func() bool { return len(b.smtp.Mails()) == 2 && len(b.hook.Hooks()) == 2 })
+	testkit.Eventually(t, "the resolution", func() bool { return len(b.smtp.Mails()) == 2 && len(b.hook.Hooks()) == 2 })
 	require.Contains(t, b.smtp.Mails()[1].Data, "Subject: [Rachel Cloud] Resolved: Provisioning failed")
 	require.True(t, strings.HasPrefix(b.hook.Hooks()[1].Text, "[Rachel Cloud] Resolved: Provisioning failed"))
 
@@ -169,7 +159,7 @@ func TestFiftyFailuresAtOnceSendOneDigest(t *testing.T) {
 	b.tick(t)
 	b.clock.Advance(61 * time.Second)
 	b.tick(t)
-	waitFor(t, "the digest", func() bool { return len(b.smtp.Mails()) == 1 && len(b.hook.Hooks()) == 1 })
+	testkit.Eventually(t, "the digest", func() bool { return len(b.smtp.Mails()) == 1 && len(b.hook.Hooks()) == 1 })
 	mail := b.smtp.Mails()[0].Data
 	require.Contains(t, mail, "Subject: [Rachel Cloud] Digest: 50 incidents opened, 0 resolved")
 	require.Contains(t, mail, "Opened — Provisioning failed (50):")
@@ -197,7 +187,7 @@ func TestChannelDownIsRetried(t *testing.T) {
 	b.tick(t)
 
 	// Both deliveries fail and are kept for retry, with the reason.
-	waitFor(t, "both deliveries to fail once", func() bool {
+	testkit.Eventually(t, "both deliveries to fail once", func() bool {
 		ds, err := b.n.Recent(context.Background(), 10)
 		require.NoError(t, err)
 		n := 0
@@ -217,8 +207,8 @@ func TestChannelDownIsRetried(t *testing.T) {
 
 	b.hook.Down.Store(false)
 	b.smtp.Down.Store(false)
-	waitFor(t, "the retries to deliver", func() bool { return len(b.smtp.Mails()) == 1 && len(b.hook.Hooks()) == 1 })
-	waitFor(t, "both deliveries recorded as sent", func() bool {
+	testkit.Eventually(t, "the retries to deliver", func() bool { return len(b.smtp.Mails()) == 1 && len(b.hook.Hooks()) == 1 })
+	testkit.Eventually(t, "both deliveries recorded as sent", func() bool {
 		ds, err := b.n.Recent(context.Background(), 10)
 		require.NoError(t, err)
 		return len(ds) == 2 && ds[0].Status == "sent" && ds[1].Status == "sent" && ds[0].Attempts >= 2 && ds[1].Attempts >= 2
@@ -259,14 +249,14 @@ func TestOtherIncidentKinds(t *testing.T) {
 
 	b.clock.Advance(61 * time.Second)
 	b.tick(t)
-	waitFor(t, "one digest", func() bool { return len(b.smtp.Mails()) == 1 })
+	testkit.Eventually(t, "one digest", func() bool { return len(b.smtp.Mails()) == 1 })
 	require.Contains(t, b.smtp.Mails()[0].Data, "Digest: 6 incidents opened")
 
 	// Preflight passes again: resolved.
 	require.NoError(t, b.n.ReportPreflight(ctx, "image", ""))
 	b.clock.Advance(61 * time.Second)
 	b.tick(t)
-	waitFor(t, "the resolution", func() bool { return len(b.smtp.Mails()) == 2 })
+	testkit.Eventually(t, "the resolution", func() bool { return len(b.smtp.Mails()) == 2 })
 	require.Contains(t, b.smtp.Mails()[1].Data, "Resolved: Preflight failing")
 }
 

@@ -38,7 +38,7 @@ func provisionBurst(t testing.TB, b *bundle, n int) (perServer float64, wall tim
 		require.NoError(t, b.svc.Provision(ctx, id, admin))
 	}
 	for _, id := range ids {
-		requireReady(t, b, b.waitStatus(t, id, 2*time.Minute, db.ProvisioningStatusReady, db.ProvisioningStatusFailed))
+		requireReady(t, b, b.waitStatus(t, id, db.ProvisioningStatusReady, db.ProvisioningStatusFailed))
 	}
 	wall = time.Since(start)
 	return float64(b.sim.RequestCount("", 0)) / float64(n), wall

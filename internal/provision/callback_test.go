@@ -81,7 +81,7 @@ func TestCallbackDeadline(t *testing.T) {
 		f.Servers = append(f.Servers, hcloudsim.ServerFault{Server: b.name(id), LoseCallback: true, SSHDelay: hcloudsim.Duration(3600 * time.Second)})
 	}))
 	require.NoError(t, b.svc.Provision(ctx, id, admin))
-	sub := b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusFailed)
+	sub := b.waitStatus(t, id, db.ProvisioningStatusFailed)
 	require.Equal(t, db.ProvisioningStatusCloudInit, *sub.FailedStep, "events %v", b.events(t, id))
 	require.Contains(t, *sub.ProvisioningError, "did not call back within CALLBACK_DEADLINE (1s)")
 }

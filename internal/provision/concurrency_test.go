@@ -31,7 +31,7 @@ func TestDoubleSubmitAndTwoWorkers(t *testing.T) {
 	}
 	wg.Wait()
 	for _, id := range ids {
-		sub := b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
+		sub := b.waitStatus(t, id, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
 		require.Equal(t, db.ProvisioningStatusReady, statusOf(sub), deref(sub.ProvisioningError))
 		var audits int
 		require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE subscription_id = $1`, id).Scan(&audits))
@@ -52,11 +52,11 @@ func TestDestroyDuringProvisioning(t *testing.T) {
 			id := b.newSubscription(t)
 			require.NoError(t, b.svc.Provision(ctx, id, admin))
 			if at != db.ProvisioningStatusPending {
-				b.waitStatus(t, id, happyTimeout, at, db.ProvisioningStatusReady)
+				b.waitStatus(t, id, at, db.ProvisioningStatusReady)
 			}
 			require.NoError(t, b.svc.Destroy(ctx, id, admin))
 			require.NoError(t, b.svc.Destroy(ctx, id, admin)) // twice changes nothing
-			sub := b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusDestroyed, db.ProvisioningStatusFailed)
+			sub := b.waitStatus(t, id, db.ProvisioningStatusDestroyed, db.ProvisioningStatusFailed)
 			require.Equal(t, db.ProvisioningStatusDestroyed, statusOf(sub), "%v: %v", deref(sub.ProvisioningError), b.events(t, id))
 			for _, s := range b.sim.Servers() {
 				require.NotEqual(t, b.name(id), s.Name, "server left over")

@@ -11,13 +11,14 @@ import (
 	"github.com/rachelcloud/admin/internal/cloudinit"
 	"github.com/rachelcloud/admin/internal/db"
 	"github.com/rachelcloud/admin/internal/hcloudsim"
+	"github.com/rachelcloud/admin/internal/testkit"
 )
 
 // provisionUntilSettled provisions one subscription and waits for ready or failed.
 func (b *bundle) provisionUntilSettled(t testing.TB, id int64) db.Subscription {
 	t.Helper()
 	require.NoError(t, b.svc.Provision(context.Background(), id, admin))
-	return b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
+	return b.waitStatus(t, id, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
 }
 
 func requireReady(t testing.TB, b *bundle, sub db.Subscription) {
@@ -35,7 +36,7 @@ func requireFailed(t *testing.T, b *bundle, sub db.Subscription, step db.Provisi
 func (b *bundle) retryUntilSettled(t *testing.T, id int64) db.Subscription {
 	t.Helper()
 	require.NoError(t, b.svc.Retry(context.Background(), id, admin))
-	return b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
+	return b.waitStatus(t, id, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
 }
 
 func TestFaultServerErrors(t *testing.T) {
@@ -59,7 +60,7 @@ func TestFaultRateLimitStorm(t *testing.T) {
 	requireReady(t, b, b.provisionUntilSettled(t, id))
 	b.assertOnly(t, id)
 	// The web process reads the headers the worker stored, in the background.
-	waitFor(t, 5*time.Second, "rate limit shared through the database", func() bool {
+	testkit.Eventually(t, "rate limit shared through the database", func() bool {
 		_, limit, _, ok := b.svc.RateLimit()
 		return ok && limit > 0
 	})
@@ -86,16 +87,16 @@ func TestFaultPermanentError(t *testing.T) {
 	// two preflights: wait for the worker's result, then record a passing one over it.
 	ctx := context.Background()
 	q := db.New()
-	require.Eventually(t, func() bool {
+	testkit.Eventually(t, "the worker's preflight result", func() bool {
 		_, err := q.PreflightGet(ctx, b.pool)
 		return err == nil
-	}, 2*time.Minute, 20*time.Millisecond, "the worker's preflight result")
+	})
 	require.NoError(t, q.PreflightPut(ctx, b.pool, []string{}))
 	id := b.newSubscription(t)
 	sub := b.provisionUntilSettled(t, id)
 	requireFailed(t, b, sub, db.ProvisioningStatusCreating, "server type")
 	require.NoError(t, b.svc.Destroy(context.Background(), id, admin))
-	b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusDestroyed)
+	b.waitStatus(t, id, db.ProvisioningStatusDestroyed)
 	b.assertOnly(t)
 }
 
@@ -130,7 +131,7 @@ func TestFaultLostCallbackRetry(t *testing.T) {
 	requireFailed(t, b, sub, db.ProvisioningStatusCloudInit, "did not call back within CALLBACK_DEADLINE (2s), and over SSH cloud-init was not seen finished either")
 	server := *sub.HetznerServerID
 	m := b.sim.Machine(server)
-	waitFor(t, 30*time.Second, "sshd up", func() bool { return m.State().SSHReady })
+	testkit.Eventually(t, "sshd up", func() bool { return m.State().SSHReady })
 	n := len(b.events(t, id))
 
 	sub = b.retryUntilSettled(t, id)
@@ -164,7 +165,7 @@ func TestFaultLateSSHDPastDeadline(t *testing.T) {
 	sub := b.provisionUntilSettled(t, id)
 	requireFailed(t, b, sub, db.ProvisioningStatusInjectingSecrets, "INJECT_DEADLINE")
 	m := b.sim.Machine(*sub.HetznerServerID)
-	waitFor(t, 10*time.Second, "sshd up", func() bool { return m.State().SSHReady })
+	testkit.Eventually(t, "sshd up", func() bool { return m.State().SSHReady })
 	requireReady(t, b, b.retryUntilSettled(t, id))
 }
 
@@ -188,7 +189,7 @@ func TestFaultSwappedHostKey(t *testing.T) {
 		require.NotContains(t, c.Line, "install -m 0600")
 	}
 	require.NoError(t, b.svc.Destroy(context.Background(), id, admin))
-	b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusDestroyed)
+	b.waitStatus(t, id, db.ProvisioningStatusDestroyed)
 	b.assertOnly(t)
 }
 
@@ -200,11 +201,11 @@ func TestFaultServerDeletedBehindBack(t *testing.T) {
 		f.Servers = append(f.Servers, hcloudsim.ServerFault{Server: b.name(id), LoseCallback: true, SSHDelay: hcloudsim.Duration(3600 * time.Second)})
 	}))
 	require.NoError(t, b.svc.Provision(context.Background(), id, admin))
-	sub := b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusCloudInit)
+	sub := b.waitStatus(t, id, db.ProvisioningStatusCloudInit)
 	require.True(t, b.sim.DeleteServerBehindBack(*sub.HetznerServerID))
 
 	// At the callback deadline the worker finds the server gone: failed at creating.
-	sub = b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusFailed)
+	sub = b.waitStatus(t, id, db.ProvisioningStatusFailed)
 	requireFailed(t, b, sub, db.ProvisioningStatusCreating, "deleted outside this app while waiting for cloud-init")
 	require.NoError(t, b.sim.SetFaults(hcloudsim.Faults{}))
 	requireReady(t, b, b.retryUntilSettled(t, id))

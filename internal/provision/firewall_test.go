@@ -18,7 +18,7 @@ func TestSharedFirewallRecreatedWhenDeletedOutside(t *testing.T) {
 	ctx := context.Background()
 	first := b.newSubscription(t)
 	require.NoError(t, b.svc.Provision(ctx, first, admin))
-	b.waitStatus(t, first, happyTimeout, db.ProvisioningStatusReady)
+	b.waitStatus(t, first, db.ProvisioningStatusReady)
 	fws := b.sim.Firewalls()
 	require.Len(t, fws, 1)
 	old := fws[0].ID
@@ -29,13 +29,13 @@ func TestSharedFirewallRecreatedWhenDeletedOutside(t *testing.T) {
 	require.ElementsMatch(t, []string{"10.0.0.0/8", "2001:db8::/32"}, fws[0].Rules[0].SourceIPs)
 
 	require.NoError(t, b.svc.Destroy(ctx, first, admin))
-	b.waitStatus(t, first, happyTimeout, db.ProvisioningStatusDestroyed)
+	b.waitStatus(t, first, db.ProvisioningStatusDestroyed)
 	_, err := b.hc.Firewall.Delete(ctx, &hcloud.Firewall{ID: old})
 	require.NoError(t, err)
 
 	second := b.newSubscription(t)
 	require.NoError(t, b.svc.Provision(ctx, second, admin))
-	sub := b.waitStatus(t, second, happyTimeout, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
+	sub := b.waitStatus(t, second, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
 	require.Equal(t, db.ProvisioningStatusReady, statusOf(sub), "error: %v", deref(sub.ProvisioningError))
 	fws = b.sim.Firewalls()
 	require.Len(t, fws, 1)

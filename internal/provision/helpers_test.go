@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -25,6 +25,7 @@ import (
 	"github.com/rachelcloud/admin/internal/dbtest"
 	"github.com/rachelcloud/admin/internal/hcloudsim"
 	"github.com/rachelcloud/admin/internal/secrets"
+	"github.com/rachelcloud/admin/internal/testkit"
 )
 
 // envHelper marks the test binary re-executed as a worker process (see crash_test.go).
@@ -89,7 +90,7 @@ func setup(t testing.TB, mods ...func(*setupOpts)) *bundle {
 	for _, m := range mods {
 		m(&o)
 	}
-	b := &bundle{pool: dbtest.New(t), log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	b := &bundle{pool: dbtest.New(t), log: testkit.Logger(t, slog.LevelWarn)}
 
 	var svcMu sync.Mutex
 	cb := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -184,15 +185,6 @@ func (b *bundle) startWorker(t testing.TB, opts ...Option) *Worker {
 	return w
 }
 
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
-
-var _ io.Writer = testWriter{}
-
 var admin = Actor{Email: "ops@example.com", IP: "192.0.2.1"}
 
 // newSubscription creates a customer with all secrets and a subscription.
@@ -229,30 +221,16 @@ func (b *bundle) sub(t testing.TB, id int64) db.Subscription {
 	return s
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(15 * time.Millisecond) // polling interval of a condition, not a wait for an event
-	}
-}
-
 // waitStatus waits until the subscription is in one of the states and returns it.
-func (b *bundle) waitStatus(t testing.TB, id int64, timeout time.Duration, want ...db.ProvisioningStatus) db.Subscription {
+func (b *bundle) waitStatus(t testing.TB, id int64, want ...db.ProvisioningStatus) db.Subscription {
 	t.Helper()
 	var s db.Subscription
-	waitFor(t, timeout, fmt.Sprintf("subscription %d to reach %v", id, want), func() bool {
+	testkit.Eventually(t, fmt.Sprintf("subscription %d to reach %v", id, want), func() error {
 		s = b.sub(t, id)
-		for _, w := range want {
-			if statusOf(s) == w {
-				return true
-			}
+		if slices.Contains(want, statusOf(s)) {
+			return nil
 		}
-		return false
+		return fmt.Errorf("subscription %d is %s (error %q)", id, statusOf(s), deref(s.ProvisioningError))
 	})
 	return s
 }

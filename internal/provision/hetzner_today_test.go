@@ -14,6 +14,7 @@ import (
 	"github.com/rachelcloud/admin/internal/config"
 	"github.com/rachelcloud/admin/internal/db"
 	"github.com/rachelcloud/admin/internal/hcloudsim"
+	"github.com/rachelcloud/admin/internal/testkit"
 )
 
 // configWith loads the bundle's configuration with some variables changed.
@@ -130,7 +131,7 @@ func TestServerLimitQueue(t *testing.T) {
 	}
 	ready := map[int64]int64{} // subscription → its server ID
 	sawWait := map[int64]bool{}
-	waitFor(t, 3*time.Minute, "ten provisionings ready", func() bool {
+	testkit.Eventually(t, "ten provisionings ready", func() bool {
 		for _, id := range ids {
 			if _, done := ready[id]; done {
 				continue
@@ -173,7 +174,7 @@ func TestServerLimitQueue(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 3, fleet.ServerLimit, "the limit is learnt from the refusal")
 	for _, id := range ids {
-		b.waitStatus(t, id, time.Minute, db.ProvisioningStatusDestroyed)
+		b.waitStatus(t, id, db.ProvisioningStatusDestroyed)
 	}
 }
 
@@ -187,7 +188,7 @@ func TestCapacityFallback(t *testing.T) {
 	ctx := context.Background()
 	id := b.newSubscription(t)
 	require.NoError(t, b.svc.Provision(ctx, id, admin))
-	sub := b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
+	sub := b.waitStatus(t, id, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
 	require.Equal(t, db.ProvisioningStatusReady, statusOf(sub), "%v %v", deref(sub.ProvisioningError), b.events(t, id))
 	require.Equal(t, "nbg1", deref(sub.ServerLocation))
 	require.Equal(t, "cx23", deref(sub.ServerType))
@@ -214,19 +215,19 @@ func TestPowerOnAndReboot(t *testing.T) {
 	id := b.newSubscription(t)
 	require.ErrorIs(t, b.svc.Reboot(ctx, id, admin), ErrInvalidState)
 	require.NoError(t, b.svc.Provision(ctx, id, admin))
-	sub := b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusFailed, db.ProvisioningStatusReady)
+	sub := b.waitStatus(t, id, db.ProvisioningStatusFailed, db.ProvisioningStatusReady)
 	require.Equal(t, db.ProvisioningStatusFailed, statusOf(sub))
 	srv, ok := b.sim.Server(*sub.HetznerServerID)
 	require.True(t, ok)
 	require.Equal(t, "off", srv.Status)
 
 	require.NoError(t, b.svc.Retry(ctx, id, admin))
-	sub = b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
+	sub = b.waitStatus(t, id, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
 	require.Equal(t, db.ProvisioningStatusReady, statusOf(sub), "%v %v", deref(sub.ProvisioningError), b.events(t, id))
 	require.Contains(t, strings.Join(b.events(t, id), "\n"), "Server was off; powering it on")
 
 	require.NoError(t, b.svc.Reboot(ctx, id, admin))
-	waitFor(t, happyTimeout, "the reboot action to succeed", func() bool {
+	testkit.Eventually(t, "the reboot action to succeed", func() bool {
 		acts, err := db.New().HetznerActionListSince(ctx, b.pool, db.HetznerActionListSinceParams{SubscriptionID: id, Since: time.Time{}})
 		require.NoError(t, err)
 		return slices.ContainsFunc(acts, func(a db.HetznerAction) bool {
@@ -259,7 +260,7 @@ func TestVanishedActionFailsTheWait(t *testing.T) {
 	ctx := context.Background()
 	id := b.newSubscription(t)
 	require.NoError(t, b.svc.Provision(ctx, id, admin))
-	sub := b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusFailed, db.ProvisioningStatusReady)
+	sub := b.waitStatus(t, id, db.ProvisioningStatusFailed, db.ProvisioningStatusReady)
 	require.Equal(t, db.ProvisioningStatusFailed, statusOf(sub))
 	require.Contains(t, deref(sub.ProvisioningError), "no longer knows action")
 }
@@ -272,17 +273,17 @@ func TestFirewallGoneIsFoundByLookup(t *testing.T) {
 	ctx := context.Background()
 	first := b.newSubscription(t)
 	require.NoError(t, b.svc.Provision(ctx, first, admin))
-	b.waitStatus(t, first, happyTimeout, db.ProvisioningStatusReady)
+	b.waitStatus(t, first, db.ProvisioningStatusReady)
 	fws := b.sim.Firewalls()
 	require.Len(t, fws, 1)
 	require.NoError(t, b.svc.Destroy(ctx, first, admin))
-	b.waitStatus(t, first, happyTimeout, db.ProvisioningStatusDestroyed)
+	b.waitStatus(t, first, db.ProvisioningStatusDestroyed)
 	_, err := b.hc.Firewall.Delete(ctx, &hcloud.Firewall{ID: fws[0].ID})
 	require.NoError(t, err)
 
 	id := b.newSubscription(t)
 	require.NoError(t, b.svc.Provision(ctx, id, admin))
-	sub := b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
+	sub := b.waitStatus(t, id, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
 	require.Equal(t, db.ProvisioningStatusReady, statusOf(sub), "%v %v", deref(sub.ProvisioningError), b.events(t, id))
 	now := b.sim.Firewalls()
 	require.Len(t, now, 1)

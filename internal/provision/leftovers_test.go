@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rachelcloud/admin/internal/db"
+	"github.com/rachelcloud/admin/internal/testkit"
 )
 
 // A creating step that runs out of time after a crash kept it from recording its SSH key and
@@ -34,10 +35,10 @@ func TestOverdueCreatingRecordsWhatItMade(t *testing.T) {
 	require.NoError(t, err)
 
 	b.startWorker(t) // its sweeper finds the subscription without a job and runs its step
-	sub := b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusFailed)
+	sub := b.waitStatus(t, id, db.ProvisioningStatusFailed)
 	require.Equal(t, db.ProvisioningStatusCreating, *sub.FailedStep)
 	// The failure is recorded first; what was made is recorded right after it.
-	waitFor(t, happyTimeout, "the leftovers recorded", func() bool {
+	testkit.Eventually(t, "the leftovers recorded", func() bool {
 		sub = b.sub(t, id)
 		return sub.HetznerSshKeyID != nil && sub.HetznerServerID != nil
 	})
@@ -48,7 +49,7 @@ func TestOverdueCreatingRecordsWhatItMade(t *testing.T) {
 	require.Equal(t, res.Server.ID, *sub.HetznerServerID)
 
 	require.NoError(t, b.svc.Destroy(ctx, id, admin))
-	b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusDestroyed)
+	b.waitStatus(t, id, db.ProvisioningStatusDestroyed)
 	require.Empty(t, b.sim.Servers())
 	require.Empty(t, b.sim.SSHKeys())
 }

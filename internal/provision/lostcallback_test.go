@@ -15,6 +15,7 @@ import (
 
 	"github.com/rachelcloud/admin/internal/db"
 	"github.com/rachelcloud/admin/internal/provision/state"
+	"github.com/rachelcloud/admin/internal/testkit"
 )
 
 // TestAdoptedServerWhoseCallbackWasRejected is the crash-safety flake made deterministic: a worker
@@ -35,7 +36,7 @@ func TestAdoptedServerWhoseCallbackWasRejected(t *testing.T) {
 
 	// The server exists, unrecorded; its VPS calls back and is turned away until it gives up.
 	var serverID int64
-	waitFor(t, 2*time.Minute, "the VPS's phone_home to give up", func() bool {
+	testkit.Eventually(t, "the VPS's phone_home to give up", func() bool {
 		for _, s := range b.sim.Servers() {
 			if s.Name == b.name(id) && s.Machine != nil {
 				serverID = s.ID
@@ -49,7 +50,7 @@ func TestAdoptedServerWhoseCallbackWasRejected(t *testing.T) {
 	require.Nil(t, b.sub(t, id).HetznerServerID, "the dead worker did not record the server")
 
 	b.startWorker(t)
-	sub := b.waitStatus(t, id, 2*time.Minute, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
+	sub := b.waitStatus(t, id, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
 	requireReady(t, b, sub)
 	require.Equal(t, serverID, *sub.HetznerServerID)
 	evs := strings.Join(b.events(t, id), "\n")
@@ -76,7 +77,7 @@ func TestCallbackTokenKeptAcrossAttempts(t *testing.T) {
 	require.Len(t, minted, 32, "the token is stored before the create request")
 
 	b.startWorker(t)
-	sub := b.waitStatus(t, id, 2*time.Minute, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
+	sub := b.waitStatus(t, id, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
 	requireReady(t, b, sub)
 	m := b.sim.Machine(*sub.HetznerServerID)
 	require.NotNil(t, m)

@@ -1,12 +1,10 @@
 package provision
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/rachelcloud/admin/internal/db"
 	"github.com/rachelcloud/admin/internal/logging"
+	"github.com/rachelcloud/admin/internal/testkit"
 )
 
 // The worker records how long each step took and logs every line of a job with its
@@ -23,14 +22,14 @@ func TestStepMetricsAndJobLogs(t *testing.T) {
 	t.Parallel()
 	b := setup(t, func(o *setupOpts) { o.noWork = true })
 	reg := prometheus.NewRegistry()
-	var logs syncBuffer
+	var logs testkit.Buffer
 	log := logging.New("json", &logs, slog.LevelInfo)
 	b.startWorker(t, WithRegistry(reg), WithLogger(log))
 
 	id := b.newSubscription(t)
 	ctx := logging.With(context.Background(), slog.String("request_id", "req-test-1"))
 	require.NoError(t, b.svc.Provision(ctx, id, admin))
-	sub := b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
+	sub := b.waitStatus(t, id, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
 	require.Equal(t, db.ProvisioningStatusReady, statusOf(sub))
 
 	// cloud_init is observed by whoever ended it: the callback's service, or the worker when it saw
@@ -58,22 +57,4 @@ func TestStepMetricsAndJobLogs(t *testing.T) {
 	require.ErrorIs(t, svc.HandleCallback(context.Background(), strings.Repeat("A", 43), url.Values{}, "192.0.2.1"), ErrCallbackRejected)
 	require.Equal(t, 1.0, testutil.ToFloat64(svc.metrics.callbacks.WithLabelValues("malformed_token")))
 	require.Equal(t, 1.0, testutil.ToFloat64(svc.metrics.callbacks.WithLabelValues("unknown_token")))
-}
-
-// syncBuffer is a bytes.Buffer safe for the worker's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

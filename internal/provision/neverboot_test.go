@@ -28,6 +28,6 @@ func TestFaultNeverBoots(t *testing.T) {
 
 	requireFailed(t, b, b.retryUntilSettled(t, id), db.ProvisioningStatusCloudInit, "is off at Hetzner")
 	require.NoError(t, b.svc.Destroy(ctx, id, admin))
-	b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusDestroyed)
+	b.waitStatus(t, id, db.ProvisioningStatusDestroyed)
 	b.assertOnly(t)
 }

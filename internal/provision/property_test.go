@@ -17,6 +17,7 @@ import (
 
 	"github.com/rachelcloud/admin/internal/db"
 	"github.com/rachelcloud/admin/internal/hcloudsim"
+	"github.com/rachelcloud/admin/internal/testkit"
 )
 
 // envPropertySeed reproduces a run of TestStateMachineProperties (its seed is logged).
@@ -170,7 +171,7 @@ func TestStateMachineProperties(t *testing.T) {
 	// The faults stop; whatever state each subscription is in, it settles where an admin can act.
 	require.NoError(t, b.sim.SetFaults(hcloudsim.Faults{}))
 	settle := func(why string) {
-		waitFor(t, 3*time.Minute, why, allSettled)
+		testkit.Eventually(t, why, allSettled)
 		checkAtMostOne(why)
 	}
 	settle(fmt.Sprintf("every subscription to settle (seed %d, ops %v)", seed, trace))

@@ -16,6 +16,7 @@ import (
 	"github.com/rachelcloud/admin/internal/hcloudsim"
 	"github.com/rachelcloud/admin/internal/hcloudsim/realvps"
 	"github.com/rachelcloud/admin/internal/secrets"
+	"github.com/rachelcloud/admin/internal/testkit"
 )
 
 // requireGone waits until a real VPS's container has ended and its disk, mounts, namespace and
@@ -23,7 +24,7 @@ import (
 func requireGone(t testing.TB, m *realvps.Machine) {
 	t.Helper()
 	root := m.Root()
-	waitFor(t, time.Minute, "the container to end", func() bool {
+	testkit.Eventually(t, "the container to end", func() bool {
 		select {
 		case <-m.Done():
 			return true
@@ -31,11 +32,11 @@ func requireGone(t testing.TB, m *realvps.Machine) {
 			return false
 		}
 	})
-	waitFor(t, time.Minute, "the layer to be removed", func() bool {
+	testkit.Eventually(t, "the layer to be removed", func() bool {
 		_, err := os.Stat(root)
 		return os.IsNotExist(err)
 	})
-	waitFor(t, time.Minute, "no mount, namespace or link of the VPS left", func() bool { return len(realvps.SlotLeftovers(m.Slot())) == 0 })
+	testkit.Eventually(t, "no mount, namespace or link of the VPS left", func() bool { return len(realvps.SlotLeftovers(m.Slot())) == 0 })
 }
 
 // requireAssistantRuns checks, on the VPS itself, that the secrets are in place as the contract
@@ -47,7 +48,7 @@ func requireAssistantRuns(t testing.TB, m *realvps.Machine) {
 	require.Equal(t, "600 rachel:rachel\n", vpsRun(t, m, "stat -c '%a %U:%G' "+cloudinit.CredentialsPath))
 	// The fixture writes its status a moment after systemd started it (the injection's stability
 	// window is scaled down in tests).
-	waitFor(t, time.Minute, "the assistant fixture's status file", func() bool {
+	testkit.Eventually(t, "the assistant fixture's status file", func() bool {
 		return strings.Contains(vpsRun(t, m, "cat "+assistantfixture.StatusPath+" 2>/dev/null || true"), "started")
 	})
 	require.Empty(t, strings.TrimSpace(vpsRun(t, m, "find "+cloudinit.StagingDir+" -type f")), "nothing left staged")
@@ -69,7 +70,7 @@ func TestRealVPSThreeToReadyReinjectDestroy(t *testing.T) {
 	}
 	machines := make([]*realvps.Machine, len(ids))
 	for i, id := range ids {
-		sub := b.waitStatus(t, id, realTimeout, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
+		sub := b.waitStatus(t, id, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
 		require.Equal(t, db.ProvisioningStatusReady, statusOf(sub), "%s; events %v", deref(sub.ProvisioningError), b.events(t, id))
 		machines[i] = b.realMachine(t, id)
 		requireAssistantRuns(t, machines[i])
@@ -85,10 +86,10 @@ func TestRealVPSThreeToReadyReinjectDestroy(t *testing.T) {
 	sudoersBefore := vpsRun(t, m, "ls -la /etc/sudoers.d; sha256sum /etc/sudoers.d/*")
 	vpsRun(t, m, "ln -sfn /etc/sudoers.d "+cloudinit.TelegramEnvPath+" && ln -sfn /etc/shadow "+cloudinit.CredentialsPath)
 	require.NoError(t, b.svc.Reinject(ctx, ids[0], admin))
-	waitFor(t, realTimeout, "the re-injection to replace the links", func() bool {
+	testkit.Eventually(t, "the re-injection to replace the links", func() bool {
 		return strings.TrimSpace(vpsRun(t, m, "stat -c %F "+cloudinit.TelegramEnvPath+" "+cloudinit.CredentialsPath)) == "regular file\nregular file"
 	})
-	b.waitStatus(t, ids[0], realTimeout, db.ProvisioningStatusReady)
+	b.waitStatus(t, ids[0], db.ProvisioningStatusReady)
 	require.Equal(t, sudoersBefore, vpsRun(t, m, "ls -la /etc/sudoers.d; sha256sum /etc/sudoers.d/*"), "nothing was written into /etc/sudoers.d")
 	require.Contains(t, vpsRun(t, m, "stat -c '%a %U' /etc/shadow"), "640 root", "/etc/shadow untouched")
 	requireAssistantRuns(t, m)
@@ -100,17 +101,17 @@ func TestRealVPSThreeToReadyReinjectDestroy(t *testing.T) {
 	_, err = db.New().CustomerSecretsUpsert(ctx, b.pool, db.CustomerSecretsUpsertParams{CustomerID: sub.CustomerID, TelegramBotToken: ct})
 	require.NoError(t, err)
 	require.NoError(t, b.svc.Reinject(ctx, ids[1], admin))
-	waitFor(t, realTimeout, "the re-injected token on the VPS", func() bool {
+	testkit.Eventually(t, "the re-injected token on the VPS", func() bool {
 		return strings.Contains(vpsRun(t, machines[1], "cat "+cloudinit.TelegramEnvPath), "777:REAL-bot")
 	})
-	b.waitStatus(t, ids[1], realTimeout, db.ProvisioningStatusReady)
+	b.waitStatus(t, ids[1], db.ProvisioningStatusReady)
 	requireAssistantRuns(t, machines[1])
 
 	for _, id := range ids {
 		require.NoError(t, b.svc.Destroy(ctx, id, admin))
 	}
 	for i, id := range ids {
-		b.waitStatus(t, id, realTimeout, db.ProvisioningStatusDestroyed)
+		b.waitStatus(t, id, db.ProvisioningStatusDestroyed)
 		requireGone(t, machines[i])
 	}
 	b.assertOnly(t)
@@ -131,7 +132,7 @@ func TestRealVPSWorkerKilledDuringInjectionOnPort2222(t *testing.T) {
 	id := b.newSubscription(t)
 	require.NoError(t, b.svc.Provision(ctx, id, admin))
 	cmd, lines := b.startWorkerProcess(t, "inject-wrote-temp")
-	waitLineFor(t, lines, "HOOK inject-wrote-temp", realTimeout)
+	waitLine(t, lines, "HOOK inject-wrote-temp")
 	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 	_, _ = cmd.Process.Wait()
 
@@ -142,7 +143,7 @@ func TestRealVPSWorkerKilledDuringInjectionOnPort2222(t *testing.T) {
 	require.NotEmpty(t, strings.TrimSpace(vpsRun(t, m, "find "+cloudinit.StagingDir+" -type f")), "the killed worker left a staged secret")
 
 	b.startWorker(t)
-	sub := b.waitStatus(t, id, realTimeout, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
+	sub := b.waitStatus(t, id, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
 	require.Equal(t, db.ProvisioningStatusReady, statusOf(sub), "%s; events %v", deref(sub.ProvisioningError), b.events(t, id))
 	requireAssistantRuns(t, m)
 	b.assertOnly(t, id)
@@ -179,7 +180,7 @@ func TestRealVPSBrokenAssistant(t *testing.T) {
 			ctx := context.Background()
 			id := b.newSubscription(t)
 			require.NoError(t, b.svc.Provision(ctx, id, admin))
-			sub := b.waitStatus(t, id, realTimeout, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
+			sub := b.waitStatus(t, id, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
 			require.Equal(t, db.ProvisioningStatusFailed, statusOf(sub), "events %v", b.events(t, id))
 			for _, w := range tc.wants {
 				require.Contains(t, deref(sub.ProvisioningError), w, "the status page shows this cause")
@@ -195,7 +196,7 @@ func TestRealVPSBrokenAssistant(t *testing.T) {
 			}
 
 			require.NoError(t, b.svc.Destroy(ctx, id, admin))
-			b.waitStatus(t, id, realTimeout, db.ProvisioningStatusDestroyed)
+			b.waitStatus(t, id, db.ProvisioningStatusDestroyed)
 			requireGone(t, m)
 			b.assertOnly(t)
 		})
@@ -217,7 +218,7 @@ func TestRealVPSNeverBoots(t *testing.T) {
 		f.Servers = append(f.Servers, hcloudsim.ServerFault{Server: b.name(id), NeverBoot: true})
 	}))
 	require.NoError(t, b.svc.Provision(ctx, id, admin))
-	sub := b.waitStatus(t, id, realTimeout, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
+	sub := b.waitStatus(t, id, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
 	requireFailed(t, b, sub, db.ProvisioningStatusCloudInit, "is off at Hetzner: the VPS went down while it booted")
 	for _, w := range []string{"is off at Hetzner", "SSH at " + sub.VpsIpAddress.String() + ":22 fails", "console"} {
 		require.Contains(t, deref(sub.ProvisioningError), w, "the status page shows this cause")
@@ -229,8 +230,8 @@ func TestRealVPSNeverBoots(t *testing.T) {
 	require.True(t, ok)
 
 	require.NoError(t, b.svc.Destroy(ctx, id, admin))
-	b.waitStatus(t, id, realTimeout, db.ProvisioningStatusDestroyed)
-	waitFor(t, time.Minute, "nothing of the VPS left", func() bool { return len(realvps.SlotLeftovers(slot)) == 0 })
+	b.waitStatus(t, id, db.ProvisioningStatusDestroyed)
+	testkit.Eventually(t, "nothing of the VPS left", func() bool { return len(realvps.SlotLeftovers(slot)) == 0 })
 	b.assertOnly(t)
 }
 
@@ -249,7 +250,7 @@ func TestRealVPSLostCallbackLateSSHD(t *testing.T) {
 	}))
 	require.NoError(t, b.svc.Provision(ctx, id, admin))
 	var m *realvps.Machine
-	waitFor(t, realTimeout, "the VPS to boot", func() bool {
+	testkit.Eventually(t, "the VPS to boot", func() bool {
 		sub := b.sub(t, id)
 		if sub.HetznerServerID != nil {
 			m = b.sim.RealMachine(*sub.HetznerServerID)
@@ -257,7 +258,7 @@ func TestRealVPSLostCallbackLateSSHD(t *testing.T) {
 		return m != nil
 	})
 	require.True(t, m.State().SSHRefused, "sshd is late")
-	sub := b.waitStatus(t, id, realTimeout, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
+	sub := b.waitStatus(t, id, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
 	require.Equal(t, db.ProvisioningStatusReady, statusOf(sub), "%s; events %v", deref(sub.ProvisioningError), b.events(t, id))
 	require.False(t, m.State().SSHRefused)
 	require.Contains(t, strings.Join(b.events(t, id), "\n"), "no callback was accepted, but over SSH with the pinned host key `cloud-init status --long` reports \"done\"")
@@ -265,26 +266,7 @@ func TestRealVPSLostCallbackLateSSHD(t *testing.T) {
 	requireAssistantRuns(t, m)
 
 	require.NoError(t, b.svc.Destroy(ctx, id, admin))
-	b.waitStatus(t, id, realTimeout, db.ProvisioningStatusDestroyed)
+	b.waitStatus(t, id, db.ProvisioningStatusDestroyed)
 	requireGone(t, m)
 	b.assertOnly(t)
-}
-
-// waitLineFor is waitLine with a deadline fit for a real VPS.
-func waitLineFor(t *testing.T, lines <-chan string, want string, timeout time.Duration) {
-	t.Helper()
-	deadline := time.After(timeout)
-	for {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatalf("worker process ended before %q", want)
-			}
-			if strings.TrimSpace(l) == want {
-				return
-			}
-		case <-deadline:
-			t.Fatalf("timed out waiting for %q from the worker process", want)
-		}
-	}
 }

@@ -12,21 +12,15 @@ import (
 	"github.com/rachelcloud/admin/internal/db"
 	"github.com/rachelcloud/admin/internal/hcloudsim"
 	"github.com/rachelcloud/admin/internal/hcloudsim/realvps"
+	"github.com/rachelcloud/admin/internal/hcloudsim/realvps/realvpstest"
 )
 
-// realTimeout bounds a provisioning on a real VPS: boot, real cloud-init and injection on a busy
-// 2-core machine take tens of seconds; this is only a hang guard.
-const realTimeout = 8 * time.Minute
-
 // withRealVPS puts a real Debian 12 container behind every simulated server (package realvps)
-// and serves the callback on the gateway address the containers reach. It skips the test, with
-// the reason, where real VPSes cannot run (not root, no systemd-nspawn).
+// and serves the callback on the gateway address the containers reach. Without root it skips the
+// test, noting why; as root a missing tool fails it (realvpstest.Require).
 func withRealVPS(t testing.TB) func(*setupOpts) {
 	t.Helper()
-	if why := realvps.Available(); why != "" {
-		realvps.NoteSkip("internal/provision", why)
-		t.Skipf("skipping real-VPS test: %s", why)
-	}
+	realvpstest.Require(t, "internal/provision")
 	require.NoError(t, realvps.EnsureGateway())
 	return func(o *setupOpts) {
 		o.sim.VPS = hcloudsim.VPSReal
@@ -71,7 +65,7 @@ func TestRealVPSHostKeyNotSeeded(t *testing.T) {
 	})
 	id := b.newSubscription(t)
 	require.NoError(t, b.svc.Provision(context.Background(), id, admin))
-	sub := b.waitStatus(t, id, realTimeout, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
+	sub := b.waitStatus(t, id, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
 	require.Equal(t, db.ProvisioningStatusFailed, statusOf(sub), "events %v", b.events(t, id))
 	require.Contains(t, deref(sub.ProvisioningError), "different SSH host key")
 	require.Contains(t, deref(sub.ProvisioningError), "Nothing was sent")
@@ -94,7 +88,7 @@ func TestRealVPSFirewallRefusesWorker(t *testing.T) {
 	})
 	id := b.newSubscription(t)
 	require.NoError(t, b.svc.Provision(context.Background(), id, admin))
-	sub := b.waitStatus(t, id, realTimeout, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
+	sub := b.waitStatus(t, id, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
 	require.Equal(t, db.ProvisioningStatusFailed, statusOf(sub), "events %v", b.events(t, id))
 	reason := deref(sub.ProvisioningError)
 	require.Contains(t, reason, "INJECT_DEADLINE")

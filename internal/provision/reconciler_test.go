@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rachelcloud/admin/internal/db"
+	"github.com/rachelcloud/admin/internal/testkit"
 )
 
 func TestReconciler(t *testing.T) {
@@ -22,7 +23,7 @@ func TestReconciler(t *testing.T) {
 		require.NoError(t, b.svc.Provision(ctx, id, admin))
 	}
 	for _, id := range []int64{live, ghost} {
-		requireReady(t, b, b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusReady, db.ProvisioningStatusFailed))
+		requireReady(t, b, b.waitStatus(t, id, db.ProvisioningStatusReady, db.ProvisioningStatusFailed))
 	}
 	// An orphan: a server with our labels that no live subscription owns.
 	res, _, err := b.hc.Server.Create(ctx, hcloud.ServerCreateOpts{Name: b.name(999999), ServerType: &hcloud.ServerType{Name: b.cfg.ServerType},
@@ -58,7 +59,7 @@ func TestReconciler(t *testing.T) {
 
 	require.NoError(t, b.svc.DestroyOrphan(ctx, byKind["orphan"].ID, admin))
 	require.ErrorIs(t, b.svc.DestroyOrphan(ctx, byKind["orphan"].ID, admin), ErrInvalidState)
-	waitFor(t, happyTimeout, "orphan deleted", func() bool { _, ok := b.sim.Server(res.Server.ID); return !ok })
+	testkit.Eventually(t, "orphan deleted", func() bool { _, ok := b.sim.Server(res.Server.ID); return !ok })
 
 	require.NoError(t, b.svc.MarkGhostGone(ctx, byKind["ghost"].ID, admin))
 	sub := b.sub(t, ghost)
@@ -71,7 +72,7 @@ func TestReconciler(t *testing.T) {
 	require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE action IN ('orphan.destroy', 'ghost.mark_gone')`).Scan(&audits))
 	require.Equal(t, 2, audits)
 	require.NoError(t, b.svc.ReconcileNow(ctx, admin))
-	waitFor(t, happyTimeout, "findings resolved", func() bool {
+	testkit.Eventually(t, "findings resolved", func() bool {
 		f, err := b.svc.Findings(ctx)
 		return err == nil && len(f) == 0
 	})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rachelcloud/admin/internal/db"
 	"github.com/rachelcloud/admin/internal/logging"
+	"github.com/rachelcloud/admin/internal/testkit"
 )
 
 // A worker whose database sessions are all cut (as when PostgreSQL restarts) stops working,
@@ -20,23 +21,23 @@ func TestWorkerReconnectsAfterLosingItsSession(t *testing.T) {
 		o.noWork = true
 		o.sim.CloudInitDuration = 300e9 // 3 s at time scale 0.01: time to cut the sessions mid-step
 	})
-	var logs syncBuffer
+	var logs testkit.Buffer
 	b.startWorker(t, WithLogger(logging.New("text", &logs, slog.LevelInfo)))
 	ctx := context.Background()
 	id := b.newSubscription(t)
 	require.NoError(t, b.svc.Provision(ctx, id, admin))
-	b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusCloudInit)
+	b.waitStatus(t, id, db.ProvisioningStatusCloudInit)
 
 	_, err := b.pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
 		WHERE datname = current_database() AND pid <> pg_backend_pid()`)
 	require.NoError(t, err)
 	// The test's own connections were cut too: let the pool dial afresh before reading.
 	b.pool.Reset()
-	waitFor(t, happyTimeout, "the worker notices and starts again", func() bool {
+	testkit.Eventually(t, "the worker notices and starts again", func() bool {
 		return strings.Contains(logs.String(), "provision worker interrupted; starting again")
 	})
 
-	sub := b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
+	sub := b.waitStatus(t, id, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
 	require.Equal(t, db.ProvisioningStatusReady, statusOf(sub), "error: %v; events: %v", deref(sub.ProvisioningError), b.events(t, id))
 	b.assertOnly(t, id)
 }

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -15,9 +14,8 @@ import (
 	"github.com/rachelcloud/admin/internal/cloudinit"
 	"github.com/rachelcloud/admin/internal/db"
 	"github.com/rachelcloud/admin/internal/secrets"
+	"github.com/rachelcloud/admin/internal/testkit"
 )
-
-const happyTimeout = 2 * time.Minute
 
 func TestHappyPath(t *testing.T) {
 	t.Parallel()
@@ -26,7 +24,7 @@ func TestHappyPath(t *testing.T) {
 	id := b.newSubscription(t)
 
 	require.NoError(t, b.svc.Provision(ctx, id, admin))
-	sub := b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
+	sub := b.waitStatus(t, id, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
 	require.Equal(t, db.ProvisioningStatusReady, statusOf(sub), "error: %v; events: %v", deref(sub.ProvisioningError), b.events(t, id))
 	require.NotNil(t, sub.ProvisionedAt)
 	b.assertOnly(t, id)
@@ -100,19 +98,19 @@ func TestHappyPath(t *testing.T) {
 	_, err = q.CustomerSecretsUpsert(ctx, b.pool, db.CustomerSecretsUpsertParams{CustomerID: sub.CustomerID, TelegramBotToken: ct})
 	require.NoError(t, err)
 	require.NoError(t, b.svc.Reinject(ctx, id, admin))
-	waitFor(t, happyTimeout, "re-injected file", func() bool {
+	testkit.Eventually(t, "re-injected file", func() bool {
 		f, _ := m.File(cloudinit.TelegramEnvPath)
 		return string(f.Content) == "TELEGRAM_BOT_TOKEN=999:NEW-bot\nTELEGRAM_OWNER_ID=424242\n"
 	})
-	b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusReady)
+	b.waitStatus(t, id, db.ProvisioningStatusReady)
 
 	// Destroy, then provision again.
 	require.NoError(t, b.svc.Destroy(ctx, id, admin))
-	sub = b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusDestroyed)
+	sub = b.waitStatus(t, id, db.ProvisioningStatusDestroyed)
 	require.NotNil(t, sub.DeprovisionedAt)
 	b.assertOnly(t)
 	require.NoError(t, b.svc.Provision(ctx, id, admin))
-	b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusReady)
+	b.waitStatus(t, id, db.ProvisioningStatusReady)
 	b.assertOnly(t, id)
 
 	var audits int

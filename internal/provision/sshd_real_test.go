@@ -18,6 +18,7 @@ import (
 
 	"github.com/rachelcloud/admin/internal/cloudinit"
 	"github.com/rachelcloud/admin/internal/sshkey"
+	"github.com/rachelcloud/admin/internal/testkit"
 )
 
 // realSSHD is OpenSSH's sshd on a loopback port with a throwaway configuration, logging in root
@@ -30,19 +31,8 @@ type realSSHD struct {
 
 func startRealSSHD(t *testing.T) *realSSHD {
 	t.Helper()
-	sshd := "/usr/sbin/sshd"
-	if _, err := os.Stat(sshd); err != nil {
-		if os.Getenv("SKIP_REAL_SSHD") == "1" {
-			t.Skip("SKIP_REAL_SSHD=1 and no sshd")
-		}
-		t.Fatal("OpenSSH's sshd is not installed: apt-get install openssh-server (make test does this as root), or set SKIP_REAL_SSHD=1")
-	}
-	if os.Geteuid() != 0 {
-		if os.Getenv("SKIP_REAL_SSHD") == "1" {
-			t.Skip("SKIP_REAL_SSHD=1 and not root")
-		}
-		t.Fatal("this test starts sshd and must run as root; set SKIP_REAL_SSHD=1 to skip it")
-	}
+	sshd := testkit.Require(t, "sshd")
+	testkit.RequireRoot(t, "it starts OpenSSH's sshd, which logs in root by key")
 	require.NoError(t, os.MkdirAll("/run/sshd", 0o755)) // sshd's privilege-separation directory
 
 	dir := t.TempDir()

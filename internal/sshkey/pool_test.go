@@ -3,6 +3,7 @@ package sshkey
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/rachelcloud/admin/internal/testkit"
 )
 
 // countingGen generates Ed25519 pairs, counting calls and the most running at once; while gate is
@@ -41,8 +44,7 @@ func (g *countingGen) gen() (*KeyPair, error) {
 
 func waitReady(t *testing.T, p *Pool, n int) {
 	t.Helper()
-	require.Eventually(t, func() bool { return p.Stats().Ready == n }, 10*time.Second, time.Millisecond,
-		"pool never reached %d ready keys", n)
+	testkit.Eventually(t, fmt.Sprintf("%d ready keys in the pool", n), func() bool { return p.Stats().Ready == n })
 }
 
 func TestPoolFillsToSizeAndNoMore(t *testing.T) {
@@ -131,7 +133,7 @@ func TestPoolGetHonoursContext(t *testing.T) {
 
 	// The one worker slot is taken by the background filler, which is stuck: Get must still
 	// return when its context ends.
-	require.Eventually(t, func() bool { return g.running.Load() == 1 }, 10*time.Second, time.Millisecond)
+	testkit.Eventually(t, "one generator running", func() bool { return g.running.Load() == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	_, err := p.Get(ctx)
@@ -151,14 +153,14 @@ func TestPoolAbandonedGenerationNeverOverfills(t *testing.T) {
 	t.Cleanup(p.Close)
 
 	// Background filler holds the pool's one place and a worker slot; Get takes the other slot.
-	require.Eventually(t, func() bool { return g.running.Load() == 1 }, 10*time.Second, time.Millisecond)
+	testkit.Eventually(t, "one generator running", func() bool { return g.running.Load() == 1 })
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() {
 		_, err := p.Get(ctx)
 		errc <- err
 	}()
-	require.Eventually(t, func() bool { return g.running.Load() == 2 }, 10*time.Second, time.Millisecond)
+	testkit.Eventually(t, "two generators running", func() bool { return g.running.Load() == 2 })
 	cancel()
 	require.ErrorIs(t, <-errc, context.Canceled)
 
@@ -167,7 +169,7 @@ func TestPoolAbandonedGenerationNeverOverfills(t *testing.T) {
 	g.gate <- struct{}{}
 	g.gate <- struct{}{}
 	waitReady(t, p, 1)
-	require.Eventually(t, func() bool { return g.running.Load() == 0 }, 10*time.Second, time.Millisecond)
+	testkit.Eventually(t, "no generator running", func() bool { return g.running.Load() == 0 })
 	require.Equal(t, 1, p.Stats().Ready)
 }
 

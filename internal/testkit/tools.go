@@ -27,9 +27,9 @@ var Tools = map[string]string{
 	"localedef":       "libc-bin",
 }
 
-// sbinDirs are searched after PATH: a non-root PATH often lacks them, and sshd, nft and ip live
-// there.
-var sbinDirs = []string{"/usr/sbin", "/sbin", "/usr/bin", "/bin"}
+// SearchDirs are searched after PATH: a non-root PATH often lacks the sbin directories, where
+// sshd, nft and ip live. (A variable so a test can make a tool missing.)
+var SearchDirs = []string{"/usr/sbin", "/sbin", "/usr/bin", "/bin"}
 
 // Find returns the path of the program, or an error saying which Debian package installs it and
 // that `make test` does so as root.
@@ -39,7 +39,7 @@ func find(tool string, tools map[string]string) (string, error) {
 	if p, err := exec.LookPath(tool); err == nil {
 		return p, nil
 	}
-	for _, d := range sbinDirs {
+	for _, d := range SearchDirs {
 		p := filepath.Join(d, tool)
 		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
 			return p, nil

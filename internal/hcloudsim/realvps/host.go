@@ -99,12 +99,36 @@ func Default() (*Host, error) {
 // Available reports why real VPSes cannot run here ("" when they can): they need root,
 // systemd-nspawn, ip, nft, nsenter and cloud-init with sshd installed.
 func Available() string {
+	if why := notRoot(); why != "" {
+		return why
+	}
+	return missing()
+}
+
+// Unavailable separates Available's reasons: skip is why real VPSes cannot run for want of root
+// (tests skip then, the README's one exception), fail names what is not installed (tests fail
+// then: `make test` installs it).
+func Unavailable() (skip, fail string) {
+	if why := notRoot(); why != "" {
+		return why, ""
+	}
+	return "", missing()
+}
+
+// notRoot says why real VPSes cannot run without root ("" as root).
+func notRoot() string {
 	if os.Geteuid() != 0 {
 		return "real VPSes need root (mounts, network namespaces, systemd-nspawn)"
 	}
+	return ""
+}
+
+// missing says which program or file of the image real VPSes need is not installed ("" when
+// none is).
+func missing() string {
 	for _, p := range []string{"systemd-nspawn", "ip", "nft", "nsenter", "localedef", "ssh-keygen"} {
 		if _, err := exec.LookPath(p); err != nil {
-			return fmt.Sprintf("real VPSes need %s (Debian packages systemd-container, iproute2, nftables, util-linux, locales, openssh-client)", p)
+			return fmt.Sprintf("real VPSes need %s (Debian packages systemd-container, iproute2, nftables, util-linux, libc-bin, openssh-client; `make test` installs them as root)", p)
 		}
 	}
 	// The VPS runs this machine's image, which must carry what Hetzner's debian-12 image does

@@ -21,6 +21,8 @@ import (
 	"github.com/hetznercloud/hcloud-go/v2/hcloud/schema"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/rachelcloud/admin/internal/testkit"
 )
 
 const envCrashChild = "RACHEL_REALVPS_CRASH_CHILD"
@@ -57,9 +59,14 @@ func crashChild() {
 
 func requireReal(t *testing.T) *Host {
 	t.Helper()
-	if why := Available(); why != "" {
-		NoteSkip("internal/hcloudsim/realvps", why)
-		t.Skipf("skipping real-VPS test: %s", why)
+	// What realvpstest.Require does (it imports this package).
+	skip, fail := Unavailable()
+	if skip != "" {
+		NoteSkip("internal/hcloudsim/realvps", skip)
+		t.Skipf("skipping the real-VPS test: %s", skip)
+	}
+	if fail != "" {
+		t.Fatal(fail)
 	}
 	h, err := Default()
 	require.NoError(t, err)
@@ -119,18 +126,18 @@ func TestBootFirewallFaultsPowerCycle(t *testing.T) {
 
 	// ssh_delay: sshd listens in the VPS, but connections are refused until the delay ends.
 	addr := net.JoinHostPort(m.IP().String(), "22")
-	require.Eventually(t, func() bool {
+	testkit.Eventually(t, "sshd listening in the VPS", func() bool {
 		out, _ := m.Exec(ctx, "ss", "-Hltn", "sport = :22")
 		return strings.Contains(string(out), ":22")
-	}, 4*time.Minute, 500*time.Millisecond, "sshd listening in the VPS")
+	})
 	_, err = net.DialTimeout("tcp", addr, 10*time.Second)
 	require.ErrorIs(t, err, syscall.ECONNREFUSED, "sshd is late: refused")
 	m.endSSHDelay()
 	var key ssh.PublicKey
-	require.Eventually(t, func() bool {
+	testkit.Eventually(t, "sshd of the VPS answers through a firewall that admits this machine", func() bool {
 		key, err = hostKeyAt(addr)
 		return err == nil
-	}, 4*time.Minute, 500*time.Millisecond, "sshd of the VPS answers through a firewall that admits this machine")
+	})
 	require.Equal(t, ssh.KeyAlgoED25519, key.Type())
 
 	// lose_callback: cloud-init ran to its end without phone_home; the gateway is reachable.
@@ -197,10 +204,10 @@ func TestBootFirewallFaultsPowerCycle(t *testing.T) {
 	require.Equal(t, "written-before-power-off\n", string(out), "the disk survived the power cycle")
 	_, err = os.Stat(filepath.Join(m2.Root(), "var/lib/cloud/instances/4242"))
 	require.NoError(t, err, "cloud-init's instance state is kept (per-instance modules do not run again)")
-	require.Eventually(t, func() bool {
+	testkit.Eventually(t, "sshd answers after the power-on", func() bool {
 		_, err = hostKeyAt(addr)
 		return err == nil
-	}, 4*time.Minute, 500*time.Millisecond, "sshd answers after the power-on")
+	})
 
 	leader2 := m2.Leader()
 	require.NoError(t, m2.Stop())
@@ -271,14 +278,21 @@ func TestLeftoversOfACrashedProcessAreRemoved(t *testing.T) {
 	// slot at this moment, holding its lock, so this Host skips it: whichever Host cleans, the
 	// leftovers go. Poll, cleaning again each time; the deadline is only a hang guard.
 	dir := filepath.Join(StateDir, strconv.Itoa(slot))
-	var cleanErr error
-	require.Eventually(t, func() bool {
-		if cleanErr = h.CleanLeftovers(); cleanErr != nil {
-			return false
+	testkit.Eventually(t, fmt.Sprintf("the leftovers of slot %d removed", slot), func() error {
+		if err := h.CleanLeftovers(); err != nil {
+			return fmt.Errorf("clean: %w", err)
 		}
-		_, err := os.Stat(dir)
-		return os.IsNotExist(err) && len(mountsUnder(dir)) == 0 && !processAlive(leader)
-	}, 2*time.Minute, 100*time.Millisecond, "leftovers of slot %d not removed (last clean: %v)", slot, cleanErr)
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			return fmt.Errorf("%s still there (%v)", dir, err)
+		}
+		if m := mountsUnder(dir); len(m) > 0 {
+			return fmt.Errorf("still mounted: %v", m)
+		}
+		if processAlive(leader) {
+			return fmt.Errorf("leader %d still alive", leader)
+		}
+		return nil
+	})
 	requireSlotGone(t, slot, leader)
 }
 

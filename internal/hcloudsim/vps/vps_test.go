@@ -23,6 +23,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/ssh"
 	"gopkg.in/yaml.v3"
+
+	"github.com/rachelcloud/admin/internal/testkit"
 )
 
 const (
@@ -265,11 +267,11 @@ func run(t *testing.T, c *ssh.Client, cmd string, stdin []byte) result {
 func (b bundle) login(t *testing.T) *ssh.Client {
 	t.Helper()
 	var c *ssh.Client
-	require.Eventually(t, func() bool {
+	testkit.Eventually(t, "an SSH login", func() error {
 		var err error
 		c, err = dial(b.m.SSHAddr(), loginUser, b.keys.clientSigner, b.keys.hostSigner.PublicKey())
-		return err == nil
-	}, 5*time.Second, 10*time.Millisecond)
+		return err
+	})
 	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
@@ -312,7 +314,7 @@ func TestSwappedHostKeyFailsAClientPinningTheSeededKey(t *testing.T) {
 	t.Parallel()
 	b := setup(t, func(c *Config, _ map[string]any) { c.SwapHostKey = true })
 	seeded := b.keys.hostSigner.PublicKey()
-	require.Eventually(t, func() bool { return b.m.State().SSHReady }, 5*time.Second, 5*time.Millisecond)
+	testkit.Eventually(t, "sshd ready", func() bool { return b.m.State().SSHReady })
 	_, err := dial(b.m.SSHAddr(), loginUser, b.keys.clientSigner, seeded)
 	require.ErrorContains(t, err, "host key mismatch")
 
@@ -344,7 +346,7 @@ func TestLateSSHDRefusesUntilTheDelayHasPassed(t *testing.T) {
 	require.False(t, b.m.State().SSHReady)
 
 	var connectedAt time.Time
-	require.Eventually(t, func() bool {
+	testkit.Eventually(t, "sshd to accept a login once up", func() bool {
 		c, err := dial(b.m.SSHAddr(), loginUser, b.keys.clientSigner, host)
 		if err != nil {
 			return false
@@ -352,7 +354,7 @@ func TestLateSSHDRefusesUntilTheDelayHasPassed(t *testing.T) {
 		connectedAt = time.Now()
 		_ = c.Close()
 		return true
-	}, 5*time.Second, 10*time.Millisecond)
+	})
 	require.GreaterOrEqual(t, connectedAt.Sub(start), delay)
 	st := b.m.State()
 	require.True(t, st.SSHReady)
@@ -508,7 +510,7 @@ func TestCallbackIsSentLikeCloudInitPhoneHome(t *testing.T) {
 	}, r.form)
 	require.True(t, strings.HasPrefix(r.rawBody, "pub_key_ed25519=ssh-ed25519+AAAA"), "fields in post-list order")
 
-	require.Eventually(t, func() bool { return b.m.State().CallbackDelivered }, 5*time.Second, 5*time.Millisecond)
+	testkit.Eventually(t, "the callback delivered", func() bool { return b.m.State().CallbackDelivered })
 	st := b.m.State()
 	require.Equal(t, 1, st.CallbackAttempts)
 	require.Equal(t, http.StatusNoContent, st.CallbackStatus)
@@ -528,7 +530,7 @@ func TestCallbackRetriesUntilTries(t *testing.T) {
 	cc["phone_home"] = map[string]any{"url": sink.srv.URL + "/cb/${INSTANCE_ID}", "post": "all", "tries": 3}
 	m, err := Start(t.Context(), Config{InstanceID: 9, Hostname: "vm9.example.org", UserData: render(t, cc), CallbackRetryInterval: 5 * time.Millisecond})
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { return m.State().CallbackDelivered }, 5*time.Second, 5*time.Millisecond)
+	testkit.Eventually(t, "the callback delivered", func() bool { return m.State().CallbackDelivered })
 	require.NoError(t, m.Stop())
 
 	reqs := sink.requests()
@@ -549,7 +551,7 @@ func TestCallbackRetriesUntilTries(t *testing.T) {
 	cc["phone_home"] = map[string]any{"url": failing.srv.URL + "/cb", "tries": 2}
 	m, err = Start(t.Context(), Config{InstanceID: 10, Hostname: "vm10", UserData: render(t, cc), CallbackRetryInterval: 5 * time.Millisecond})
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { return len(m.State().Warnings) > 0 }, 5*time.Second, 5*time.Millisecond)
+	testkit.Eventually(t, "a warning", func() bool { return len(m.State().Warnings) > 0 })
 	require.NoError(t, m.Stop())
 	st := m.State()
 	require.Len(t, failing.requests(), 2)
@@ -654,10 +656,10 @@ func TestStopEndsSessionsAndContextCancellationStopsTheMachine(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, m.State().SSHReady)
 	cancel()
-	require.Eventually(t, func() bool {
+	testkit.Eventually(t, "sshd to stop listening", func() bool {
 		_, err := net.DialTimeout("tcp", m.SSHAddr(), time.Second)
 		return err != nil
-	}, 5*time.Second, 5*time.Millisecond)
+	})
 	require.NoError(t, m.Stop())
 	require.False(t, m.State().SSHReady)
 }
