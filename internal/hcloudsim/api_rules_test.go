@@ -14,6 +14,8 @@ import (
 	"github.com/hetznercloud/hcloud-go/v2/hcloud"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/rachelcloud/admin/internal/testkit"
 )
 
 // apiResponse is one raw answer of the simulator, for what hcloud-go's typed calls hide.
@@ -388,10 +390,10 @@ func TestPowerActionsLockAndStatus(t *testing.T) {
 	// A reboot of an off server runs its course and leaves it off (a fast simulator).
 	b = setup(t, nil)
 	off := b.createServer(t, hcloud.ServerCreateOpts{Name: "off", StartAfterCreate: hcloud.Ptr(false)})
-	eventually(t, func() bool {
+	testkit.Eventually(t, "created without start: off once the create action ends", func() bool {
 		s, _, err := b.client.Server.GetByID(ctx, off.Server.ID)
 		return err == nil && s.Status == hcloud.ServerStatusOff
-	}, "created without start: off once the create action ends")
+	})
 	r := b.do(t, "POST", fmt.Sprintf("/v1/servers/%d/actions/reboot", off.Server.ID), "")
 	require.Equal(t, http.StatusCreated, r.status)
 	action := r.body["action"].(map[string]any)
