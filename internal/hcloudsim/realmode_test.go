@@ -2,6 +2,7 @@ package hcloudsim
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"strconv"
