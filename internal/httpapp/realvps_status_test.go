@@ -1,17 +1,18 @@
 package httpapp_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/rachelcloud/admin/internal/db"
 	"github.com/rachelcloud/admin/internal/hcloudsim"
 	"github.com/rachelcloud/admin/internal/hcloudsim/realvps"
+	"github.com/rachelcloud/admin/internal/testkit"
 )
 
 // TestRealVPSNeverBootsStatusPage: a real VPS whose init is damaged (fault never_boot) never
@@ -31,7 +32,7 @@ func TestRealVPSNeverBootsStatusPage(t *testing.T) {
 	sid := itoa(id)
 	resp, body := b.post(t, "/subscriptions/"+sid+"/provision", url.Values{"_csrf": {tok}})
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
-	b.waitState(t, id, 5*time.Minute, db.ProvisioningStatusFailed)
+	b.waitState(t, id, db.ProvisioningStatusFailed)
 
 	status, body, _ := b.get(t, "/subscriptions/"+sid)
 	require.Equal(t, http.StatusOK, status)
@@ -48,8 +49,12 @@ func TestRealVPSNeverBootsStatusPage(t *testing.T) {
 	require.True(t, ok)
 	resp, body = b.post(t, "/subscriptions/"+sid+"/destroy", url.Values{"_csrf": {tok}, "confirm_name": {serverName(t, b.pool, id)}})
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
-	b.waitState(t, id, 5*time.Minute, db.ProvisioningStatusDestroyed)
+	b.waitState(t, id, db.ProvisioningStatusDestroyed)
 	require.Empty(t, b.sim.Servers())
-	require.Eventually(t, func() bool { return len(realvps.SlotLeftovers(slot)) == 0 }, time.Minute, 50*time.Millisecond,
-		"nothing of the VPS left: %v", realvps.SlotLeftovers(slot))
+	testkit.Eventually(t, "nothing of the VPS left", func() error {
+		if left := realvps.SlotLeftovers(slot); len(left) > 0 {
+			return fmt.Errorf("left: %v", left)
+		}
+		return nil
+	})
 }

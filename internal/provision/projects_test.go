@@ -9,6 +9,7 @@ import (
 
 	"github.com/rachelcloud/admin/internal/db"
 	"github.com/rachelcloud/admin/internal/hcloudsim"
+	"github.com/rachelcloud/admin/internal/testkit"
 )
 
 // twoProjects is a setup with HCLOUD_TOKEN's project (server limit 1) and project "b" (limit 5):
@@ -35,7 +36,7 @@ func TestProjectsPlacementAndLifecycle(t *testing.T) {
 	}
 	inProject := map[string]int{}
 	for _, id := range ids {
-		sub := b.waitStatus(t, id, 2*time.Minute, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
+		sub := b.waitStatus(t, id, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
 		require.Equal(t, db.ProvisioningStatusReady, statusOf(sub), "events %v", b.events(t, id))
 		require.NotNil(t, sub.HetznerProject)
 		proj := b.sim.Project(*sub.HetznerProject)
@@ -82,7 +83,7 @@ func TestProjectsPlacementAndLifecycle(t *testing.T) {
 	}
 	gone := *b.sub(t, inB[0]).HetznerServerID
 	require.True(t, pb.DeleteServerBehindBack(gone))
-	waitFor(t, time.Minute, "the server to disappear", func() bool { _, ok := pb.Server(gone); return !ok })
+	testkit.Eventually(t, "the server to disappear", func() bool { _, ok := pb.Server(gone); return !ok })
 	res, err = w.reconcile(ctx)
 	require.NoError(t, err)
 	require.Equal(t, 1, res.Ghosts)
@@ -96,7 +97,7 @@ func TestProjectsPlacementAndLifecycle(t *testing.T) {
 	srvID := *b.sub(t, other).HetznerServerID
 	defDeletes := def.RequestCount("DELETE /servers/{id}", 200)
 	require.NoError(t, b.svc.Destroy(ctx, other, admin))
-	b.waitStatus(t, other, time.Minute, db.ProvisioningStatusDestroyed)
+	b.waitStatus(t, other, db.ProvisioningStatusDestroyed)
 	_, ok := pb.Server(srvID)
 	require.False(t, ok)
 	require.Equal(t, defDeletes, def.RequestCount("DELETE /servers/{id}", 200), "nothing was deleted with the other project's token")
