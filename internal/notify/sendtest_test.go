@@ -11,6 +11,7 @@ import (
 	"github.com/rachelcloud/admin/internal/config"
 	"github.com/rachelcloud/admin/internal/dbtest"
 	"github.com/rachelcloud/admin/internal/notify"
+	"github.com/rachelcloud/admin/internal/testkit"
 )
 
 // TestSendTestReachesEveryChannel: the settings page's test button sends one message to each
@@ -21,7 +22,7 @@ func TestSendTestReachesEveryChannel(t *testing.T) {
 	ctx := context.Background()
 	owner := audit.Actor{Email: "owner@example.com", IP: "192.0.2.9"}
 	require.NoError(t, b.n.SendTest(ctx, owner))
-	waitFor(t, "the test email and webhook", func() bool { return len(b.smtp.Mails()) == 1 && len(b.hook.Hooks()) == 1 })
+	testkit.Eventually(t, "the test email and webhook", func() bool { return len(b.smtp.Mails()) == 1 && len(b.hook.Hooks()) == 1 })
 	mail := b.smtp.Mails()[0].Data
 	require.Contains(t, mail, "Test notification")
 	require.Contains(t, mail, "A test sent by owner@example.com")
