@@ -14,6 +14,7 @@ import (
 
 	"github.com/rachelcloud/admin/internal/config"
 	"github.com/rachelcloud/admin/internal/db"
+	"github.com/rachelcloud/admin/internal/testkit"
 )
 
 // TestSecondInstallationLeavesOthersAlone: two installations (two databases, each with its own
@@ -53,7 +54,7 @@ func TestSecondInstallationLeavesOthersAlone(t *testing.T) {
 	f, err := db.New().FindingUpsert(ctx, b.pool, db.FindingUpsertParams{Kind: findingOrphan, HetznerServerID: *subA.HetznerServerID, ServerName: "forged"})
 	require.NoError(t, err)
 	require.NoError(t, b.svc.DestroyOrphan(ctx, f.ID, admin))
-	waitFor(t, happyTimeout, "the orphan job to finish", func() bool {
+	testkit.Eventually(t, "the orphan job to finish", func() bool {
 		res, err := b.svc.river.JobList(ctx, river.NewJobListParams().Kinds(destroyOrphanArgs{}.Kind()).States(rivertype.JobStateCompleted))
 		require.NoError(t, err)
 		return len(res.Jobs) == 1
@@ -63,7 +64,7 @@ func TestSecondInstallationLeavesOthersAlone(t *testing.T) {
 
 	// Destroying B's subscription deletes only B's server and key.
 	require.NoError(t, b.svc.Destroy(ctx, idB, admin))
-	b.waitStatus(t, idB, happyTimeout, db.ProvisioningStatusDestroyed)
+	b.waitStatus(t, idB, db.ProvisioningStatusDestroyed)
 	a.assertOnly(t, idA)
 	require.Equal(t, db.ProvisioningStatusReady, statusOf(a.sub(t, idA)))
 }
@@ -99,7 +100,7 @@ func TestRestoredDatabaseDoesNotAdopt(t *testing.T) {
 	require.Equal(t, *old.HetznerSshKeyID, b.sim.SSHKeys()[0].ID)
 
 	require.NoError(t, b.svc.Destroy(ctx, id, admin))
-	b.waitStatus(t, id, happyTimeout, db.ProvisioningStatusDestroyed)
+	b.waitStatus(t, id, db.ProvisioningStatusDestroyed)
 	_, ok = b.sim.Server(*old.HetznerServerID)
 	require.True(t, ok, "Destroy leaves the earlier subscription's server alone")
 	require.Len(t, b.sim.SSHKeys(), 1, "Destroy leaves the earlier subscription's key alone")
