@@ -18,7 +18,6 @@ import (
 
 	"github.com/rachelcloud/admin/internal/auth"
 	"github.com/rachelcloud/admin/internal/config"
-	"github.com/rachelcloud/admin/internal/customer"
 	"github.com/rachelcloud/admin/internal/database"
 	"github.com/rachelcloud/admin/internal/httpapp"
 	"github.com/rachelcloud/admin/internal/keyrotation"
@@ -126,17 +125,11 @@ func serveHTTP(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, log 
 	if err != nil {
 		return err
 	}
-	authSvc := auth.NewService(pool, cfg.SessionIdle, cfg.SessionMaxAge, auth.WithKeyring(cfg.Keyring))
+	deps := httpapp.NewDeps(pool, cfg, prov, log)
+	deps.Notify, deps.Metrics, deps.Status = notifier, m, status
 	// Expired sessions, old sign-in attempts and stale throttle counters go every 10 minutes.
-	go authSvc.CleanupEvery(ctx, authCleanupInterval, log)
-	app := httpapp.New(httpapp.Deps{
-		Pool: pool, Config: cfg, Log: log, Notify: notifier,
-		Auth:      authSvc,
-		Customers: customer.NewService(pool, cfg.Keyring),
-		Provision: prov,
-		Status:    status,
-		Metrics:   m,
-	})
+	go deps.Auth.CleanupEvery(ctx, authCleanupInterval, log)
+	app := httpapp.New(deps)
 	ln, err := net.Listen("tcp", cfg.ListenAddr(cfg.Port))
 	if err != nil {
 		return fmt.Errorf("PORT %d: %w", cfg.Port, err)

@@ -21,9 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rachelcloud/admin/internal/assistantfixture"
-	"github.com/rachelcloud/admin/internal/auth"
 	"github.com/rachelcloud/admin/internal/config"
-	"github.com/rachelcloud/admin/internal/customer"
 	"github.com/rachelcloud/admin/internal/database"
 	"github.com/rachelcloud/admin/internal/hcloudsim"
 	"github.com/rachelcloud/admin/internal/httpapp"
@@ -261,13 +259,9 @@ func (b *bench) newStack(ctx context.Context, dbName string, simCfg hcloudsim.Co
 	status := statusview.New(s.pool, s.svc, b.log)
 	go func() { defer close(listening); status.ListenForChanges(listenCtx) }()
 	s.stopListen = func() { stopListen(); <-listening }
-	app := httpapp.New(httpapp.Deps{
-		Pool: s.pool, Config: s.cfg, Log: b.log,
-		Auth:      auth.NewService(s.pool, s.cfg.SessionIdle, s.cfg.SessionMaxAge, auth.WithKeyring(s.cfg.Keyring)),
-		Customers: customer.NewService(s.pool, s.cfg.Keyring),
-		Provision: s.svc,
-		Status:    status,
-	})
+	deps := httpapp.NewDeps(s.pool, s.cfg, s.svc, b.log)
+	deps.Status = status
+	app := httpapp.New(deps)
 	s.web = &http.Server{Handler: app, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = s.web.Serve(ln) }()
 	return s, nil

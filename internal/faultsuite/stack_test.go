@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
-	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"strings"
@@ -18,10 +18,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
-	"github.com/rachelcloud/admin/internal/assistantfixture"
 	"github.com/rachelcloud/admin/internal/database"
 	"github.com/rachelcloud/admin/internal/hcloudsim"
-	"github.com/rachelcloud/admin/internal/secrets"
+	"github.com/rachelcloud/admin/internal/testenv"
 )
 
 const (
@@ -61,24 +60,19 @@ func newStack(t *testing.T, o stackOpts) *stack {
 	if o.sim.Token == "" {
 		o.sim.Token = simToken
 	}
-	if o.sim.TimeScale == 0 {
-		o.sim.TimeScale = 0.01
-	}
 	if o.sim.SSHPort == 0 {
 		o.sim.SSHPort = simSSHPort
 	}
-	if o.sim.RateLimitRefill == 0 {
-		o.sim.RateLimitRefill = time.Millisecond
+	// The processes' environment: the simulator, a keyring and the public URL (testenv), with
+	// the deadlines of processes that start slower than an in-process worker, JSON logs, and the
+	// production key pool.
+	env := map[string]string{
+		"SSH_KEY_POOL_SIZE": "", "CALLBACK_DEADLINE": "30s", "CREATE_DEADLINE": "30s", "INJECT_DEADLINE": "20s",
+		"ASSISTANT_STABLE_FOR": "300ms", "LOG_FORMAT": "json",
 	}
-	o.sim.Logger = slog.New(slog.DiscardHandler)
-	sim, err := hcloudsim.New(o.sim)
-	require.NoError(t, err)
-	require.NoError(t, sim.Start())
-	t.Cleanup(func() { _ = sim.Close() })
-
-	keyring, err := secrets.GenerateKeyring()
-	require.NoError(t, err)
-	s := &stack{t: t, sim: sim}
+	maps.Copy(env, o.env)
+	e := testenv.New(t, testenv.Options{Sim: o.sim, DatabaseURL: o.dbURL, Env: env, Log: slog.New(slog.DiscardHandler)})
+	s := &stack{t: t, sim: e.Sim, env: e.Vars, baseURL: e.Server.URL}
 
 	// The public URL exists before the web processes: a proxy that forwards to whichever are
 	// registered, as a load balancer in front of several web dynos does.
@@ -96,33 +90,7 @@ func newStack(t *testing.T, o stackOpts) *stack {
 			r.Out.Host = r.In.Host
 		},
 	}
-	front := httptest.NewServer(proxy)
-	t.Cleanup(front.Close)
-	s.baseURL = front.URL
-	fixture := httptest.NewServer(assistantfixture.Handler()) // what cloud-init downloads
-	t.Cleanup(fixture.Close)
-
-	s.env = map[string]string{
-		"DATABASE_URL":      o.dbURL,
-		"RACHEL_KEYRING":    keyring,
-		"HCLOUD_TOKEN":      simToken,
-		"HCLOUD_ENDPOINT":   sim.Endpoint(),
-		"VPS_SSH_PORT":      fmt.Sprint(o.sim.SSHPort),
-		"PUBLIC_BASE_URL":   s.baseURL,
-		"COOKIE_SECURE":     "false",
-		"SSH_KEY_ALGORITHM": "ed25519",
-		"CALLBACK_DEADLINE": "30s",
-		"CREATE_DEADLINE":   "30s",
-		"INJECT_DEADLINE":   "20s",
-		"LOG_FORMAT":        "json",
-
-		"ASSISTANT_STABLE_FOR":      "300ms",
-		"ASSISTANT_ARTIFACT_URL":    fixture.URL + assistantfixture.Path,
-		"ASSISTANT_ARTIFACT_SHA256": assistantfixture.SHA256,
-	}
-	for k, v := range o.env {
-		s.env[k] = v
-	}
+	e.Handle(proxy)
 	if o.migrate {
 		out, err := run(t, s.env, "", "migrate")
 		require.NoError(t, err, "migrate: %s", out)

@@ -54,6 +54,18 @@ type App struct {
 	statusFlight singleflight.Group
 }
 
+// NewDeps assembles what every web process has from its database and configuration: sign-in
+// (sessions and secrets under the keyring), customers, and the provisioning service it is given.
+// The server, the benchmarks and the tests all start from it and add what they run besides
+// (notifications, metrics, health, billing), so a new dependency is wired in one place.
+func NewDeps(pool *pgxpool.Pool, cfg *config.Config, prov *provision.Service, log *slog.Logger) Deps {
+	return Deps{
+		Pool: pool, Config: cfg, Log: log, Provision: prov,
+		Auth:      auth.NewService(pool, cfg.SessionIdle, cfg.SessionMaxAge, auth.WithKeyring(cfg.Keyring)),
+		Customers: customer.NewService(pool, cfg.Keyring),
+	}
+}
+
 // New builds the Echo server with every route registered.
 func New(d Deps) *echo.Echo {
 	if d.Log == nil {

@@ -21,13 +21,12 @@ import (
 	"github.com/rachelcloud/admin/internal/auth"
 	"github.com/rachelcloud/admin/internal/browsertest"
 	"github.com/rachelcloud/admin/internal/config"
-	"github.com/rachelcloud/admin/internal/customer"
 	"github.com/rachelcloud/admin/internal/dbtest"
 	"github.com/rachelcloud/admin/internal/hcloudsim"
 	"github.com/rachelcloud/admin/internal/httpapp"
-	"github.com/rachelcloud/admin/internal/metrics"
 	"github.com/rachelcloud/admin/internal/provision"
-	"github.com/rachelcloud/admin/internal/secrets"
+	"github.com/rachelcloud/admin/internal/testenv"
+	"github.com/rachelcloud/admin/internal/teststack"
 )
 
 func TestMain(m *testing.M) {
@@ -57,29 +56,26 @@ type setupOpts struct {
 	log *slog.Logger
 }
 
+// setup runs the web app without a simulator or worker (teststack, NoSim), with an admin.
 func setup(t *testing.T, mods ...func(*setupOpts)) *testBundle {
 	t.Helper()
-	pool := dbtest.New(t)
-	krs, err := secrets.GenerateKeyring()
-	require.NoError(t, err)
-	o := setupOpts{env: map[string]string{"RACHEL_KEYRING": krs, "COOKIE_SECURE": "false"}, log: discardLogger()}
+	o := setupOpts{env: map[string]string{}, log: discardLogger()}
 	for _, m := range mods {
 		m(&o)
 	}
-	cfg, err := config.Load(func(k string) string { return o.env[k] })
+	return newBundle(t, teststack.New(t, teststack.Options{
+		Options: testenv.Options{NoSim: true, Env: o.env, Log: o.log}, NoWorker: true, Metrics: true}))
+}
+
+// newBundle creates the admin on the stack and a client that keeps cookies and does not follow
+// redirects.
+func newBundle(t *testing.T, s *teststack.Stack) *testBundle {
+	t.Helper()
+	_, err := s.Deps.Auth.CreateAdmin(context.Background(), adminEmail, adminPassword)
 	require.NoError(t, err)
-	authSvc := auth.NewService(pool, cfg.SessionIdle, cfg.SessionMaxAge, auth.WithKeyring(cfg.Keyring))
-	_, err = authSvc.CreateAdmin(context.Background(), adminEmail, adminPassword)
-	require.NoError(t, err)
-	prov, err := provision.NewService(pool, cfg)
-	require.NoError(t, err)
-	e := httpapp.New(httpapp.Deps{Pool: pool, Config: cfg, Auth: authSvc, Customers: customer.NewService(pool, cfg.Keyring),
-		Provision: prov, Metrics: metrics.New(pool, o.log), Log: o.log})
-	srv := httptest.NewServer(e)
-	t.Cleanup(srv.Close)
 	jar, _ := cookiejar.New(nil)
 	client := &http.Client{Jar: jar, Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	return &testBundle{pool: pool, echo: e, server: srv, client: client, prov: prov}
+	return &testBundle{pool: s.Pool, echo: s.Web, server: s.Server, client: client, sim: s.Sim, prov: s.Service, cfg: s.Config}
 }
 
 var csrfRe = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)

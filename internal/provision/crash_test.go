@@ -40,7 +40,7 @@ func TestHelperWorkerProcess(t *testing.T) {
 		os.Exit(2)
 	}
 	crashAt := os.Getenv(envCrashAt)
-	w, err := NewWorker(pool, cfg, WithTimings(testTimings()), WithHook(func(p string) {
+	w, err := NewWorker(pool, cfg, WithTimings(SimulatorTimings()), WithHook(func(p string) {
 		fmt.Println("HOOK", p)
 		if p == crashAt {
 			select {} // wait here to be killed

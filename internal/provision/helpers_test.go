@@ -2,16 +2,10 @@ package provision
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"slices"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,12 +13,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
-	"github.com/rachelcloud/admin/internal/assistantfixture"
 	"github.com/rachelcloud/admin/internal/config"
 	"github.com/rachelcloud/admin/internal/db"
 	"github.com/rachelcloud/admin/internal/dbtest"
 	"github.com/rachelcloud/admin/internal/hcloudsim"
 	"github.com/rachelcloud/admin/internal/secrets"
+	"github.com/rachelcloud/admin/internal/testenv"
 	"github.com/rachelcloud/admin/internal/testkit"
 )
 
@@ -65,98 +59,26 @@ type setupOpts struct {
 	sharedSim *hcloudsim.Simulator
 }
 
-func testTimings() Timings {
-	return Timings{
-		PollMin: 20 * time.Millisecond, PollMax: 150 * time.Millisecond, Sweep: 150 * time.Millisecond,
-		Retry: 50 * time.Millisecond, InjectRetry: 100 * time.Millisecond, Reconcile: time.Hour,
-		FetchPoll: 50 * time.Millisecond, JobTimeout: 30 * time.Second, SSHTimeout: 3 * time.Second,
-		CallbackGrace: 300 * time.Millisecond,
-	}
-}
-
 // setup gives a database, a simulator (time scale 1/100), a callback endpoint wired to the
-// service, and (unless noWork) a running worker.
+// service (testenv), and (unless noWork) a running worker.
 func setup(t testing.TB, mods ...func(*setupOpts)) *bundle {
 	t.Helper()
 	o := setupOpts{
-		env: map[string]string{
-			"SSH_KEY_ALGORITHM": "ed25519", "SSH_KEY_POOL_SIZE": "2", "VPS_SSH_PORT": fmt.Sprint(simSSHPort),
-			"CALLBACK_DEADLINE": "20s", "CREATE_DEADLINE": "20s", "INJECT_DEADLINE": "10s",
-			"ASSISTANT_STABLE_FOR": "200ms", "HCLOUD_TOKEN": simToken, "SSH_ALLOWED_SOURCES": "10.0.0.0/8,2001:db8::/32",
-		},
-		sim: hcloudsim.Config{Token: simToken, TimeScale: 0.01, SSHPort: simSSHPort,
-			RateLimitRefill: time.Millisecond},
+		env: map[string]string{"SSH_ALLOWED_SOURCES": "10.0.0.0/8,2001:db8::/32"},
+		sim: hcloudsim.Config{Token: simToken, SSHPort: simSSHPort},
 	}
 	for _, m := range mods {
 		m(&o)
 	}
-	b := &bundle{pool: dbtest.New(t), log: testkit.Logger(t, slog.LevelWarn)}
-
-	var svcMu sync.Mutex
-	cb := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == assistantfixture.Path {
-			assistantfixture.Handler().ServeHTTP(w, r) // what cloud-init downloads
-			return
-		}
-		token, ok := strings.CutPrefix(r.URL.Path, "/callback/")
-		if !ok || r.Method != http.MethodPost || r.ParseForm() != nil {
-			http.NotFound(w, r)
-			return
-		}
-		svcMu.Lock()
-		svc := b.svc
-		svcMu.Unlock()
-		if err := svc.HandleCallback(r.Context(), token, r.PostForm, r.RemoteAddr); err != nil {
-			http.NotFound(w, r)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	if o.callbackListen != "" {
-		ln, err := net.Listen("tcp", o.callbackListen)
-		require.NoError(t, err)
-		_ = cb.Listener.Close()
-		cb.Listener = ln
-	}
-	cb.Start()
-	t.Cleanup(cb.Close)
-
-	o.sim.Logger = b.log
-	if o.sharedSim != nil {
-		b.sim = o.sharedSim
-	} else {
-		sim, err := hcloudsim.New(o.sim)
-		require.NoError(t, err)
-		require.NoError(t, sim.Start())
-		t.Cleanup(func() { _ = sim.Close() })
-		b.sim = sim
-	}
-	sim := b.sim
-
-	kr, err := secrets.GenerateKeyring()
-	require.NoError(t, err)
-	o.env["DATABASE_URL"] = b.pool.Config().ConnString()
-	o.env["RACHEL_KEYRING"] = kr
-	o.env["PUBLIC_BASE_URL"] = cb.URL
-	// The fixture by default; a test that sets only the digest gets the fixture's URL with it.
-	if v, ok := o.env["ASSISTANT_ARTIFACT_URL"]; !ok || v == "" && o.env["ASSISTANT_ARTIFACT_SHA256"] != "" {
-		o.env["ASSISTANT_ARTIFACT_URL"] = cb.URL + assistantfixture.Path
-		if !ok {
-			o.env["ASSISTANT_ARTIFACT_SHA256"] = assistantfixture.SHA256
-		}
-	}
-	o.env["HCLOUD_ENDPOINT"] = sim.Endpoint()
-	b.env = o.env
-	b.cfg, err = config.Load(func(k string) string { return o.env[k] })
-	require.NoError(t, err)
-
+	e := testenv.New(t, testenv.Options{Sim: o.sim, SharedSim: o.sharedSim, Env: o.env, Listen: o.callbackListen})
+	b := &bundle{pool: e.Pool, cfg: e.Config, env: e.Vars, sim: e.Sim, log: e.Log}
+	var err error
 	b.rl = &RateLimitTracker{}
 	b.hc, err = NewHCloudClient(b.cfg, b.rl, nil)
 	require.NoError(t, err)
-	svcMu.Lock()
 	b.svc, err = NewService(b.pool, b.cfg, WithLogger(b.log))
-	svcMu.Unlock()
 	require.NoError(t, err)
+	e.Handle(testenv.CallbackHandler(b.svc.HandleCallback))
 	if !o.noWork {
 		b.startWorker(t)
 	}
@@ -166,22 +88,9 @@ func setup(t testing.TB, mods ...func(*setupOpts)) *bundle {
 // startWorker runs a worker until the test ends.
 func (b *bundle) startWorker(t testing.TB, opts ...Option) *Worker {
 	t.Helper()
-	w, err := NewWorker(b.pool, b.cfg, append([]Option{WithLogger(b.log), WithHCloudClient(b.hc, b.rl), WithTimings(testTimings())}, opts...)...)
+	w, err := NewWorker(b.pool, b.cfg, append([]Option{WithLogger(b.log), WithHCloudClient(b.hc, b.rl), WithTimings(SimulatorTimings())}, opts...)...)
 	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil && !errors.Is(err, context.Canceled) {
-				t.Errorf("worker: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Errorf("worker did not stop")
-		}
-	})
+	testenv.RunWorker(t, w)
 	return w
 }
 

@@ -121,7 +121,7 @@ func TestOverdueSaysWhatHappened(t *testing.T) {
 	t.Parallel()
 	b := setup(t, func(o *setupOpts) { o.noWork = true })
 	ctx := context.Background()
-	w, err := NewWorker(b.pool, b.cfg, WithLogger(b.log), WithHCloudClient(b.hc, b.rl), WithTimings(testTimings()))
+	w, err := NewWorker(b.pool, b.cfg, WithLogger(b.log), WithHCloudClient(b.hc, b.rl), WithTimings(SimulatorTimings()))
 	require.NoError(t, err)
 	long := time.Now().Add(-time.Hour)
 

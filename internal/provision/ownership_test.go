@@ -44,7 +44,7 @@ func TestSecondInstallationLeavesOthersAlone(t *testing.T) {
 	}
 
 	// Reconciling sees only its own server: no orphan.
-	wB, err := NewWorker(b.pool, b.cfg, WithLogger(b.log), WithHCloudClient(b.hc, b.rl), WithTimings(testTimings()))
+	wB, err := NewWorker(b.pool, b.cfg, WithLogger(b.log), WithHCloudClient(b.hc, b.rl), WithTimings(SimulatorTimings()))
 	require.NoError(t, err)
 	r, err := wB.reconcile(ctx)
 	require.NoError(t, err)
@@ -105,7 +105,7 @@ func TestRestoredDatabaseDoesNotAdopt(t *testing.T) {
 	require.True(t, ok, "Destroy leaves the earlier subscription's server alone")
 	require.Len(t, b.sim.SSHKeys(), 1, "Destroy leaves the earlier subscription's key alone")
 
-	w, err := NewWorker(b.pool, b.cfg, WithLogger(b.log), WithHCloudClient(b.hc, b.rl), WithTimings(testTimings()))
+	w, err := NewWorker(b.pool, b.cfg, WithLogger(b.log), WithHCloudClient(b.hc, b.rl), WithTimings(SimulatorTimings()))
 	require.NoError(t, err)
 	r, err := w.reconcile(ctx)
 	require.NoError(t, err)
@@ -144,7 +144,7 @@ func TestFirewallDrift(t *testing.T) {
 		require.NoError(t, err)
 		return cfg
 	}
-	w, err := NewWorker(b.pool, changed("192.0.2.0/24"), WithLogger(b.log), WithHCloudClient(b.hc, b.rl), WithTimings(testTimings()))
+	w, err := NewWorker(b.pool, changed("192.0.2.0/24"), WithLogger(b.log), WithHCloudClient(b.hc, b.rl), WithTimings(SimulatorTimings()))
 	require.NoError(t, err)
 	fwID, err := w.ensureFirewall(ctx, w.projects[0], b.inst(t), id)
 	require.NoError(t, err)
@@ -158,7 +158,7 @@ func TestFirewallDrift(t *testing.T) {
 	require.Equal(t, fwID, again, "the same firewall")
 
 	// And once more, by the reconciler alone.
-	w2, err := NewWorker(b.pool, changed("198.51.100.0/24,192.0.2.0/24"), WithLogger(b.log), WithHCloudClient(b.hc, b.rl), WithTimings(testTimings()))
+	w2, err := NewWorker(b.pool, changed("198.51.100.0/24,192.0.2.0/24"), WithLogger(b.log), WithHCloudClient(b.hc, b.rl), WithTimings(SimulatorTimings()))
 	require.NoError(t, err)
 	_, err = w2.reconcile(ctx)
 	require.NoError(t, err)
