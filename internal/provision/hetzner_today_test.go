@@ -87,6 +87,21 @@ func TestPreflight(t *testing.T) {
 	require.True(t, pre.Checked)
 	require.False(t, pre.OK)
 
+	// Retry under a failed preflight: a cloud_init failure whose server is gone would create a new
+	// one, so it is refused and nothing changes; with its server it resumes at cloud_init (no create).
+	retried := b.newSubscription(t)
+	_, err = b.pool.Exec(ctx, `UPDATE subscriptions SET provisioning_status = 'failed', failed_step = 'cloud_init',
+		provisioning_error = 'callback deadline' WHERE id = $1`, retried)
+	require.NoError(t, err)
+	err = b.svc.Retry(ctx, retried, admin)
+	require.ErrorIs(t, err, ErrPreflight)
+	require.Equal(t, db.ProvisioningStatusFailed, statusOf(b.sub(t, retried)))
+	require.Empty(t, b.events(t, retried))
+	_, err = b.pool.Exec(ctx, `UPDATE subscriptions SET hetzner_server_id = 4242, vps_ip_address = '127.0.0.9' WHERE id = $1`, retried)
+	require.NoError(t, err)
+	require.NoError(t, b.svc.Retry(ctx, retried, admin))
+	require.Equal(t, db.ProvisioningStatusCloudInit, statusOf(b.sub(t, retried)))
+
 	// Fixed, it passes and Provision goes ahead.
 	b.sim.SetNow(time.Now())
 	_, err = RunPreflight(ctx, b.pool, b.cfg, b.hc)

@@ -173,8 +173,9 @@ func (s *Service) Retry(ctx context.Context, subscriptionID int64, a Actor) erro
 		step := *sub.FailedStep
 		hasServer := sub.HetznerServerID != nil && sub.VpsIpAddress != nil
 		to := state.RetryTarget(step, hasServer)
-		if slices.Contains(state.BeforeServer, step) {
-			// A retried create would meet the same refusal the preflight found.
+		if slices.Contains(state.BeforeServer, to) {
+			// A retry that creates a server (a failed create, or a later step whose server is
+			// gone) would meet the same refusal the preflight found.
 			if err := s.preflightRefusal(ctx, s.pool); err != nil {
 				return "", "", err
 			}
