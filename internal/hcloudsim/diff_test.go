@@ -370,6 +370,23 @@ func (s *diffSide) observeReal(t *testing.T, o *observed) {
 	}
 	// Names of owners as the VPS's own /etc/passwd and /etc/group say.
 	owner := func(p string) string { return exec("stat", "-c", "%U:%G", p) }
+	// The restart returns once the unit is started; a program that then fails shows as
+	// activating (auto-restart) or failed. Wait for a settled state, and
+	// for a running fixture to have written its status file (it writes a temporary file first and
+	// renames it), so the files are read when the program is done writing them.
+	testkit.Eventually(t, "the unit settles", func() bool {
+		out, _ := m.Exec(ctx, "systemctl", "is-active", cloudinit.UnitName)
+		o.unitState = strings.TrimSpace(string(out))
+		return o.unitState != "activating" && o.unitState != "deactivating" && o.unitState != "reloading"
+	})
+	if o.unitState == "active" {
+		status := filepath.Join(m.Root(), "/var/lib/rachel/assistant-status")
+		testkit.Eventually(t, "the assistant fixture has written its status file", func() bool {
+			_, err := os.Stat(status)
+			_, errTmp := os.Stat(filepath.Join(m.Root(), "/var/lib/rachel/.assistant-status.tmp"))
+			return err == nil && os.IsNotExist(errTmp)
+		})
+	}
 
 	o.files = map[string]string{}
 	upper := m.UpperDir()
@@ -404,11 +421,4 @@ func (s *diffSide) observeReal(t *testing.T, o *observed) {
 		groups := strings.Fields(exec("id", "-Gn", u))
 		o.users[u] = fmt.Sprintf("%s %s %s", pw[5], pw[6], strings.Join(groups, ","))
 	}
-	// The restart returns once the unit is started; a program that then fails shows as
-	// activating (auto-restart) or failed. Wait for a settled state.
-	testkit.Eventually(t, "the unit settles", func() bool {
-		out, _ := m.Exec(ctx, "systemctl", "is-active", cloudinit.UnitName)
-		o.unitState = strings.TrimSpace(string(out))
-		return o.unitState != "activating" && o.unitState != "deactivating" && o.unitState != "reloading"
-	})
 }
