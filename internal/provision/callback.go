@@ -144,12 +144,12 @@ func sameKey(a, b string) bool {
 // still in flight (a crashed worker, a timed-out request Hetzner still carries out) makes a server
 // whose callback is accepted. Only when no usable token is stored is one minted; replacing an
 // unusable one is recorded in the event log, never done silently.
-func (w *Worker) callbackToken(ctx context.Context, sub db.Subscription) (string, error) {
+func (s *creatingStep) callbackToken(ctx context.Context, sub db.Subscription) (string, error) {
 	ad := secrets.AD{Table: "subscriptions", Column: "callback_token", RowID: sub.ID}
 	var why string
 	switch {
 	case sub.CallbackToken != nil:
-		raw, err := w.cfg.Keyring.Decrypt(sub.CallbackToken, ad)
+		raw, err := s.cfg.Keyring.Decrypt(sub.CallbackToken, ad)
 		if err == nil {
 			return base64.RawURLEncoding.EncodeToString(raw), nil
 		}
@@ -162,12 +162,12 @@ func (w *Worker) callbackToken(ctx context.Context, sub db.Subscription) (string
 		return "", err
 	}
 	raw, _ := base64.RawURLEncoding.DecodeString(token)
-	ct, err := w.cfg.Keyring.Encrypt(raw, ad)
+	ct, err := s.cfg.Keyring.Encrypt(raw, ad)
 	if err != nil {
 		return "", fmt.Errorf("encrypt callback token: %w", err)
 	}
-	err = inTx(ctx, w.pool, func(tx pgx.Tx) error {
-		_, err := w.q.ProvisionSetCallbackToken(ctx, tx, db.ProvisionSetCallbackTokenParams{ID: sub.ID, Hash: hash, Token: ct, Replace: why != ""})
+	err = inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		_, err := s.q.ProvisionSetCallbackToken(ctx, tx, db.ProvisionSetCallbackTokenParams{ID: sub.ID, Hash: hash, Token: ct, Replace: why != ""})
 		if errors.Is(err, db.ErrNotFound) {
 			return errors.New("another attempt stored a callback token meanwhile; trying again")
 		}

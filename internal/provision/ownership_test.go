@@ -146,14 +146,14 @@ func TestFirewallDrift(t *testing.T) {
 	}
 	w, err := NewWorker(b.pool, changed("192.0.2.0/24"), WithLogger(b.log), WithHCloudClient(b.hc, b.rl), WithTimings(SimulatorTimings()))
 	require.NoError(t, err)
-	fwID, err := w.ensureFirewall(ctx, w.projects[0], b.inst(t), id)
+	fwID, err := w.creating.ensureFirewall(ctx, w.projects[0], b.inst(t), id)
 	require.NoError(t, err)
 	require.Equal(t, "22022 192.0.2.0/24", fwRules())
 	require.Contains(t, strings.Join(b.events(t, id), "\n"), "rules changed to match SSH_ALLOWED_SOURCES and VPS_SSH_PORT: in tcp 22022 from 192.0.2.0/24 (were: in tcp 22022 from 10.0.0.0/8,2001:db8::/32)")
 	var audits int
 	require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE action = 'firewall.set_rules'`).Scan(&audits))
 	require.Equal(t, 1, audits)
-	again, err := w.ensureFirewall(ctx, w.projects[0], b.inst(t), id)
+	again, err := w.creating.ensureFirewall(ctx, w.projects[0], b.inst(t), id)
 	require.NoError(t, err)
 	require.Equal(t, fwID, again, "the same firewall")
 

@@ -136,19 +136,19 @@ func (p *hproject) lowBudget() bool {
 // flight included), in configuration order on ties. Placements are serialised so that a burst
 // spreads evenly. exclude names a project that just refused a server. It returns nil only when
 // exclude was the one project.
-func (w *Worker) place(ctx context.Context, sub db.Subscription, exclude string) (*hproject, []db.ProjectUsageRow, error) {
+func (s *creatingStep) place(ctx context.Context, sub db.Subscription, exclude string) (*hproject, []db.ProjectUsageRow, error) {
 	var chosen *hproject
 	var usage []db.ProjectUsageRow
-	err := inTx(ctx, w.pool, func(tx pgx.Tx) error {
-		if err := w.q.PlacementLock(ctx, tx); err != nil {
+	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := s.q.PlacementLock(ctx, tx); err != nil {
 			return fmt.Errorf("place in a Hetzner project: %w", err)
 		}
-		names := make([]string, len(w.projects))
-		for i, p := range w.projects {
+		names := make([]string, len(s.projects))
+		for i, p := range s.projects {
 			names[i] = p.name
 		}
 		var err error
-		if usage, err = w.q.ProjectUsage(ctx, tx, names); err != nil {
+		if usage, err = s.q.ProjectUsage(ctx, tx, names); err != nil {
 			return fmt.Errorf("read the projects' usage: %w", err)
 		}
 		best := -1
@@ -157,7 +157,7 @@ func (w *Worker) place(ctx context.Context, sub db.Subscription, exclude string)
 		// servers deleted), and its refusal puts the subscription in the queue.
 		for pass := range 3 {
 			for i, u := range usage {
-				p := w.projects[i]
+				p := s.projects[i]
 				if p.name == exclude || (pass < 2 && u.ServerLimit != nil && u.Used >= *u.ServerLimit) {
 					continue
 				}
@@ -175,8 +175,8 @@ func (w *Worker) place(ctx context.Context, sub db.Subscription, exclude string)
 		if best < 0 {
 			return nil
 		}
-		chosen = w.projects[best]
-		n, err := w.q.ProvisionSetProject(ctx, tx, db.ProvisionSetProjectParams{ID: sub.ID, Project: chosen.name, FromProject: sub.HetznerProject})
+		chosen = s.projects[best]
+		n, err := s.q.ProvisionSetProject(ctx, tx, db.ProvisionSetProjectParams{ID: sub.ID, Project: chosen.name, FromProject: sub.HetznerProject})
 		if err != nil {
 			return fmt.Errorf("record the Hetzner project: %w", err)
 		}
@@ -188,7 +188,7 @@ func (w *Worker) place(ctx context.Context, sub db.Subscription, exclude string)
 			return event(ctx, tx, sub.ID, db.ProvisioningStatusCreating, "info", actorWorker,
 				"Hetzner project %s is full; moving to project %s (%d of our servers there)", *sub.HetznerProject, chosen.name, usage[best].Used)
 		}
-		if len(w.projects) > 1 {
+		if len(s.projects) > 1 {
 			return event(ctx, tx, sub.ID, db.ProvisioningStatusCreating, "info", actorWorker,
 				"Placed in Hetzner project %s (%d of our servers there)", chosen.name, usage[best].Used)
 		}
@@ -213,16 +213,16 @@ func usageText(usage []db.ProjectUsageRow) string {
 // moveProject takes a subscription whose project refused a server (its server limit) to another
 // project with headroom: its SSH key is deleted from the full project first (it has no server
 // there). moved is false when every other project is full too.
-func (w *Worker) moveProject(ctx context.Context, p *hproject, sub db.Subscription) (moved bool, err error) {
-	if len(w.projects) < 2 {
+func (s *creatingStep) moveProject(ctx context.Context, p *hproject, sub db.Subscription) (moved bool, err error) {
+	if len(s.projects) < 2 {
 		return false, nil
 	}
 	// Is there room elsewhere at all? (Read without placing: the key stays while all are full.)
-	names := make([]string, len(w.projects))
-	for i, q := range w.projects {
+	names := make([]string, len(s.projects))
+	for i, q := range s.projects {
 		names[i] = q.name
 	}
-	usage, err := w.q.ProjectUsage(ctx, w.pool, names)
+	usage, err := s.q.ProjectUsage(ctx, s.pool, names)
 	if err != nil {
 		return false, fmt.Errorf("read the projects' usage: %w", err)
 	}
@@ -239,12 +239,12 @@ func (w *Worker) moveProject(ctx context.Context, p *hproject, sub db.Subscripti
 		if _, err := p.hc.SSHKey.Delete(ctx, &hcloud.SSHKey{ID: *sub.HetznerSshKeyID}); err != nil && !hcloud.IsError(err, hcloud.ErrorCodeNotFound) {
 			return false, hetznerError("delete the SSH key from the full project", err)
 		}
-		if err := w.q.ProvisionSetSSHKeyID(ctx, w.pool, db.ProvisionSetSSHKeyIDParams{ID: sub.ID}); err != nil {
+		if err := s.q.ProvisionSetSSHKeyID(ctx, s.pool, db.ProvisionSetSSHKeyIDParams{ID: sub.ID}); err != nil {
 			return false, fmt.Errorf("forget SSH key: %w", err)
 		}
 		sub.HetznerSshKeyID = nil
 	}
-	q, _, err := w.place(ctx, sub, p.name)
+	q, _, err := s.place(ctx, sub, p.name)
 	if err != nil {
 		return false, err
 	}

@@ -140,7 +140,7 @@ func (w *Worker) reconcileProject(ctx context.Context, p *hproject, inst string,
 	// Firewall drift: a changed SSH_ALLOWED_SOURCES or VPS_SSH_PORT reaches the project's shared
 	// firewall even while nothing is being provisioned.
 	if row, err := w.q.SharedResourceGet(ctx, w.pool, db.SharedResourceGetParams{Project: p.name, Name: FirewallName(inst)}); err == nil {
-		if err := w.syncFirewallRules(ctx, p, row.HetznerID, row.Name, w.firewallRules(), nil); err != nil {
+		if err := w.creating.syncFirewallRules(ctx, p, row.HetznerID, row.Name, w.creating.firewallRules(), nil); err != nil {
 			w.o.log.WarnContext(ctx, "reconcile: firewall rules", "project", p.name, "err", err)
 		}
 	}

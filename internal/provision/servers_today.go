@@ -27,8 +27,8 @@ const LimitWaitPrefix = "Waiting for Hetzner's server limit"
 // queuedForLimit keeps the server-limit queue in request order: while subscriptions that asked
 // earlier wait for the limit, this one waits behind them instead of taking a freed slot.
 // It returns a snooze outcome when the subscription must wait, else nil.
-func (w *Worker) queuedForLimit(ctx context.Context, sub db.Subscription) (*outcome, error) {
-	ahead, err := w.q.LimitWaitAhead(ctx, w.pool, db.LimitWaitAheadParams{ID: sub.ID, Since: sub.LimitWaitSince})
+func (s *creatingStep) queuedForLimit(ctx context.Context, sub db.Subscription) (*outcome, error) {
+	ahead, err := s.q.LimitWaitAhead(ctx, s.pool, db.LimitWaitAheadParams{ID: sub.ID, Since: sub.LimitWaitSince})
 	if err != nil {
 		return nil, fmt.Errorf("read the server-limit queue: %w", err)
 	}
@@ -36,18 +36,18 @@ func (w *Worker) queuedForLimit(ctx context.Context, sub db.Subscription) (*outc
 		return nil, nil
 	}
 	if sub.LimitWaitSince == nil {
-		if err := w.startLimitWait(ctx, sub.ID, fmt.Sprintf("%s: %d earlier provisioning(s) wait for a free server slot; this one goes after them.", LimitWaitPrefix, ahead)); err != nil {
+		if err := s.startLimitWait(ctx, sub.ID, fmt.Sprintf("%s: %d earlier provisioning(s) wait for a free server slot; this one goes after them.", LimitWaitPrefix, ahead)); err != nil {
 			return nil, err
 		}
 	}
-	out := snoozeFor(w.limitPoll())
+	out := snoozeFor(s.limitPoll())
 	return &out, nil
 }
 
 // limitPoll is how often a subscription waiting for the server limit looks again. A destroy
 // that frees a server also wakes the first waiter at once.
-func (w *Worker) limitPoll() time.Duration {
-	return max(w.o.timings.PollMax, w.o.timings.PollMin)
+func (s *creatingStep) limitPoll() time.Duration {
+	return max(s.timings.PollMax, s.timings.PollMin)
 }
 
 // placeAgain re-runs the creating step at once in the project the subscription moved to; it is
@@ -59,17 +59,17 @@ var placeAgain = outcome{next: true, moved: true}
 // when there is one, else it waits in the queue, showing how many servers the projects hold.
 // Hetzner has no endpoint for a project's limits; the limit is learnt as the number of servers
 // held when a create is refused.
-func (w *Worker) waitForLimit(ctx context.Context, p *hproject, sub db.Subscription, usage []db.ProjectUsageRow) (outcome, error) {
+func (s *creatingStep) waitForLimit(ctx context.Context, p *hproject, sub db.Subscription, usage []db.ProjectUsageRow) (outcome, error) {
 	used := -1
 	if p != nil {
 		_, resp, err := p.hc.Server.List(ctx, hcloud.ServerListOpts{ListOpts: hcloud.ListOpts{PerPage: 1}})
 		if err == nil && resp != nil && resp.Meta.Pagination != nil {
 			used = resp.Meta.Pagination.TotalEntries
-			if err := w.q.ProjectLimitPut(ctx, w.pool, db.ProjectLimitPutParams{Project: p.name, ServerLimit: int32(used)}); err != nil {
+			if err := s.q.ProjectLimitPut(ctx, s.pool, db.ProjectLimitPutParams{Project: p.name, ServerLimit: int32(used)}); err != nil {
 				return waiting, fmt.Errorf("record the project's server limit: %w", err)
 			}
 		}
-		moved, err := w.moveProject(ctx, p, sub)
+		moved, err := s.moveProject(ctx, p, sub)
 		if err != nil {
 			return waiting, err
 		}
@@ -79,28 +79,28 @@ func (w *Worker) waitForLimit(ctx context.Context, p *hproject, sub db.Subscript
 	}
 	msg := LimitWaitPrefix + ": the project is full. Provisioning goes on, in request order, as servers are freed."
 	switch {
-	case len(w.projects) > 1:
+	case len(s.projects) > 1:
 		if usage == nil {
-			names := make([]string, len(w.projects))
-			for i, q := range w.projects {
+			names := make([]string, len(s.projects))
+			for i, q := range s.projects {
 				names[i] = q.name
 			}
-			usage, _ = w.q.ProjectUsage(ctx, w.pool, names)
+			usage, _ = s.q.ProjectUsage(ctx, s.pool, names)
 		}
 		msg = fmt.Sprintf("%s: every project is full (%s). Provisioning goes on, in request order, as servers are freed.", LimitWaitPrefix, usageText(usage))
 	case used >= 0:
 		msg = fmt.Sprintf("%s: %d of %d used. Provisioning goes on, in request order, as servers are freed.", LimitWaitPrefix, used, used)
 	}
-	if err := w.startLimitWait(ctx, sub.ID, msg); err != nil {
+	if err := s.startLimitWait(ctx, sub.ID, msg); err != nil {
 		return waiting, err
 	}
-	return snoozeFor(w.limitPoll()), nil
+	return snoozeFor(s.limitPoll()), nil
 }
 
 // startLimitWait puts the subscription in the queue, with an event the first time.
-func (w *Worker) startLimitWait(ctx context.Context, subID int64, message string) error {
-	return inTx(ctx, w.pool, func(tx pgx.Tx) error {
-		started, err := w.q.LimitWaitStart(ctx, tx, subID)
+func (s *creatingStep) startLimitWait(ctx context.Context, subID int64, message string) error {
+	return inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		started, err := s.q.LimitWaitStart(ctx, tx, subID)
 		if err != nil {
 			return fmt.Errorf("queue for the server limit: %w", err)
 		}
@@ -129,21 +129,21 @@ func wakeLimitWaiter(ctx context.Context, jobs inserter, tx pgx.Tx) error {
 // status page shows). When every location is full it returns a transient error: the step is
 // retried with backoff until CREATE_DEADLINE. res is nil when no server was created; out is
 // then what to do (a wait for the server limit), unless err says more.
-func (w *Worker) createInPlan(ctx context.Context, p *hproject, sub db.Subscription, opts hcloud.ServerCreateOpts) (res *hcloud.ServerCreateResult, out *outcome, err error) {
-	plan := w.cfg.PlanFor(sub.Plan)
+func (s *creatingStep) createInPlan(ctx context.Context, p *hproject, sub db.Subscription, opts hcloud.ServerCreateOpts) (res *hcloud.ServerCreateResult, out *outcome, err error) {
+	plan := s.cfg.PlanFor(sub.Plan)
 	opts.ServerType = &hcloud.ServerType{Name: plan.ServerType}
 	opts.Image = &hcloud.Image{Name: plan.Image}
 	var full []string
 	for i, loc := range plan.Locations {
 		opts.Location = &hcloud.Location{Name: loc}
-		w.o.hook("before-server-create")
+		s.hook("before-server-create")
 		r, _, err := p.hc.Server.Create(ctx, opts)
-		w.o.hook("server-created")
+		s.hook("server-created")
 		switch {
 		case err == nil:
 			return &r, nil, nil
 		case hcloud.IsError(err, hcloud.ErrorCodeResourceLimitExceeded):
-			o, err := w.waitForLimit(ctx, p, sub, nil)
+			o, err := s.waitForLimit(ctx, p, sub, nil)
 			return nil, &o, err
 		case !isCapacityError(err):
 			return nil, nil, err
@@ -155,7 +155,7 @@ func (w *Worker) createInPlan(ctx context.Context, p *hproject, sub db.Subscript
 		} else if len(plan.Locations) > 1 {
 			next = "no location of the plan has room; trying them again with backoff"
 		}
-		if err := event(ctx, w.pool, sub.ID, db.ProvisioningStatusCreating, "info", actorWorker,
+		if err := event(ctx, s.pool, sub.ID, db.ProvisioningStatusCreating, "info", actorWorker,
 			"Hetzner has no capacity for %s in %s right now (%s); %s", plan.ServerType, loc, errCode(err), next); err != nil {
 			return nil, nil, err
 		}
@@ -176,7 +176,7 @@ func errCode(err error) string {
 
 // firewallGone tells whether the shared firewall a create named no longer exists, by asking
 // Hetzner for it (GET /firewalls/{id}), never by reading an error's text.
-func (w *Worker) firewallGone(ctx context.Context, p *hproject, id int64, createErr error) bool {
+func (s *creatingStep) firewallGone(ctx context.Context, p *hproject, id int64, createErr error) bool {
 	if !hcloud.IsError(createErr, hcloud.ErrorCodeInvalidInput, hcloud.ErrorCodeNotFound) {
 		return false
 	}

@@ -64,7 +64,7 @@ func (w *Worker) runSteps(ctx context.Context, id int64, attempt, maxAttempts in
 		if over := w.overdue(ctx, sub); over != "" {
 			w.failStep(ctx, sub.ID, st, over)
 			if st == db.ProvisioningStatusCreating {
-				w.recordLeftovers(ctx, sub)
+				w.creating.recordLeftovers(ctx, sub)
 			}
 			return nil
 		}
@@ -77,7 +77,7 @@ func (w *Worker) runSteps(ctx context.Context, id int64, attempt, maxAttempts in
 			err = w.enter(ctx, sub.ID, st, state.Start, "Creating the SSH key and the server")
 			out = advanced
 		case db.ProvisioningStatusCreating:
-			out, err = w.stepCreating(ctx, sub)
+			out, err = w.creating.run(ctx, sub)
 		case db.ProvisioningStatusCloudInit:
 			out, err = w.cloudInit.run(ctx, sub)
 		case db.ProvisioningStatusInjectingSecrets:
@@ -164,7 +164,7 @@ func (w *Worker) stepError(ctx context.Context, sub db.Subscription, st db.Provi
 	if errors.As(err, &f) {
 		w.failStep(ctx, sub.ID, st, f.reason)
 		if st == db.ProvisioningStatusCreating {
-			w.recordLeftovers(ctx, sub)
+			w.creating.recordLeftovers(ctx, sub)
 		}
 		return nil
 	}
@@ -172,7 +172,7 @@ func (w *Worker) stepError(ctx context.Context, sub db.Subscription, st db.Provi
 	if late || attempt >= maxAttempts-1 {
 		w.failStep(ctx, sub.ID, st, fmt.Sprintf("Gave up after repeated errors: %v. Retry tries again; Destroy removes what was created.", err))
 		if st == db.ProvisioningStatusCreating {
-			w.recordLeftovers(ctx, sub)
+			w.creating.recordLeftovers(ctx, sub)
 		}
 		return nil
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"slices"
@@ -13,66 +14,89 @@ import (
 
 	"github.com/hetznercloud/hcloud-go/v2/hcloud"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/rachelcloud/admin/internal/cloudinit"
+	"github.com/rachelcloud/admin/internal/config"
 	"github.com/rachelcloud/admin/internal/db"
 	"github.com/rachelcloud/admin/internal/provision/state"
 	"github.com/rachelcloud/admin/internal/secrets"
 	"github.com/rachelcloud/admin/internal/sshkey"
 )
 
-// stepCreating: key pair, SSH key in Hetzner, server; each recorded before anything waits on it.
+// creatingStep is the creating step. It needs the database, the configuration (RACHEL_KEYRING,
+// the plans, SSH_ALLOWED_SOURCES, VPS_SSH_PORT, PUBLIC_BASE_URL, CALLBACK_DEADLINE), the
+// installation ID (names and labels), the key pairs, the Hetzner projects (placement, server
+// limit, the shared firewall of each) and the poller's nudge (it watches the create and start
+// actions).
+type creatingStep struct {
+	pool *pgxpool.Pool
+	q    *db.Queries
+	cfg  *config.Config
+	inst *installationID
+	keys *keyPairs
+	// projects are the Hetzner projects a server may be placed in, in configuration order.
+	projects []*hproject
+	// project finds the Hetzner project (client) the subscription's server lives in.
+	project     func(db.Subscription) (*hproject, error)
+	nudgePoller func()
+	log         *slog.Logger
+	timings     Timings
+	hook        func(point string) // crash-safety tests block at named points
+}
+
+// run: key pair, SSH key in Hetzner, server; each recorded before anything waits on it.
 // Then the create and start actions are left to the poller.
-func (w *Worker) stepCreating(ctx context.Context, sub db.Subscription) (outcome, error) {
-	inst, err := w.inst.get(ctx, w.pool)
+func (s *creatingStep) run(ctx context.Context, sub db.Subscription) (outcome, error) {
+	inst, err := s.inst.get(ctx, s.pool)
 	if err != nil {
 		return waiting, err
 	}
 	name := ServerName(inst, sub.ID)
 	if sub.SshPrivateKey == nil {
-		if sub, err = w.storeKeys(ctx, sub, name); err != nil {
+		if sub, err = s.storeKeys(ctx, sub, name); err != nil {
 			return waiting, err
 		}
-		w.o.hook("keys-stored")
+		s.hook("keys-stored")
 	}
 	// The project is chosen before anything is created in Hetzner, and recorded.
 	if sub.HetznerProject == nil {
-		p, usage, err := w.place(ctx, sub, "")
+		p, usage, err := s.place(ctx, sub, "")
 		if err != nil {
 			return waiting, err
 		}
 		if p == nil {
-			return w.waitForLimit(ctx, nil, sub, usage)
+			return s.waitForLimit(ctx, nil, sub, usage)
 		}
 		sub.HetznerProject = &p.name
 	}
-	p, err := w.project(sub)
+	p, err := s.project(sub)
 	if err != nil {
 		return waiting, err
 	}
 	if sub.HetznerSshKeyID == nil {
-		keyID, err := w.uploadKey(ctx, p, sub, inst, name)
+		keyID, err := s.uploadKey(ctx, p, sub, inst, name)
 		if err != nil {
 			return waiting, err
 		}
-		if err := w.q.ProvisionSetSSHKeyID(ctx, w.pool, db.ProvisionSetSSHKeyIDParams{ID: sub.ID, SshKeyID: &keyID}); err != nil {
+		if err := s.q.ProvisionSetSSHKeyID(ctx, s.pool, db.ProvisionSetSSHKeyIDParams{ID: sub.ID, SshKeyID: &keyID}); err != nil {
 			return waiting, fmt.Errorf("record SSH key %d: %w", keyID, err)
 		}
 		sub.HetznerSshKeyID = &keyID
-		w.o.hook("ssh-key-recorded")
+		s.hook("ssh-key-recorded")
 	}
 	if sub.HetznerServerID == nil {
-		return w.createServer(ctx, p, sub, inst, name)
+		return s.createServer(ctx, p, sub, inst, name)
 	}
 
 	// The server exists: wait for this step's actions.
-	actions, err := w.q.HetznerActionListSince(ctx, w.pool, db.HetznerActionListSinceParams{SubscriptionID: sub.ID, Since: *sub.StepStartedAt})
+	actions, err := s.q.HetznerActionListSince(ctx, s.pool, db.HetznerActionListSinceParams{SubscriptionID: sub.ID, Since: *sub.StepStartedAt})
 	if err != nil {
 		return waiting, fmt.Errorf("read actions: %w", err)
 	}
 	if len(actions) == 0 {
-		return w.checkServer(ctx, sub)
+		return s.checkServer(ctx, sub)
 	}
 	for _, a := range actions {
 		if a.Status == string(hcloud.ActionStatusRunning) {
@@ -85,7 +109,7 @@ func (w *Worker) stepCreating(ctx context.Context, sub db.Subscription) (outcome
 				strings.ReplaceAll(strings.TrimSuffix(a.Command, "_server"), "_", " "), name, deref(a.ErrorMessage), deref(a.ErrorCode))
 		}
 	}
-	return advanced, w.awaitCallback(ctx, sub, "Server running")
+	return advanced, s.awaitCallback(ctx, sub, "Server running")
 }
 
 // leftoversTimeout bounds recordLeftovers.
@@ -96,45 +120,45 @@ const leftoversTimeout = 5 * time.Second
 // subscription keeps and shows everything already created. It runs after the failure is
 // recorded, and is best effort: when Hetzner cannot be asked now (or the worker dies first),
 // Retry adopts them and Destroy deletes them by name.
-func (w *Worker) recordLeftovers(ctx context.Context, sub db.Subscription) {
+func (s *creatingStep) recordLeftovers(ctx context.Context, sub db.Subscription) {
 	// A short look: the step is failing anyway, and Hetzner may be what makes it fail.
 	ctx, cancel := context.WithTimeout(ctx, leftoversTimeout)
 	defer cancel()
-	inst, err := w.inst.get(ctx, w.pool)
+	inst, err := s.inst.get(ctx, s.pool)
 	if err != nil {
-		w.o.log.WarnContext(ctx, "look for unrecorded resources", "err", err)
+		s.log.WarnContext(ctx, "look for unrecorded resources", "err", err)
 		return
 	}
 	name := ServerName(inst, sub.ID)
-	p, err := w.project(sub)
+	p, err := s.project(sub)
 	if err != nil {
-		w.o.log.WarnContext(ctx, "look for unrecorded resources", "err", err)
+		s.log.WarnContext(ctx, "look for unrecorded resources", "err", err)
 		return
 	}
 	if sub.HetznerSshKeyID == nil && sub.SshPublicKey != nil {
 		key, _, err := p.hc.SSHKey.GetByName(ctx, name)
 		if err == nil && key != nil && ownedBy(key.Labels, inst, sub) {
-			err = w.q.ProvisionSetSSHKeyID(ctx, w.pool, db.ProvisionSetSSHKeyIDParams{ID: sub.ID, SshKeyID: &key.ID})
+			err = s.q.ProvisionSetSSHKeyID(ctx, s.pool, db.ProvisionSetSSHKeyIDParams{ID: sub.ID, SshKeyID: &key.ID})
 		}
 		if err != nil {
-			w.o.log.WarnContext(ctx, "look for an unrecorded SSH key", "err", err)
+			s.log.WarnContext(ctx, "look for an unrecorded SSH key", "err", err)
 		}
 	}
 	if sub.HetznerServerID == nil && sub.CallbackTokenHash != nil {
 		srv, _, err := p.hc.Server.GetByName(ctx, name)
 		if err == nil && srv != nil && ownedBy(srv.Labels, inst, sub) {
-			err = recordServer(ctx, w.pool, sub.ID, srv)
+			err = recordServer(ctx, s.pool, sub.ID, srv)
 		}
 		if err != nil {
-			w.o.log.WarnContext(ctx, "look for an unrecorded server", "err", err)
+			s.log.WarnContext(ctx, "look for an unrecorded server", "err", err)
 		}
 	}
 }
 
 // checkServer looks at a recorded server with no actions of this step to wait on (a Retry, an
 // adopted server): gone → create again; off → power on; running → wait for the callback.
-func (w *Worker) checkServer(ctx context.Context, sub db.Subscription) (outcome, error) {
-	p, err := w.project(sub)
+func (s *creatingStep) checkServer(ctx context.Context, sub db.Subscription) (outcome, error) {
+	p, err := s.project(sub)
 	if err != nil {
 		return waiting, err
 	}
@@ -143,45 +167,45 @@ func (w *Worker) checkServer(ctx context.Context, sub db.Subscription) (outcome,
 		return waiting, hetznerError("read the server", err)
 	}
 	if srv == nil {
-		if err := w.q.ProvisionClearServer(ctx, w.pool, sub.ID); err != nil {
+		if err := s.q.ProvisionClearServer(ctx, s.pool, sub.ID); err != nil {
 			return waiting, fmt.Errorf("forget vanished server: %w", err)
 		}
-		return advanced, event(ctx, w.pool, sub.ID, db.ProvisioningStatusCreating, "info", actorWorker,
+		return advanced, event(ctx, s.pool, sub.ID, db.ProvisioningStatusCreating, "info", actorWorker,
 			"Server %d no longer exists in Hetzner; creating a new one", *sub.HetznerServerID)
 	}
 	switch srv.Status {
 	case hcloud.ServerStatusRunning:
-		return advanced, w.awaitCallback(ctx, sub, "Server running")
+		return advanced, s.awaitCallback(ctx, sub, "Server running")
 	case hcloud.ServerStatusOff:
 		action, _, err := p.hc.Server.Poweron(ctx, srv)
 		if err != nil {
 			return waiting, hetznerError("power the server on", err)
 		}
-		if err := recordActions(ctx, w.pool, sub.ID, action); err != nil {
+		if err := recordActions(ctx, s.pool, sub.ID, action); err != nil {
 			return waiting, err
 		}
-		w.nudgePoller()
-		return waiting, event(ctx, w.pool, sub.ID, db.ProvisioningStatusCreating, "info", actorWorker, "Server was off; powering it on")
+		s.nudgePoller()
+		return waiting, event(ctx, s.pool, sub.ID, db.ProvisioningStatusCreating, "info", actorWorker, "Server was off; powering it on")
 	}
-	return snoozeFor(max(w.o.timings.PollMin, w.o.timings.PollMax/2)), nil // initializing or starting
+	return snoozeFor(max(s.timings.PollMin, s.timings.PollMax/2)), nil // initializing or starting
 }
 
 // storeKeys takes a pre-generated access key pair (or makes one), generates the host key, and
 // stores both encrypted, in one transaction with taking the pooled pair.
-func (w *Worker) storeKeys(ctx context.Context, sub db.Subscription, name string) (db.Subscription, error) {
+func (s *creatingStep) storeKeys(ctx context.Context, sub db.Subscription, name string) (db.Subscription, error) {
 	hk, err := sshkey.GenerateHostKey()
 	if err != nil {
 		return sub, err
 	}
-	err = inTx(ctx, w.pool, func(tx pgx.Tx) error {
-		kp, err := w.keys.take(ctx, tx)
+	err = inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		kp, err := s.keys.take(ctx, tx)
 		if err != nil {
 			return err
 		}
 		if kp, err = kp.WithComment("rachel-provisioner@" + name); err != nil {
 			return err
 		}
-		kr := w.cfg.Keyring
+		kr := s.cfg.Keyring
 		priv, err := kr.Encrypt(kp.PrivateKeyPEM, secrets.AD{Table: "subscriptions", Column: "ssh_private_key", RowID: sub.ID})
 		if err != nil {
 			return fmt.Errorf("encrypt private key: %w", err)
@@ -190,7 +214,7 @@ func (w *Worker) storeKeys(ctx context.Context, sub db.Subscription, name string
 		if err != nil {
 			return fmt.Errorf("encrypt host key: %w", err)
 		}
-		_, err = w.q.ProvisionSetKeys(ctx, tx, db.ProvisionSetKeysParams{ID: sub.ID, SshPrivateKey: priv,
+		_, err = s.q.ProvisionSetKeys(ctx, tx, db.ProvisionSetKeysParams{ID: sub.ID, SshPrivateKey: priv,
 			SshPublicKey: kp.PublicKey, SshHostKeyPrivate: hostPriv, SshHostKeyPublic: hk.Public})
 		if err != nil && !errors.Is(err, db.ErrNotFound) {
 			return fmt.Errorf("store keys: %w", err)
@@ -200,15 +224,15 @@ func (w *Worker) storeKeys(ctx context.Context, sub db.Subscription, name string
 	if err != nil {
 		return sub, fmt.Errorf("key pair for subscription %d: %w", sub.ID, err)
 	}
-	return w.q.SubscriptionGet(ctx, w.pool, sub.ID)
+	return s.q.SubscriptionGet(ctx, s.pool, sub.ID)
 }
 
 // uploadKey uploads the public key under the subscription's name. A uniqueness_error (a retry
 // after the upload went through, or a leftover) adopts the existing key when it is ours.
-func (w *Worker) uploadKey(ctx context.Context, p *hproject, sub db.Subscription, inst, name string) (int64, error) {
+func (s *creatingStep) uploadKey(ctx context.Context, p *hproject, sub db.Subscription, inst, name string) (int64, error) {
 	pub := *sub.SshPublicKey
 	key, _, err := p.hc.SSHKey.Create(ctx, hcloud.SSHKeyCreateOpts{Name: name, PublicKey: pub, Labels: labelsFor(inst, sub)})
-	w.o.hook("ssh-key-uploaded")
+	s.hook("ssh-key-uploaded")
 	if err == nil {
 		return key.ID, nil
 	}
@@ -249,42 +273,42 @@ func (w *Worker) uploadKey(ctx context.Context, p *hproject, sub db.Subscription
 
 // createServer creates the server, or adopts the one a previous attempt created. The callback
 // token is stored before the create is sent, so it doubles as "a create may be out", and a
-// repeated create bakes the same token into the user data (see [Worker.callbackToken]).
-func (w *Worker) createServer(ctx context.Context, p *hproject, sub db.Subscription, inst, name string) (outcome, error) {
+// repeated create bakes the same token into the user data (see [creatingStep.callbackToken]).
+func (s *creatingStep) createServer(ctx context.Context, p *hproject, sub db.Subscription, inst, name string) (outcome, error) {
 	if sub.CallbackTokenHash != nil {
 		srv, _, err := p.hc.Server.GetByName(ctx, name)
 		if err != nil {
 			return waiting, hetznerError("look up the server", err)
 		}
 		if srv != nil {
-			return w.adoptServer(ctx, sub, inst, srv)
+			return s.adoptServer(ctx, sub, inst, srv)
 		}
 	}
-	if wait, err := w.queuedForLimit(ctx, sub); err != nil || wait != nil {
+	if wait, err := s.queuedForLimit(ctx, sub); err != nil || wait != nil {
 		if err != nil {
 			return waiting, err
 		}
 		return *wait, nil
 	}
-	token, err := w.callbackToken(ctx, sub)
+	token, err := s.callbackToken(ctx, sub)
 	if err != nil {
 		return waiting, err
 	}
-	hostKeyPriv, err := w.cfg.Keyring.Decrypt(sub.SshHostKeyPrivate, secrets.AD{Table: "subscriptions", Column: "ssh_host_key_private", RowID: sub.ID})
+	hostKeyPriv, err := s.cfg.Keyring.Decrypt(sub.SshHostKeyPrivate, secrets.AD{Table: "subscriptions", Column: "ssh_host_key_private", RowID: sub.ID})
 	if err != nil {
 		return waiting, fail("The stored host key cannot be decrypted (%v): was RACHEL_KEYRING changed? Destroy and provision again.", err)
 	}
-	userData, err := cloudinit.Build(userDataConfig(w.cfg, name, *sub.SshPublicKey, string(hostKeyPriv), *sub.SshHostKeyPublic,
-		callbackURL(w.cfg.PublicBaseURL, token)))
+	userData, err := cloudinit.Build(userDataConfig(s.cfg, name, *sub.SshPublicKey, string(hostKeyPriv), *sub.SshHostKeyPublic,
+		callbackURL(s.cfg.PublicBaseURL, token)))
 	if err != nil {
 		return waiting, fail("Cannot build the cloud-init user data: %v", err)
 	}
-	fwID, err := w.ensureFirewall(ctx, p, inst, sub.ID)
+	fwID, err := s.ensureFirewall(ctx, p, inst, sub.ID)
 	if err != nil {
 		return waiting, err
 	}
 	// Type, image and location come from the subscription's plan (createInPlan).
-	res, wait, err := w.createInPlan(ctx, p, sub, hcloud.ServerCreateOpts{
+	res, wait, err := s.createInPlan(ctx, p, sub, hcloud.ServerCreateOpts{
 		Name:             name,
 		SSHKeys:          []*hcloud.SSHKey{{ID: *sub.HetznerSshKeyID}},
 		UserData:         string(userData),
@@ -302,12 +326,12 @@ func (w *Worker) createServer(ctx context.Context, p *hproject, sub db.Subscript
 				return waiting, hetznerError("look up the server", gerr)
 			}
 			if srv != nil {
-				return w.adoptServer(ctx, sub, inst, srv)
+				return s.adoptServer(ctx, sub, inst, srv)
 			}
 			return waiting, errors.New("server name conflict but no such server found; trying again")
 		}
-		if w.firewallGone(ctx, p, fwID, err) {
-			w.forgetFirewall(ctx, p, inst)
+		if s.firewallGone(ctx, p, fwID, err) {
+			s.forgetFirewall(ctx, p, inst)
 			return waiting, fmt.Errorf("the shared firewall %d is gone; creating it again: %w", fwID, err)
 		}
 		if errors.Is(err, errNoCapacity) {
@@ -316,12 +340,12 @@ func (w *Worker) createServer(ctx context.Context, p *hproject, sub db.Subscript
 		return waiting, hetznerError("create the server", err)
 	}
 	actions := append([]*hcloud.Action{res.Action}, res.NextActions...)
-	err = inTx(ctx, w.pool, func(tx pgx.Tx) error {
+	err = inTx(ctx, s.pool, func(tx pgx.Tx) error {
 		if err := recordServer(ctx, tx, sub.ID, res.Server); err != nil {
 			return err
 		}
 		if sub.LimitWaitSince != nil {
-			if err := w.q.LimitWaitEnd(ctx, tx, sub.ID); err != nil {
+			if err := s.q.LimitWaitEnd(ctx, tx, sub.ID); err != nil {
 				return fmt.Errorf("leave the server-limit queue: %w", err)
 			}
 		}
@@ -334,18 +358,18 @@ func (w *Worker) createServer(ctx context.Context, p *hproject, sub db.Subscript
 	if err != nil {
 		return waiting, err
 	}
-	w.o.hook("server-recorded")
-	w.nudgePoller()
+	s.hook("server-recorded")
+	s.nudgePoller()
 	return waiting, nil
 }
 
 // adoptServer takes over a server this subscription created earlier: its labels carry this
 // installation, this subscription and its tag (the name alone proves nothing).
-func (w *Worker) adoptServer(ctx context.Context, sub db.Subscription, inst string, srv *hcloud.Server) (outcome, error) {
+func (s *creatingStep) adoptServer(ctx context.Context, sub db.Subscription, inst string, srv *hcloud.Server) (outcome, error) {
 	if !ownedBy(srv.Labels, inst, sub) {
 		return waiting, fail("A server named %s exists in Hetzner (ID %d) that is not this subscription's (its labels name another installation or subscription, e.g. one from before a database restore; the reconciler lists it as an orphan). It is left alone: delete or rename it there, then Retry.", srv.Name, srv.ID)
 	}
-	err := inTx(ctx, w.pool, func(tx pgx.Tx) error {
+	err := inTx(ctx, s.pool, func(tx pgx.Tx) error {
 		if err := recordServer(ctx, tx, sub.ID, srv); err != nil {
 			return err
 		}
@@ -356,7 +380,7 @@ func (w *Worker) adoptServer(ctx context.Context, sub db.Subscription, inst stri
 		return waiting, err
 	}
 	sub.HetznerServerID = &srv.ID
-	return w.checkServer(ctx, sub)
+	return s.checkServer(ctx, sub)
 }
 
 func recordServer(ctx context.Context, tx db.DBTX, subID int64, srv *hcloud.Server) error {
@@ -389,9 +413,9 @@ func recordActions(ctx context.Context, tx db.DBTX, subID int64, actions ...*hcl
 }
 
 // awaitCallback: creating → cloud_init, the callback deadline starting now.
-func (w *Worker) awaitCallback(ctx context.Context, sub db.Subscription, message string) error {
-	return inTx(ctx, w.pool, func(tx pgx.Tx) error {
-		_, err := w.q.ProvisionAwaitCallback(ctx, tx, db.ProvisionAwaitCallbackParams{ID: sub.ID, DeadlineSeconds: w.cfg.CallbackDeadline.Seconds(), Sources: state.Guard(state.ServerUp)})
+func (s *creatingStep) awaitCallback(ctx context.Context, sub db.Subscription, message string) error {
+	return inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		_, err := s.q.ProvisionAwaitCallback(ctx, tx, db.ProvisionAwaitCallbackParams{ID: sub.ID, DeadlineSeconds: s.cfg.CallbackDeadline.Seconds(), Sources: state.Guard(state.ServerUp)})
 		if errors.Is(err, db.ErrNotFound) {
 			return nil
 		}
@@ -402,7 +426,7 @@ func (w *Worker) awaitCallback(ctx context.Context, sub db.Subscription, message
 			return err
 		}
 		return event(ctx, tx, sub.ID, db.ProvisioningStatusCloudInit, "entered", actorWorker,
-			"Waiting for cloud-init to call back (deadline %s)", w.cfg.CallbackDeadline)
+			"Waiting for cloud-init to call back (deadline %s)", s.cfg.CallbackDeadline)
 	})
 }
 
@@ -411,17 +435,17 @@ func (w *Worker) awaitCallback(ctx context.Context, sub db.Subscription, message
 // process also brings its rules in line with SSH_ALLOWED_SOURCES and VPS_SSH_PORT (set_rules), so
 // a changed setting reaches the servers that already exist; the change is shown in the
 // subscription's event log and in the audit log.
-func (w *Worker) ensureFirewall(ctx context.Context, p *hproject, inst string, subID int64) (int64, error) {
+func (s *creatingStep) ensureFirewall(ctx context.Context, p *hproject, inst string, subID int64) (int64, error) {
 	p.fwMu.Lock()
 	defer p.fwMu.Unlock()
 	if p.fwID != 0 {
 		return p.fwID, nil
 	}
 	name := FirewallName(inst)
-	rules := w.firewallRules()
-	row, err := w.q.SharedResourceGet(ctx, w.pool, db.SharedResourceGetParams{Project: p.name, Name: name})
+	rules := s.firewallRules()
+	row, err := s.q.SharedResourceGet(ctx, s.pool, db.SharedResourceGetParams{Project: p.name, Name: name})
 	if err == nil {
-		if err := w.syncFirewallRules(ctx, p, row.HetznerID, name, rules, &subID); err != nil {
+		if err := s.syncFirewallRules(ctx, p, row.HetznerID, name, rules, &subID); err != nil {
 			return 0, err
 		}
 		p.fwID = row.HetznerID
@@ -447,14 +471,14 @@ func (w *Worker) ensureFirewall(ctx context.Context, p *hproject, inst string, s
 		if fw.Labels[LabelManagedBy] != LabelManagedByValue || fw.Labels[LabelInstallation] != inst {
 			return 0, fail("A firewall named %s exists in Hetzner (ID %d) that this installation did not create (its labels do not carry installation %s). It is left alone: rename or delete it there, then Retry.", name, fw.ID, inst)
 		}
-		if err := w.syncFirewallRules(ctx, p, fw.ID, name, rules, &subID); err != nil {
+		if err := s.syncFirewallRules(ctx, p, fw.ID, name, rules, &subID); err != nil {
 			return 0, err
 		}
 		id = fw.ID
 	default:
 		return 0, hetznerError("create the SSH-only firewall", err)
 	}
-	row, err = w.q.SharedResourcePut(ctx, w.pool, db.SharedResourcePutParams{Project: p.name, Name: name, Kind: "firewall", HetznerID: id})
+	row, err = s.q.SharedResourcePut(ctx, s.pool, db.SharedResourcePutParams{Project: p.name, Name: name, Kind: "firewall", HetznerID: id})
 	if err != nil {
 		return 0, fmt.Errorf("record firewall %d: %w", id, err)
 	}
@@ -464,16 +488,16 @@ func (w *Worker) ensureFirewall(ctx context.Context, p *hproject, inst string, s
 
 // firewallRules is the one inbound rule the configuration asks for: SSH on VPS_SSH_PORT from
 // SSH_ALLOWED_SOURCES.
-func (w *Worker) firewallRules() []hcloud.FirewallRule {
+func (s *creatingStep) firewallRules() []hcloud.FirewallRule {
 	var sources []net.IPNet
-	for _, p := range w.cfg.SSHAllowedFrom {
+	for _, p := range s.cfg.SSHAllowedFrom {
 		bits := 32
 		if p.Addr().Is6() {
 			bits = 128
 		}
 		sources = append(sources, net.IPNet{IP: net.IP(p.Addr().AsSlice()), Mask: net.CIDRMask(p.Bits(), bits)})
 	}
-	port := strconv.Itoa(w.cfg.VPSSSHPort)
+	port := strconv.Itoa(s.cfg.VPSSSHPort)
 	return []hcloud.FirewallRule{{
 		Direction: hcloud.FirewallRuleDirectionIn, Protocol: hcloud.FirewallRuleProtocolTCP,
 		Port: &port, SourceIPs: sources, Description: hcloud.Ptr("SSH for the provisioner"),
@@ -502,13 +526,13 @@ func ruleSummary(rules []hcloud.FirewallRule) string {
 // syncFirewallRules sets the firewall's rules to want when they differ (a changed
 // SSH_ALLOWED_SOURCES or VPS_SSH_PORT), and records the change for subscription subID (nil: in
 // the audit log only). A firewall that is gone is forgotten, to be created again.
-func (w *Worker) syncFirewallRules(ctx context.Context, p *hproject, id int64, name string, want []hcloud.FirewallRule, subID *int64) error {
+func (s *creatingStep) syncFirewallRules(ctx context.Context, p *hproject, id int64, name string, want []hcloud.FirewallRule, subID *int64) error {
 	fw, _, err := p.hc.Firewall.GetByID(ctx, id)
 	if err != nil {
 		return hetznerError("read the firewall", err)
 	}
 	if fw == nil {
-		_ = w.q.SharedResourceDelete(ctx, w.pool, db.SharedResourceDeleteParams{Project: p.name, Name: name})
+		_ = s.q.SharedResourceDelete(ctx, s.pool, db.SharedResourceDeleteParams{Project: p.name, Name: name})
 		return fmt.Errorf("the shared firewall %s (%d) is gone; creating it again", name, id)
 	}
 	have, wantS := ruleSummary(fw.Rules), ruleSummary(want)
@@ -519,8 +543,8 @@ func (w *Worker) syncFirewallRules(ctx context.Context, p *hproject, id int64, n
 		return hetznerError("update the firewall's rules", err)
 	}
 	msg := fmt.Sprintf("Firewall %s (%d): rules changed to match SSH_ALLOWED_SOURCES and VPS_SSH_PORT: %s (were: %s); every server behind it follows", name, id, wantS, have)
-	w.o.log.InfoContext(ctx, "firewall rules updated", "firewall_id", id, "rules", wantS, "were", have)
-	return inTx(ctx, w.pool, func(tx pgx.Tx) error {
+	s.log.InfoContext(ctx, "firewall rules updated", "firewall_id", id, "rules", wantS, "were", have)
+	return inTx(ctx, s.pool, func(tx pgx.Tx) error {
 		if subID != nil {
 			if err := event(ctx, tx, *subID, db.ProvisioningStatusCreating, "info", actorWorker, "%s", msg); err != nil {
 				return err
@@ -530,11 +554,11 @@ func (w *Worker) syncFirewallRules(ctx context.Context, p *hproject, id int64, n
 	})
 }
 
-func (w *Worker) forgetFirewall(ctx context.Context, p *hproject, inst string) {
+func (s *creatingStep) forgetFirewall(ctx context.Context, p *hproject, inst string) {
 	p.fwMu.Lock()
 	defer p.fwMu.Unlock()
 	p.fwID = 0
-	_ = w.q.SharedResourceDelete(ctx, w.pool, db.SharedResourceDeleteParams{Project: p.name, Name: FirewallName(inst)})
+	_ = s.q.SharedResourceDelete(ctx, s.pool, db.SharedResourceDeleteParams{Project: p.name, Name: FirewallName(inst)})
 }
 
 func ipv4(srv *hcloud.Server) string {

@@ -38,6 +38,7 @@ type Worker struct {
 	keys   *keyPairs
 
 	// The steps, each holding what it needs.
+	creating  *creatingStep
 	cloudInit *cloudInitStep
 	inject    *injectStep
 	destroy   *destroyStep
@@ -66,6 +67,8 @@ func NewWorker(pool *pgxpool.Pool, cfg *config.Config, opts ...Option) (*Worker,
 		return nil, fmt.Errorf("provision worker: %w", err)
 	}
 	w.keys = &keyPairs{pool: pool, q: w.q, cfg: cfg, alg: alg, metrics: w.metrics, log: o.log, every: o.timings.Sweep}
+	w.creating = &creatingStep{pool: pool, q: w.q, cfg: cfg, inst: w.inst, keys: w.keys, projects: w.projects, project: w.project,
+		nudgePoller: w.nudgePoller, log: o.log, timings: o.timings, hook: o.hook}
 	w.cloudInit = &cloudInitStep{pool: pool, q: w.q, cfg: cfg, project: w.project, log: o.log, timings: o.timings}
 	w.inject = &injectStep{pool: pool, q: w.q, cfg: cfg, project: w.project, log: o.log, timings: o.timings, hook: o.hook}
 	host, _ := os.Hostname()
