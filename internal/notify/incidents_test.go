@@ -274,3 +274,50 @@ func TestSecretsInAConditionAreNeverStoredOrSent(t *testing.T) {
 	require.Contains(t, b.smtp.Mails()[0].Data, "Hetzner said unauthorized for token "+secrets.Redacted)
 	b.noSecrets(t)
 }
+
+// TestSMTPRefusedLoginIsRetriedAndNeverShowsThePassword: a wrong SMTP password keeps the email
+// retrying with a reason naming the user, not the password, while the webhook is sent. With the
+// right password the one email reaches every recipient.
+func TestSMTPRefusedLoginIsRetriedAndNeverShowsThePassword(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(b *bundle, env map[string]string) {
+		env["NOTIFY_SMTP_URL"] = strings.Replace(b.smtp.URL("ops@example.com", "oncall@example.com"),
+			notifytest.SMTPPassword, "wrong-password-do-not-leak", 1)
+	})
+	ctx := context.Background()
+	b.failed(t, 1)
+	b.tick(t)
+	b.clock.Advance(61 * time.Second)
+	b.tick(t)
+
+	testkit.Eventually(t, "the webhook sent and the email retrying", func() bool {
+		ds, err := b.n.Recent(ctx, 10)
+		require.NoError(t, err)
+		byChannel := map[string]notify.Delivery{}
+		for _, d := range ds {
+			byChannel[d.Channel] = d
+		}
+		return len(ds) == 2 && byChannel["webhook"].Status == "sent" && byChannel["email"].Status == "retrying" && byChannel["email"].Attempts >= 2
+	})
+	ds, err := b.n.Recent(ctx, 10)
+	require.NoError(t, err)
+	for _, d := range ds {
+		if d.Channel == "email" {
+			require.Contains(t, d.LastError, "SMTP authentication as "+notifytest.SMTPUser)
+			require.NotContains(t, d.LastError, "wrong-password-do-not-leak")
+		}
+	}
+	require.Empty(t, b.smtp.Mails())
+	require.Len(t, b.hook.Hooks(), 1)
+
+	right := setup(t, func(b *bundle, env map[string]string) {
+		env["NOTIFY_SMTP_URL"] = b.smtp.URL("ops@example.com", "oncall@example.com")
+	})
+	require.NoError(t, right.n.Sync(ctx, notify.KindAssistantDown, []notify.Condition{{Key: "assistant_down:1", Summary: "Assistant of #1 is down"}}))
+	right.clock.Advance(61 * time.Second)
+	right.tick(t)
+	testkit.Eventually(t, "the email", func() bool { return len(right.smtp.Mails()) == 1 })
+	require.Equal(t, []string{"ops@example.com", "oncall@example.com"}, right.smtp.Mails()[0].To)
+	require.Contains(t, right.smtp.Mails()[0].Data, "To: ops@example.com, oncall@example.com\r\n")
+	right.noSecrets(t)
+}

@@ -31,8 +31,8 @@ type bundle struct {
 }
 
 // setup gives a notifier with both channels pointing at real receivers, and a River client
-// running its jobs.
-func setup(t *testing.T) *bundle {
+// running its jobs. edit may change its environment before the configuration is loaded.
+func setup(t *testing.T, edit ...func(b *bundle, env map[string]string)) *bundle {
 	t.Helper()
 	b := &bundle{pool: dbtest.New(t), clock: notifytest.NewClock(time.Now()),
 		smtp: notifytest.NewSMTPServer(t), hook: notifytest.NewWebhookReceiver(t)}
@@ -40,6 +40,9 @@ func setup(t *testing.T) *bundle {
 		"NOTIFY_SMTP_URL": b.smtp.URL(), "NOTIFY_WEBHOOK_URL": b.hook.URL,
 		"NOTIFY_WEBHOOK_SECRET": notifytest.WebhookSecret, "NOTIFY_DIGEST_WINDOW": "1m",
 		"HCLOUD_TOKEN": "hcloud-token-do-not-leak", "PUBLIC_BASE_URL": "https://admin.example.com",
+	}
+	for _, e := range edit {
+		e(b, env)
 	}
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	require.NoError(t, err)
