@@ -127,10 +127,9 @@ func (e *emailSender) compose(m message) []byte {
 	fmt.Fprintf(&b, "Date: %s\r\n", time.Now().UTC().Format(time.RFC1123Z))
 	fmt.Fprintf(&b, "Message-ID: <rachel-notify-%d-%s@%s>\r\n", m.ID, hex.EncodeToString(rnd), host)
 	b.WriteString("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n")
+	// No dot-stuffing here: go-smtp's DATA writer (net/textproto's DotWriter) does it, and doing
+	// it twice would show the reader a doubled dot.
 	for _, line := range strings.Split(m.Body, "\n") {
-		if strings.HasPrefix(line, ".") {
-			line = "." + line // go-smtp's data writer dot-stuffs too; harmless either way
-		}
 		b.WriteString(strings.TrimRight(line, "\r") + "\r\n")
 	}
 	return b.Bytes()

@@ -26,7 +26,7 @@ func loadConfig(t *testing.T, env map[string]string) *config.Config {
 }
 
 // TestEmailIsAnRFC5322Message: headers a mail client shows correctly (an encoded non-ASCII
-// subject), CRLF line ends, dot-stuffed lines, a Message-ID at the sender's domain.
+// subject), CRLF line ends, lines starting with a dot left for the SMTP client to stuff, a Message-ID at the sender's domain.
 func TestEmailIsAnRFC5322Message(t *testing.T) {
 	t.Parallel()
 	e := &emailSender{s: &config.SMTPSettings{From: "ops@rachel.example", To: []string{"a@example.com", "b@example.com"}}}
@@ -46,7 +46,7 @@ func TestEmailIsAnRFC5322Message(t *testing.T) {
 	_, err := time.Parse(time.RFC1123Z, headers["Date"])
 	require.NoError(t, err)
 	require.Equal(t, "text/plain; charset=utf-8", headers["Content-Type"])
-	require.Equal(t, "line one\r\n..starts with a dot\r\nlast\r\n", body)
+	require.Equal(t, "line one\r\n.starts with a dot\r\nlast\r\n", body)
 	require.NotContains(t, strings.ReplaceAll(raw, "\r\n", ""), "\n", "no bare line feeds")
 
 	other := string(e.compose(message{ID: 42, Subject: "s", Body: "b"}))

@@ -321,3 +321,18 @@ func TestSMTPRefusedLoginIsRetriedAndNeverShowsThePassword(t *testing.T) {
 	require.Contains(t, right.smtp.Mails()[0].Data, "To: ops@example.com, oncall@example.com\r\n")
 	right.noSecrets(t)
 }
+
+// TestEmailLineStartingWithADotArrivesIntact: a summary line beginning with "." (a path such as
+// .ssh/authorized_keys) reaches the mailbox as written. The SMTP client dot-stuffs the DATA
+// itself (RFC 5321 4.5.2), so stuffing it before would show the reader a doubled dot.
+func TestEmailLineStartingWithADotArrivesIntact(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	require.NoError(t, b.n.Sync(context.Background(), notify.KindAssistantDown, []notify.Condition{{Key: "assistant_down:3",
+		Summary: "Assistant of #3 is down:\n.ssh/authorized_keys is missing\n..and so is .profile"}}))
+	b.clock.Advance(61 * time.Second)
+	b.tick(t)
+	testkit.Eventually(t, "the email", func() bool { return len(b.smtp.Mails()) == 1 })
+	data := b.smtp.Mails()[0].Data
+	require.Contains(t, data, "down:\r\n.ssh/authorized_keys is missing\r\n..and so is .profile\r\n", data)
+}
