@@ -47,6 +47,9 @@ type Options struct {
 	Log         *slog.Logger
 	Concurrency int           // VPSes checked at once (default 16)
 	Timeout     time.Duration // per VPS: dial, handshake and the command (default 15 s)
+	// Dial opens the TCP connection to a VPS's sshd (nil: a net.Dialer). Tests wrap it to see
+	// how many checks are in flight at once.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Checker runs the health checks and answers the pages.
@@ -70,6 +73,9 @@ func New(pool *pgxpool.Pool, cfg *config.Config, o Options) *Checker {
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 15 * time.Second
+	}
+	if o.Dial == nil {
+		o.Dial = (&net.Dialer{}).DialContext
 	}
 	return &Checker{pool: pool, q: db.New(), cfg: cfg, o: o}
 }
@@ -173,8 +179,7 @@ func (c *Checker) check(ctx context.Context, s db.HealthReadySubscriptionsRow) (
 	ctx, cancel := context.WithTimeout(ctx, c.o.Timeout)
 	defer cancel()
 	addr := net.JoinHostPort(s.VpsIpAddress.String(), strconv.Itoa(c.cfg.VPSSSHPort))
-	d := net.Dialer{}
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	conn, err := c.o.Dial(ctx, "tcp", addr)
 	if err != nil {
 		return "unreachable", fmt.Sprintf("cannot reach sshd at %s", addr)
 	}
