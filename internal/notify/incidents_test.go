@@ -3,12 +3,17 @@ package notify_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/rachelcloud/admin/internal/config"
+	"github.com/rachelcloud/admin/internal/dbtest"
 	"github.com/rachelcloud/admin/internal/notify"
 	"github.com/rachelcloud/admin/internal/notify/notifytest"
 	"github.com/rachelcloud/admin/internal/provision"
@@ -335,4 +340,40 @@ func TestEmailLineStartingWithADotArrivesIntact(t *testing.T) {
 	testkit.Eventually(t, "the email", func() bool { return len(b.smtp.Mails()) == 1 })
 	data := b.smtp.Mails()[0].Data
 	require.Contains(t, data, "down:\r\n.ssh/authorized_keys is missing\r\n..and so is .profile\r\n", data)
+}
+
+// TestPeriodicJobDetectsAndSends: the worker's periodic job (Jobs: its queue, workers and
+// schedule) finds a failed provisioning and, once the digest window passed, sends it — nobody
+// calls Tick by hand.
+func TestPeriodicJobDetectsAndSends(t *testing.T) {
+	t.Parallel()
+	b := &bundle{pool: dbtest.New(t), clock: notifytest.NewClock(time.Now()), smtp: notifytest.NewSMTPServer(t)}
+	env := map[string]string{"NOTIFY_SMTP_URL": b.smtp.URL(), "NOTIFY_DIGEST_WINDOW": "1m", "PUBLIC_BASE_URL": "https://admin.example.com"}
+	cfg, err := config.Load(func(k string) string { return env[k] })
+	require.NoError(t, err)
+	b.n, err = notify.New(b.pool, cfg, notify.Options{Clock: b.clock.Now, Tick: 50 * time.Millisecond, Log: testkit.Logger(t, slog.LevelWarn)})
+	require.NoError(t, err)
+	jobs := b.n.Jobs()
+	workers := river.NewWorkers()
+	require.NoError(t, jobs.Register(workers))
+	rc, err := river.NewClient(riverpgxv5.New(b.pool), &river.Config{Queues: jobs.Queues, Workers: workers,
+		PeriodicJobs: jobs.Periodic, FetchPollInterval: 50 * time.Millisecond, FetchCooldown: 20 * time.Millisecond})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	require.NoError(t, rc.Start(ctx))
+	t.Cleanup(func() {
+		cancel()
+		stopCtx, c := context.WithTimeout(context.Background(), 10*time.Second)
+		defer c()
+		_ = rc.Stop(stopCtx)
+	})
+
+	id := b.failed(t, 1)[0]
+	testkit.Eventually(t, "the periodic scan to open the incident", func() bool {
+		return len(b.openKeys(t)["provision_failed"]) == 1
+	})
+	require.Empty(t, b.smtp.Mails(), "the digest window is still open")
+	b.clock.Advance(61 * time.Second)
+	testkit.Eventually(t, "the periodic dispatch to send it", func() bool { return len(b.smtp.Mails()) == 1 })
+	require.Contains(t, b.smtp.Mails()[0].Data, fmt.Sprintf("Subject: [Rachel Cloud] Provisioning failed: subscription #%d", id))
 }
