@@ -37,7 +37,8 @@ type Cluster struct {
 	dir  string
 	port int
 	cmd  *exec.Cmd
-	done chan error
+	done chan struct{} // closed when the server has exited
+	err  error         // the server's exit status, set before done is closed
 }
 
 // BinDir finds the PostgreSQL server binaries (initdb, postgres), newest version first.
@@ -121,8 +122,8 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start postgres: %w", err)
 	}
-	c := &Cluster{dir: dir, port: port, cmd: cmd, done: make(chan error, 1)}
-	go func() { c.done <- cmd.Wait() }()
+	c := &Cluster{dir: dir, port: port, cmd: cmd, done: make(chan struct{})}
+	go func() { c.err = cmd.Wait(); close(c.done) }()
 	if err := c.waitReady(ctx); err != nil {
 		_ = c.Stop()
 		return nil, err
@@ -153,8 +154,18 @@ func (c *Cluster) Stop() error {
 	}
 }
 
-// Done is closed with the server's exit status when it stops.
-func (c *Cluster) Done() <-chan error { return c.done }
+// Done is closed when the server has exited, whoever stopped it; [Cluster.Err] then says how.
+func (c *Cluster) Done() <-chan struct{} { return c.done }
+
+// Err is the server's exit status once [Cluster.Done] is closed (nil before).
+func (c *Cluster) Err() error {
+	select {
+	case <-c.done:
+		return c.err
+	default:
+		return nil
+	}
+}
 
 func (c *Cluster) waitReady(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
@@ -167,8 +178,8 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 		}
 		last = err
 		select {
-		case err := <-c.done:
-			return fmt.Errorf("postgres exited while starting: %v (see its log in %s)", err, c.dir)
+		case <-c.done:
+			return fmt.Errorf("postgres exited while starting: %v (see its log in %s)", c.err, c.dir)
 		case <-ctx.Done():
 			return fmt.Errorf("postgres not ready: %w", last)
 		case <-time.After(50 * time.Millisecond):
