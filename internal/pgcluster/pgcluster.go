@@ -97,6 +97,9 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	_ = os.Remove(filepath.Join(data, "postmaster.pid"))
 
 	port := opts.Port
+	if port != 0 && !portFree(port) {
+		return nil, fmt.Errorf("start postgres: port %d on 127.0.0.1 is in use", port)
+	}
 	if port == 0 {
 		if b, err := os.ReadFile(filepath.Join(dir, "port")); err == nil {
 			port, _ = strconv.Atoi(strings.TrimSpace(string(b)))
@@ -172,7 +175,18 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 	defer cancel()
 	var last error
 	for {
-		conn, err := pgx.Connect(ctx, c.URL(""))
+		// An attempt ends when the server exits: whatever else answers on the port (a listener
+		// that took it first) must not hold the start until the deadline.
+		attempt, stop := context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-c.done:
+				stop()
+			case <-attempt.Done():
+			}
+		}()
+		conn, err := pgx.Connect(attempt, c.URL(""))
+		stop()
 		if err == nil {
 			return conn.Close(ctx)
 		}

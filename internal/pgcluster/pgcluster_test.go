@@ -2,6 +2,7 @@ package pgcluster
 
 import (
 	"context"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -112,7 +113,21 @@ func TestFixedPortTaken(t *testing.T) {
 	defer l.Close()
 	port := l.Addr().(*net.TCPAddr).Port
 	_, err = Start(context.Background(), Options{Dir: filepath.Join(t.TempDir(), "pg"), Port: port, Fast: true})
-	require.Error(t, err)
+	require.ErrorContains(t, err, "port "+strconv.Itoa(port)+" on 127.0.0.1 is in use")
+}
+
+// TestExitWhileStarting: a server that exited while starting (say, its port taken between the
+// check and its bind, by a listener that accepts and never answers) fails the start with its exit,
+// not after the start deadline spent talking to the other listener.
+func TestExitWhileStarting(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	c := &Cluster{dir: t.TempDir(), port: l.Addr().(*net.TCPAddr).Port, done: make(chan struct{}), err: errors.New("exit status 1")}
+	close(c.done)
+	require.Equal(t, c.err, c.Err())
+	err = c.waitReady(context.Background())
+	require.ErrorContains(t, err, "postgres exited while starting: exit status 1")
 }
 
 func TestVersionOrder(t *testing.T) {
