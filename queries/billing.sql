@@ -41,12 +41,14 @@ ORDER BY s.id LIMIT 500;
 
 -- name: BillingEnding :many
 -- Canceled or past due with a server (or one on its way): candidates for the destroy, in a state
--- Destroy moves (@destroyable: state.Sources(state.Destroy)).
+-- Destroy moves (@destroyable: state.Sources(state.Destroy)), the first @lim by when their status
+-- began (served by subscriptions_billing_ending_idx: the cost follows the subscriptions ending,
+-- not the table).
 SELECT s.id, c.email AS customer_email, s.billing_status, s.provisioning_status, l.status_since, l.held_at, l.held_by
 FROM subscriptions s JOIN billing_lifecycle l ON l.subscription_id = s.id JOIN customers c ON c.id = s.customer_id
 WHERE s.billing_status IN ('canceled', 'past_due')
   AND s.provisioning_status = ANY(CAST(@destroyable::text[] AS provisioning_status[]))
-ORDER BY l.status_since, s.id LIMIT 5000;
+ORDER BY l.status_since, s.id LIMIT @lim::int;
 
 -- name: APITokenCreate :one
 INSERT INTO api_tokens (name, scope, token_hash, prefix, created_by)

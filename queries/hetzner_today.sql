@@ -74,14 +74,14 @@ SELECT * FROM hetzner_project_limit ORDER BY project;
 SELECT pg_advisory_xact_lock(hashtextextended('rachel-project-placement', 0));
 
 -- name: ProjectUsage :many
--- Per configured project (in the given order): the servers it holds or is creating for us
--- (through subscriptions_project_used_idx) and the server limit learnt from Hetzner (NULL: not
--- hit yet).
+-- Per configured project (in the given order): the servers it holds or is creating for us, from
+-- the maintained totals plus their unfolded deltas (00054), and the server limit learnt from
+-- Hetzner (NULL: not hit yet). deltas counts the unfolded delta rows of all projects.
 SELECT p.name::text AS project,
-       (SELECT count(*) FROM subscriptions s
-        WHERE s.hetzner_project = p.name
-          AND (s.hetzner_server_id IS NOT NULL OR s.provisioning_status = 'creating'))::int AS used,
-       l.server_limit AS server_limit
+       (coalesce((SELECT held FROM fleet_counts c WHERE c.project = p.name), 0)
+        + coalesce((SELECT sum(held) FROM fleet_deltas d WHERE d.project = p.name), 0))::int AS used,
+       l.server_limit AS server_limit,
+       (SELECT count(*) FROM fleet_deltas)::int AS deltas
 FROM unnest(@names::text[]) WITH ORDINALITY AS p(name, ord)
 LEFT JOIN hetzner_project_limit l ON l.project = p.name
 ORDER BY p.ord;
@@ -95,10 +95,20 @@ WHERE id = @id::bigint
   AND hetzner_server_id IS NULL AND hetzner_ssh_key_id IS NULL;
 
 -- name: FleetSummary :one
--- The servers the app holds in Hetzner and their monthly cost from the catalog's prices.
-SELECT count(*) FILTER (WHERE hetzner_server_id IS NOT NULL)::int AS servers,
-       coalesce(sum(server_price_monthly) FILTER (WHERE hetzner_server_id IS NOT NULL), 0)::float8 AS monthly_eur,
-       count(*) FILTER (WHERE hetzner_server_id IS NOT NULL AND server_price_monthly IS NULL)::int AS unpriced,
-       count(*) FILTER (WHERE limit_wait_since IS NOT NULL AND provisioning_status = 'creating')::int AS waiting
-FROM subscriptions
-WHERE hetzner_server_id IS NOT NULL OR limit_wait_since IS NOT NULL;
+-- The servers the app holds in Hetzner and their monthly cost from the catalog's prices, from the
+-- totals the database maintains (00054) plus the deltas not yet folded in (deltas: how many delta
+-- rows there were; see FleetCountsFold).
+SELECT coalesce(sum(servers), 0)::int AS servers,
+       coalesce(sum(monthly_eur), 0)::float8 AS monthly_eur,
+       coalesce(sum(unpriced), 0)::int AS unpriced,
+       coalesce(sum(waiting), 0)::int AS waiting,
+       count(*) FILTER (WHERE delta)::int AS deltas
+FROM (
+    SELECT servers, monthly_eur, unpriced, waiting, false AS delta FROM fleet_counts
+    UNION ALL
+    SELECT servers, monthly_eur, unpriced, waiting, true FROM fleet_deltas
+) x;
+
+-- name: FleetCountsFold :exec
+-- Folds the fleet deltas into the maintained totals (one caller at a time; the others return at once).
+SELECT fleet_counts_fold();

@@ -184,7 +184,7 @@ func (s *Service) Scheduled(ctx context.Context, limit int) ([]Countdown, error)
 	if err != nil || !pol.Enabled {
 		return nil, err
 	}
-	rows, err := s.q.BillingEnding(ctx, s.pool, state.Guard(state.Destroy))
+	rows, err := s.q.BillingEnding(ctx, s.pool, db.BillingEndingParams{Destroyable: state.Guard(state.Destroy), Lim: int32(limit)})
 	if err != nil {
 		return nil, fmt.Errorf("list ending subscriptions: %w", err)
 	}
@@ -228,6 +228,10 @@ func countdownOf(pol Policy, r db.BillingEndingRow, now time.Time) Countdown {
 		Since: r.StatusSince, DestroyAt: at, Held: r.HeldAt != nil, HeldBy: r.HeldBy, Left: at.Sub(now), PolicyOn: pol.Enabled}
 }
 
+// policyBatch is how many ending subscriptions one run of the policy reads, soonest first; the
+// next run takes the rest.
+const policyBatch = 5000
+
 // Result counts what one run of the policy did.
 type Result struct{ Provisioned, Destroyed, Warned, Held int }
 
@@ -264,7 +268,7 @@ func (s *Service) Evaluate(ctx context.Context) (Result, error) {
 		res.Provisioned++
 	}
 
-	rows, err := s.q.BillingEnding(ctx, s.pool, state.Guard(state.Destroy))
+	rows, err := s.q.BillingEnding(ctx, s.pool, db.BillingEndingParams{Destroyable: state.Guard(state.Destroy), Lim: policyBatch})
 	if err != nil {
 		return res, errors.Join(append(errs, fmt.Errorf("billing policy: list ending subscriptions: %w", err))...)
 	}

@@ -148,8 +148,13 @@ SELECT s.id, c.email AS customer_email, s.billing_status, s.provisioning_status,
 FROM subscriptions s JOIN billing_lifecycle l ON l.subscription_id = s.id JOIN customers c ON c.id = s.customer_id
 WHERE s.billing_status IN ('canceled', 'past_due')
   AND s.provisioning_status = ANY(CAST($1::text[] AS provisioning_status[]))
-ORDER BY l.status_since, s.id LIMIT 5000
+ORDER BY l.status_since, s.id LIMIT $2::int
 `
+
+type BillingEndingParams struct {
+	Destroyable []string
+	Lim         int32
+}
 
 type BillingEndingRow struct {
 	ID                 int64
@@ -162,9 +167,11 @@ type BillingEndingRow struct {
 }
 
 // Canceled or past due with a server (or one on its way): candidates for the destroy, in a state
-// Destroy moves (@destroyable: state.Sources(state.Destroy)).
-func (q *Queries) BillingEnding(ctx context.Context, db DBTX, destroyable []string) ([]BillingEndingRow, error) {
-	rows, err := db.Query(ctx, billingEnding, destroyable)
+// Destroy moves (@destroyable: state.Sources(state.Destroy)), the first @lim by when their status
+// began (served by subscriptions_billing_ending_idx: the cost follows the subscriptions ending,
+// not the table).
+func (q *Queries) BillingEnding(ctx context.Context, db DBTX, arg BillingEndingParams) ([]BillingEndingRow, error) {
+	rows, err := db.Query(ctx, billingEnding, arg.Destroyable, arg.Lim)
 	if err != nil {
 		return nil, err
 	}

@@ -12,13 +12,27 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+const fleetCountsFold = `-- name: FleetCountsFold :exec
+SELECT fleet_counts_fold()
+`
+
+// Folds the fleet deltas into the maintained totals (one caller at a time; the others return at once).
+func (q *Queries) FleetCountsFold(ctx context.Context, db DBTX) error {
+	_, err := db.Exec(ctx, fleetCountsFold)
+	return err
+}
+
 const fleetSummary = `-- name: FleetSummary :one
-SELECT count(*) FILTER (WHERE hetzner_server_id IS NOT NULL)::int AS servers,
-       coalesce(sum(server_price_monthly) FILTER (WHERE hetzner_server_id IS NOT NULL), 0)::float8 AS monthly_eur,
-       count(*) FILTER (WHERE hetzner_server_id IS NOT NULL AND server_price_monthly IS NULL)::int AS unpriced,
-       count(*) FILTER (WHERE limit_wait_since IS NOT NULL AND provisioning_status = 'creating')::int AS waiting
-FROM subscriptions
-WHERE hetzner_server_id IS NOT NULL OR limit_wait_since IS NOT NULL
+SELECT coalesce(sum(servers), 0)::int AS servers,
+       coalesce(sum(monthly_eur), 0)::float8 AS monthly_eur,
+       coalesce(sum(unpriced), 0)::int AS unpriced,
+       coalesce(sum(waiting), 0)::int AS waiting,
+       count(*) FILTER (WHERE delta)::int AS deltas
+FROM (
+    SELECT servers, monthly_eur, unpriced, waiting, false AS delta FROM fleet_counts
+    UNION ALL
+    SELECT servers, monthly_eur, unpriced, waiting, true FROM fleet_deltas
+) x
 `
 
 type FleetSummaryRow struct {
@@ -26,9 +40,12 @@ type FleetSummaryRow struct {
 	MonthlyEur float64
 	Unpriced   int32
 	Waiting    int32
+	Deltas     int32
 }
 
-// The servers the app holds in Hetzner and their monthly cost from the catalog's prices.
+// The servers the app holds in Hetzner and their monthly cost from the catalog's prices, from the
+// totals the database maintains (00054) plus the deltas not yet folded in (deltas: how many delta
+// rows there were; see FleetCountsFold).
 func (q *Queries) FleetSummary(ctx context.Context, db DBTX) (FleetSummaryRow, error) {
 	row := db.QueryRow(ctx, fleetSummary)
 	var i FleetSummaryRow
@@ -37,6 +54,7 @@ func (q *Queries) FleetSummary(ctx context.Context, db DBTX) (FleetSummaryRow, e
 		&i.MonthlyEur,
 		&i.Unpriced,
 		&i.Waiting,
+		&i.Deltas,
 	)
 	return i, err
 }
@@ -203,10 +221,10 @@ func (q *Queries) ProjectLimitPut(ctx context.Context, db DBTX, arg ProjectLimit
 
 const projectUsage = `-- name: ProjectUsage :many
 SELECT p.name::text AS project,
-       (SELECT count(*) FROM subscriptions s
-        WHERE s.hetzner_project = p.name
-          AND (s.hetzner_server_id IS NOT NULL OR s.provisioning_status = 'creating'))::int AS used,
-       l.server_limit AS server_limit
+       (coalesce((SELECT held FROM fleet_counts c WHERE c.project = p.name), 0)
+        + coalesce((SELECT sum(held) FROM fleet_deltas d WHERE d.project = p.name), 0))::int AS used,
+       l.server_limit AS server_limit,
+       (SELECT count(*) FROM fleet_deltas)::int AS deltas
 FROM unnest($1::text[]) WITH ORDINALITY AS p(name, ord)
 LEFT JOIN hetzner_project_limit l ON l.project = p.name
 ORDER BY p.ord
@@ -216,11 +234,12 @@ type ProjectUsageRow struct {
 	Project     string
 	Used        int32
 	ServerLimit *int32
+	Deltas      int32
 }
 
-// Per configured project (in the given order): the servers it holds or is creating for us
-// (through subscriptions_project_used_idx) and the server limit learnt from Hetzner (NULL: not
-// hit yet).
+// Per configured project (in the given order): the servers it holds or is creating for us, from
+// the maintained totals plus their unfolded deltas (00054), and the server limit learnt from
+// Hetzner (NULL: not hit yet). deltas counts the unfolded delta rows of all projects.
 func (q *Queries) ProjectUsage(ctx context.Context, db DBTX, names []string) ([]ProjectUsageRow, error) {
 	rows, err := db.Query(ctx, projectUsage, names)
 	if err != nil {
@@ -230,7 +249,12 @@ func (q *Queries) ProjectUsage(ctx context.Context, db DBTX, names []string) ([]
 	var items []ProjectUsageRow
 	for rows.Next() {
 		var i ProjectUsageRow
-		if err := rows.Scan(&i.Project, &i.Used, &i.ServerLimit); err != nil {
+		if err := rows.Scan(
+			&i.Project,
+			&i.Used,
+			&i.ServerLimit,
+			&i.Deltas,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

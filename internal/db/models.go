@@ -204,6 +204,25 @@ type CustomerSecret struct {
 	UpdatedAt            time.Time
 }
 
+type FleetCount struct {
+	Project    string
+	Servers    int64
+	Held       int64
+	MonthlyEur pgtype.Numeric
+	Unpriced   int64
+	Waiting    int64
+}
+
+type FleetDelta struct {
+	ID         int64
+	Project    string
+	Servers    int64
+	Held       int64
+	MonthlyEur pgtype.Numeric
+	Unpriced   int64
+	Waiting    int64
+}
+
 type HetznerAction struct {
 	ID             int64
 	SubscriptionID int64

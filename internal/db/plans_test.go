@@ -214,6 +214,27 @@ func TestPlansAtScale(t *testing.T) {
 		}
 		return err
 	})
+	// The seed gives a server to ready, failed and cloud_init rows (17 of every 20), no prices, and
+	// places none in a project.
+	const seededServers = planRows / 20 * 17
+	run("dashboard fleet", func() error {
+		f, err := q.FleetSummary(ctx, e)
+		if err == nil && (f.Servers != seededServers || f.Unpriced != seededServers || f.MonthlyEur != 0) {
+			err = fmt.Errorf("fleet %+v, want %d unpriced servers", f, seededServers)
+		}
+		return err
+	})
+	run("dashboard and placement project usage", func() error {
+		u, err := q.ProjectUsage(ctx, e, []string{"default", "second"})
+		if err == nil && (len(u) != 2 || u[0].Used != 0 || u[1].Used != 0) {
+			err = fmt.Errorf("usage %+v", u)
+		}
+		return err
+	})
+	run("dashboard billing schedule", func() error {
+		_, err := q.BillingEnding(ctx, e, db.BillingEndingParams{Destroyable: []string{"ready", "failed", "cloud_init", "creating", "pending"}, Lim: 20})
+		return err
+	})
 	for _, st := range []db.ProvisioningStatus{db.ProvisioningStatusPending, db.ProvisioningStatusCreating, db.ProvisioningStatusCloudInit} {
 		run("dashboard stuck "+string(st), func() error {
 			_, err := q.SubscriptionStuck(ctx, e, db.SubscriptionStuckParams{Status: st, StartedBefore: time.Now().Add(-5 * time.Minute), Lim: 20})

@@ -194,6 +194,12 @@ func (s *creatingStep) place(ctx context.Context, sub db.Subscription, exclude s
 		}
 		return nil
 	})
+	if err == nil && len(usage) > 0 {
+		// The placement is committed; a failed fold only leaves the deltas for the next reader.
+		if ferr := foldFleet(ctx, s.q, s.pool, usage[0].Deltas); ferr != nil {
+			s.log.Warn("placement", "err", ferr)
+		}
+	}
 	return chosen, usage, err
 }
 

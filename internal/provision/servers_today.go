@@ -256,6 +256,22 @@ type ProjectBudget struct {
 	BudgetKnown bool
 }
 
+// fleetFoldAt is how many unfolded fleet deltas make a reader fold them into the totals.
+const fleetFoldAt = 100
+
+// foldFleet folds the fleet's deltas into the totals the database maintains once a reader has
+// seen fleetFoldAt of them, so that reading the fleet stays a few rows however busy the workers
+// are (the dashboard and placement both read it).
+func foldFleet(ctx context.Context, q *db.Queries, dbtx db.DBTX, deltas int32) error {
+	if deltas < fleetFoldAt {
+		return nil
+	}
+	if err := q.FleetCountsFold(ctx, dbtx); err != nil {
+		return fmt.Errorf("fold the fleet counts: %w", err)
+	}
+	return nil
+}
+
 // Fleet returns the fleet's size, cost and the server limit, for the dashboard.
 func (s *Service) Fleet(ctx context.Context) (Fleet, error) {
 	sum, err := s.q.FleetSummary(ctx, s.pool)
@@ -263,6 +279,9 @@ func (s *Service) Fleet(ctx context.Context) (Fleet, error) {
 		return Fleet{}, fmt.Errorf("read the fleet summary: %w", err)
 	}
 	f := Fleet{Servers: int(sum.Servers), MonthlyEUR: sum.MonthlyEur, Unpriced: int(sum.Unpriced), Waiting: int(sum.Waiting)}
+	if err := foldFleet(ctx, s.q, s.pool, sum.Deltas); err != nil {
+		return Fleet{}, err
+	}
 	usage, err := s.q.ProjectUsage(ctx, s.pool, s.cfg.ProjectNames())
 	if err != nil {
 		return Fleet{}, fmt.Errorf("read the projects' usage: %w", err)
