@@ -6,7 +6,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/rachelcloud/admin/internal/database"
 	"github.com/rachelcloud/admin/internal/db"
 	"github.com/rachelcloud/admin/internal/provision"
 	"github.com/rachelcloud/admin/internal/provision/state"
@@ -30,40 +29,32 @@ func (s *Reader) Attention(ctx context.Context, limit int) ([]Attention, error) 
 	if limit <= 0 {
 		limit = 20
 	}
-	failed, err := s.q.SubscriptionList(ctx, database.PlanPerCall(s.pool), db.SubscriptionListParams{
-		Status: string(db.ProvisioningStatusFailed), Sort: "updated", Lim: int32(limit)})
-	if err != nil {
-		return nil, fmt.Errorf("list failed subscriptions: %w", err)
+	now := time.Now()
+	before := make([]time.Time, len(state.Working))
+	for i, st := range state.Working {
+		before[i] = now.Add(-provision.ExpectedDuration(st))
 	}
-	out := make([]Attention, 0, len(failed))
-	for _, r := range failed {
-		a := Attention{SubscriptionID: r.ID, CustomerEmail: r.CustomerEmail, CustomerName: r.CustomerName}
+	rows, err := s.q.SubscriptionAttention(ctx, s.pool, db.SubscriptionAttentionParams{
+		Failed: string(db.ProvisioningStatusFailed), States: state.Strings(state.Working), StartedBefore: before, Lim: int32(limit)})
+	if err != nil {
+		return nil, fmt.Errorf("list failed and stuck subscriptions: %w", err)
+	}
+	var out, stuck []Attention
+	for _, r := range rows {
+		a := Attention{SubscriptionID: r.ID, CustomerEmail: r.CustomerEmail, CustomerName: r.CustomerName, Since: &r.Since}
 		if r.ProvisioningStatus != nil {
 			a.State = string(*r.ProvisioningStatus)
 		}
-		if r.FailedStep != nil {
-			a.FailedStep = string(*r.FailedStep)
+		if r.ProvisioningStatus == nil || *r.ProvisioningStatus == db.ProvisioningStatusFailed {
+			if r.FailedStep != nil {
+				a.FailedStep = string(*r.FailedStep)
+			}
+			out = append(out, a)
+			continue
 		}
-		a.Since = &r.UpdatedAt
-		out = append(out, a)
-	}
-
-	now := time.Now()
-	var stuck []Attention
-	for _, st := range state.Working {
-		d := provision.ExpectedDuration(st)
-		rows, err := s.q.SubscriptionStuck(ctx, s.pool, db.SubscriptionStuckParams{
-			Status: st, StartedBefore: now.Add(-d), Lim: int32(limit)})
-		if err != nil {
-			return nil, fmt.Errorf("list stuck %s subscriptions: %w", st, err)
-		}
-		for _, r := range rows {
-			started := *r.StepStartedAt
-			stuck = append(stuck, Attention{
-				SubscriptionID: r.ID, CustomerEmail: r.CustomerEmail, CustomerName: r.CustomerName, State: string(st),
-				Stuck: &Stuck{Over: (now.Sub(started) - d).Round(time.Second), Hint: stuckHints[st]}, Since: &started,
-			})
-		}
+		st := *r.ProvisioningStatus
+		a.Stuck = &Stuck{Over: (now.Sub(r.Since) - provision.ExpectedDuration(st)).Round(time.Second), Hint: stuckHints[st]}
+		stuck = append(stuck, a)
 	}
 	sort.SliceStable(stuck, func(i, j int) bool { return stuck[i].Stuck.Over > stuck[j].Stuck.Over })
 	if len(stuck) > limit {

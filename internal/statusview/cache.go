@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/rachelcloud/admin/internal/db"
 )
 
 // Every open status page polls its subscription every 2 s, but most polls find nothing changed
@@ -41,8 +39,8 @@ type statusCache struct {
 }
 
 type statusEntry struct {
-	row  db.UIStatusGetRow
-	read time.Time
+	status *parsedStatus
+	read   time.Time
 }
 
 // statusReads are the reads of one subscription in progress; gen counts the announcements that
@@ -64,14 +62,14 @@ func newStatusCache() *statusCache {
 
 // get returns a cached row, or the token of a read (ok false), which must then be ended with put
 // or abandon.
-func (c *statusCache) get(id int64, now time.Time) (row db.UIStatusGetRow, ok bool, token statusToken) {
+func (c *statusCache) get(id int64, now time.Time) (st *parsedStatus, ok bool, token statusToken) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.live {
-		return row, false, statusToken{epoch: c.epoch}
+		return nil, false, statusToken{epoch: c.epoch}
 	}
 	if e, found := c.entries[id]; found && now.Sub(e.read) < statusCacheMaxAge {
-		return e.row, true, token
+		return e.status, true, token
 	}
 	r := c.reads[id]
 	if r == nil {
@@ -79,12 +77,12 @@ func (c *statusCache) get(id int64, now time.Time) (row db.UIStatusGetRow, ok bo
 		c.reads[id] = r
 	}
 	r.n++
-	return row, false, statusToken{epoch: c.epoch, gen: r.gen, counted: true}
+	return nil, false, statusToken{epoch: c.epoch, gen: r.gen, counted: true}
 }
 
-// put stores a row read after get returned token, unless an announcement (or a reconnect) came
-// in between: the row may already be stale.
-func (c *statusCache) put(id int64, row db.UIStatusGetRow, token statusToken, read time.Time) {
+// put stores a status read after get returned token, unless an announcement (or a reconnect) came
+// in between: it may already be stale.
+func (c *statusCache) put(id int64, st *parsedStatus, token statusToken, read time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r := c.end(id, token)
@@ -94,7 +92,7 @@ func (c *statusCache) put(id int64, row db.UIStatusGetRow, token statusToken, re
 	if len(c.entries) >= statusCacheMax {
 		c.entries = map[int64]statusEntry{}
 	}
-	c.entries[id] = statusEntry{row: row, read: read}
+	c.entries[id] = statusEntry{status: st, read: read}
 }
 
 // abandon ends a read that failed.
@@ -149,16 +147,19 @@ func (c *statusCache) size() (entries, reads int) {
 // has changed, when [Reader.ListenForChanges] runs.
 func (s *Reader) PollStatus(ctx context.Context, subscriptionID int64) (*Status, error) {
 	now := time.Now()
-	row, ok, token := s.statuses.get(subscriptionID, now)
+	p, ok, token := s.statuses.get(subscriptionID, now)
 	if !ok {
-		var err error
-		if row, err = s.statusRow(ctx, subscriptionID); err != nil {
+		row, err := s.statusRow(ctx, subscriptionID)
+		if err == nil {
+			p, err = parseStatus(row)
+		}
+		if err != nil {
 			s.statuses.abandon(subscriptionID, token)
 			return nil, err
 		}
-		s.statuses.put(subscriptionID, row, token, now)
+		s.statuses.put(subscriptionID, p, token, now)
 	}
-	return s.named(ctx)(statusFromRow(row, time.Now()))
+	return s.named(ctx)(p.at(time.Now()), nil)
 }
 
 // ListenForChanges keeps a connection LISTENing for status changes until ctx ends, reconnecting

@@ -20,7 +20,7 @@ func TestStatusCacheIndependentOfFleet(t *testing.T) {
 	for id := int64(1); id <= 500; id++ {
 		_, ok, tok := c.get(id, now)
 		require.False(t, ok)
-		c.put(id, db.UIStatusGetRow{ID: id}, tok, now)
+		c.put(id, &parsedStatus{base: Status{SubscriptionID: id}}, tok, now)
 	}
 	for id := int64(1000); id < 201_000; id++ {
 		c.changed(id)
@@ -31,7 +31,7 @@ func TestStatusCacheIndependentOfFleet(t *testing.T) {
 	for id := int64(1); id <= 500; id++ {
 		row, ok, _ := c.get(id, now)
 		require.True(t, ok, "subscription %d served from memory", id)
-		require.Equal(t, id, row.ID)
+		require.Equal(t, id, row.base.SubscriptionID)
 	}
 
 	// A read overtaken by an announcement is not kept; the next read is.
@@ -39,13 +39,13 @@ func TestStatusCacheIndependentOfFleet(t *testing.T) {
 	_, ok, tok := c.get(7, now)
 	require.False(t, ok)
 	c.changed(7)
-	c.put(7, db.UIStatusGetRow{ID: 7, Plan: "stale"}, tok, now)
+	c.put(7, &parsedStatus{base: Status{SubscriptionID: 7, Plan: "stale"}}, tok, now)
 	_, ok, tok = c.get(7, now)
 	require.False(t, ok, "the overtaken read was not kept")
-	c.put(7, db.UIStatusGetRow{ID: 7, Plan: "fresh"}, tok, now)
+	c.put(7, &parsedStatus{base: Status{SubscriptionID: 7, Plan: "fresh"}}, tok, now)
 	row, ok, _ := c.get(7, now)
 	require.True(t, ok)
-	require.Equal(t, "fresh", row.Plan)
+	require.Equal(t, "fresh", row.base.Plan)
 
 	// A failed read leaves nothing behind; a reconnect forgets everything.
 	_, _, tok = c.get(9_999, now)
@@ -54,8 +54,47 @@ func TestStatusCacheIndependentOfFleet(t *testing.T) {
 	require.Zero(t, reads)
 	_, _, tok = c.get(8, now.Add(statusCacheMaxAge))
 	c.setLive(true)
-	c.put(8, db.UIStatusGetRow{ID: 8}, tok, now)
+	c.put(8, &parsedStatus{base: Status{SubscriptionID: 8}}, tok, now)
 	entries, reads = c.size()
 	require.Zero(t, entries)
 	require.Zero(t, reads)
+}
+
+// TestParsedStatusMeasuredAtEachPoll: a status kept in memory is decoded once, but the current
+// step's duration and whether it overran are measured at each poll, and two polls' answers share
+// nothing a caller may change.
+func TestParsedStatusMeasuredAtEachPoll(t *testing.T) {
+	t.Parallel()
+	started := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	st := db.ProvisioningStatusCloudInit
+	row := db.UIStatusGetRow{ID: 5, Plan: "personal", BillingStatus: "active", ProvisioningStatus: &st, StepStartedAt: &started,
+		Events: []byte(`[{"at": "2026-12-01T11:59:00Z", "step": "pending", "kind": "entered", "message": "m", "actor": "a"},
+			{"at": "2026-12-01T11:59:30Z", "step": "creating", "kind": "entered", "message": "m", "actor": "a"},
+			{"at": "2026-12-01T12:00:00Z", "step": "cloud_init", "kind": "entered", "message": "m", "actor": "a"}]`),
+		Actions: []byte(`[]`)}
+	p, err := parseStatus(row)
+	require.NoError(t, err)
+	current := func(s *Status) StepView {
+		for _, v := range s.Steps {
+			if v.State == "current" {
+				return v
+			}
+		}
+		t.Fatalf("no current step in %+v", s.Steps)
+		return StepView{}
+	}
+	early := p.at(started.Add(time.Minute))
+	late := p.at(started.Add(time.Hour))
+	require.Equal(t, time.Minute, current(early).Duration)
+	require.Equal(t, time.Hour, current(late).Duration)
+	require.Nil(t, early.Stuck, "a minute is within cloud-init's expected time")
+	require.NotNil(t, late.Stuck, "an hour is not")
+	require.Len(t, late.Events, 3)
+
+	late.ServerName = "changed"
+	late.Steps[0].State = "changed"
+	again := p.at(started.Add(time.Minute))
+	require.Empty(t, again.ServerName)
+	require.Equal(t, current(early), current(again))
+	require.NotEqual(t, "changed", again.Steps[0].State)
 }

@@ -214,6 +214,33 @@ func (s *Reader) statusRow(ctx context.Context, subscriptionID int64) (db.UIStat
 
 // statusFromRow builds the view model; durations and "stuck" are measured at now.
 func statusFromRow(row db.UIStatusGetRow, now time.Time) (*Status, error) {
+	p, err := parseStatus(row)
+	if err != nil {
+		return nil, err
+	}
+	return p.at(now), nil
+}
+
+// parsedStatus is a status row decoded once (its events, actions and receipt, the host key's
+// fingerprint): everything the page shows except what is measured at each poll. The polled
+// fragment keeps it in memory, so a poll that finds nothing changed decodes nothing.
+type parsedStatus struct {
+	sub    db.Subscription
+	base   Status // without Steps, Allowed, Terminal and Stuck
+	events []db.ProvisioningEvent
+}
+
+// at is the status as it stands at now: the step durations and whether the current step
+// overran. The slices of the result are shared with p and every other result; they are read only.
+func (p *parsedStatus) at(now time.Time) *Status {
+	st := p.base
+	st.Steps = timeline(p.sub, p.events, now)
+	deriveActions(&st, p.sub, now)
+	return &st
+}
+
+// parseStatus decodes a status row.
+func parseStatus(row db.UIStatusGetRow) (*parsedStatus, error) {
 	sub := db.Subscription{
 		ID: row.ID, CustomerID: row.CustomerID, Plan: row.Plan, BillingStatus: row.BillingStatus,
 		HetznerServerID: row.HetznerServerID, HetznerSshKeyID: row.HetznerSshKeyID, VpsIpAddress: row.VpsIpAddress,
@@ -260,7 +287,6 @@ func statusFromRow(row db.UIStatusGetRow, now time.Time) (*Status, error) {
 		st.Events = append(st.Events, EventView{At: e.At, Step: string(e.Step), Kind: e.Kind, Message: e.Message, Actor: e.Actor})
 		dbEvents = append(dbEvents, db.ProvisioningEvent{SubscriptionID: sub.ID, OccurredAt: e.At, Step: e.Step, Kind: e.Kind, Message: e.Message, Actor: e.Actor})
 	}
-	st.Steps = timeline(sub, dbEvents, now)
 	st.Server = serverFacts(row.ServerType, row.ServerLocation, row.ServerImage, row.ServerPriceMonthly)
 	if row.HetznerProject != nil {
 		st.Project = *row.HetznerProject
@@ -303,9 +329,7 @@ func statusFromRow(row db.UIStatusGetRow, now time.Time) (*Status, error) {
 		}
 		st.Receipt = &Receipt{WrittenAt: rc.WrittenAt, Files: rc.Files}
 	}
-
-	deriveActions(st, sub, now)
-	return st, nil
+	return &parsedStatus{sub: sub, base: *st, events: dbEvents}, nil
 }
 
 // deriveActions fills what the page may offer, whether it can stop polling, and whether the
