@@ -58,17 +58,30 @@ SELECT count(*) FROM (
     LIMIT @cap::int
 ) x;
 
--- name: SubscriptionStuck :many
--- The subscriptions in step @status whose step started before @started_before, longest first:
--- the dashboard's stuck provisionings, read through subscriptions_status_step_started_id_idx.
-SELECT s.id, s.provisioning_status, s.step_started_at, c.email AS customer_email, c.name AS customer_name
-FROM subscriptions s
-JOIN customers c ON c.id = s.customer_id
-WHERE s.provisioning_status = @status::provisioning_status
-  AND s.step_started_at IS NOT NULL
-  AND s.step_started_at < @started_before::timestamptz
-ORDER BY s.step_started_at, s.id
-LIMIT @lim::int;
+-- name: SubscriptionAttention :many
+-- The dashboard's attention list in one round trip: the @lim most recently failed subscriptions
+-- (@failed; through subscriptions_status_updated_idx), then per state of @states the @lim whose
+-- step started before that state's @started_before, longest first (through
+-- subscriptions_status_step_started_id_idx). since is when it failed, or when its step started.
+(SELECT s.id, s.provisioning_status, s.failed_step, s.updated_at AS since, c.email AS customer_email, c.name AS customer_name
+ FROM subscriptions s
+ JOIN customers c ON c.id = s.customer_id
+ WHERE s.provisioning_status = CAST(@failed::text AS provisioning_status)
+ ORDER BY s.updated_at DESC, s.id DESC
+ LIMIT @lim::int)
+UNION ALL
+(SELECT x.id, x.provisioning_status, x.failed_step, x.since, x.customer_email, x.customer_name
+ FROM unnest(@states::text[]) WITH ORDINALITY AS w(status, n)
+ CROSS JOIN LATERAL (
+     SELECT s.id, s.provisioning_status, s.failed_step, s.step_started_at AS since, c.email AS customer_email, c.name AS customer_name
+     FROM subscriptions s
+     JOIN customers c ON c.id = s.customer_id
+     WHERE s.provisioning_status = CAST(w.status AS provisioning_status)
+       AND s.step_started_at IS NOT NULL
+       AND s.step_started_at < (@started_before::timestamptz[])[w.n]
+     ORDER BY s.step_started_at, s.id
+     LIMIT @lim::int
+ ) x);
 
 -- name: SubscriptionCountByStatus :many
 -- Subscriptions per provisioning status ('none': never provisioned), from the maintained counts

@@ -26,6 +26,80 @@ func (q *Queries) PlannerPreferIndexes(ctx context.Context, db DBTX) error {
 	return err
 }
 
+const subscriptionAttention = `-- name: SubscriptionAttention :many
+(SELECT s.id, s.provisioning_status, s.failed_step, s.updated_at AS since, c.email AS customer_email, c.name AS customer_name
+ FROM subscriptions s
+ JOIN customers c ON c.id = s.customer_id
+ WHERE s.provisioning_status = CAST($1::text AS provisioning_status)
+ ORDER BY s.updated_at DESC, s.id DESC
+ LIMIT $2::int)
+UNION ALL
+(SELECT x.id, x.provisioning_status, x.failed_step, x.since, x.customer_email, x.customer_name
+ FROM unnest($3::text[]) WITH ORDINALITY AS w(status, n)
+ CROSS JOIN LATERAL (
+     SELECT s.id, s.provisioning_status, s.failed_step, s.step_started_at AS since, c.email AS customer_email, c.name AS customer_name
+     FROM subscriptions s
+     JOIN customers c ON c.id = s.customer_id
+     WHERE s.provisioning_status = CAST(w.status AS provisioning_status)
+       AND s.step_started_at IS NOT NULL
+       AND s.step_started_at < ($4::timestamptz[])[w.n]
+     ORDER BY s.step_started_at, s.id
+     LIMIT $2::int
+ ) x)
+`
+
+type SubscriptionAttentionParams struct {
+	Failed        string
+	Lim           int32
+	States        []string
+	StartedBefore []time.Time
+}
+
+type SubscriptionAttentionRow struct {
+	ID                 int64
+	ProvisioningStatus *ProvisioningStatus
+	FailedStep         *ProvisioningStatus
+	Since              time.Time
+	CustomerEmail      string
+	CustomerName       string
+}
+
+// The dashboard's attention list in one round trip: the @lim most recently failed subscriptions
+// (@failed; through subscriptions_status_updated_idx), then per state of @states the @lim whose
+// step started before that state's @started_before, longest first (through
+// subscriptions_status_step_started_id_idx). since is when it failed, or when its step started.
+func (q *Queries) SubscriptionAttention(ctx context.Context, db DBTX, arg SubscriptionAttentionParams) ([]SubscriptionAttentionRow, error) {
+	rows, err := db.Query(ctx, subscriptionAttention,
+		arg.Failed,
+		arg.Lim,
+		arg.States,
+		arg.StartedBefore,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []SubscriptionAttentionRow
+	for rows.Next() {
+		var i SubscriptionAttentionRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.ProvisioningStatus,
+			&i.FailedStep,
+			&i.Since,
+			&i.CustomerEmail,
+			&i.CustomerName,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const subscriptionCountByServer = `-- name: SubscriptionCountByServer :one
 SELECT count(*) FROM subscriptions WHERE hetzner_server_id = $1::bigint
 `
@@ -553,59 +627,6 @@ SELECT subscription_status_counts_fold()
 func (q *Queries) SubscriptionStatusCountsFold(ctx context.Context, db DBTX) error {
 	_, err := db.Exec(ctx, subscriptionStatusCountsFold)
 	return err
-}
-
-const subscriptionStuck = `-- name: SubscriptionStuck :many
-SELECT s.id, s.provisioning_status, s.step_started_at, c.email AS customer_email, c.name AS customer_name
-FROM subscriptions s
-JOIN customers c ON c.id = s.customer_id
-WHERE s.provisioning_status = $1::provisioning_status
-  AND s.step_started_at IS NOT NULL
-  AND s.step_started_at < $2::timestamptz
-ORDER BY s.step_started_at, s.id
-LIMIT $3::int
-`
-
-type SubscriptionStuckParams struct {
-	Status        ProvisioningStatus
-	StartedBefore time.Time
-	Lim           int32
-}
-
-type SubscriptionStuckRow struct {
-	ID                 int64
-	ProvisioningStatus *ProvisioningStatus
-	StepStartedAt      *time.Time
-	CustomerEmail      string
-	CustomerName       string
-}
-
-// The subscriptions in step @status whose step started before @started_before, longest first:
-// the dashboard's stuck provisionings, read through subscriptions_status_step_started_id_idx.
-func (q *Queries) SubscriptionStuck(ctx context.Context, db DBTX, arg SubscriptionStuckParams) ([]SubscriptionStuckRow, error) {
-	rows, err := db.Query(ctx, subscriptionStuck, arg.Status, arg.StartedBefore, arg.Lim)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []SubscriptionStuckRow
-	for rows.Next() {
-		var i SubscriptionStuckRow
-		if err := rows.Scan(
-			&i.ID,
-			&i.ProvisioningStatus,
-			&i.StepStartedAt,
-			&i.CustomerEmail,
-			&i.CustomerName,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
 }
 
 const subscriptionUpdatePlan = `-- name: SubscriptionUpdatePlan :one
