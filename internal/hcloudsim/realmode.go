@@ -76,7 +76,8 @@ func (s *Simulator) reserveAddress(sv *server) *apiError {
 	l, err := s.real.host.Reserve()
 	if err != nil {
 		s.cfg.Logger.Error("real VPS: no address", "err", err)
-		return &apiError{status: http.StatusServiceUnavailable, code: hcloud.ErrorCodeResourceUnavailable, message: "no address left for a real VPS: " + err.Error()}
+		// The spec's error table pairs resource_unavailable with 412 ("currently unavailable").
+		return &apiError{status: http.StatusPreconditionFailed, code: hcloud.ErrorCodeResourceUnavailable, message: "no address left for a real VPS: " + err.Error()}
 	}
 	sv.lease = l
 	sv.ip = l.IP()
