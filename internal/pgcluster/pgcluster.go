@@ -3,6 +3,7 @@
 package pgcluster
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Options says where the cluster lives.
@@ -39,6 +41,8 @@ type Cluster struct {
 	cmd  *exec.Cmd
 	done chan struct{} // closed when the server has exited
 	err  error         // the server's exit status, set before done is closed
+	// silent overrides silentLimit (tests).
+	silent time.Duration
 }
 
 // BinDir finds the PostgreSQL server binaries (initdb, postgres), newest version first.
@@ -170,10 +174,14 @@ func (c *Cluster) Err() error {
 	}
 }
 
+// silentLimit is how long a starting server may neither accept a connection nor say it is
+// starting up before the start is given up. A server recovering for longer (a large WAL after a
+// kill, a loaded machine) says so to every attempt and is waited for as long as ctx allows.
+const silentLimit = 60 * time.Second
+
 func (c *Cluster) waitReady(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
 	var last error
+	heard := time.Now() // when the server last answered, if only "starting up"
 	for {
 		// An attempt ends when the server exits: whatever else answers on the port (a listener
 		// that took it first) must not hold the start until the deadline.
@@ -191,6 +199,12 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 			return conn.Close(ctx)
 		}
 		last = err
+		if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == "57P03" { // cannot_connect_now: starting up or recovering
+			heard = time.Now()
+		}
+		if limit := cmp.Or(c.silent, silentLimit); time.Since(heard) > limit {
+			return fmt.Errorf("postgres not ready after %s without a word: %w (see its log in %s)", limit, last, c.dir)
+		}
 		select {
 		case <-c.done:
 			return fmt.Errorf("postgres exited while starting: %v (see its log in %s)", c.err, c.dir)

@@ -8,10 +8,15 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/stretchr/testify/require"
+
+	"github.com/rachelcloud/admin/internal/testkit"
 )
 
 // TestClusterLifeCycle: a private cluster is initialised once and kept: its data and its port
@@ -133,4 +138,59 @@ func TestExitWhileStarting(t *testing.T) {
 func TestVersionOrder(t *testing.T) {
 	require.Equal(t, 15, version("/usr/lib/postgresql/15/bin/initdb"))
 	require.Equal(t, 0, version("/usr/local/bin/initdb"), "a path without a version sorts last")
+}
+
+// startingUp answers every connection on l as a server in recovery does (FATAL 57P03, "the
+// database system is starting up") while answering is true, and afterwards closes connections
+// without a word. It counts the answers.
+func startingUp(t *testing.T, l net.Listener, answering *atomic.Bool, answers *atomic.Int32) {
+	for {
+		conn, err := l.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer conn.Close()
+			if !answering.Load() {
+				return
+			}
+			be := pgproto3.NewBackend(conn, conn)
+			if _, err := be.ReceiveStartupMessage(); err != nil {
+				t.Errorf("startup message: %v", err)
+				return
+			}
+			be.Send(&pgproto3.ErrorResponse{Severity: "FATAL", SeverityUnlocalized: "FATAL", Code: "57P03",
+				Message: "the database system is starting up"})
+			if err := be.Flush(); err == nil {
+				answers.Add(1)
+			}
+		}()
+	}
+}
+
+// TestStartWaitsForARecoveringServer: a server that answers "starting up" (a long recovery on a
+// loaded machine) is waited for beyond the silent limit; one that stops answering is given up
+// once the limit passes without a word.
+func TestStartWaitsForARecoveringServer(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	var answering atomic.Bool
+	var answers atomic.Int32
+	answering.Store(true)
+	go startingUp(t, l, &answering, &answers)
+	c := &Cluster{dir: t.TempDir(), port: l.Addr().(*net.TCPAddr).Port, done: make(chan struct{}), silent: 2 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- c.waitReady(context.Background()) }()
+	// Eighty answers take at least four seconds (an attempt every 50 ms): twice the silent limit.
+	testkit.Eventually(t, "the server was asked again and again", func() bool { return answers.Load() >= 80 || len(errc) > 0 })
+	select {
+	case err := <-errc:
+		t.Fatalf("gave up on a server that answered: %v", err)
+	default:
+	}
+	answering.Store(false)
+	err = <-errc
+	require.ErrorContains(t, err, "without a word")
 }
