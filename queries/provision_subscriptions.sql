@@ -124,9 +124,12 @@ WHERE id = @id::bigint AND provisioning_status::text = ANY(@sources::text[])
 RETURNING *;
 
 -- name: ProvisionResetForNewServer :exec
--- Before a fresh provisioning after destroy: the old server's timestamps no longer apply.
+-- Before a fresh provisioning after destroy: the old server's timestamps no longer apply, and a
+-- subscription that holds nothing in Hetzner any more is placed again (the project with the
+-- most room now, not the one its last server happened to be in).
 UPDATE subscriptions
-SET provisioned_at = NULL, deprovisioned_at = NULL, callback_received_at = NULL, updated_at = now()
+SET provisioned_at = NULL, deprovisioned_at = NULL, callback_received_at = NULL, updated_at = now(),
+    hetzner_project = CASE WHEN hetzner_server_id IS NULL AND hetzner_ssh_key_id IS NULL THEN NULL ELSE hetzner_project END
 WHERE id = @id::bigint;
 
 -- name: ProvisionCallbackOverdue :many

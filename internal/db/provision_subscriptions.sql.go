@@ -689,11 +689,14 @@ func (q *Queries) ProvisionReady(ctx context.Context, db DBTX, arg ProvisionRead
 
 const provisionResetForNewServer = `-- name: ProvisionResetForNewServer :exec
 UPDATE subscriptions
-SET provisioned_at = NULL, deprovisioned_at = NULL, callback_received_at = NULL, updated_at = now()
+SET provisioned_at = NULL, deprovisioned_at = NULL, callback_received_at = NULL, updated_at = now(),
+    hetzner_project = CASE WHEN hetzner_server_id IS NULL AND hetzner_ssh_key_id IS NULL THEN NULL ELSE hetzner_project END
 WHERE id = $1::bigint
 `
 
-// Before a fresh provisioning after destroy: the old server's timestamps no longer apply.
+// Before a fresh provisioning after destroy: the old server's timestamps no longer apply, and a
+// subscription that holds nothing in Hetzner any more is placed again (the project with the
+// most room now, not the one its last server happened to be in).
 func (q *Queries) ProvisionResetForNewServer(ctx context.Context, db DBTX, id int64) error {
 	_, err := db.Exec(ctx, provisionResetForNewServer, id)
 	return err

@@ -154,3 +154,29 @@ func TestPreflightEveryProject(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, reasons, "the default project's token is fine")
 }
+
+// TestReprovisionIsPlacedAgain: a subscription provisioned again after destroy holds nothing in
+// Hetzner, so it is placed anew (in the project with room) instead of going back to the project
+// of its last server, which has filled up meanwhile.
+func TestReprovisionIsPlacedAgain(t *testing.T) {
+	t.Parallel()
+	b := setup(t, twoProjects) // default: limit 1; b: limit 5
+	ctx := context.Background()
+	x := b.newSubscription(t)
+	require.NoError(t, b.svc.Provision(ctx, x, admin))
+	sub := b.waitStatus(t, x, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
+	require.Equal(t, "default", deref(sub.HetznerProject), "a tie goes to the first project")
+	require.NoError(t, b.svc.Destroy(ctx, x, admin))
+	b.waitStatus(t, x, db.ProvisioningStatusDestroyed)
+
+	y := b.newSubscription(t)
+	require.NoError(t, b.svc.Provision(ctx, y, admin))
+	sub = b.waitStatus(t, y, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
+	require.Equal(t, "default", deref(sub.HetznerProject), "default has room again")
+
+	require.NoError(t, b.svc.Provision(ctx, x, admin))
+	sub = b.waitStatus(t, x, db.ProvisioningStatusReady, db.ProvisioningStatusFailed)
+	require.Equal(t, db.ProvisioningStatusReady, statusOf(sub), "events %v", b.events(t, x))
+	require.Equal(t, "b", deref(sub.HetznerProject), "placed where there is room")
+	require.Zero(t, b.sim.RequestCount("POST /servers", 403), "nothing was tried in the full project")
+}
