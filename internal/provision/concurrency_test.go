@@ -2,9 +2,11 @@ package provision
 
 import (
 	"context"
+	"encoding/json"
 	"sync"
 	"testing"
 
+	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertest"
 	"github.com/stretchr/testify/require"
@@ -64,8 +66,34 @@ func TestDestroyDuringProvisioning(t *testing.T) {
 			for _, k := range b.sim.SSHKeys() {
 				require.NotEqual(t, b.name(id), k.Name, "SSH key left over")
 			}
+			// A press that arrives after the destroy finished (the worker destroys a pending
+			// provisioning within a few queries, often before the second press above) changes
+			// nothing either: no error, no event, no audit row, no job.
+			evs, jobs := len(b.events(t, id)), b.stepJobs(t, id)
+			require.NoError(t, b.svc.Destroy(ctx, id, admin), "Destroy of a destroyed subscription")
+			require.Equal(t, db.ProvisioningStatusDestroyed, statusOf(b.sub(t, id)))
+			require.Len(t, b.events(t, id), evs)
+			require.Equal(t, jobs, b.stepJobs(t, id))
+			var audits int
+			require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE subscription_id = $1 AND action = 'vps.destroy'`, id).Scan(&audits))
+			require.Equal(t, 1, audits, "only the first press is audited")
 		})
 	}
+}
+
+// stepJobs counts the step jobs River holds for the subscription, in any state.
+func (b *bundle) stepJobs(t testing.TB, id int64) int {
+	t.Helper()
+	res, err := b.svc.river.JobList(context.Background(), river.NewJobListParams().Kinds(stepArgs{}.Kind()).First(10000))
+	require.NoError(t, err)
+	n := 0
+	for _, j := range res.Jobs {
+		var a stepArgs
+		if json.Unmarshal(j.EncodedArgs, &a) == nil && a.SubscriptionID == id {
+			n++
+		}
+	}
+	return n
 }
 
 func TestInvalidStates(t *testing.T) {

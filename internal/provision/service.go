@@ -199,7 +199,9 @@ func (s *Service) Reinject(ctx context.Context, subscriptionID int64, a Actor) e
 }
 
 // Destroy deletes the VPS and its SSH key from any state; a provisioning under way stops at its
-// next step boundary and the same job turns to destroying. Pressing it twice changes nothing.
+// next step boundary and the same job turns to destroying. Pressing it twice changes nothing,
+// also when the first press's destroy already finished (destroyed), as it does within a few
+// queries for a provisioning that has created nothing yet.
 func (s *Service) Destroy(ctx context.Context, subscriptionID int64, a Actor) error {
 	return s.transition(ctx, subscriptionID, a, "vps.destroy", state.Destroy, func(sub db.Subscription) (state.State, string, error) {
 		to, err := next(sub, state.Destroy)

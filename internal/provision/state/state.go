@@ -123,7 +123,10 @@ var Table = []Rule{
 	{Event: Retry, From: []State{Failed}, To: InjectingSecrets},
 	{Event: Retry, From: []State{Failed}, To: Destroying},
 	{Event: Destroy, From: live, To: Destroying},
-	{Event: Destroy, From: []State{Destroying}, Keep: true},
+	// Pressed again while the destroy runs, or after it finished: a destroy with nothing to
+	// delete (a pending provisioning) is done within a few queries, so a double press often
+	// arrives after it.
+	{Event: Destroy, From: []State{Destroying, Destroyed}, Keep: true},
 	{Event: Deleted, From: []State{Destroying}, To: Destroyed},
 }
 

@@ -32,7 +32,7 @@ var expected = map[state.Event]map[state.State][]string{
 	state.Destroy: {
 		state.Pending: {"destroying"}, state.Creating: {"destroying"}, state.CloudInit: {"destroying"},
 		state.InjectingSecrets: {"destroying"}, state.Ready: {"destroying"}, state.Failed: {"destroying"},
-		state.Destroying: {"keep"},
+		state.Destroying: {"keep"}, state.Destroyed: {"keep"},
 	},
 	state.MarkGone: {
 		state.Pending: {"failed"}, state.Creating: {"failed"}, state.CloudInit: {"failed"},
@@ -216,7 +216,7 @@ func TestDiagram(t *testing.T) {
 	t.Parallel()
 	d := state.Diagram()
 	require.Contains(t, d, "provision        none, destroyed → pending\n")
-	require.Contains(t, d, "destroy          destroying → (no change)\n")
+	require.Contains(t, d, "destroy          destroying, destroyed → (no change)\n")
 	require.Contains(t, d, "deleted          destroying → destroyed\n")
 	require.Contains(t, d, "retry            failed → creating | cloud_init | injecting_secrets | destroying\n")
 }
