@@ -60,25 +60,134 @@ FROM notify_deliveries d JOIN notify_messages m ON m.id = d.message_id
 ORDER BY d.id DESC
 LIMIT @lim::int;
 
--- name: NotifyFailedSubscriptions :many
+-- The detectors (notify/scan.go) work in bounded batches whose cost follows the incidents and the
+-- rows in the condition, never the whole table: each scan resolves up to @lim open incidents whose
+-- condition no longer holds, and lists up to @lim rows in the condition without an open incident
+-- (lowest ID first) for the notifier to open; the rest follow at the next scan. An incident is
+-- never resolved because a list was cut short.
+
+-- name: NotifyIncidentOpenBatch :many
+-- Opens the incidents of one kind not open yet (@subscription_ids: 0 for none), recording an
+-- "opened" event each, in the order given. Returns the opened incidents' IDs.
+WITH opened AS (
+    INSERT INTO notify_incidents (key, kind, subscription_id, summary, opened_at)
+    SELECT u.key, @kind::text, nullif((@subscription_ids::bigint[])[u.n], 0), (@summaries::text[])[u.n], @now::timestamptz
+    FROM unnest(@keys::text[]) WITH ORDINALITY AS u(key, n)
+    ORDER BY u.n
+    ON CONFLICT (key) WHERE resolved_at IS NULL DO NOTHING
+    RETURNING id
+)
+INSERT INTO notify_events (incident_id, what, occurred_at)
+SELECT id, 'opened', @now::timestamptz FROM opened ORDER BY id
+RETURNING incident_id;
+
+-- name: NotifyIncidentResolveAbsent :many
+-- Resolves the open incidents of one kind whose key is not among @keys (Sync: the caller sees the
+-- whole picture), recording a "resolved" event each. Returns their IDs.
+WITH resolved AS (
+    UPDATE notify_incidents SET resolved_at = @now::timestamptz
+    WHERE kind = @kind::text AND resolved_at IS NULL AND NOT (key = ANY(@keys::text[]))
+    RETURNING id
+)
+INSERT INTO notify_events (incident_id, what, occurred_at)
+SELECT id, 'resolved', @now::timestamptz FROM resolved ORDER BY id
+RETURNING incident_id;
+
+-- name: NotifyFailedUnnotified :many
+-- Failed provisionings without an open provision_failed incident.
 SELECT s.id, c.email AS customer_email, s.failed_step, coalesce(s.provisioning_error, '')::text AS provisioning_error
 FROM subscriptions s JOIN customers c ON c.id = s.customer_id
 WHERE s.provisioning_status = 'failed'
+  AND NOT EXISTS (SELECT 1 FROM notify_incidents i WHERE i.key = 'provision_failed:' || s.id AND i.resolved_at IS NULL)
 ORDER BY s.id
-LIMIT 5000;
+LIMIT @lim::int;
 
--- name: NotifyWorkingSubscriptions :many
--- Subscriptions in a state a worker drives (@states: state.Working).
+-- name: NotifyFailedResolve :many
+-- Resolves open provision_failed incidents whose subscription is no longer failed (or is gone).
+WITH resolved AS (
+    UPDATE notify_incidents SET resolved_at = @now::timestamptz
+    WHERE id IN (
+        SELECT i.id FROM notify_incidents i
+        WHERE i.kind = 'provision_failed' AND i.resolved_at IS NULL
+          AND NOT EXISTS (SELECT 1 FROM subscriptions s
+                          WHERE s.id = i.subscription_id AND s.provisioning_status = 'failed'
+                            AND i.key = 'provision_failed:' || s.id)
+        ORDER BY i.id
+        LIMIT @lim::int)
+    RETURNING id
+)
+INSERT INTO notify_events (incident_id, what, occurred_at)
+SELECT id, 'resolved', @now::timestamptz FROM resolved ORDER BY id
+RETURNING incident_id;
+
+-- name: NotifyFailedByLimit :one
+-- The first failed provisioning whose reason starts with @reason (provision.ReasonLimitReached).
+SELECT s.id FROM subscriptions s
+WHERE s.provisioning_status = 'failed' AND starts_with(coalesce(s.provisioning_error, ''), @reason::text)
+ORDER BY s.id
+LIMIT 1;
+
+-- name: NotifyStuckUnnotified :many
+-- Provisionings stuck in a step without an open provision_stuck incident for it: in one of
+-- @states (state.Working) since before its @cutoffs entry (now minus the step's expected time).
 SELECT s.id, c.email AS customer_email, s.provisioning_status, s.step_started_at
-FROM subscriptions s JOIN customers c ON c.id = s.customer_id
-WHERE s.provisioning_status = ANY(CAST(@states::text[] AS provisioning_status[]))
-  AND s.step_started_at IS NOT NULL
+FROM unnest(@states::text[]) WITH ORDINALITY AS w(st, n)
+JOIN subscriptions s ON s.provisioning_status = w.st::provisioning_status AND s.step_started_at < (@cutoffs::timestamptz[])[w.n]
+JOIN customers c ON c.id = s.customer_id
+WHERE NOT EXISTS (SELECT 1 FROM notify_incidents i
+                  WHERE i.key = 'provision_stuck:' || s.id || ':' || s.provisioning_status AND i.resolved_at IS NULL)
 ORDER BY s.id
-LIMIT 5000;
+LIMIT @lim::int;
 
--- name: NotifyOpenFindings :many
-SELECT id, kind, hetzner_server_id, server_name, subscription_id, first_seen_at
-FROM reconcile_findings WHERE resolved_at IS NULL ORDER BY id LIMIT 5000;
+-- name: NotifyStuckResolve :many
+-- Resolves open provision_stuck incidents whose subscription moved on from the step the key names
+-- (or started it again, or is gone): no longer in it since before its @cutoffs entry.
+WITH resolved AS (
+    UPDATE notify_incidents SET resolved_at = @now::timestamptz
+    WHERE id IN (
+        SELECT i.id FROM notify_incidents i
+        WHERE i.kind = 'provision_stuck' AND i.resolved_at IS NULL
+          AND NOT EXISTS (SELECT 1 FROM subscriptions s
+                          JOIN unnest(@states::text[]) WITH ORDINALITY AS w(st, n)
+                            ON s.provisioning_status = w.st::provisioning_status AND s.step_started_at < (@cutoffs::timestamptz[])[w.n]
+                          WHERE s.id = i.subscription_id
+                            AND i.key = 'provision_stuck:' || s.id || ':' || s.provisioning_status)
+        ORDER BY i.id
+        LIMIT @lim::int)
+    RETURNING id
+)
+INSERT INTO notify_events (incident_id, what, occurred_at)
+SELECT id, 'resolved', @now::timestamptz FROM resolved ORDER BY id
+RETURNING incident_id;
+
+-- name: NotifyFindingsUnnotified :many
+-- The reconciler's open findings (orphan, ghost) without an open incident of their kind.
+SELECT f.id, f.kind, f.hetzner_server_id, f.server_name, f.subscription_id
+FROM reconcile_findings f
+WHERE f.resolved_at IS NULL
+  AND NOT EXISTS (SELECT 1 FROM notify_incidents i WHERE i.key = f.kind || ':' || f.hetzner_server_id AND i.resolved_at IS NULL)
+ORDER BY f.id
+LIMIT @lim::int;
+
+-- name: NotifyFindingsResolve :many
+-- Resolves open orphan and ghost incidents (key kind:hetzner_server_id) whose finding is resolved.
+WITH resolved AS (
+    UPDATE notify_incidents SET resolved_at = @now::timestamptz
+    WHERE id IN (
+        SELECT i.id FROM notify_incidents i
+        WHERE i.kind IN ('orphan', 'ghost') AND i.resolved_at IS NULL
+          AND NOT EXISTS (SELECT 1 FROM reconcile_findings f
+                          WHERE f.resolved_at IS NULL AND f.kind = i.kind
+                            AND f.hetzner_server_id = CASE WHEN split_part(i.key, ':', 2) ~ '^[0-9]{1,18}$'
+                                                           THEN split_part(i.key, ':', 2)::bigint END
+                            AND i.key = f.kind || ':' || f.hetzner_server_id)
+        ORDER BY i.id
+        LIMIT @lim::int)
+    RETURNING id
+)
+INSERT INTO notify_events (incident_id, what, occurred_at)
+SELECT id, 'resolved', @now::timestamptz FROM resolved ORDER BY id
+RETURNING incident_id;
 
 -- name: NotifyLimitWaiting :one
 -- Provisionings waiting for Hetzner's server limit (served by subscriptions_limit_wait_idx).

@@ -229,35 +229,186 @@ func (q *Queries) NotifyEventTakeUnsent(ctx context.Context, db DBTX, lim int32)
 	return items, nil
 }
 
-const notifyFailedSubscriptions = `-- name: NotifyFailedSubscriptions :many
+const notifyFailedByLimit = `-- name: NotifyFailedByLimit :one
+SELECT s.id FROM subscriptions s
+WHERE s.provisioning_status = 'failed' AND starts_with(coalesce(s.provisioning_error, ''), $1::text)
+ORDER BY s.id
+LIMIT 1
+`
+
+// The first failed provisioning whose reason starts with @reason (provision.ReasonLimitReached).
+func (q *Queries) NotifyFailedByLimit(ctx context.Context, db DBTX, reason string) (int64, error) {
+	row := db.QueryRow(ctx, notifyFailedByLimit, reason)
+	var id int64
+	err := row.Scan(&id)
+	return id, err
+}
+
+const notifyFailedResolve = `-- name: NotifyFailedResolve :many
+WITH resolved AS (
+    UPDATE notify_incidents SET resolved_at = $1::timestamptz
+    WHERE id IN (
+        SELECT i.id FROM notify_incidents i
+        WHERE i.kind = 'provision_failed' AND i.resolved_at IS NULL
+          AND NOT EXISTS (SELECT 1 FROM subscriptions s
+                          WHERE s.id = i.subscription_id AND s.provisioning_status = 'failed'
+                            AND i.key = 'provision_failed:' || s.id)
+        ORDER BY i.id
+        LIMIT $2::int)
+    RETURNING id
+)
+INSERT INTO notify_events (incident_id, what, occurred_at)
+SELECT id, 'resolved', $1::timestamptz FROM resolved ORDER BY id
+RETURNING incident_id
+`
+
+type NotifyFailedResolveParams struct {
+	Now time.Time
+	Lim int32
+}
+
+// Resolves open provision_failed incidents whose subscription is no longer failed (or is gone).
+func (q *Queries) NotifyFailedResolve(ctx context.Context, db DBTX, arg NotifyFailedResolveParams) ([]int64, error) {
+	rows, err := db.Query(ctx, notifyFailedResolve, arg.Now, arg.Lim)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []int64
+	for rows.Next() {
+		var incident_id int64
+		if err := rows.Scan(&incident_id); err != nil {
+			return nil, err
+		}
+		items = append(items, incident_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const notifyFailedUnnotified = `-- name: NotifyFailedUnnotified :many
 SELECT s.id, c.email AS customer_email, s.failed_step, coalesce(s.provisioning_error, '')::text AS provisioning_error
 FROM subscriptions s JOIN customers c ON c.id = s.customer_id
 WHERE s.provisioning_status = 'failed'
+  AND NOT EXISTS (SELECT 1 FROM notify_incidents i WHERE i.key = 'provision_failed:' || s.id AND i.resolved_at IS NULL)
 ORDER BY s.id
-LIMIT 5000
+LIMIT $1::int
 `
 
-type NotifyFailedSubscriptionsRow struct {
+type NotifyFailedUnnotifiedRow struct {
 	ID                int64
 	CustomerEmail     string
 	FailedStep        *ProvisioningStatus
 	ProvisioningError string
 }
 
-func (q *Queries) NotifyFailedSubscriptions(ctx context.Context, db DBTX) ([]NotifyFailedSubscriptionsRow, error) {
-	rows, err := db.Query(ctx, notifyFailedSubscriptions)
+// Failed provisionings without an open provision_failed incident.
+func (q *Queries) NotifyFailedUnnotified(ctx context.Context, db DBTX, lim int32) ([]NotifyFailedUnnotifiedRow, error) {
+	rows, err := db.Query(ctx, notifyFailedUnnotified, lim)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []NotifyFailedSubscriptionsRow
+	var items []NotifyFailedUnnotifiedRow
 	for rows.Next() {
-		var i NotifyFailedSubscriptionsRow
+		var i NotifyFailedUnnotifiedRow
 		if err := rows.Scan(
 			&i.ID,
 			&i.CustomerEmail,
 			&i.FailedStep,
 			&i.ProvisioningError,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const notifyFindingsResolve = `-- name: NotifyFindingsResolve :many
+WITH resolved AS (
+    UPDATE notify_incidents SET resolved_at = $1::timestamptz
+    WHERE id IN (
+        SELECT i.id FROM notify_incidents i
+        WHERE i.kind IN ('orphan', 'ghost') AND i.resolved_at IS NULL
+          AND NOT EXISTS (SELECT 1 FROM reconcile_findings f
+                          WHERE f.resolved_at IS NULL AND f.kind = i.kind
+                            AND f.hetzner_server_id = CASE WHEN split_part(i.key, ':', 2) ~ '^[0-9]{1,18}$'
+                                                           THEN split_part(i.key, ':', 2)::bigint END
+                            AND i.key = f.kind || ':' || f.hetzner_server_id)
+        ORDER BY i.id
+        LIMIT $2::int)
+    RETURNING id
+)
+INSERT INTO notify_events (incident_id, what, occurred_at)
+SELECT id, 'resolved', $1::timestamptz FROM resolved ORDER BY id
+RETURNING incident_id
+`
+
+type NotifyFindingsResolveParams struct {
+	Now time.Time
+	Lim int32
+}
+
+// Resolves open orphan and ghost incidents (key kind:hetzner_server_id) whose finding is resolved.
+func (q *Queries) NotifyFindingsResolve(ctx context.Context, db DBTX, arg NotifyFindingsResolveParams) ([]int64, error) {
+	rows, err := db.Query(ctx, notifyFindingsResolve, arg.Now, arg.Lim)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []int64
+	for rows.Next() {
+		var incident_id int64
+		if err := rows.Scan(&incident_id); err != nil {
+			return nil, err
+		}
+		items = append(items, incident_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const notifyFindingsUnnotified = `-- name: NotifyFindingsUnnotified :many
+SELECT f.id, f.kind, f.hetzner_server_id, f.server_name, f.subscription_id
+FROM reconcile_findings f
+WHERE f.resolved_at IS NULL
+  AND NOT EXISTS (SELECT 1 FROM notify_incidents i WHERE i.key = f.kind || ':' || f.hetzner_server_id AND i.resolved_at IS NULL)
+ORDER BY f.id
+LIMIT $1::int
+`
+
+type NotifyFindingsUnnotifiedRow struct {
+	ID              int64
+	Kind            string
+	HetznerServerID int64
+	ServerName      string
+	SubscriptionID  *int64
+}
+
+// The reconciler's open findings (orphan, ghost) without an open incident of their kind.
+func (q *Queries) NotifyFindingsUnnotified(ctx context.Context, db DBTX, lim int32) ([]NotifyFindingsUnnotifiedRow, error) {
+	rows, err := db.Query(ctx, notifyFindingsUnnotified, lim)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []NotifyFindingsUnnotifiedRow
+	for rows.Next() {
+		var i NotifyFindingsUnnotifiedRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Kind,
+			&i.HetznerServerID,
+			&i.ServerName,
+			&i.SubscriptionID,
 		); err != nil {
 			return nil, err
 		}
@@ -330,6 +481,62 @@ func (q *Queries) NotifyIncidentOpen(ctx context.Context, db DBTX, arg NotifyInc
 	return id, err
 }
 
+const notifyIncidentOpenBatch = `-- name: NotifyIncidentOpenBatch :many
+
+WITH opened AS (
+    INSERT INTO notify_incidents (key, kind, subscription_id, summary, opened_at)
+    SELECT u.key, $2::text, nullif(($3::bigint[])[u.n], 0), ($4::text[])[u.n], $1::timestamptz
+    FROM unnest($5::text[]) WITH ORDINALITY AS u(key, n)
+    ORDER BY u.n
+    ON CONFLICT (key) WHERE resolved_at IS NULL DO NOTHING
+    RETURNING id
+)
+INSERT INTO notify_events (incident_id, what, occurred_at)
+SELECT id, 'opened', $1::timestamptz FROM opened ORDER BY id
+RETURNING incident_id
+`
+
+type NotifyIncidentOpenBatchParams struct {
+	Now             time.Time
+	Kind            string
+	SubscriptionIds []int64
+	Summaries       []string
+	Keys            []string
+}
+
+// The detectors (notify/scan.go) work in bounded batches whose cost follows the incidents and the
+// rows in the condition, never the whole table: each scan resolves up to @lim open incidents whose
+// condition no longer holds, and lists up to @lim rows in the condition without an open incident
+// (lowest ID first) for the notifier to open; the rest follow at the next scan. An incident is
+// never resolved because a list was cut short.
+// Opens the incidents of one kind not open yet (@subscription_ids: 0 for none), recording an
+// "opened" event each, in the order given. Returns the opened incidents' IDs.
+func (q *Queries) NotifyIncidentOpenBatch(ctx context.Context, db DBTX, arg NotifyIncidentOpenBatchParams) ([]int64, error) {
+	rows, err := db.Query(ctx, notifyIncidentOpenBatch,
+		arg.Now,
+		arg.Kind,
+		arg.SubscriptionIds,
+		arg.Summaries,
+		arg.Keys,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []int64
+	for rows.Next() {
+		var incident_id int64
+		if err := rows.Scan(&incident_id); err != nil {
+			return nil, err
+		}
+		items = append(items, incident_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const notifyIncidentOpenKeys = `-- name: NotifyIncidentOpenKeys :many
 SELECT key FROM notify_incidents WHERE kind = $1::text AND resolved_at IS NULL ORDER BY key
 `
@@ -370,6 +577,45 @@ func (q *Queries) NotifyIncidentResolve(ctx context.Context, db DBTX, arg Notify
 	var id int64
 	err := row.Scan(&id)
 	return id, err
+}
+
+const notifyIncidentResolveAbsent = `-- name: NotifyIncidentResolveAbsent :many
+WITH resolved AS (
+    UPDATE notify_incidents SET resolved_at = $1::timestamptz
+    WHERE kind = $2::text AND resolved_at IS NULL AND NOT (key = ANY($3::text[]))
+    RETURNING id
+)
+INSERT INTO notify_events (incident_id, what, occurred_at)
+SELECT id, 'resolved', $1::timestamptz FROM resolved ORDER BY id
+RETURNING incident_id
+`
+
+type NotifyIncidentResolveAbsentParams struct {
+	Now  time.Time
+	Kind string
+	Keys []string
+}
+
+// Resolves the open incidents of one kind whose key is not among @keys (Sync: the caller sees the
+// whole picture), recording a "resolved" event each. Returns their IDs.
+func (q *Queries) NotifyIncidentResolveAbsent(ctx context.Context, db DBTX, arg NotifyIncidentResolveAbsentParams) ([]int64, error) {
+	rows, err := db.Query(ctx, notifyIncidentResolveAbsent, arg.Now, arg.Kind, arg.Keys)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []int64
+	for rows.Next() {
+		var incident_id int64
+		if err := rows.Scan(&incident_id); err != nil {
+			return nil, err
+		}
+		items = append(items, incident_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const notifyLimitWaiting = `-- name: NotifyLimitWaiting :one
@@ -417,40 +663,53 @@ func (q *Queries) NotifyMessageInsert(ctx context.Context, db DBTX, arg NotifyMe
 	return id, err
 }
 
-const notifyOpenFindings = `-- name: NotifyOpenFindings :many
-SELECT id, kind, hetzner_server_id, server_name, subscription_id, first_seen_at
-FROM reconcile_findings WHERE resolved_at IS NULL ORDER BY id LIMIT 5000
+const notifyStuckResolve = `-- name: NotifyStuckResolve :many
+WITH resolved AS (
+    UPDATE notify_incidents SET resolved_at = $1::timestamptz
+    WHERE id IN (
+        SELECT i.id FROM notify_incidents i
+        WHERE i.kind = 'provision_stuck' AND i.resolved_at IS NULL
+          AND NOT EXISTS (SELECT 1 FROM subscriptions s
+                          JOIN unnest($2::text[]) WITH ORDINALITY AS w(st, n)
+                            ON s.provisioning_status = w.st::provisioning_status AND s.step_started_at < ($3::timestamptz[])[w.n]
+                          WHERE s.id = i.subscription_id
+                            AND i.key = 'provision_stuck:' || s.id || ':' || s.provisioning_status)
+        ORDER BY i.id
+        LIMIT $4::int)
+    RETURNING id
+)
+INSERT INTO notify_events (incident_id, what, occurred_at)
+SELECT id, 'resolved', $1::timestamptz FROM resolved ORDER BY id
+RETURNING incident_id
 `
 
-type NotifyOpenFindingsRow struct {
-	ID              int64
-	Kind            string
-	HetznerServerID int64
-	ServerName      string
-	SubscriptionID  *int64
-	FirstSeenAt     time.Time
+type NotifyStuckResolveParams struct {
+	Now     time.Time
+	States  []string
+	Cutoffs []time.Time
+	Lim     int32
 }
 
-func (q *Queries) NotifyOpenFindings(ctx context.Context, db DBTX) ([]NotifyOpenFindingsRow, error) {
-	rows, err := db.Query(ctx, notifyOpenFindings)
+// Resolves open provision_stuck incidents whose subscription moved on from the step the key names
+// (or started it again, or is gone): no longer in it since before its @cutoffs entry.
+func (q *Queries) NotifyStuckResolve(ctx context.Context, db DBTX, arg NotifyStuckResolveParams) ([]int64, error) {
+	rows, err := db.Query(ctx, notifyStuckResolve,
+		arg.Now,
+		arg.States,
+		arg.Cutoffs,
+		arg.Lim,
+	)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []NotifyOpenFindingsRow
+	var items []int64
 	for rows.Next() {
-		var i NotifyOpenFindingsRow
-		if err := rows.Scan(
-			&i.ID,
-			&i.Kind,
-			&i.HetznerServerID,
-			&i.ServerName,
-			&i.SubscriptionID,
-			&i.FirstSeenAt,
-		); err != nil {
+		var incident_id int64
+		if err := rows.Scan(&incident_id); err != nil {
 			return nil, err
 		}
-		items = append(items, i)
+		items = append(items, incident_id)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -458,32 +717,41 @@ func (q *Queries) NotifyOpenFindings(ctx context.Context, db DBTX) ([]NotifyOpen
 	return items, nil
 }
 
-const notifyWorkingSubscriptions = `-- name: NotifyWorkingSubscriptions :many
+const notifyStuckUnnotified = `-- name: NotifyStuckUnnotified :many
 SELECT s.id, c.email AS customer_email, s.provisioning_status, s.step_started_at
-FROM subscriptions s JOIN customers c ON c.id = s.customer_id
-WHERE s.provisioning_status = ANY(CAST($1::text[] AS provisioning_status[]))
-  AND s.step_started_at IS NOT NULL
+FROM unnest($1::text[]) WITH ORDINALITY AS w(st, n)
+JOIN subscriptions s ON s.provisioning_status = w.st::provisioning_status AND s.step_started_at < ($2::timestamptz[])[w.n]
+JOIN customers c ON c.id = s.customer_id
+WHERE NOT EXISTS (SELECT 1 FROM notify_incidents i
+                  WHERE i.key = 'provision_stuck:' || s.id || ':' || s.provisioning_status AND i.resolved_at IS NULL)
 ORDER BY s.id
-LIMIT 5000
+LIMIT $3::int
 `
 
-type NotifyWorkingSubscriptionsRow struct {
+type NotifyStuckUnnotifiedParams struct {
+	States  []string
+	Cutoffs []time.Time
+	Lim     int32
+}
+
+type NotifyStuckUnnotifiedRow struct {
 	ID                 int64
 	CustomerEmail      string
 	ProvisioningStatus *ProvisioningStatus
 	StepStartedAt      *time.Time
 }
 
-// Subscriptions in a state a worker drives (@states: state.Working).
-func (q *Queries) NotifyWorkingSubscriptions(ctx context.Context, db DBTX, states []string) ([]NotifyWorkingSubscriptionsRow, error) {
-	rows, err := db.Query(ctx, notifyWorkingSubscriptions, states)
+// Provisionings stuck in a step without an open provision_stuck incident for it: in one of
+// @states (state.Working) since before its @cutoffs entry (now minus the step's expected time).
+func (q *Queries) NotifyStuckUnnotified(ctx context.Context, db DBTX, arg NotifyStuckUnnotifiedParams) ([]NotifyStuckUnnotifiedRow, error) {
+	rows, err := db.Query(ctx, notifyStuckUnnotified, arg.States, arg.Cutoffs, arg.Lim)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []NotifyWorkingSubscriptionsRow
+	var items []NotifyStuckUnnotifiedRow
 	for rows.Next() {
-		var i NotifyWorkingSubscriptionsRow
+		var i NotifyStuckUnnotifiedRow
 		if err := rows.Scan(
 			&i.ID,
 			&i.CustomerEmail,

@@ -72,6 +72,10 @@ type Options struct {
 	Tick       time.Duration    // period of the detect-and-dispatch job (default 15 s)
 	Log        *slog.Logger
 	HTTPClient *http.Client
+	// ScanBatch bounds what one scan does per detector: it opens at most this many incidents and
+	// resolves at most this many (default [DefaultScanBatch]); the rest follow at the next scans.
+	// Tests set a small one to show a condition list longer than a batch is handled right.
+	ScanBatch int
 }
 
 // Notifier raises and resolves incidents and sends their messages.
@@ -84,6 +88,11 @@ type Notifier struct {
 	scrub   *scrubber
 	channel map[string]sender
 }
+
+// DefaultScanBatch is [Options.ScanBatch]'s default: at 100,000 subscriptions with 5% failed,
+// the 5,000 failures are all open after five scans (about a minute), each scan one INSERT of a
+// thousand rows rather than five thousand round trips in one transaction.
+const DefaultScanBatch = 1000
 
 // maxAttempts bounds the deliveries of one message to one channel (about a day with the default
 // backoff capped at 4 h).
@@ -103,6 +112,9 @@ func New(pool *pgxpool.Pool, cfg *config.Config, o Options) (*Notifier, error) {
 	}
 	if o.Tick <= 0 {
 		o.Tick = 15 * time.Second
+	}
+	if o.ScanBatch <= 0 {
+		o.ScanBatch = DefaultScanBatch
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
@@ -166,44 +178,54 @@ func (n *Notifier) Resolve(ctx context.Context, dbtx db.DBTX, key string) (bool,
 }
 
 // Sync makes the open incidents of kind exactly current: opens those not open yet and resolves
-// the open ones whose condition no longer holds. Detectors that see the whole picture use it.
+// the open ones whose condition no longer holds. Detectors that see the whole picture of a small
+// kind use it (a large one opens and resolves in batches, as [Notifier.Scan]'s do).
 func (n *Notifier) Sync(ctx context.Context, kind Kind, current []Condition) error {
 	return inTx(ctx, n.pool, func(tx pgx.Tx) error {
-		open, err := n.q.NotifyIncidentOpenKeys(ctx, tx, string(kind))
-		if err != nil {
-			return fmt.Errorf("notify: open %s incidents: %w", kind, err)
+		if _, err := n.openBatch(ctx, tx, kind, current); err != nil {
+			return err
 		}
-		holds := make(map[string]bool, len(current))
+		keys := make([]string, 0, len(current)) // never nil: NULL would resolve nothing
 		for _, c := range current {
-			c.Kind = kind
-			holds[c.Key] = true
-			if _, err := n.Open(ctx, tx, c); err != nil {
-				return err
-			}
+			keys = append(keys, c.Key)
 		}
-		for _, key := range open {
-			if !holds[key] {
-				if _, err := n.Resolve(ctx, tx, key); err != nil {
-					return err
-				}
-			}
+		if _, err := n.q.NotifyIncidentResolveAbsent(ctx, tx, db.NotifyIncidentResolveAbsentParams{
+			Now: n.now(), Kind: string(kind), Keys: keys}); err != nil {
+			return fmt.Errorf("notify: resolve %s incidents: %w", kind, err)
 		}
 		return nil
 	})
 }
 
-// ReportPreflight records the outcome of a preflight check: a failing one opens the
-// preflight_failing incident (one per check name), a passing one resolves it.
-func (n *Notifier) ReportPreflight(ctx context.Context, check string, problem string) error {
-	key := "preflight_failing:" + check
-	return inTx(ctx, n.pool, func(tx pgx.Tx) error {
-		if problem == "" {
-			_, err := n.Resolve(ctx, tx, key)
-			return err
+// openBatch opens the incidents of conds (all of kind, whatever their Kind says) that are not open
+// yet, in one statement, recording an "opened" event each in the order given; a key given twice
+// counts once. It returns how many it opened.
+func (n *Notifier) openBatch(ctx context.Context, dbtx db.DBTX, kind Kind, conds []Condition) (int, error) {
+	if _, ok := titles[kind]; !ok {
+		return 0, fmt.Errorf("notify: unknown incident kind %q", kind)
+	}
+	if len(conds) == 0 {
+		return 0, nil
+	}
+	p := db.NotifyIncidentOpenBatchParams{Now: n.now(), Kind: string(kind), Keys: make([]string, 0, len(conds)),
+		SubscriptionIds: make([]int64, 0, len(conds)), Summaries: make([]string, 0, len(conds))}
+	seen := make(map[string]bool, len(conds))
+	for _, c := range conds {
+		if seen[c.Key] {
+			continue
 		}
-		_, err := n.Open(ctx, tx, Condition{Key: key, Kind: KindPreflightFailing, Summary: check + ": " + problem})
-		return err
-	})
+		seen[c.Key] = true
+		var sub int64 // 0: none (IDs start at 1)
+		if c.SubscriptionID != nil {
+			sub = *c.SubscriptionID
+		}
+		p.Keys, p.SubscriptionIds, p.Summaries = append(p.Keys, c.Key), append(p.SubscriptionIds, sub), append(p.Summaries, n.scrub.clean(c.Summary))
+	}
+	ids, err := n.q.NotifyIncidentOpenBatch(ctx, dbtx, p)
+	if err != nil {
+		return 0, fmt.Errorf("notify: open %d %s incident(s): %w", len(p.Keys), kind, err)
+	}
+	return len(ids), nil
 }
 
 // SendTest sends a test message to every channel, audited.

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rachelcloud/admin/internal/config"
+	"github.com/rachelcloud/admin/internal/db"
 	"github.com/rachelcloud/admin/internal/dbtest"
 	"github.com/rachelcloud/admin/internal/notify"
 	"github.com/rachelcloud/admin/internal/notify/notifytest"
@@ -236,8 +237,8 @@ func TestOtherIncidentKinds(t *testing.T) {
 	// An orphan found by the reconciler.
 	_, err = b.pool.Exec(ctx, `INSERT INTO reconcile_findings (kind, hetzner_server_id, server_name) VALUES ('orphan', 777, 'rachel-sub-999')`)
 	require.NoError(t, err)
-	// Preflight and assistant down are raised by their packages.
-	require.NoError(t, b.n.ReportPreflight(ctx, "image", "debian-12 is not available in fsn1"))
+	// Preflight failing, as the worker stores its result; assistant down is raised by its package.
+	require.NoError(t, db.New().PreflightPut(ctx, b.pool, []string{"image: debian-12 is not available in fsn1"}))
 	require.NoError(t, b.n.Sync(ctx, notify.KindAssistantDown, []notify.Condition{{Key: "assistant_down:1", Summary: "Assistant of #1 last seen 20 minutes ago"}}))
 	b.tick(t)
 
@@ -256,7 +257,8 @@ func TestOtherIncidentKinds(t *testing.T) {
 	require.Contains(t, b.smtp.Mails()[0].Data, "Digest: 6 incidents opened")
 
 	// Preflight passes again: resolved.
-	require.NoError(t, b.n.ReportPreflight(ctx, "image", ""))
+	require.NoError(t, db.New().PreflightPut(ctx, b.pool, []string{}))
+	b.tick(t) // the scan resolves it; the next window sends that
 	b.clock.Advance(61 * time.Second)
 	b.tick(t)
 	testkit.Eventually(t, "the resolution", func() bool { return len(b.smtp.Mails()) == 2 })
