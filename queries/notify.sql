@@ -10,9 +10,6 @@ UPDATE notify_incidents SET resolved_at = @now::timestamptz
 WHERE key = @key::text AND resolved_at IS NULL
 RETURNING id;
 
--- name: NotifyIncidentOpenKeys :many
-SELECT key FROM notify_incidents WHERE kind = @kind::text AND resolved_at IS NULL ORDER BY key;
-
 -- name: NotifyIncidentListOpen :many
 SELECT * FROM notify_incidents WHERE resolved_at IS NULL ORDER BY opened_at DESC, id DESC LIMIT @lim::int;
 
@@ -94,26 +91,35 @@ SELECT id, 'resolved', @now::timestamptz FROM resolved ORDER BY id
 RETURNING incident_id;
 
 -- name: NotifyFailedUnnotified :many
--- Failed provisionings without an open provision_failed incident.
+-- Failed provisionings without an open provision_failed incident. The failed IDs are read whole
+-- (from subscriptions_status_id_idx, as many as fail) before the anti-join: ordered by ID in one
+-- query, a full walk of the primary key looked cheaper to the planner, and read every subscription
+-- once all failures had their incident.
+WITH failed AS MATERIALIZED (
+    SELECT id FROM subscriptions WHERE provisioning_status = 'failed'
+), todo AS MATERIALIZED (
+    SELECT f.id FROM failed f
+    WHERE NOT EXISTS (SELECT 1 FROM notify_incidents i WHERE i.key = 'provision_failed:' || f.id AND i.resolved_at IS NULL)
+    ORDER BY f.id
+    LIMIT @lim::int
+)
 SELECT s.id, c.email AS customer_email, s.failed_step, coalesce(s.provisioning_error, '')::text AS provisioning_error
 FROM subscriptions s JOIN customers c ON c.id = s.customer_id
-WHERE s.provisioning_status = 'failed'
-  AND NOT EXISTS (SELECT 1 FROM notify_incidents i WHERE i.key = 'provision_failed:' || s.id AND i.resolved_at IS NULL)
-ORDER BY s.id
-LIMIT @lim::int;
+WHERE s.id = ANY(ARRAY(SELECT id FROM todo)) AND s.provisioning_status = 'failed'
+ORDER BY s.id;
 
 -- name: NotifyFailedResolve :many
 -- Resolves open provision_failed incidents whose subscription is no longer failed (or is gone).
 WITH resolved AS (
     UPDATE notify_incidents SET resolved_at = @now::timestamptz
-    WHERE id IN (
+    WHERE id = ANY(ARRAY(
         SELECT i.id FROM notify_incidents i
         WHERE i.kind = 'provision_failed' AND i.resolved_at IS NULL
           AND NOT EXISTS (SELECT 1 FROM subscriptions s
                           WHERE s.id = i.subscription_id AND s.provisioning_status = 'failed'
                             AND i.key = 'provision_failed:' || s.id)
         ORDER BY i.id
-        LIMIT @lim::int)
+        LIMIT @lim::int))
     RETURNING id
 )
 INSERT INTO notify_events (incident_id, what, occurred_at)
@@ -122,38 +128,49 @@ RETURNING incident_id;
 
 -- name: NotifyFailedByLimit :one
 -- The first failed provisioning whose reason starts with @reason (provision.ReasonLimitReached).
-SELECT s.id FROM subscriptions s
-WHERE s.provisioning_status = 'failed' AND starts_with(coalesce(s.provisioning_error, ''), @reason::text)
-ORDER BY s.id
+-- Read from the failed ones (materialized, as in NotifyFailedUnnotified: ordered by ID in one
+-- query, the planner walked the primary key).
+WITH failed AS MATERIALIZED (
+    SELECT id, provisioning_error FROM subscriptions WHERE provisioning_status = 'failed'
+)
+SELECT id FROM failed
+WHERE starts_with(coalesce(provisioning_error, ''), @reason::text)
+ORDER BY id
 LIMIT 1;
 
 -- name: NotifyStuckUnnotified :many
--- Provisionings stuck in a step without an open provision_stuck incident for it: in one of
--- @states (state.Working) since before its @cutoffs entry (now minus the step's expected time).
+-- Provisionings stuck in @state (one of state.Working, a query each so the planner sees how many
+-- are in it) since before @cutoff (now minus its expected time) without an open provision_stuck
+-- incident for it, longest stuck first: the order of subscriptions_status_step_started_id_idx.
+-- The customers are joined to the batch only (joined before, they were read whole).
+WITH todo AS MATERIALIZED (
+    SELECT s.id FROM subscriptions s
+    WHERE s.provisioning_status = @state::provisioning_status AND s.step_started_at < @cutoff::timestamptz
+      AND NOT EXISTS (SELECT 1 FROM notify_incidents i
+                      WHERE i.key = 'provision_stuck:' || s.id || ':' || @state::text AND i.resolved_at IS NULL)
+    ORDER BY s.step_started_at, s.id
+    LIMIT @lim::int
+)
 SELECT s.id, c.email AS customer_email, s.provisioning_status, s.step_started_at
-FROM unnest(@states::text[]) WITH ORDINALITY AS w(st, n)
-JOIN subscriptions s ON s.provisioning_status = w.st::provisioning_status AND s.step_started_at < (@cutoffs::timestamptz[])[w.n]
-JOIN customers c ON c.id = s.customer_id
-WHERE NOT EXISTS (SELECT 1 FROM notify_incidents i
-                  WHERE i.key = 'provision_stuck:' || s.id || ':' || s.provisioning_status AND i.resolved_at IS NULL)
-ORDER BY s.id
-LIMIT @lim::int;
+FROM subscriptions s JOIN customers c ON c.id = s.customer_id
+WHERE s.id = ANY(ARRAY(SELECT id FROM todo)) AND s.provisioning_status = @state::provisioning_status
+ORDER BY s.step_started_at, s.id;
 
 -- name: NotifyStuckResolve :many
 -- Resolves open provision_stuck incidents whose subscription moved on from the step the key names
--- (or started it again, or is gone): no longer in it since before its @cutoffs entry.
+-- (or started it again, or is gone): no longer in it since before its @cutoffs entry (the entry
+-- of its state in @states, state.Working; in no working state, none).
 WITH resolved AS (
     UPDATE notify_incidents SET resolved_at = @now::timestamptz
-    WHERE id IN (
+    WHERE id = ANY(ARRAY(
         SELECT i.id FROM notify_incidents i
         WHERE i.kind = 'provision_stuck' AND i.resolved_at IS NULL
           AND NOT EXISTS (SELECT 1 FROM subscriptions s
-                          JOIN unnest(@states::text[]) WITH ORDINALITY AS w(st, n)
-                            ON s.provisioning_status = w.st::provisioning_status AND s.step_started_at < (@cutoffs::timestamptz[])[w.n]
                           WHERE s.id = i.subscription_id
-                            AND i.key = 'provision_stuck:' || s.id || ':' || s.provisioning_status)
+                            AND i.key = 'provision_stuck:' || s.id || ':' || s.provisioning_status
+                            AND s.step_started_at < (@cutoffs::timestamptz[])[array_position(@states::text[], s.provisioning_status::text)])
         ORDER BY i.id
-        LIMIT @lim::int)
+        LIMIT @lim::int))
     RETURNING id
 )
 INSERT INTO notify_events (incident_id, what, occurred_at)
@@ -161,19 +178,20 @@ SELECT id, 'resolved', @now::timestamptz FROM resolved ORDER BY id
 RETURNING incident_id;
 
 -- name: NotifyFindingsUnnotified :many
--- The reconciler's open findings (orphan, ghost) without an open incident of their kind.
+-- The reconciler's open findings (orphan, ghost) without an open incident of their kind, oldest
+-- first (reconcile_findings_open_seen_idx).
 SELECT f.id, f.kind, f.hetzner_server_id, f.server_name, f.subscription_id
 FROM reconcile_findings f
 WHERE f.resolved_at IS NULL
   AND NOT EXISTS (SELECT 1 FROM notify_incidents i WHERE i.key = f.kind || ':' || f.hetzner_server_id AND i.resolved_at IS NULL)
-ORDER BY f.id
+ORDER BY f.first_seen_at, f.id
 LIMIT @lim::int;
 
 -- name: NotifyFindingsResolve :many
 -- Resolves open orphan and ghost incidents (key kind:hetzner_server_id) whose finding is resolved.
 WITH resolved AS (
     UPDATE notify_incidents SET resolved_at = @now::timestamptz
-    WHERE id IN (
+    WHERE id = ANY(ARRAY(
         SELECT i.id FROM notify_incidents i
         WHERE i.kind IN ('orphan', 'ghost') AND i.resolved_at IS NULL
           AND NOT EXISTS (SELECT 1 FROM reconcile_findings f
@@ -182,7 +200,7 @@ WITH resolved AS (
                                                            THEN split_part(i.key, ':', 2)::bigint END
                             AND i.key = f.kind || ':' || f.hetzner_server_id)
         ORDER BY i.id
-        LIMIT @lim::int)
+        LIMIT @lim::int))
     RETURNING id
 )
 INSERT INTO notify_events (incident_id, what, occurred_at)

@@ -230,13 +230,18 @@ func (q *Queries) NotifyEventTakeUnsent(ctx context.Context, db DBTX, lim int32)
 }
 
 const notifyFailedByLimit = `-- name: NotifyFailedByLimit :one
-SELECT s.id FROM subscriptions s
-WHERE s.provisioning_status = 'failed' AND starts_with(coalesce(s.provisioning_error, ''), $1::text)
-ORDER BY s.id
+WITH failed AS MATERIALIZED (
+    SELECT id, provisioning_error FROM subscriptions WHERE provisioning_status = 'failed'
+)
+SELECT id FROM failed
+WHERE starts_with(coalesce(provisioning_error, ''), $1::text)
+ORDER BY id
 LIMIT 1
 `
 
 // The first failed provisioning whose reason starts with @reason (provision.ReasonLimitReached).
+// Read from the failed ones (materialized, as in NotifyFailedUnnotified: ordered by ID in one
+// query, the planner walked the primary key).
 func (q *Queries) NotifyFailedByLimit(ctx context.Context, db DBTX, reason string) (int64, error) {
 	row := db.QueryRow(ctx, notifyFailedByLimit, reason)
 	var id int64
@@ -247,14 +252,14 @@ func (q *Queries) NotifyFailedByLimit(ctx context.Context, db DBTX, reason strin
 const notifyFailedResolve = `-- name: NotifyFailedResolve :many
 WITH resolved AS (
     UPDATE notify_incidents SET resolved_at = $1::timestamptz
-    WHERE id IN (
+    WHERE id = ANY(ARRAY(
         SELECT i.id FROM notify_incidents i
         WHERE i.kind = 'provision_failed' AND i.resolved_at IS NULL
           AND NOT EXISTS (SELECT 1 FROM subscriptions s
                           WHERE s.id = i.subscription_id AND s.provisioning_status = 'failed'
                             AND i.key = 'provision_failed:' || s.id)
         ORDER BY i.id
-        LIMIT $2::int)
+        LIMIT $2::int))
     RETURNING id
 )
 INSERT INTO notify_events (incident_id, what, occurred_at)
@@ -289,12 +294,18 @@ func (q *Queries) NotifyFailedResolve(ctx context.Context, db DBTX, arg NotifyFa
 }
 
 const notifyFailedUnnotified = `-- name: NotifyFailedUnnotified :many
+WITH failed AS MATERIALIZED (
+    SELECT id FROM subscriptions WHERE provisioning_status = 'failed'
+), todo AS MATERIALIZED (
+    SELECT f.id FROM failed f
+    WHERE NOT EXISTS (SELECT 1 FROM notify_incidents i WHERE i.key = 'provision_failed:' || f.id AND i.resolved_at IS NULL)
+    ORDER BY f.id
+    LIMIT $1::int
+)
 SELECT s.id, c.email AS customer_email, s.failed_step, coalesce(s.provisioning_error, '')::text AS provisioning_error
 FROM subscriptions s JOIN customers c ON c.id = s.customer_id
-WHERE s.provisioning_status = 'failed'
-  AND NOT EXISTS (SELECT 1 FROM notify_incidents i WHERE i.key = 'provision_failed:' || s.id AND i.resolved_at IS NULL)
+WHERE s.id = ANY(ARRAY(SELECT id FROM todo)) AND s.provisioning_status = 'failed'
 ORDER BY s.id
-LIMIT $1::int
 `
 
 type NotifyFailedUnnotifiedRow struct {
@@ -304,7 +315,10 @@ type NotifyFailedUnnotifiedRow struct {
 	ProvisioningError string
 }
 
-// Failed provisionings without an open provision_failed incident.
+// Failed provisionings without an open provision_failed incident. The failed IDs are read whole
+// (from subscriptions_status_id_idx, as many as fail) before the anti-join: ordered by ID in one
+// query, a full walk of the primary key looked cheaper to the planner, and read every subscription
+// once all failures had their incident.
 func (q *Queries) NotifyFailedUnnotified(ctx context.Context, db DBTX, lim int32) ([]NotifyFailedUnnotifiedRow, error) {
 	rows, err := db.Query(ctx, notifyFailedUnnotified, lim)
 	if err != nil {
@@ -333,7 +347,7 @@ func (q *Queries) NotifyFailedUnnotified(ctx context.Context, db DBTX, lim int32
 const notifyFindingsResolve = `-- name: NotifyFindingsResolve :many
 WITH resolved AS (
     UPDATE notify_incidents SET resolved_at = $1::timestamptz
-    WHERE id IN (
+    WHERE id = ANY(ARRAY(
         SELECT i.id FROM notify_incidents i
         WHERE i.kind IN ('orphan', 'ghost') AND i.resolved_at IS NULL
           AND NOT EXISTS (SELECT 1 FROM reconcile_findings f
@@ -342,7 +356,7 @@ WITH resolved AS (
                                                            THEN split_part(i.key, ':', 2)::bigint END
                             AND i.key = f.kind || ':' || f.hetzner_server_id)
         ORDER BY i.id
-        LIMIT $2::int)
+        LIMIT $2::int))
     RETURNING id
 )
 INSERT INTO notify_events (incident_id, what, occurred_at)
@@ -381,7 +395,7 @@ SELECT f.id, f.kind, f.hetzner_server_id, f.server_name, f.subscription_id
 FROM reconcile_findings f
 WHERE f.resolved_at IS NULL
   AND NOT EXISTS (SELECT 1 FROM notify_incidents i WHERE i.key = f.kind || ':' || f.hetzner_server_id AND i.resolved_at IS NULL)
-ORDER BY f.id
+ORDER BY f.first_seen_at, f.id
 LIMIT $1::int
 `
 
@@ -393,7 +407,8 @@ type NotifyFindingsUnnotifiedRow struct {
 	SubscriptionID  *int64
 }
 
-// The reconciler's open findings (orphan, ghost) without an open incident of their kind.
+// The reconciler's open findings (orphan, ghost) without an open incident of their kind, oldest
+// first (reconcile_findings_open_seen_idx).
 func (q *Queries) NotifyFindingsUnnotified(ctx context.Context, db DBTX, lim int32) ([]NotifyFindingsUnnotifiedRow, error) {
 	rows, err := db.Query(ctx, notifyFindingsUnnotified, lim)
 	if err != nil {
@@ -537,30 +552,6 @@ func (q *Queries) NotifyIncidentOpenBatch(ctx context.Context, db DBTX, arg Noti
 	return items, nil
 }
 
-const notifyIncidentOpenKeys = `-- name: NotifyIncidentOpenKeys :many
-SELECT key FROM notify_incidents WHERE kind = $1::text AND resolved_at IS NULL ORDER BY key
-`
-
-func (q *Queries) NotifyIncidentOpenKeys(ctx context.Context, db DBTX, kind string) ([]string, error) {
-	rows, err := db.Query(ctx, notifyIncidentOpenKeys, kind)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []string
-	for rows.Next() {
-		var key string
-		if err := rows.Scan(&key); err != nil {
-			return nil, err
-		}
-		items = append(items, key)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const notifyIncidentResolve = `-- name: NotifyIncidentResolve :one
 UPDATE notify_incidents SET resolved_at = $1::timestamptz
 WHERE key = $2::text AND resolved_at IS NULL
@@ -666,16 +657,15 @@ func (q *Queries) NotifyMessageInsert(ctx context.Context, db DBTX, arg NotifyMe
 const notifyStuckResolve = `-- name: NotifyStuckResolve :many
 WITH resolved AS (
     UPDATE notify_incidents SET resolved_at = $1::timestamptz
-    WHERE id IN (
+    WHERE id = ANY(ARRAY(
         SELECT i.id FROM notify_incidents i
         WHERE i.kind = 'provision_stuck' AND i.resolved_at IS NULL
           AND NOT EXISTS (SELECT 1 FROM subscriptions s
-                          JOIN unnest($2::text[]) WITH ORDINALITY AS w(st, n)
-                            ON s.provisioning_status = w.st::provisioning_status AND s.step_started_at < ($3::timestamptz[])[w.n]
                           WHERE s.id = i.subscription_id
-                            AND i.key = 'provision_stuck:' || s.id || ':' || s.provisioning_status)
+                            AND i.key = 'provision_stuck:' || s.id || ':' || s.provisioning_status
+                            AND s.step_started_at < ($2::timestamptz[])[array_position($3::text[], s.provisioning_status::text)])
         ORDER BY i.id
-        LIMIT $4::int)
+        LIMIT $4::int))
     RETURNING id
 )
 INSERT INTO notify_events (incident_id, what, occurred_at)
@@ -685,18 +675,19 @@ RETURNING incident_id
 
 type NotifyStuckResolveParams struct {
 	Now     time.Time
-	States  []string
 	Cutoffs []time.Time
+	States  []string
 	Lim     int32
 }
 
 // Resolves open provision_stuck incidents whose subscription moved on from the step the key names
-// (or started it again, or is gone): no longer in it since before its @cutoffs entry.
+// (or started it again, or is gone): no longer in it since before its @cutoffs entry (the entry
+// of its state in @states, state.Working; in no working state, none).
 func (q *Queries) NotifyStuckResolve(ctx context.Context, db DBTX, arg NotifyStuckResolveParams) ([]int64, error) {
 	rows, err := db.Query(ctx, notifyStuckResolve,
 		arg.Now,
-		arg.States,
 		arg.Cutoffs,
+		arg.States,
 		arg.Lim,
 	)
 	if err != nil {
@@ -718,20 +709,24 @@ func (q *Queries) NotifyStuckResolve(ctx context.Context, db DBTX, arg NotifyStu
 }
 
 const notifyStuckUnnotified = `-- name: NotifyStuckUnnotified :many
+WITH todo AS MATERIALIZED (
+    SELECT s.id FROM subscriptions s
+    WHERE s.provisioning_status = $1::provisioning_status AND s.step_started_at < $2::timestamptz
+      AND NOT EXISTS (SELECT 1 FROM notify_incidents i
+                      WHERE i.key = 'provision_stuck:' || s.id || ':' || $1::text AND i.resolved_at IS NULL)
+    ORDER BY s.step_started_at, s.id
+    LIMIT $3::int
+)
 SELECT s.id, c.email AS customer_email, s.provisioning_status, s.step_started_at
-FROM unnest($1::text[]) WITH ORDINALITY AS w(st, n)
-JOIN subscriptions s ON s.provisioning_status = w.st::provisioning_status AND s.step_started_at < ($2::timestamptz[])[w.n]
-JOIN customers c ON c.id = s.customer_id
-WHERE NOT EXISTS (SELECT 1 FROM notify_incidents i
-                  WHERE i.key = 'provision_stuck:' || s.id || ':' || s.provisioning_status AND i.resolved_at IS NULL)
-ORDER BY s.id
-LIMIT $3::int
+FROM subscriptions s JOIN customers c ON c.id = s.customer_id
+WHERE s.id = ANY(ARRAY(SELECT id FROM todo)) AND s.provisioning_status = $1::provisioning_status
+ORDER BY s.step_started_at, s.id
 `
 
 type NotifyStuckUnnotifiedParams struct {
-	States  []string
-	Cutoffs []time.Time
-	Lim     int32
+	State  ProvisioningStatus
+	Cutoff time.Time
+	Lim    int32
 }
 
 type NotifyStuckUnnotifiedRow struct {
@@ -741,10 +736,12 @@ type NotifyStuckUnnotifiedRow struct {
 	StepStartedAt      *time.Time
 }
 
-// Provisionings stuck in a step without an open provision_stuck incident for it: in one of
-// @states (state.Working) since before its @cutoffs entry (now minus the step's expected time).
+// Provisionings stuck in @state (one of state.Working, a query each so the planner sees how many
+// are in it) since before @cutoff (now minus its expected time) without an open provision_stuck
+// incident for it, longest stuck first: the order of subscriptions_status_step_started_id_idx.
+// The customers are joined to the batch only (joined before, they were read whole).
 func (q *Queries) NotifyStuckUnnotified(ctx context.Context, db DBTX, arg NotifyStuckUnnotifiedParams) ([]NotifyStuckUnnotifiedRow, error) {
-	rows, err := db.Query(ctx, notifyStuckUnnotified, arg.States, arg.Cutoffs, arg.Lim)
+	rows, err := db.Query(ctx, notifyStuckUnnotified, arg.State, arg.Cutoff, arg.Lim)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package db_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -17,6 +18,8 @@ import (
 	"github.com/rachelcloud/admin/internal/database"
 	"github.com/rachelcloud/admin/internal/db"
 	"github.com/rachelcloud/admin/internal/dbtest"
+	"github.com/rachelcloud/admin/internal/provision"
+	"github.com/rachelcloud/admin/internal/provision/state"
 )
 
 func TestMain(m *testing.M) { os.Exit(dbtest.Main(m)) }
@@ -294,4 +297,139 @@ func TestPlansAtScale(t *testing.T) {
 		_, err := q.UIStatusGet(ctx, e, 4242)
 		return err
 	})
+
+	// The notification detectors (notify/scan.go), with half the failed and stuck rows notified
+	// already and then all of them: neither reading what to open nor resolving what went reads
+	// subscriptions, customers, notify_incidents or reconcile_findings whole.
+	for _, sql := range []string{
+		`INSERT INTO notify_incidents (key, kind, subscription_id, summary, opened_at)
+		 SELECT 'provision_failed:' || id, 'provision_failed', id, 'failed', now() FROM subscriptions WHERE provisioning_status = 'failed' AND id % 40 = 17`,
+		`INSERT INTO notify_incidents (key, kind, subscription_id, summary, opened_at)
+		 SELECT 'provision_stuck:' || id || ':' || provisioning_status, 'provision_stuck', id, 'stuck', now()
+		 FROM subscriptions WHERE provisioning_status IN ('cloud_init', 'creating') AND id % 40 >= 20`,
+		`INSERT INTO notify_incidents (key, kind, summary, opened_at, resolved_at)
+		 SELECT 'provision_failed:' || g, 'provision_failed', 'long gone', now(), now() FROM generate_series(1, $1) g`,
+		`ANALYZE notify_incidents`,
+	} {
+		var args []any
+		if strings.Contains(sql, "$1") {
+			args = []any{planRows}
+		}
+		_, err := pool.Exec(ctx, sql, args...)
+		require.NoError(t, err, firstLine(sql))
+	}
+	var states []string
+	var cutoffs []time.Time
+	for _, st := range state.Working {
+		states, cutoffs = append(states, string(st)), append(cutoffs, time.Now().Add(-provision.ExpectedDuration(st)))
+	}
+	// Nor a walk of a whole index: each index scan of these tables has a condition.
+	wholeReads := func(name string) {
+		var walk func(n map[string]any) []string
+		walk = func(n map[string]any) (out []string) {
+			rel, _ := n["Relation Name"].(string)
+			switch rel {
+			case "subscriptions", "customers", "notify_incidents", "reconcile_findings":
+				switch n["Node Type"] {
+				case "Seq Scan":
+					out = append(out, "sequential scan of "+rel)
+				case "Index Scan", "Index Only Scan":
+					if _, ok := n["Index Cond"]; !ok {
+						out = append(out, fmt.Sprintf("whole index %v of %s", n["Index Name"], rel))
+					}
+				}
+			}
+			children, _ := n["Plans"].([]any)
+			for _, c := range children {
+				if m, ok := c.(map[string]any); ok {
+					out = append(out, walk(m)...)
+				}
+			}
+			return out
+		}
+		for _, p := range e.plans {
+			var doc []struct{ Plan map[string]any }
+			require.NoError(t, json.Unmarshal([]byte(p), &doc))
+			for _, d := range doc {
+				for _, problem := range walk(d.Plan) {
+					t.Errorf("%s: %s:\n%s", name, problem, p)
+				}
+			}
+		}
+	}
+	allNotified := false
+	detectors := map[string]func() error{
+		"notify failed to open": func() error {
+			rows, err := q.NotifyFailedUnnotified(ctx, e, 1000)
+			if want := map[bool]int{false: 1000, true: 0}[allNotified]; err == nil && len(rows) != want {
+				err = fmt.Errorf("%d failed without an incident, want %d", len(rows), want)
+			}
+			return err
+		},
+		"notify failed to resolve": func() error {
+			ids, err := q.NotifyFailedResolve(ctx, e, db.NotifyFailedResolveParams{Now: time.Now(), Lim: 1000})
+			if err == nil && len(ids) != 0 {
+				err = fmt.Errorf("%d resolved that still failed", len(ids))
+			}
+			return err
+		},
+		"notify failed by the server limit": func() error {
+			_, err := q.NotifyFailedByLimit(ctx, e, "Hetzner's project limit is reached")
+			if errors.Is(err, db.ErrNotFound) {
+				err = nil
+			}
+			return err
+		},
+		"notify stuck to open": func() error {
+			found := 0
+			for i, st := range states {
+				rows, err := q.NotifyStuckUnnotified(ctx, e, db.NotifyStuckUnnotifiedParams{State: db.ProvisioningStatus(st), Cutoff: cutoffs[i], Lim: 1000})
+				if err != nil {
+					return err
+				}
+				found += len(rows)
+			}
+			if (found < 1000) != allNotified {
+				return fmt.Errorf("%d stuck without an incident", found)
+			}
+			return nil
+		},
+		"notify stuck to resolve": func() error {
+			_, err := q.NotifyStuckResolve(ctx, e, db.NotifyStuckResolveParams{Now: time.Now(), States: states, Cutoffs: cutoffs, Lim: 1000})
+			return err
+		},
+		"notify findings to open": func() error {
+			_, err := q.NotifyFindingsUnnotified(ctx, e, 1000)
+			return err
+		},
+		"notify findings to resolve": func() error {
+			_, err := q.NotifyFindingsResolve(ctx, e, db.NotifyFindingsResolveParams{Now: time.Now(), Lim: 1000})
+			return err
+		},
+	}
+	for name, f := range detectors {
+		run(name, f)
+		wholeReads(name)
+	}
+	for _, sql := range []string{
+		`INSERT INTO notify_incidents (key, kind, subscription_id, summary, opened_at)
+		 SELECT 'provision_failed:' || id, 'provision_failed', id, 'failed', now() FROM subscriptions WHERE provisioning_status = 'failed'
+		 ON CONFLICT (key) WHERE resolved_at IS NULL DO NOTHING`,
+		`INSERT INTO notify_incidents (key, kind, subscription_id, summary, opened_at)
+		 SELECT 'provision_stuck:' || id || ':' || provisioning_status, 'provision_stuck', id, 'stuck', now()
+		 FROM subscriptions WHERE provisioning_status IN ('cloud_init', 'creating')
+		 ON CONFLICT (key) WHERE resolved_at IS NULL DO NOTHING`,
+		`INSERT INTO notify_incidents (key, kind, summary, opened_at)
+		 SELECT kind || ':' || hetzner_server_id, kind, 'finding', now() FROM reconcile_findings WHERE resolved_at IS NULL
+		 ON CONFLICT (key) WHERE resolved_at IS NULL DO NOTHING`,
+		`ANALYZE notify_incidents`,
+	} {
+		_, err := pool.Exec(ctx, sql)
+		require.NoError(t, err, firstLine(sql))
+	}
+	allNotified = true
+	for name, f := range detectors {
+		run(name+" (all notified)", f)
+		wholeReads(name + " (all notified)")
+	}
 }

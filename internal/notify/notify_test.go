@@ -29,10 +29,12 @@ type bundle struct {
 	clock *notifytest.Clock
 	smtp  *notifytest.SMTPServer
 	hook  *notifytest.WebhookReceiver
+	batch int // Options.ScanBatch; 0 for the default
 }
 
 // setup gives a notifier with both channels pointing at real receivers, and a River client
-// running its jobs. edit may change its environment before the configuration is loaded.
+// running its jobs. edit may change its environment before the configuration is loaded (and
+// b.batch).
 func setup(t *testing.T, edit ...func(b *bundle, env map[string]string)) *bundle {
 	t.Helper()
 	b := &bundle{pool: dbtest.New(t), clock: notifytest.NewClock(time.Now()),
@@ -47,7 +49,7 @@ func setup(t *testing.T, edit ...func(b *bundle, env map[string]string)) *bundle
 	}
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	require.NoError(t, err)
-	b.n, err = notify.New(b.pool, cfg, notify.Options{Clock: b.clock.Now, RetryBase: 10 * time.Millisecond})
+	b.n, err = notify.New(b.pool, cfg, notify.Options{Clock: b.clock.Now, RetryBase: 10 * time.Millisecond, ScanBatch: b.batch})
 	require.NoError(t, err)
 	workers := river.NewWorkers()
 	require.NoError(t, b.n.Register(workers))

@@ -126,9 +126,17 @@ func (n *Notifier) scanStuck(ctx context.Context) error {
 			Cutoffs: cutoffs, Lim: n.batch()}); err != nil {
 			return fmt.Errorf("notify: resolve provision_stuck incidents: %w", err)
 		}
-		rows, err := n.q.NotifyStuckUnnotified(ctx, tx, db.NotifyStuckUnnotifiedParams{States: states, Cutoffs: cutoffs, Lim: n.batch()})
-		if err != nil {
-			return fmt.Errorf("notify: stuck subscriptions: %w", err)
+		var rows []db.NotifyStuckUnnotifiedRow
+		for i, st := range states {
+			if len(rows) >= int(n.batch()) {
+				break
+			}
+			more, err := n.q.NotifyStuckUnnotified(ctx, tx, db.NotifyStuckUnnotifiedParams{State: db.ProvisioningStatus(st),
+				Cutoff: cutoffs[i], Lim: n.batch() - int32(len(rows))})
+			if err != nil {
+				return fmt.Errorf("notify: subscriptions stuck in %s: %w", st, err)
+			}
+			rows = append(rows, more...)
 		}
 		stuck := make([]Condition, 0, len(rows))
 		for _, r := range rows {
@@ -141,7 +149,7 @@ func (n *Notifier) scanStuck(ctx context.Context) error {
 				Summary: fmt.Sprintf("Subscription #%d (%s) has been in step %s since %s, longer than the expected %s.",
 					r.ID, r.CustomerEmail, *r.ProvisioningStatus, fmtTime(*r.StepStartedAt), provision.ExpectedDuration(*r.ProvisioningStatus))})
 		}
-		_, err = n.openBatch(ctx, tx, KindProvisionStuck, stuck)
+		_, err := n.openBatch(ctx, tx, KindProvisionStuck, stuck)
 		return err
 	})
 }
