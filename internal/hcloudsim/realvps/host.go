@@ -547,11 +547,27 @@ func unescapeMount(s string) string {
 	return b.String()
 }
 
-// EnsureGateway creates the link carrying GatewayIP if it is missing. It is shared by
-// every process and left in place: a local /32 nothing routes out.
+// vpsNet holds every slot's /30 and the gateway address.
+const vpsNet = "10.213.0.0/16"
+
+// EnsureGateway creates the link carrying GatewayIP if it is missing, and the unreachable route
+// of vpsNet. Both are shared by every process and left in place: a local /32 nothing routes
+// out, and a route that keeps every VPS address on this machine.
+//
+// Without that route, a VPS address whose slot has no link (while its disk is prepared, before
+// the veth exists; after the server's deletion) followed this machine's default route out of
+// it, and whatever answers there took the connection: on this workplace's network a TCP
+// connection to any address is accepted and then closed, so the worker's SSH dial to a VPS not
+// yet booted got "ssh: handshake failed: EOF" — as from an sshd that answers — instead of the
+// refusal of a machine that is not up. Each slot's /30 (the address on its host link) is more
+// specific than vpsNet, so a live VPS is reached as before; any other address of vpsNet fails
+// at once with "no route to host", and nothing of it leaves the machine.
 func EnsureGateway() error {
 	if why := Available(); why != "" {
 		return errors.New(why)
+	}
+	if out, err := exec.Command("ip", "route", "replace", "unreachable", vpsNet).CombinedOutput(); err != nil {
+		return fmt.Errorf("realvps: unreachable route for %s: %v: %s", vpsNet, err, bytes.TrimSpace(out))
 	}
 	if !linkExists(gatewayLink) {
 		if out, err := exec.Command("ip", "link", "add", gatewayLink, "type", "veth", "peer", "name", gatewayLink+"-peer").CombinedOutput(); err != nil && !linkExists(gatewayLink) {

@@ -325,3 +325,33 @@ func TestFirewallScript(t *testing.T) {
 	_, err = FirewallScript([]schema.FirewallRule{{Direction: "in", Protocol: "tcp", Port: &p22, SourceIPs: []string{"nope"}}}, true)
 	require.ErrorContains(t, err, "CIDR")
 }
+
+// TestAddressWithoutAVPSGoesNowhere: a VPS address whose slot has no link yet (its disk is
+// still being made) or any more (the server was deleted) is unreachable on this machine at
+// once. Before, it followed the default route out, where this workplace's network accepted the
+// TCP connection and closed it: the worker's SSH dial to a VPS not yet booted ended in
+// "ssh: handshake failed: EOF", as if an sshd had answered.
+func TestAddressWithoutAVPSGoesNowhere(t *testing.T) {
+	h := requireReal(t)
+	require.NoError(t, EnsureGateway())
+	l, err := h.Reserve()
+	require.NoError(t, err)
+	addr := net.JoinHostPort(l.IP().String(), "22")
+	dial := func() error {
+		c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+		if err == nil {
+			_ = c.Close()
+		}
+		return err
+	}
+	require.ErrorIs(t, dial(), syscall.EHOSTUNREACH, "reserved, no link yet: %s goes nowhere", addr)
+	require.NoError(t, l.Release())
+	require.ErrorIs(t, dial(), syscall.EHOSTUNREACH, "released: %s goes nowhere", addr)
+	// The gateway address stays this machine's own.
+	ln, err := net.Listen("tcp", net.JoinHostPort(GatewayIP.String(), "0"))
+	require.NoError(t, err)
+	defer ln.Close()
+	c, err := net.DialTimeout("tcp", ln.Addr().String(), 10*time.Second)
+	require.NoError(t, err)
+	_ = c.Close()
+}
