@@ -30,6 +30,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -586,19 +587,60 @@ func EnsureGateway() error {
 	return nil
 }
 
+// bootQueue is the directory of boots waiting for a token: one ticket file per waiter, named so
+// that names sort in arrival order, flocked by its waiter for as long as it waits.
+var bootQueue = filepath.Join(StateDir, "boot-queue")
+
+// ticketSeq tells apart the tickets one process takes in the same nanosecond.
+var ticketSeq atomic.Uint64
+
 // bootToken is one of BootConcurrency flocked files: a boot holds one from nspawn's start
-// until systemd is up, so concurrent processes share the bound.
-func (h *Host) bootToken(ctx context.Context) (*os.File, error) {
+// until systemd is up, so concurrent processes share the bound. Waiters are served in arrival
+// order, across processes: only the oldest live ticket in bootQueue may take a free token.
+//
+// Before, every waiter polled the token files and whichever came first after a release took
+// it, so under a steady stream of boots (several test binaries side by side on a loaded
+// machine) one boot could lose again and again: its server showed running at Hetzner while
+// its address refused connections for as long as CALLBACK_DEADLINE (seen: 6 minutes in
+// TestRealVPSThreeToReadyReinjectDestroy).
+func (h *Host) bootToken(ctx context.Context) (_ *os.File, err error) {
+	if err := os.MkdirAll(bootQueue, 0o700); err != nil {
+		return nil, fmt.Errorf("realvps: boot queue: %w", err)
+	}
+	// The ticket is locked before it is renamed into the queue, so every ticket there is held by
+	// a live waiter from its first appearance; one nobody holds is a dead process's.
+	name := fmt.Sprintf("%020d-%d-%d", time.Now().UnixNano(), os.Getpid(), ticketSeq.Add(1))
+	tmp := filepath.Join(StateDir, ".ticket-"+name)
+	ticket, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("realvps: boot ticket: %w", err)
+	}
+	if err := unix.Flock(int(ticket.Fd()), unix.LOCK_EX); err != nil {
+		_ = ticket.Close()
+		_ = os.Remove(tmp)
+		return nil, fmt.Errorf("realvps: lock boot ticket: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(bootQueue, name)); err != nil {
+		_ = ticket.Close()
+		_ = os.Remove(tmp)
+		return nil, fmt.Errorf("realvps: boot ticket: %w", err)
+	}
+	defer func() {
+		_ = os.Remove(filepath.Join(bootQueue, name))
+		_ = ticket.Close()
+	}()
 	for {
-		for i := range h.opts.BootConcurrency {
-			f, err := os.OpenFile(filepath.Join(StateDir, fmt.Sprintf("boot-%d.token", i)), os.O_RDWR|os.O_CREATE, 0o600)
-			if err != nil {
-				return nil, fmt.Errorf("realvps: boot token: %w", err)
+		if firstInQueue(name) {
+			for i := range h.opts.BootConcurrency {
+				f, err := os.OpenFile(filepath.Join(StateDir, fmt.Sprintf("boot-%d.token", i)), os.O_RDWR|os.O_CREATE, 0o600)
+				if err != nil {
+					return nil, fmt.Errorf("realvps: boot token: %w", err)
+				}
+				if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err == nil {
+					return f, nil
+				}
+				_ = f.Close()
 			}
-			if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err == nil {
-				return f, nil
-			}
-			_ = f.Close()
 		}
 		t := time.NewTimer(200 * time.Millisecond)
 		select {
@@ -608,6 +650,34 @@ func (h *Host) bootToken(ctx context.Context) (*os.File, error) {
 		case <-t.C:
 		}
 	}
+}
+
+// firstInQueue reports whether no live ticket is ahead of mine in bootQueue, removing the tickets
+// of waiters that died (a killed test binary) on the way.
+func firstInQueue(mine string) bool {
+	ents, err := os.ReadDir(bootQueue) // sorted by name: arrival order
+	if err != nil {
+		return false
+	}
+	for _, e := range ents {
+		if e.Name() >= mine {
+			return true
+		}
+		p := filepath.Join(bootQueue, e.Name())
+		f, err := os.Open(p)
+		if err != nil {
+			continue // served or given up meanwhile
+		}
+		alive := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil
+		if !alive {
+			_ = os.Remove(p)
+		}
+		_ = f.Close()
+		if alive {
+			return false
+		}
+	}
+	return true
 }
 
 var localeOnce struct {

@@ -355,3 +355,66 @@ func TestAddressWithoutAVPSGoesNowhere(t *testing.T) {
 	require.NoError(t, err)
 	_ = c.Close()
 }
+
+// TestBootsAreServedInArrivalOrder: boots waiting for a token get it in the order they asked
+// (across processes: the queue is files), so a steady stream of boots cannot starve one; a
+// ticket left by a killed waiter does not block the queue and is removed.
+func TestBootsAreServedInArrivalOrder(t *testing.T) {
+	requireReal(t)
+	h, err := NewHost(Options{BootConcurrency: 1})
+	require.NoError(t, err)
+	ctx := context.Background()
+	held, err := h.bootToken(ctx)
+	require.NoError(t, err)
+	released := false
+	defer func() {
+		if !released {
+			_ = held.Close()
+		}
+	}()
+
+	// A waiter that died: its ticket is first in the queue and nobody holds it.
+	dead := filepath.Join(bootQueue, fmt.Sprintf("%020d-0-0", 1))
+	require.NoError(t, os.WriteFile(dead, nil, 0o600))
+
+	mine := func() int {
+		ents, _ := os.ReadDir(bootQueue)
+		n := 0
+		for _, e := range ents {
+			if strings.Contains(e.Name(), fmt.Sprintf("-%d-", os.Getpid())) {
+				n++
+			}
+		}
+		return n
+	}
+	const waiters = 5
+	served := make(chan int, waiters)
+	errs := make(chan error, waiters)
+	for i := range waiters {
+		before := mine()
+		go func() {
+			tok, err := h.bootToken(ctx)
+			if err != nil {
+				errs <- err
+				return
+			}
+			served <- i
+			errs <- tok.Close()
+		}()
+		testkit.Eventually(t, fmt.Sprintf("waiter %d queued", i), func() bool { return mine() > before })
+	}
+	require.NoError(t, held.Close())
+	released = true
+	for range waiters {
+		require.NoError(t, <-errs)
+	}
+	close(served)
+	var order []int
+	for i := range served {
+		order = append(order, i)
+	}
+	require.Equal(t, []int{0, 1, 2, 3, 4}, order, "served in arrival order")
+	_, err = os.Stat(dead)
+	require.True(t, os.IsNotExist(err), "the dead waiter's ticket was removed")
+	require.Zero(t, mine(), "no ticket of this process left")
+}
