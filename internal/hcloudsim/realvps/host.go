@@ -460,8 +460,7 @@ func killSlotProcesses(dir, nsPath string) {
 	var pids []int
 	if b, err := os.ReadFile(filepath.Join(dir, "nspawn.pid")); err == nil {
 		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
-			cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-			if bytes.Contains(cmdline, []byte("systemd-nspawn")) && bytes.Contains(cmdline, []byte(dir)) {
+			if isNspawnOf(pid, dir) {
 				pids = append(pids, pid)
 			}
 		}
@@ -491,6 +490,18 @@ func killSlotProcesses(dir, nsPath string) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
+}
+
+// isNspawnOf reports whether pid is the systemd-nspawn of the slot directory dir: its argv has
+// the program and, as one whole argument, the slot's root. (A substring test took the nspawn
+// of slot 2821 for that of slot 282 when a stale PID file of slot 282 named it.)
+func isNspawnOf(pid int, dir string) bool {
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return false
+	}
+	args := strings.Split(strings.TrimSuffix(string(cmdline), "\x00"), "\x00")
+	return len(args) > 0 && filepath.Base(args[0]) == "systemd-nspawn" && slices.Contains(args, filepath.Join(dir, "root"))
 }
 
 // processAlive reports whether pid exists and is not a zombie.

@@ -418,3 +418,21 @@ func TestBootsAreServedInArrivalOrder(t *testing.T) {
 	require.True(t, os.IsNotExist(err), "the dead waiter's ticket was removed")
 	require.Zero(t, mine(), "no ticket of this process left")
 }
+
+// TestNspawnOfASlotIsNotAnothers: the nspawn PID recorded for a slot is killed only if that
+// process is the nspawn of this very slot: slot 282's stale PID file naming (after PID reuse)
+// slot 2821's nspawn must not kill it.
+func TestNspawnOfASlotIsNotAnothers(t *testing.T) {
+	dir := func(slot int) string { return filepath.Join(StateDir, strconv.Itoa(slot)) }
+	cmd := &exec.Cmd{Path: "/bin/sh", Args: []string{"systemd-nspawn", "-c", "sleep 60; :", "sh", "--quiet", "-D", filepath.Join(dir(2821), "root"), "-b"}}
+	require.NoError(t, cmd.Start())
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	testkit.Eventually(t, "the stand-in's command line", func() bool {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", cmd.Process.Pid))
+		return strings.HasPrefix(string(b), "systemd-nspawn\x00")
+	})
+	require.True(t, isNspawnOf(cmd.Process.Pid, dir(2821)))
+	require.False(t, isNspawnOf(cmd.Process.Pid, dir(282)), "slot 282 is a prefix of slot 2821, not its nspawn")
+	require.False(t, isNspawnOf(cmd.Process.Pid, dir(28211)))
+	require.False(t, isNspawnOf(os.Getpid(), dir(2821)), "not an nspawn at all")
+}
