@@ -310,6 +310,9 @@ func (h *Host) CleanLeftovers() error {
 			}
 		}
 	}
+	for _, n := range cgroupSlots() {
+		slots[n] = true
+	}
 	for _, m := range mountsUnder(StateDir) {
 		rest := strings.TrimPrefix(m, StateDir+"/")
 		first, _, _ := strings.Cut(rest, "/")
@@ -370,8 +373,11 @@ func diskReady(slot int) bool {
 func haltSlot(slot int) error {
 	name := Prefix + strconv.Itoa(slot)
 	dir := filepath.Join(StateDir, strconv.Itoa(slot))
-	killSlotProcesses(dir, filepath.Join("/run/netns", name))
+	killSlotProcesses(slot, dir, filepath.Join("/run/netns", name))
 	errs := unmountAll(filepath.Join(dir, "root"))
+	if err := removeSlotCgroups(slot); err != nil {
+		errs = append(errs, err)
+	}
 	if _, err := os.Stat(filepath.Join("/run/netns", name)); err == nil {
 		if out, err := exec.Command("ip", "-n", name, "link", "set", "eth0", "down").CombinedOutput(); err != nil {
 			errs = append(errs, fmt.Errorf("ip -n %s link set eth0 down: %v: %s", name, err, bytes.TrimSpace(out)))
@@ -404,10 +410,13 @@ func cleanSlot(slot int) error {
 	dir := filepath.Join(StateDir, strconv.Itoa(slot))
 	nsPath := filepath.Join("/run/netns", name)
 
-	killSlotProcesses(dir, nsPath)
+	killSlotProcesses(slot, dir, nsPath)
 
 	// Deepest first: the overlay root before the tmpfs layer it lives on.
 	errs := unmountAll(dir)
+	if err := removeSlotCgroups(slot); err != nil {
+		errs = append(errs, err)
+	}
 	if linkExists(name) {
 		if out, err := exec.Command("ip", "link", "del", name).CombinedOutput(); err != nil && linkExists(name) {
 			errs = append(errs, fmt.Errorf("ip link del %s: %v: %s", name, err, bytes.TrimSpace(out)))
@@ -450,13 +459,18 @@ func SlotLeftovers(slot int) []string {
 	if linkExists(name) {
 		out = append(out, "link "+name)
 	}
+	for _, c := range slotCgroups(slot) {
+		if _, err := os.Stat(c); err == nil {
+			out = append(out, "cgroup "+c)
+		}
+	}
 	return out
 }
 
-// killSlotProcesses SIGKILLs the recorded nspawn process (if it still is that nspawn) and every
-// process in the slot's network namespace (the container's init first: its PID namespace dies
-// with it), then waits for them to be gone.
-func killSlotProcesses(dir, nsPath string) {
+// killSlotProcesses SIGKILLs the recorded nspawn process (if it still is that nspawn), every
+// process in the slot's cgroups and every process in its network namespace (the container's
+// init first: its PID namespace dies with it), then waits for them to be gone.
+func killSlotProcesses(slot int, dir, nsPath string) {
 	var pids []int
 	if b, err := os.ReadFile(filepath.Join(dir, "nspawn.pid")); err == nil {
 		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
@@ -480,6 +494,7 @@ func killSlotProcesses(dir, nsPath string) {
 			}
 		}
 	}
+	pids = append(pids, slotCgroupPIDs(slot)...)
 	for _, pid := range pids {
 		_ = unix.Kill(pid, unix.SIGKILL)
 	}

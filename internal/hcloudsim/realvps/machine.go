@@ -436,9 +436,19 @@ func (m *Machine) start() error {
 	}
 	defer console.Close()
 	name := m.lease.Name()
-	cmd := exec.Command("systemd-nspawn", "--quiet", "-D", m.root(), "--register=no", "--keep-unit",
+	cgroups, err := makeSlotCgroups(m.lease.slot)
+	if err != nil {
+		return err
+	}
+	procs := make([]string, len(cgroups))
+	for i, c := range cgroups {
+		procs[i] = filepath.Join(c, "cgroup.procs")
+	}
+	// nspawn, in the VPS's own cgroups (see cgroupDir): sh moves itself there and execs it.
+	cmd := exec.Command("sh", "-c", inCgroups, "systemd-nspawn", "--quiet", "-D", m.root(), "--register=no", "--keep-unit",
 		"--link-journal=no", "--network-namespace-path=/run/netns/"+name, "--console=pipe",
 		"--machine="+name, "-b")
+	cmd.Env = append(os.Environ(), "RVPS_CGROUP_PROCS="+strings.Join(procs, " "))
 	cmd.Stdout, cmd.Stderr = console, console
 	// Its own process group: a signal to the test's group does not reach it; Stop and the
 	// leftover cleanup kill it by PID.

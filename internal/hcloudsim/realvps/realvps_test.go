@@ -436,3 +436,51 @@ func TestNspawnOfASlotIsNotAnothers(t *testing.T) {
 	require.False(t, isNspawnOf(cmd.Process.Pid, dir(28211)))
 	require.False(t, isNspawnOf(os.Getpid(), dir(2821)), "not an nspawn at all")
 }
+
+// TestEachVPSHasItsOwnCgroups: two VPSes' systemds do not share control groups. They did
+// (nspawn without a host systemd nests the container below the caller's cgroup, the same for
+// every test binary), so one VPS's systemd removed the cgroups of another's units, which then
+// failed "at step CGROUP". A unit started in one VPS is not seen in the other's cgroup tree;
+// release removes each VPS's cgroups.
+func TestEachVPSHasItsOwnCgroups(t *testing.T) {
+	h := requireReal(t)
+	ctx := context.Background()
+	var ms [2]*Machine
+	var ls [2]*Lease
+	for i := range ms {
+		l, err := h.Reserve()
+		require.NoError(t, err)
+		ls[i] = l
+		t.Cleanup(func() { _ = l.Release() })
+		m, err := h.Boot(ctx, l, BootConfig{InstanceID: int64(4500 + i), Hostname: fmt.Sprintf("cg-%d", i), UserData: "#cloud-config\n{}\n"})
+		require.NoError(t, err)
+		ms[i] = m
+		t.Cleanup(func() { _ = m.Stop() })
+	}
+	for i, m := range ms {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", m.Leader()))
+		require.NoError(t, err)
+		want := fmt.Sprintf("/%s/%d/", cgroupDir, m.Slot())
+		for line := range strings.SplitSeq(strings.TrimSpace(string(b)), "\n") {
+			if strings.Contains(line, ":name=systemd:") || strings.HasPrefix(line, "0::") {
+				require.Contains(t, line, want, "VPS %d's init is in its own cgroup", i)
+			}
+		}
+		testkit.Eventually(t, fmt.Sprintf("systemd of VPS %d up", i), func() bool { return m.State().SystemState != "" })
+	}
+	out, err := ms[0].Exec(ctx, "systemd-run", "--unit=rvps-isolation-probe", "sleep", "600")
+	require.NoError(t, err, "%s", out)
+	probe := "ls -d /sys/fs/cgroup/systemd/system.slice/rvps-isolation-probe.service /sys/fs/cgroup/unified/system.slice/rvps-isolation-probe.service 2>/dev/null || true"
+	out, err = ms[0].Exec(ctx, "sh", "-c", probe)
+	require.NoError(t, err)
+	require.Contains(t, string(out), "rvps-isolation-probe.service", "the unit's cgroup, seen from its own VPS")
+	out, err = ms[1].Exec(ctx, "sh", "-c", probe)
+	require.NoError(t, err)
+	require.Empty(t, strings.TrimSpace(string(out)), "the other VPS does not see it")
+
+	for i, m := range ms {
+		require.NoError(t, m.Stop())
+		require.NoError(t, ls[i].Release())
+		require.Empty(t, SlotLeftovers(ls[i].Slot()), "no cgroup or anything else left")
+	}
+}
