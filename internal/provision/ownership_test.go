@@ -14,6 +14,7 @@ import (
 
 	"github.com/rachelcloud/admin/internal/config"
 	"github.com/rachelcloud/admin/internal/db"
+	"github.com/rachelcloud/admin/internal/testenv"
 	"github.com/rachelcloud/admin/internal/testkit"
 )
 
@@ -118,10 +119,17 @@ func TestRestoredDatabaseDoesNotAdopt(t *testing.T) {
 // installation label is not adopted.
 func TestFirewallDrift(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	b := setup(t, func(o *setupOpts) { o.noWork = true })
 	ctx := context.Background()
+	first, err := NewWorker(b.pool, b.cfg, WithLogger(b.log), WithHCloudClient(b.hc, b.rl), WithTimings(SimulatorTimings()))
+	require.NoError(t, err)
+	stopFirst := testenv.RunWorker(t, first)
 	id := b.newSubscription(t)
 	requireReady(t, b, b.provisionUntilSettled(t, id))
+	// The restart below stops the worker with the old setting: left running, it set the old rules
+	// back whenever it reconciled by itself (River's RunOnStart run of the periodic reconcile
+	// comes when it is elected leader, seconds after its start on a busy machine).
+	stopFirst()
 	fwRules := func() string {
 		fws := b.sim.Firewalls()
 		require.Len(t, fws, 1)

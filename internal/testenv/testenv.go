@@ -19,6 +19,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -213,22 +214,29 @@ func CallbackHandler(handle func(ctx context.Context, token string, form url.Val
 	})
 }
 
-// RunWorker runs w until the test ends; it must stop by itself when cancelled, within the hang
-// guard.
-func RunWorker(t testing.TB, w interface{ Run(context.Context) error }) {
+// RunWorker runs w until the test ends, or until the returned stop is called (a test that
+// restarts workers with another configuration stops the old one first: left running, it would
+// keep acting on the old configuration); w must stop by itself when cancelled, within the hang
+// guard. stop waits for that and may be called more than once.
+func RunWorker(t testing.TB, w interface{ Run(context.Context) error }) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil && !errors.Is(err, context.Canceled) {
-				t.Errorf("worker: %v", err)
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil && !errors.Is(err, context.Canceled) {
+					t.Errorf("worker: %v", err)
+				}
+			case <-time.After(testkit.HangGuard(t)):
+				t.Errorf("worker did not stop")
 			}
-		case <-time.After(testkit.HangGuard(t)):
-			t.Errorf("worker did not stop")
-		}
-	})
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }

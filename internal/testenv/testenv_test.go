@@ -134,6 +134,27 @@ func TestRunWorkerStopsItWithTheTest(t *testing.T) {
 		RunWorker(&r, fakeWorker{err: errors.New("lost the database")})
 	})
 	require.Equal(t, []string{"worker: lost the database"}, r.errors)
+
+	// Stopped before the test ends (a restart): it has stopped when stop returns, and stopping
+	// again (the test's cleanup) reports nothing more.
+	r.errors = nil
+	t.Run("stop", func(t *testing.T) {
+		r.TB = t
+		w := &stopRecorder{}
+		stop := RunWorker(&r, w)
+		stop()
+		require.True(t, w.stopped.Load())
+		stop()
+	})
+	require.Empty(t, r.errors)
+}
+
+type stopRecorder struct{ stopped atomic.Bool }
+
+func (w *stopRecorder) Run(ctx context.Context) error {
+	<-ctx.Done()
+	w.stopped.Store(true)
+	return ctx.Err()
 }
 
 type recorder struct {
