@@ -104,6 +104,30 @@ func TestOpenSaysWhatIsWrong(t *testing.T) {
 	require.EqualValues(t, 3, pool.Config().MaxConns)
 }
 
+// TestOpenSetsThePlannerSettings: every connection of the pool starts with PlannerSettings,
+// unless DATABASE_URL names a setting, whose value then wins.
+func TestOpenSetsThePlannerSettings(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	show := func(url string) string {
+		t.Helper()
+		pool, err := database.Open(ctx, url, 2)
+		require.NoError(t, err)
+		defer pool.Close()
+		var v string
+		require.NoError(t, pool.QueryRow(ctx, `SHOW random_page_cost`).Scan(&v))
+		return v
+	}
+	require.Equal(t, "1.1", database.PlannerSettings["random_page_cost"])
+	require.Equal(t, "1.1", show(dbtest.URL(t)))
+	u, err := url.Parse(dbtest.URL(t))
+	require.NoError(t, err)
+	q := u.Query()
+	q.Set("random_page_cost", "3")
+	u.RawQuery = q.Encode()
+	require.Equal(t, "3", show(u.String()))
+}
+
 // TestPlanPerCallRunsQueriesWithTheirParameters: the wrapper passes queries and arguments
 // through unchanged, for Exec, Query and QueryRow, on a pool and in a transaction.
 func TestPlanPerCallRunsQueriesWithTheirParameters(t *testing.T) {
