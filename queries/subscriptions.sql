@@ -23,9 +23,10 @@ SELECT * FROM subscriptions WHERE customer_id = @customer_id::bigint ORDER BY id
 -- through search_text's trigram index (the caller escapes LIKE wildcards and refuses U+001F, the
 -- separator of the fields, so a match never spans two). Run it planned for its parameters
 -- (database.PlanPerCall): then the conditions and sort keys that do not apply fold away and an
--- index serves each sort (newest: the primary key; email and name: customers' indexes; status and
--- recently changed: subscriptions_status_id_idx, subscriptions_updated_idx), the status filter
--- (the indexes that begin with provisioning_status) and the search (the trigram index).
+-- index serves each sort (newest: the primary key; email and name: the customer's copied into the
+-- subscription, subscriptions_email_idx and subscriptions_name_idx; status and recently changed:
+-- subscriptions_status_id_idx, subscriptions_updated_idx), each sort filtered by status (the
+-- indexes that begin with provisioning_status) and the search (the trigram index).
 SELECT
     s.id, s.customer_id, s.plan, s.billing_status, s.provisioning_status, s.failed_step,
     s.vps_hostname, s.vps_ip_address, s.hetzner_server_id, s.step_started_at, s.updated_at,
@@ -38,8 +39,8 @@ WHERE (@status::text = ''
        OR s.provisioning_status = nullif(nullif(@status::text, ''), 'none')::provisioning_status)
   AND (@search::text = '' OR s.search_text ILIKE '%' || @search::text || '%')
 ORDER BY
-    CASE WHEN @sort::text = 'email' THEN c.email END ASC,
-    CASE WHEN @sort::text = 'name' THEN c.name END ASC,
+    CASE WHEN @sort::text = 'email' THEN s.customer_email END ASC,
+    CASE WHEN @sort::text = 'name' THEN s.customer_name END ASC,
     CASE WHEN @sort::text = 'status' THEN s.provisioning_status END ASC,
     CASE WHEN @sort::text = 'updated' THEN s.updated_at END DESC,
     s.id DESC

@@ -191,11 +191,29 @@ func TestSearchAndCountsFollowChanges(t *testing.T) {
 		return ids
 	}
 	require.Equal(t, []int64{sid}, found("OLD-address"))
-	f.Email, f.Name = "new-address@example.com", "Renamed Person"
+	// The email and name sorts read the customer's email and name as copied into each
+	// subscription (indexed with and without the status): they follow a change at once.
+	sorted := func(sort, status string) []string {
+		t.Helper()
+		page, err := s.List(ctx, customer.ListParams{Sort: sort, Status: status})
+		require.NoError(t, err)
+		var out []string
+		for _, r := range page.Rows {
+			out = append(out, r.CustomerEmail+" "+r.CustomerName)
+		}
+		return out
+	}
+	require.Equal(t, []string{"old-address@example.com Ann Example", "other@example.com Ann Example"}, sorted("email", ""))
+	f.Email, f.Name = "zz-new-address@example.com", "Renamed Person"
 	require.NoError(t, s.Update(ctx, cid, f, actor))
 	require.Empty(t, found("old-address"))
 	require.Equal(t, []int64{sid}, found("new-address"))
 	require.Equal(t, []int64{sid}, found("renamed pers"))
+	require.Equal(t, []string{"other@example.com Ann Example", "zz-new-address@example.com Renamed Person"}, sorted("email", ""))
+	require.Equal(t, []string{"other@example.com Ann Example", "zz-new-address@example.com Renamed Person"}, sorted("name", "none"))
+	_, err = p.pool.Exec(ctx, `UPDATE customers SET name = 'Aaron First' WHERE id = $1`, cid)
+	require.NoError(t, err)
+	require.Equal(t, []string{"zz-new-address@example.com Aaron First", "other@example.com Ann Example"}, sorted("name", "none"))
 
 	_, err = p.pool.Exec(ctx, `UPDATE subscriptions SET vps_hostname = 'rachel-77', vps_ip_address = '192.0.2.77',
 		provisioning_status = 'creating', step_started_at = now() WHERE id = $1`, sid)

@@ -408,6 +408,8 @@ type Subscription struct {
 	HetznerTag         string
 	SearchText         string
 	HetznerProject     *string
+	CustomerEmail      string
+	CustomerName       string
 }
 
 type SubscriptionStatusCount struct {

@@ -18,7 +18,7 @@ SET provisioning_status = 'cloud_init',
     callback_expires_at = now() + make_interval(secs => $1::float8),
     updated_at          = now()
 WHERE id = $2::bigint AND provisioning_status::text = ANY($3::text[])
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project, customer_email, customer_name
 `
 
 type ProvisionAwaitCallbackParams struct {
@@ -64,6 +64,8 @@ func (q *Queries) ProvisionAwaitCallback(ctx context.Context, db DBTX, arg Provi
 		&i.HetznerTag,
 		&i.SearchText,
 		&i.HetznerProject,
+		&i.CustomerEmail,
+		&i.CustomerName,
 	)
 	return i, err
 }
@@ -109,7 +111,7 @@ SET provisioning_status  = 'injecting_secrets',
     callback_received_at = now(),
     updated_at           = now()
 WHERE id = $1::bigint AND provisioning_status::text = ANY($2::text[])
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project, customer_email, customer_name
 `
 
 type ProvisionCallbackReceivedParams struct {
@@ -155,6 +157,8 @@ func (q *Queries) ProvisionCallbackReceived(ctx context.Context, db DBTX, arg Pr
 		&i.HetznerTag,
 		&i.SearchText,
 		&i.HetznerProject,
+		&i.CustomerEmail,
+		&i.CustomerName,
 	)
 	return i, err
 }
@@ -177,7 +181,7 @@ SET provisioning_status = 'injecting_secrets',
     callback_token      = NULL,
     updated_at          = now()
 WHERE id = $1::bigint AND provisioning_status::text = ANY($2::text[])
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project, customer_email, customer_name
 `
 
 type ProvisionCloudInitConfirmedParams struct {
@@ -224,6 +228,8 @@ func (q *Queries) ProvisionCloudInitConfirmed(ctx context.Context, db DBTX, arg 
 		&i.HetznerTag,
 		&i.SearchText,
 		&i.HetznerProject,
+		&i.CustomerEmail,
+		&i.CustomerName,
 	)
 	return i, err
 }
@@ -245,7 +251,7 @@ SET provisioning_status  = 'destroyed',
     callback_expires_at  = NULL,
     updated_at           = now()
 WHERE id = $1::bigint AND provisioning_status::text = ANY($2::text[])
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project, customer_email, customer_name
 `
 
 type ProvisionDestroyedParams struct {
@@ -291,6 +297,8 @@ func (q *Queries) ProvisionDestroyed(ctx context.Context, db DBTX, arg Provision
 		&i.HetznerTag,
 		&i.SearchText,
 		&i.HetznerProject,
+		&i.CustomerEmail,
+		&i.CustomerName,
 	)
 	return i, err
 }
@@ -306,7 +314,7 @@ SET provisioning_status = $1::provisioning_status,
 WHERE id = $2::bigint
   AND provisioning_status IS NOT DISTINCT FROM $3::provisioning_status
   AND coalesce(provisioning_status::text, '') = ANY($4::text[])
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project, customer_email, customer_name
 `
 
 type ProvisionEnterParams struct {
@@ -365,6 +373,8 @@ func (q *Queries) ProvisionEnter(ctx context.Context, db DBTX, arg ProvisionEnte
 		&i.HetznerTag,
 		&i.SearchText,
 		&i.HetznerProject,
+		&i.CustomerEmail,
+		&i.CustomerName,
 	)
 	return i, err
 }
@@ -377,7 +387,7 @@ SET provisioning_status = 'failed',
     updated_at          = now()
 WHERE id = $3::bigint AND provisioning_status = $1::provisioning_status
   AND provisioning_status::text = ANY($4::text[])
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project, customer_email, customer_name
 `
 
 type ProvisionFailParams struct {
@@ -430,12 +440,14 @@ func (q *Queries) ProvisionFail(ctx context.Context, db DBTX, arg ProvisionFailP
 		&i.HetznerTag,
 		&i.SearchText,
 		&i.HetznerProject,
+		&i.CustomerEmail,
+		&i.CustomerName,
 	)
 	return i, err
 }
 
 const provisionGetByCallbackToken = `-- name: ProvisionGetByCallbackToken :one
-SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project FROM subscriptions WHERE callback_token_hash = $1::bytea FOR UPDATE
+SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project, customer_email, customer_name FROM subscriptions WHERE callback_token_hash = $1::bytea FOR UPDATE
 `
 
 func (q *Queries) ProvisionGetByCallbackToken(ctx context.Context, db DBTX, hash []byte) (Subscription, error) {
@@ -474,6 +486,8 @@ func (q *Queries) ProvisionGetByCallbackToken(ctx context.Context, db DBTX, hash
 		&i.HetznerTag,
 		&i.SearchText,
 		&i.HetznerProject,
+		&i.CustomerEmail,
+		&i.CustomerName,
 	)
 	return i, err
 }
@@ -576,7 +590,7 @@ SET provisioning_status = 'failed',
     updated_at          = now()
 WHERE id = $2::bigint AND provisioning_status = $3::provisioning_status
   AND provisioning_status::text = ANY($4::text[])
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project, customer_email, customer_name
 `
 
 type ProvisionMarkServerGoneParams struct {
@@ -630,6 +644,8 @@ func (q *Queries) ProvisionMarkServerGone(ctx context.Context, db DBTX, arg Prov
 		&i.HetznerTag,
 		&i.SearchText,
 		&i.HetznerProject,
+		&i.CustomerEmail,
+		&i.CustomerName,
 	)
 	return i, err
 }
@@ -638,7 +654,7 @@ const provisionReady = `-- name: ProvisionReady :one
 UPDATE subscriptions
 SET provisioning_status = 'ready', provisioned_at = coalesce(provisioned_at, now()), step_started_at = now(), updated_at = now()
 WHERE id = $1::bigint AND provisioning_status::text = ANY($2::text[])
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project, customer_email, customer_name
 `
 
 type ProvisionReadyParams struct {
@@ -683,6 +699,8 @@ func (q *Queries) ProvisionReady(ctx context.Context, db DBTX, arg ProvisionRead
 		&i.HetznerTag,
 		&i.SearchText,
 		&i.HetznerProject,
+		&i.CustomerEmail,
+		&i.CustomerName,
 	)
 	return i, err
 }
@@ -724,7 +742,7 @@ UPDATE subscriptions
 SET callback_token_hash = $1::bytea, callback_token = $2::bytea,
     callback_received_at = NULL, callback_expires_at = NULL, updated_at = now()
 WHERE id = $3::bigint AND (callback_token IS NULL OR $4::boolean)
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project, customer_email, customer_name
 `
 
 type ProvisionSetCallbackTokenParams struct {
@@ -779,6 +797,8 @@ func (q *Queries) ProvisionSetCallbackToken(ctx context.Context, db DBTX, arg Pr
 		&i.HetznerTag,
 		&i.SearchText,
 		&i.HetznerProject,
+		&i.CustomerEmail,
+		&i.CustomerName,
 	)
 	return i, err
 }
@@ -791,7 +811,7 @@ SET ssh_private_key      = $1::bytea,
     ssh_host_key_public  = $4::text,
     updated_at           = now()
 WHERE id = $5::bigint AND ssh_private_key IS NULL
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project, customer_email, customer_name
 `
 
 type ProvisionSetKeysParams struct {
@@ -845,6 +865,8 @@ func (q *Queries) ProvisionSetKeys(ctx context.Context, db DBTX, arg ProvisionSe
 		&i.HetznerTag,
 		&i.SearchText,
 		&i.HetznerProject,
+		&i.CustomerEmail,
+		&i.CustomerName,
 	)
 	return i, err
 }

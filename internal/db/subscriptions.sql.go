@@ -181,7 +181,7 @@ func (q *Queries) SubscriptionCountUpTo(ctx context.Context, db DBTX, arg Subscr
 const subscriptionCreate = `-- name: SubscriptionCreate :one
 INSERT INTO subscriptions (customer_id, plan, billing_status)
 VALUES ($1::bigint, $2::text, $3::text)
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project, customer_email, customer_name
 `
 
 type SubscriptionCreateParams struct {
@@ -226,6 +226,8 @@ func (q *Queries) SubscriptionCreate(ctx context.Context, db DBTX, arg Subscript
 		&i.HetznerTag,
 		&i.SearchText,
 		&i.HetznerProject,
+		&i.CustomerEmail,
+		&i.CustomerName,
 	)
 	return i, err
 }
@@ -312,7 +314,7 @@ func (q *Queries) SubscriptionExportPage(ctx context.Context, db DBTX, arg Subsc
 }
 
 const subscriptionGet = `-- name: SubscriptionGet :one
-SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project FROM subscriptions WHERE id = $1::bigint
+SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project, customer_email, customer_name FROM subscriptions WHERE id = $1::bigint
 `
 
 func (q *Queries) SubscriptionGet(ctx context.Context, db DBTX, id int64) (Subscription, error) {
@@ -351,12 +353,14 @@ func (q *Queries) SubscriptionGet(ctx context.Context, db DBTX, id int64) (Subsc
 		&i.HetznerTag,
 		&i.SearchText,
 		&i.HetznerProject,
+		&i.CustomerEmail,
+		&i.CustomerName,
 	)
 	return i, err
 }
 
 const subscriptionGetForUpdate = `-- name: SubscriptionGetForUpdate :one
-SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project FROM subscriptions WHERE id = $1::bigint FOR UPDATE
+SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project, customer_email, customer_name FROM subscriptions WHERE id = $1::bigint FOR UPDATE
 `
 
 func (q *Queries) SubscriptionGetForUpdate(ctx context.Context, db DBTX, id int64) (Subscription, error) {
@@ -395,6 +399,8 @@ func (q *Queries) SubscriptionGetForUpdate(ctx context.Context, db DBTX, id int6
 		&i.HetznerTag,
 		&i.SearchText,
 		&i.HetznerProject,
+		&i.CustomerEmail,
+		&i.CustomerName,
 	)
 	return i, err
 }
@@ -474,8 +480,8 @@ WHERE ($1::text = ''
        OR s.provisioning_status = nullif(nullif($1::text, ''), 'none')::provisioning_status)
   AND ($2::text = '' OR s.search_text ILIKE '%' || $2::text || '%')
 ORDER BY
-    CASE WHEN $3::text = 'email' THEN c.email END ASC,
-    CASE WHEN $3::text = 'name' THEN c.name END ASC,
+    CASE WHEN $3::text = 'email' THEN s.customer_email END ASC,
+    CASE WHEN $3::text = 'name' THEN s.customer_name END ASC,
     CASE WHEN $3::text = 'status' THEN s.provisioning_status END ASC,
     CASE WHEN $3::text = 'updated' THEN s.updated_at END DESC,
     s.id DESC
@@ -515,9 +521,10 @@ type SubscriptionListRow struct {
 // through search_text's trigram index (the caller escapes LIKE wildcards and refuses U+001F, the
 // separator of the fields, so a match never spans two). Run it planned for its parameters
 // (database.PlanPerCall): then the conditions and sort keys that do not apply fold away and an
-// index serves each sort (newest: the primary key; email and name: customers' indexes; status and
-// recently changed: subscriptions_status_id_idx, subscriptions_updated_idx), the status filter
-// (the indexes that begin with provisioning_status) and the search (the trigram index).
+// index serves each sort (newest: the primary key; email and name: the customer's copied into the
+// subscription, subscriptions_email_idx and subscriptions_name_idx; status and recently changed:
+// subscriptions_status_id_idx, subscriptions_updated_idx), each sort filtered by status (the
+// indexes that begin with provisioning_status) and the search (the trigram index).
 func (q *Queries) SubscriptionList(ctx context.Context, db DBTX, arg SubscriptionListParams) ([]SubscriptionListRow, error) {
 	rows, err := db.Query(ctx, subscriptionList,
 		arg.Status,
@@ -563,7 +570,7 @@ func (q *Queries) SubscriptionList(ctx context.Context, db DBTX, arg Subscriptio
 }
 
 const subscriptionListByCustomer = `-- name: SubscriptionListByCustomer :many
-SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project FROM subscriptions WHERE customer_id = $1::bigint ORDER BY id
+SELECT id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project, customer_email, customer_name FROM subscriptions WHERE customer_id = $1::bigint ORDER BY id
 `
 
 func (q *Queries) SubscriptionListByCustomer(ctx context.Context, db DBTX, customerID int64) ([]Subscription, error) {
@@ -608,6 +615,8 @@ func (q *Queries) SubscriptionListByCustomer(ctx context.Context, db DBTX, custo
 			&i.HetznerTag,
 			&i.SearchText,
 			&i.HetznerProject,
+			&i.CustomerEmail,
+			&i.CustomerName,
 		); err != nil {
 			return nil, err
 		}
@@ -632,7 +641,7 @@ func (q *Queries) SubscriptionStatusCountsFold(ctx context.Context, db DBTX) err
 const subscriptionUpdatePlan = `-- name: SubscriptionUpdatePlan :one
 UPDATE subscriptions SET plan = $1::text, billing_status = $2::text, updated_at = now()
 WHERE id = $3::bigint
-RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project
+RETURNING id, customer_id, plan, billing_status, hetzner_server_id, hetzner_ssh_key_id, vps_ip_address, vps_hostname, provisioning_status, provisioning_error, provisioned_at, deprovisioned_at, ssh_private_key, ssh_public_key, ssh_host_key_private, ssh_host_key_public, failed_step, step_started_at, callback_token_hash, callback_expires_at, callback_received_at, created_at, updated_at, server_type, server_location, server_image, server_price_monthly, limit_wait_since, callback_token, hetzner_tag, search_text, hetzner_project, customer_email, customer_name
 `
 
 type SubscriptionUpdatePlanParams struct {
@@ -677,6 +686,8 @@ func (q *Queries) SubscriptionUpdatePlan(ctx context.Context, db DBTX, arg Subsc
 		&i.HetznerTag,
 		&i.SearchText,
 		&i.HetznerProject,
+		&i.CustomerEmail,
+		&i.CustomerName,
 	)
 	return i, err
 }
