@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/rachelcloud/admin/internal/auth"
@@ -20,6 +21,40 @@ var loadCounts = map[string]map[int]int{
 	LoadFragment:  {1: 500, 16: 3000, 64: 6000},
 	LoadList:      {1: 200, 16: 2000, 64: 2000},
 	LoadDashboard: {1: 200, 16: 2000, 64: 2000},
+	LoadListMix:   {16: 2000},
+	LoadAudit:     {16: 1000},
+	LoadReconcile: {16: 1000},
+}
+
+// listMixURLs are the list pages the list-mix run cycles through: every sort with each status
+// filter on the first and a deep page, and substring searches (an email, a name, a server name,
+// an IP) with a status filter and on a later page. The seeded names are queries/bench.sql's.
+func listMixURLs(base string) []string {
+	var out []string
+	for _, sort := range []string{"", "email", "name", "status", "updated"} {
+		for _, status := range []string{"", "ready", "failed", "none"} {
+			for _, page := range []string{"1", "40"} {
+				out = append(out, fmt.Sprintf("%s/subscriptions?sort=%s&status=%s&page=%s", base, sort, status, page))
+			}
+		}
+	}
+	for _, q := range []string{"load-4242", "Load customer 77", "rachel-load-1234", "10.0.3."} {
+		for _, status := range []string{"", "ready"} {
+			for _, page := range []string{"1", "10"} {
+				out = append(out, fmt.Sprintf("%s/subscriptions?q=%s&status=%s&page=%s", base, url.QueryEscape(q), status, page))
+			}
+		}
+	}
+	return out
+}
+
+// auditURLs are the audit log pages the audit run cycles through (the seeded admin and actions).
+func auditURLs(base string) []string {
+	return []string{
+		base + "/audit", base + "/audit?page=40", base + "/audit?action=provision", base + "/audit?action=destroy&page=40",
+		base + "/audit?admin=" + url.QueryEscape("bench@rachel.local") + "&page=20", base + "/audit?subscription=4242",
+		base + "/audit?from=" + time.Now().AddDate(0, -1, 0).Format("2006-01-02"),
+	}
 }
 
 // HistoryPerSubscription is how many provisioning events and audit entries the page-load phase
@@ -99,10 +134,17 @@ func (b *bench) loadPhase(ctx context.Context, s *stack) error {
 		{LoadFragment, fragURLs, http.StatusOK},
 		{LoadList, []string{s.webURL + "/subscriptions"}, http.StatusOK},
 		{LoadDashboard, []string{s.webURL + "/"}, http.StatusOK},
+		{LoadListMix, listMixURLs(s.webURL), http.StatusOK},
+		{LoadAudit, auditURLs(s.webURL), http.StatusOK},
+		{LoadReconcile, []string{s.webURL + "/reconcile"}, http.StatusOK},
 	}
 	for _, c := range []int{1, 16, 64} {
 		for _, p := range pages {
-			n := max(int(float64(loadCounts[p.name][c])*b.o.LoadScale), c)
+			count, ok := loadCounts[p.name][c]
+			if !ok {
+				continue
+			}
+			n := max(int(float64(count)*b.o.LoadScale), c)
 			stopProfile := func() {}
 			if b.o.WebProfile != "" && p.name == LoadFragment && c == 64 {
 				stopProfile = startCPUProfile(b.o.WebProfile)

@@ -187,6 +187,12 @@ const (
 	LoadList      = "list"
 	LoadStatic    = "static"
 	LoadDashboard = "dashboard"
+	// LoadListMix cycles through every sort, the status filters, deep pages and substring
+	// searches of the list; LoadAudit through the audit log's pages and filters; LoadReconcile
+	// is the reconcile page. They run at 16 clients only.
+	LoadListMix   = "list-mix"
+	LoadAudit     = "audit"
+	LoadReconcile = "reconcile"
 )
 
 // Figures derives the headline numbers from the measurements, goals first. A figure whose
@@ -249,6 +255,16 @@ func (r *Report) Figures() []Figure {
 		if d, ok := byKey[LoadDashboard+"/16"]; ok {
 			add("dashboard_p99_ms_c16"+sfx, "Dashboard p99, 16 clients,"+at, "ms", d.P99ms)
 			add("dashboard_rps_c16"+sfx, "Dashboard throughput, 16 clients,"+at, "req/s", d.RPS)
+		}
+		for _, pg := range []struct{ name, key, label string }{
+			{LoadListMix, "list_mix", "Subscriptions list, every sort, filter, deep page and search,"},
+			{LoadAudit, "audit", "Audit log, pages and filters,"},
+			{LoadReconcile, "reconcile", "Reconcile page,"},
+		} {
+			if l, ok := byKey[pg.name+"/16"]; ok {
+				add(pg.key+"_p99_ms_c16"+sfx, pg.label+" p99, 16 clients,"+at, "ms", l.P99ms)
+				add(pg.key+"_rps_c16"+sfx, pg.label+" throughput, 16 clients,"+at, "req/s", l.RPS)
+			}
 		}
 		if f, ok := byKey[LoadFragment+"/64"]; ok {
 			if s, ok := byKey[LoadStatic+"/64"]; ok && s.RPS > 0 {
@@ -388,7 +404,7 @@ func (r *Report) Markdown() string {
 	}
 	if len(r.Load) > 0 {
 		p("\n## Status page load\n\n")
-		p("%d subscriptions, %d provisioning events and %d audit entries in the database. `fragment` is `GET /subscriptions/:id/status` (what every open status page polls) of %d different subscriptions in progress taken in turn, `list` is `GET /subscriptions` (first page of 50, with the total count), `dashboard` is `GET /` (counts per status, failed and stuck provisionings, findings), `static` is `GET /static/app.css`; all served by the same process in the same run, signed in, over kept-alive connections.\n\n", r.Subscriptions, r.Events, r.AuditEntries, r.FragmentPages)
+		p("%d subscriptions, %d provisioning events and %d audit entries in the database. `fragment` is `GET /subscriptions/:id/status` (what every open status page polls) of %d different subscriptions in progress taken in turn, `list` is `GET /subscriptions` (first page of 50, with the total count), `dashboard` is `GET /` (counts per status, failed and stuck provisionings, findings), `static` is `GET /static/app.css`; `list-mix` cycles through the list's every sort, the status filters, a deep page (40) and substring searches of email, name, server name and IP (pages 1 and 10); `audit` through the audit log's first and a deep page and its filters; `reconcile` is `GET /reconcile`; all served by the same process in the same run, signed in, over kept-alive connections.\n\n", r.Subscriptions, r.Events, r.AuditEntries, r.FragmentPages)
 		p("| page | clients | requests | errors | req/s | p50 | p99 |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 		for _, l := range r.Load {
 			p("| %s | %d | %d | %d | %s | %s ms | %s ms |\n", l.Name, l.Concurrency, l.Requests, l.Errors, num(round(l.RPS, 0)), num(round(l.P50ms, 2)), num(round(l.P99ms, 2)))
