@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rachelcloud/admin/internal/database"
@@ -55,6 +57,7 @@ var seedPlansSQL = []string{
 // real, so the sqlc function under test gets its rows. next plans per call as the services do.
 type explained struct {
 	next  database.DBTX
+	pool  *pgxpool.Pool // for the rolled-back runs of writes
 	mu    sync.Mutex
 	plans []string // EXPLAIN (ANALYZE, FORMAT JSON) output, one per query run
 	// bounds[i] says whether plans[i] is held to maxRowsRead: every query but a search's. How
@@ -65,9 +68,22 @@ type explained struct {
 	search bool // the queries now run for a search
 }
 
+// writes matches a statement that changes rows: it is explained (and so run) in a transaction of
+// its own that is rolled back, so that only the real run changes anything.
+var writes = regexp.MustCompile(`(?i)\b(INSERT|UPDATE|DELETE)\b`)
+
 func (e *explained) explain(ctx context.Context, sql string, args []any) error {
 	var plan string
-	if err := e.next.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) "+sql, args...).Scan(&plan); err != nil {
+	explain := func(dbtx database.DBTX) error {
+		return dbtx.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) "+sql, args...).Scan(&plan)
+	}
+	var err error
+	if writes.MatchString(strings.SplitN(sql, "\n", 2)[1]) {
+		err = e.rolledBack(ctx, explain)
+	} else {
+		err = explain(e.next)
+	}
+	if err != nil {
 		return fmt.Errorf("explain %s: %w", firstLine(sql), err)
 	}
 	e.mu.Lock()
@@ -75,6 +91,16 @@ func (e *explained) explain(ctx context.Context, sql string, args []any) error {
 	e.bounds = append(e.bounds, !e.search)
 	e.mu.Unlock()
 	return nil
+}
+
+// rolledBack runs f in a transaction of its own on the pool and rolls it back.
+func (e *explained) rolledBack(ctx context.Context, f func(database.DBTX) error) error {
+	tx, err := e.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	return f(database.PlanPerCall(tx))
 }
 
 func (e *explained) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
@@ -171,7 +197,7 @@ func TestPlansAtScale(t *testing.T) {
 	require.Equal(t, planRows, n)
 
 	q := db.New()
-	e := &explained{next: database.PlanPerCall(pool)}
+	e := &explained{next: database.PlanPerCall(pool), pool: pool}
 	// A search runs in a transaction that prices sequential scans out, as customer.List runs it.
 	searching := func(search string, f func() error) func() error {
 		if search == "" {
@@ -358,7 +384,13 @@ func TestPlansAtScale(t *testing.T) {
 				case "Seq Scan":
 					out = append(out, "sequential scan of "+rel)
 				case "Index Scan", "Index Only Scan":
-					if _, ok := n["Index Cond"]; !ok {
+					// A walk of a partial index of the open ones (incidents, findings) reads
+					// what is open, not the history: measured where the plan ran (ANALYZE).
+					rows, measured := n["Actual Rows"].(float64)
+					removed, _ := n["Rows Removed by Filter"].(float64)
+					loops, _ := n["Actual Loops"].(float64)
+					_, cond := n["Index Cond"]
+					if !cond && (!measured || (rows+removed)*max(loops, 1) > maxRowsRead) {
 						out = append(out, fmt.Sprintf("whole index %v of %s", n["Index Name"], rel))
 					}
 				}
