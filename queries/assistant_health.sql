@@ -41,3 +41,37 @@ LEFT JOIN LATERAL (SELECT id, provisioning_status FROM subscriptions WHERE custo
 WHERE cs.claude_token_expires_at IS NOT NULL
 ORDER BY cs.customer_id
 LIMIT 20000;
+
+-- The assistant_down incidents (health.CheckAll) in bounded batches: up to @lim down without an
+-- open incident to open, up to @lim open incidents whose assistant is no longer down to resolve.
+-- Down: ready, and @down_after failed checks in a row (assistant_health_failing_idx).
+
+-- name: HealthDownUnnotified :many
+-- Down without an open assistant_down incident, longest first; customers joined to the batch only.
+WITH todo AS MATERIALIZED (
+    SELECT h.subscription_id FROM assistant_health h JOIN subscriptions s ON s.id = h.subscription_id
+    WHERE s.provisioning_status = 'ready' AND h.consecutive_failures >= @down_after::int
+      AND NOT EXISTS (SELECT 1 FROM notify_incidents i WHERE i.key = 'assistant_down:' || h.subscription_id AND i.resolved_at IS NULL)
+    ORDER BY h.last_seen_at NULLS FIRST, h.subscription_id
+    LIMIT @lim::int
+)
+SELECT h.subscription_id, h.state, h.detail, h.last_seen_at, c.email AS customer_email
+FROM todo t JOIN assistant_health h ON h.subscription_id = t.subscription_id
+JOIN subscriptions s ON s.id = h.subscription_id JOIN customers c ON c.id = s.customer_id
+ORDER BY h.last_seen_at NULLS FIRST, h.subscription_id;
+
+-- name: HealthDownGone :many
+-- Open assistant_down incidents (by ID) whose assistant is no longer down: up again, checked
+-- fewer times in a row, no longer ready (forgotten), or the subscription gone.
+SELECT i.id FROM notify_incidents i
+WHERE i.kind = 'assistant_down' AND i.resolved_at IS NULL
+  AND NOT EXISTS (
+      SELECT 1 FROM assistant_health h JOIN subscriptions s ON s.id = h.subscription_id
+      WHERE h.subscription_id = i.subscription_id AND i.key = 'assistant_down:' || h.subscription_id
+        AND s.provisioning_status = 'ready' AND h.consecutive_failures >= @down_after::int)
+ORDER BY i.id
+LIMIT @lim::int;
+
+-- name: HealthCountDown :one
+SELECT count(*)::int FROM assistant_health h JOIN subscriptions s ON s.id = h.subscription_id
+WHERE s.provisioning_status = 'ready' AND h.consecutive_failures >= @down_after::int;

@@ -82,3 +82,65 @@ SELECT * FROM billing_reports WHERE token_id = @token_id::bigint AND idempotency
 -- name: BillingReportAnswer :exec
 UPDATE billing_reports SET response_status = @response_status::int, response_body = @response_body::text
 WHERE token_id = @token_id::bigint AND idempotency_key = @idempotency_key::text;
+
+-- The policy's batched reads (billing.Evaluate): each reads the ending subscriptions in a state
+-- Destroy moves (@destroyable), not held, by when their grace period ends: @canceled_due and
+-- @past_due_due are now minus each status's grace (due when the status began at or before it),
+-- @canceled_warn and @past_due_warn a day later (a "destroy soon" warning while it began after
+-- the due cutoff and at or before the warn one). Served by subscriptions_billing_ending_idx: the
+-- cost follows the subscriptions ending, not the table.
+
+-- name: BillingDue :many
+-- The first @lim not held whose grace period is over, by when their status began. Each is
+-- destroyed (and leaves the set), so the next run goes on with the rest.
+SELECT s.id, s.billing_status, l.status_since
+FROM subscriptions s JOIN billing_lifecycle l ON l.subscription_id = s.id
+WHERE s.billing_status IN ('canceled', 'past_due')
+  AND s.provisioning_status = ANY(CAST(@destroyable::text[] AS provisioning_status[]))
+  AND l.held_at IS NULL
+  AND l.status_since <= CASE s.billing_status WHEN 'past_due' THEN @past_due_due::timestamptz ELSE @canceled_due::timestamptz END
+ORDER BY l.status_since, s.id LIMIT @lim::int;
+
+-- name: BillingSoonUnnotified :many
+-- The first @lim due within a day (not yet due, not held) without an open billing_destroy_soon
+-- incident, by when their status began; the customers are joined to the batch only.
+WITH todo AS MATERIALIZED (
+    SELECT s.id, l.status_since FROM subscriptions s JOIN billing_lifecycle l ON l.subscription_id = s.id
+    WHERE s.billing_status IN ('canceled', 'past_due')
+      AND s.provisioning_status = ANY(CAST(@destroyable::text[] AS provisioning_status[]))
+      AND l.held_at IS NULL
+      AND l.status_since > CASE s.billing_status WHEN 'past_due' THEN @past_due_due::timestamptz ELSE @canceled_due::timestamptz END
+      AND l.status_since <= CASE s.billing_status WHEN 'past_due' THEN @past_due_warn::timestamptz ELSE @canceled_warn::timestamptz END
+      AND NOT EXISTS (SELECT 1 FROM notify_incidents i WHERE i.key = 'billing_destroy_soon:' || s.id AND i.resolved_at IS NULL)
+    ORDER BY l.status_since, s.id
+    LIMIT @lim::int
+)
+SELECT s.id, c.email AS customer_email, s.billing_status, t.status_since
+FROM todo t JOIN subscriptions s ON s.id = t.id JOIN customers c ON c.id = s.customer_id
+ORDER BY t.status_since, t.id;
+
+-- name: BillingSoonGone :many
+-- The first @lim open billing_destroy_soon incidents (by ID) whose subscription is no longer due
+-- within a day: billing fine again, held, destroyed or on its way, due already, or gone.
+SELECT i.id FROM notify_incidents i
+WHERE i.kind = 'billing_destroy_soon' AND i.resolved_at IS NULL
+  AND NOT EXISTS (
+      SELECT 1 FROM subscriptions s JOIN billing_lifecycle l ON l.subscription_id = s.id
+      WHERE s.id = i.subscription_id AND i.key = 'billing_destroy_soon:' || s.id
+        AND s.billing_status IN ('canceled', 'past_due')
+        AND s.provisioning_status = ANY(CAST(@destroyable::text[] AS provisioning_status[]))
+        AND l.held_at IS NULL
+        AND l.status_since > CASE s.billing_status WHEN 'past_due' THEN @past_due_due::timestamptz ELSE @canceled_due::timestamptz END
+        AND l.status_since <= CASE s.billing_status WHEN 'past_due' THEN @past_due_warn::timestamptz ELSE @canceled_warn::timestamptz END)
+ORDER BY i.id
+LIMIT @lim::int;
+
+-- name: BillingEndingCounts :one
+-- How many ending subscriptions are held, and how many not held are due within a day.
+SELECT count(*) FILTER (WHERE l.held_at IS NOT NULL)::int AS held,
+       count(*) FILTER (WHERE l.held_at IS NULL
+           AND l.status_since > CASE s.billing_status WHEN 'past_due' THEN @past_due_due::timestamptz ELSE @canceled_due::timestamptz END
+           AND l.status_since <= CASE s.billing_status WHEN 'past_due' THEN @past_due_warn::timestamptz ELSE @canceled_warn::timestamptz END)::int AS soon
+FROM subscriptions s JOIN billing_lifecycle l ON l.subscription_id = s.id
+WHERE s.billing_status IN ('canceled', 'past_due')
+  AND s.provisioning_status = ANY(CAST(@destroyable::text[] AS provisioning_status[]));

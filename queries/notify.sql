@@ -211,3 +211,15 @@ RETURNING incident_id;
 -- Provisionings waiting for Hetzner's server limit (served by subscriptions_limit_wait_idx).
 SELECT count(*)::int AS waiting, coalesce(min(limit_wait_since), now())::timestamptz AS since
 FROM subscriptions WHERE limit_wait_since IS NOT NULL;
+
+-- name: NotifyIncidentResolveIDs :many
+-- Resolves the open incidents of one kind among @ids (a detector found their condition gone, in
+-- its own query: billing, health), recording a "resolved" event each. Returns their IDs.
+WITH resolved AS (
+    UPDATE notify_incidents SET resolved_at = @now::timestamptz
+    WHERE id = ANY(@ids::bigint[]) AND kind = @kind::text AND resolved_at IS NULL
+    RETURNING id
+)
+INSERT INTO notify_events (incident_id, what, occurred_at)
+SELECT id, 'resolved', @now::timestamptz FROM resolved ORDER BY id
+RETURNING incident_id;

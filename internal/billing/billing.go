@@ -36,6 +36,10 @@ type Options struct {
 	Notify *notify.Notifier // nil: no "destroy tomorrow" notification
 	Log    *slog.Logger
 	Every  time.Duration // period of the policy job (default 1 min)
+	// Batch bounds one run: it destroys at most this many servers, opens at most this many
+	// "destroy soon" notifications and resolves at most this many (default [DefaultBatch]); the
+	// next runs take the rest. Tests set a small one.
+	Batch int
 }
 
 // Service applies the policy and answers the billing API.
@@ -56,6 +60,9 @@ func New(pool *pgxpool.Pool, prov *provision.Service, o Options) *Service {
 	}
 	if o.Every <= 0 {
 		o.Every = time.Minute
+	}
+	if o.Batch <= 0 {
+		o.Batch = DefaultBatch
 	}
 	return &Service{pool: pool, q: db.New(), prov: prov, o: o}
 }
@@ -228,16 +235,39 @@ func countdownOf(pol Policy, r db.BillingEndingRow, now time.Time) Countdown {
 		Since: r.StatusSince, DestroyAt: at, Held: r.HeldAt != nil, HeldBy: r.HeldBy, Left: at.Sub(now), PolicyOn: pol.Enabled}
 }
 
-// policyBatch is how many ending subscriptions one run of the policy reads, soonest first; the
-// next run takes the rest.
-const policyBatch = 5000
+// DefaultBatch is [Options.Batch]'s default: how many ending subscriptions one run of the policy
+// destroys, and how many "destroy soon" notifications it opens and resolves; the next run (a
+// minute later) takes the rest.
+const DefaultBatch = 5000
 
-// Result counts what one run of the policy did.
+// warnBefore is how long before its destroy a subscription's "destroy soon" notification opens.
+const warnBefore = 24 * time.Hour
+
+// Result counts what one run of the policy did (Provisioned, Destroyed) and what it found: the
+// ending subscriptions held, and those due within a day (Warned; their notifications open over
+// as many runs as the batch needs).
 type Result struct{ Provisioned, Destroyed, Warned, Held int }
+
+// window are the parameters of the policy's batched queries at now: per billing status, the time
+// at or before which a status that began is due (now minus its grace) and the one a day later.
+type window struct {
+	destroyable               []string
+	canceledDue, pastDueDue   time.Time
+	canceledWarn, pastDueWarn time.Time
+}
+
+func windowAt(pol Policy, now time.Time) window {
+	cd, pd := now.Add(-pol.CanceledGrace), now.Add(-pol.PastDueGrace)
+	return window{destroyable: state.Guard(state.Destroy), canceledDue: cd, pastDueDue: pd,
+		canceledWarn: cd.Add(warnBefore), pastDueWarn: pd.Add(warnBefore)}
+}
 
 // Evaluate applies the policy once: provisions active subscriptions without a server, destroys
 // the servers whose grace period is over (unless held), and keeps the "destroy within a day"
-// notifications current.
+// notifications current. Each part is bounded by the batch and read by the condition itself (due,
+// due within a day and not notified, notified but no longer due within a day), so what one run
+// leaves, the next takes, and a notification is resolved only when its condition is gone however
+// many subscriptions are ending.
 func (s *Service) Evaluate(ctx context.Context) (Result, error) {
 	var res Result
 	pol, err := s.Policy(ctx)
@@ -245,7 +275,10 @@ func (s *Service) Evaluate(ctx context.Context) (Result, error) {
 		return res, err
 	}
 	if !pol.Enabled {
-		return res, s.syncWarnings(ctx, nil)
+		if s.o.Notify == nil {
+			return res, nil
+		}
+		return res, s.o.Notify.Sync(ctx, notify.KindBillingDestroySoon, nil)
 	}
 	actor := audit.Actor{Email: PolicyActor}
 	ids, err := s.q.BillingToProvision(ctx, s.pool)
@@ -268,35 +301,21 @@ func (s *Service) Evaluate(ctx context.Context) (Result, error) {
 		res.Provisioned++
 	}
 
-	rows, err := s.q.BillingEnding(ctx, s.pool, db.BillingEndingParams{Destroyable: state.Guard(state.Destroy), Lim: policyBatch})
-	if err != nil {
-		return res, errors.Join(append(errs, fmt.Errorf("billing policy: list ending subscriptions: %w", err))...)
-	}
 	now := s.now()
-	var warn []notify.Condition
-	for _, r := range rows {
-		c := countdownOf(pol, r, now)
-		if c.Held {
-			res.Held++
-			continue
-		}
-		if c.Left > 0 {
-			if c.Left <= 24*time.Hour {
-				id := r.ID
-				warn = append(warn, notify.Condition{Key: fmt.Sprintf("billing_destroy_soon:%d", r.ID), SubscriptionID: &id,
-					Summary: fmt.Sprintf("Subscription #%d (%s) is %s since %s; the billing policy destroys its server at %s unless an admin holds it.",
-						r.ID, r.CustomerEmail, r.BillingStatus, c.Since.UTC().Format(time.RFC3339), c.DestroyAt.UTC().Format(time.RFC3339))})
-				res.Warned++
-			}
-			continue
-		}
+	w := windowAt(pol, now)
+	due, err := s.q.BillingDue(ctx, s.pool, db.BillingDueParams{Destroyable: w.destroyable,
+		CanceledDue: w.canceledDue, PastDueDue: w.pastDueDue, Lim: s.batch()})
+	if err != nil {
+		return res, errors.Join(append(errs, fmt.Errorf("billing policy: list subscriptions due: %w", err))...)
+	}
+	for _, r := range due {
 		err := s.prov.Destroy(ctx, r.ID, actor)
 		if errors.Is(err, provision.ErrInvalidState) || errors.Is(err, db.ErrNotFound) {
 			continue
 		}
 		if err == nil {
 			err = s.explain(ctx, r.ID, "billing.policy.destroy", fmt.Sprintf("Billing %s since %s; the grace period of %s is over: destroying the server",
-				r.BillingStatus, c.Since.UTC().Format(time.RFC3339), pol.grace(r.BillingStatus)))
+				r.BillingStatus, r.StatusSince.UTC().Format(time.RFC3339), pol.grace(r.BillingStatus)))
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("billing policy: destroy subscription %d: %w", r.ID, err))
@@ -304,24 +323,63 @@ func (s *Service) Evaluate(ctx context.Context) (Result, error) {
 		}
 		res.Destroyed++
 	}
-	errs = append(errs, s.syncWarnings(ctx, warn))
+	counts, err := s.q.BillingEndingCounts(ctx, s.pool, db.BillingEndingCountsParams{Destroyable: w.destroyable,
+		CanceledDue: w.canceledDue, PastDueDue: w.pastDueDue, CanceledWarn: w.canceledWarn, PastDueWarn: w.pastDueWarn})
+	if err != nil {
+		errs = append(errs, fmt.Errorf("billing policy: count ending subscriptions: %w", err))
+	} else {
+		res.Held, res.Warned = int(counts.Held), int(counts.Soon)
+	}
+	errs = append(errs, s.syncWarnings(ctx, pol, w))
 	if res.Provisioned+res.Destroyed > 0 {
 		s.o.Log.Info("billing policy applied", "provisioned", res.Provisioned, "destroyed", res.Destroyed)
 	}
 	return res, errors.Join(errs...)
 }
 
+// syncWarnings resolves, in one transaction, up to a batch of the "destroy soon" notifications
+// whose subscription is no longer due within a day (billing fine again, held, destroyed, due now),
+// then opens up to a batch for those due within a day without one, soonest begun first.
+func (s *Service) syncWarnings(ctx context.Context, pol Policy, w window) error {
+	if s.o.Notify == nil {
+		return nil
+	}
+	return inTx(ctx, s.pool, func(tx pgx.Tx) error {
+		gone, err := s.q.BillingSoonGone(ctx, tx, db.BillingSoonGoneParams{Destroyable: w.destroyable,
+			CanceledDue: w.canceledDue, PastDueDue: w.pastDueDue, CanceledWarn: w.canceledWarn, PastDueWarn: w.pastDueWarn, Lim: s.batch()})
+		if err != nil {
+			return fmt.Errorf("billing policy: destroy-soon notifications no longer due: %w", err)
+		}
+		if _, err := s.o.Notify.ResolveIDs(ctx, tx, notify.KindBillingDestroySoon, gone); err != nil {
+			return fmt.Errorf("billing policy: %w", err)
+		}
+		rows, err := s.q.BillingSoonUnnotified(ctx, tx, db.BillingSoonUnnotifiedParams{Destroyable: w.destroyable,
+			CanceledDue: w.canceledDue, PastDueDue: w.pastDueDue, CanceledWarn: w.canceledWarn, PastDueWarn: w.pastDueWarn, Lim: s.batch()})
+		if err != nil {
+			return fmt.Errorf("billing policy: subscriptions due within a day: %w", err)
+		}
+		warn := make([]notify.Condition, 0, len(rows))
+		for _, r := range rows {
+			id := r.ID
+			at := r.StatusSince.Add(pol.grace(r.BillingStatus))
+			warn = append(warn, notify.Condition{Key: fmt.Sprintf("billing_destroy_soon:%d", r.ID), SubscriptionID: &id,
+				Summary: fmt.Sprintf("Subscription #%d (%s) is %s since %s; the billing policy destroys its server at %s unless an admin holds it.",
+					r.ID, r.CustomerEmail, r.BillingStatus, r.StatusSince.UTC().Format(time.RFC3339), at.UTC().Format(time.RFC3339))})
+		}
+		if _, err := s.o.Notify.OpenBatch(ctx, tx, notify.KindBillingDestroySoon, warn); err != nil {
+			return fmt.Errorf("billing policy: %w", err)
+		}
+		return nil
+	})
+}
+
+// batch is the batch as a query limit.
+func (s *Service) batch() int32 { return int32(min(s.o.Batch, 1<<30)) }
+
 // explain audits why the policy acted (the provisioning service audited the action itself, with
 // the policy as its actor).
 func (s *Service) explain(ctx context.Context, subID int64, action, detail string) error {
 	return audit.Record(ctx, s.pool, audit.Actor{Email: PolicyActor}, audit.Entry{Action: action, SubscriptionID: &subID, Detail: detail})
-}
-
-func (s *Service) syncWarnings(ctx context.Context, warn []notify.Condition) error {
-	if s.o.Notify == nil {
-		return nil
-	}
-	return s.o.Notify.Sync(ctx, notify.KindBillingDestroySoon, warn)
 }
 
 // policyArgs runs the policy once (periodic).

@@ -33,7 +33,10 @@ type bundle struct {
 
 var owner = audit.Actor{AdminID: 0, Email: "owner@example.com", IP: "192.0.2.9"}
 
-func setup(t *testing.T) *bundle {
+func setup(t *testing.T) *bundle { t.Helper(); return setupBatch(t, 0) }
+
+// setupBatch is setup with the policy's batch (0: the default).
+func setupBatch(t *testing.T, batch int) *bundle {
 	t.Helper()
 	pool := dbtest.New(t)
 	kr, err := secrets.GenerateKeyring()
@@ -45,7 +48,7 @@ func setup(t *testing.T) *bundle {
 	clock := notifytest.NewClock(time.Now())
 	n, err := notify.New(pool, cfg, notify.Options{Clock: clock.Now})
 	require.NoError(t, err)
-	return &bundle{pool: pool, svc: billing.New(pool, prov, billing.Options{Clock: clock.Now, Notify: n}), n: n, clock: clock}
+	return &bundle{pool: pool, svc: billing.New(pool, prov, billing.Options{Clock: clock.Now, Notify: n, Batch: batch}), n: n, clock: clock}
 }
 
 // readySubscription makes a subscription with a live server.
@@ -273,4 +276,95 @@ func TestBadOrRevokedTokenIsRefusedAndAudited(t *testing.T) {
 	require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE detail LIKE '%' || $1 || '%'`, tok[4:]).Scan(&n))
 	require.Zero(t, n, "the token is in no audit entry")
 	require.Equal(t, 1, b.auditCount(t, "api_token.revoke", owner.Email))
+}
+
+// events counts the billing_destroy_soon incidents' events by what ("opened", "resolved").
+func (b *bundle) events(t *testing.T) map[string]int {
+	t.Helper()
+	rows, err := b.pool.Query(context.Background(), `SELECT e.what, count(*)::int FROM notify_events e
+		JOIN notify_incidents i ON i.id = e.incident_id WHERE i.kind = 'billing_destroy_soon' GROUP BY e.what`)
+	require.NoError(t, err)
+	out := map[string]int{}
+	for rows.Next() {
+		var what string
+		var n int
+		require.NoError(t, rows.Scan(&what, &n))
+		out[what] = n
+	}
+	require.NoError(t, rows.Err())
+	return out
+}
+
+// TestPolicyPastOneBatch: with more ending subscriptions than a run's batch (3), the "destroy
+// soon" notifications all open over a few runs and none is resolved and reopened while its
+// subscription stays due within a day; one resolves exactly when its condition goes (held); the
+// destroys go on at the next run, past held subscriptions whose status began earlier.
+func TestPolicyPastOneBatch(t *testing.T) {
+	t.Parallel()
+	b := setupBatch(t, 3)
+	ctx := context.Background()
+	require.NoError(t, b.svc.SetPolicy(ctx, billing.PolicyForm{Enabled: true, CanceledDays: 2, PastDueDays: 7}, owner))
+	// Held first, so their status began earliest: a batch read by when the status began would
+	// hold only these.
+	var held []int64
+	for range 3 {
+		id := b.readySubscription(t, "canceled")
+		require.NoError(t, b.svc.Hold(ctx, id, owner))
+		held = append(held, id)
+	}
+	var ending []int64
+	for range 7 {
+		ending = append(ending, b.readySubscription(t, "canceled"))
+	}
+
+	// Within a day of the destroy: three notifications per run, none resolved.
+	b.clock.Advance(25 * time.Hour)
+	for i, want := range []int{3, 6, 7, 7, 7} {
+		res, err := b.svc.Evaluate(ctx)
+		require.NoError(t, err)
+		require.Equal(t, billing.Result{Warned: 7, Held: 3}, res, "run %d", i)
+		require.Equal(t, map[string]int{"opened": want}, b.events(t), "run %d", i)
+	}
+	open, err := b.n.OpenIncidents(ctx, 20)
+	require.NoError(t, err)
+	require.Len(t, open, 7)
+	for _, inc := range open {
+		require.Contains(t, ending, *inc.SubscriptionID)
+		require.Contains(t, inc.Summary, "the billing policy destroys its server at")
+	}
+
+	// Held: its notification, and only it, is resolved.
+	require.NoError(t, b.svc.Hold(ctx, ending[4], owner))
+	res, err := b.svc.Evaluate(ctx)
+	require.NoError(t, err)
+	require.Equal(t, billing.Result{Warned: 6, Held: 4}, res)
+	require.Equal(t, map[string]int{"opened": 7, "resolved": 1}, b.events(t))
+	var resolved int64
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT subscription_id FROM notify_incidents WHERE kind = 'billing_destroy_soon' AND resolved_at IS NOT NULL`).Scan(&resolved))
+	require.Equal(t, ending[4], resolved)
+
+	// Due: three destroyed per run, the rest at the next; their notifications resolved as the
+	// runs go, the held ones untouched.
+	b.clock.Advance(24 * time.Hour)
+	for i, want := range []int{3, 3, 0} {
+		res, err := b.svc.Evaluate(ctx)
+		require.NoError(t, err)
+		require.Equal(t, billing.Result{Destroyed: want, Held: 4}, res, "run %d", i)
+	}
+	for _, id := range ending {
+		want := "destroying"
+		if id == ending[4] {
+			want = "ready"
+		}
+		require.Equal(t, want, b.status(t, id), "subscription %d", id)
+	}
+	for _, id := range held {
+		require.Equal(t, "ready", b.status(t, id))
+	}
+	require.Equal(t, 6, b.auditCount(t, "vps.destroy", billing.PolicyActor))
+	require.Equal(t, 6, b.auditCount(t, "billing.policy.destroy", billing.PolicyActor))
+	require.Equal(t, map[string]int{"opened": 7, "resolved": 7}, b.events(t))
+	open, err = b.n.OpenIncidents(ctx, 20)
+	require.NoError(t, err)
+	require.Empty(t, open)
 }

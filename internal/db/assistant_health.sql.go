@@ -59,6 +59,114 @@ func (q *Queries) HealthClaudeExpiries(ctx context.Context, db DBTX) ([]HealthCl
 	return items, nil
 }
 
+const healthCountDown = `-- name: HealthCountDown :one
+SELECT count(*)::int FROM assistant_health h JOIN subscriptions s ON s.id = h.subscription_id
+WHERE s.provisioning_status = 'ready' AND h.consecutive_failures >= $1::int
+`
+
+func (q *Queries) HealthCountDown(ctx context.Context, db DBTX, downAfter int32) (int32, error) {
+	row := db.QueryRow(ctx, healthCountDown, downAfter)
+	var column_1 int32
+	err := row.Scan(&column_1)
+	return column_1, err
+}
+
+const healthDownGone = `-- name: HealthDownGone :many
+SELECT i.id FROM notify_incidents i
+WHERE i.kind = 'assistant_down' AND i.resolved_at IS NULL
+  AND NOT EXISTS (
+      SELECT 1 FROM assistant_health h JOIN subscriptions s ON s.id = h.subscription_id
+      WHERE h.subscription_id = i.subscription_id AND i.key = 'assistant_down:' || h.subscription_id
+        AND s.provisioning_status = 'ready' AND h.consecutive_failures >= $1::int)
+ORDER BY i.id
+LIMIT $2::int
+`
+
+type HealthDownGoneParams struct {
+	DownAfter int32
+	Lim       int32
+}
+
+// Open assistant_down incidents (by ID) whose assistant is no longer down: up again, checked
+// fewer times in a row, no longer ready (forgotten), or the subscription gone.
+func (q *Queries) HealthDownGone(ctx context.Context, db DBTX, arg HealthDownGoneParams) ([]int64, error) {
+	rows, err := db.Query(ctx, healthDownGone, arg.DownAfter, arg.Lim)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const healthDownUnnotified = `-- name: HealthDownUnnotified :many
+
+WITH todo AS MATERIALIZED (
+    SELECT h.subscription_id FROM assistant_health h JOIN subscriptions s ON s.id = h.subscription_id
+    WHERE s.provisioning_status = 'ready' AND h.consecutive_failures >= $1::int
+      AND NOT EXISTS (SELECT 1 FROM notify_incidents i WHERE i.key = 'assistant_down:' || h.subscription_id AND i.resolved_at IS NULL)
+    ORDER BY h.last_seen_at NULLS FIRST, h.subscription_id
+    LIMIT $2::int
+)
+SELECT h.subscription_id, h.state, h.detail, h.last_seen_at, c.email AS customer_email
+FROM todo t JOIN assistant_health h ON h.subscription_id = t.subscription_id
+JOIN subscriptions s ON s.id = h.subscription_id JOIN customers c ON c.id = s.customer_id
+ORDER BY h.last_seen_at NULLS FIRST, h.subscription_id
+`
+
+type HealthDownUnnotifiedParams struct {
+	DownAfter int32
+	Lim       int32
+}
+
+type HealthDownUnnotifiedRow struct {
+	SubscriptionID int64
+	State          string
+	Detail         string
+	LastSeenAt     *time.Time
+	CustomerEmail  string
+}
+
+// The assistant_down incidents (health.CheckAll) in bounded batches: up to @lim down without an
+// open incident to open, up to @lim open incidents whose assistant is no longer down to resolve.
+// Down: ready, and @down_after failed checks in a row (assistant_health_failing_idx).
+// Down without an open assistant_down incident, longest first; customers joined to the batch only.
+func (q *Queries) HealthDownUnnotified(ctx context.Context, db DBTX, arg HealthDownUnnotifiedParams) ([]HealthDownUnnotifiedRow, error) {
+	rows, err := db.Query(ctx, healthDownUnnotified, arg.DownAfter, arg.Lim)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []HealthDownUnnotifiedRow
+	for rows.Next() {
+		var i HealthDownUnnotifiedRow
+		if err := rows.Scan(
+			&i.SubscriptionID,
+			&i.State,
+			&i.Detail,
+			&i.LastSeenAt,
+			&i.CustomerEmail,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const healthForgetNotReady = `-- name: HealthForgetNotReady :exec
 DELETE FROM assistant_health h USING subscriptions s
 WHERE s.id = h.subscription_id AND s.provisioning_status IS DISTINCT FROM 'ready'

@@ -143,6 +143,63 @@ func (q *Queries) APITokenTouch(ctx context.Context, db DBTX, id int64) error {
 	return err
 }
 
+const billingDue = `-- name: BillingDue :many
+
+SELECT s.id, s.billing_status, l.status_since
+FROM subscriptions s JOIN billing_lifecycle l ON l.subscription_id = s.id
+WHERE s.billing_status IN ('canceled', 'past_due')
+  AND s.provisioning_status = ANY(CAST($1::text[] AS provisioning_status[]))
+  AND l.held_at IS NULL
+  AND l.status_since <= CASE s.billing_status WHEN 'past_due' THEN $2::timestamptz ELSE $3::timestamptz END
+ORDER BY l.status_since, s.id LIMIT $4::int
+`
+
+type BillingDueParams struct {
+	Destroyable []string
+	PastDueDue  time.Time
+	CanceledDue time.Time
+	Lim         int32
+}
+
+type BillingDueRow struct {
+	ID            int64
+	BillingStatus string
+	StatusSince   time.Time
+}
+
+// The policy's batched reads (billing.Evaluate): each reads the ending subscriptions in a state
+// Destroy moves (@destroyable), not held, by when their grace period ends: @canceled_due and
+// @past_due_due are now minus each status's grace (due when the status began at or before it),
+// @canceled_warn and @past_due_warn a day later (a "destroy soon" warning while it began after
+// the due cutoff and at or before the warn one). Served by subscriptions_billing_ending_idx: the
+// cost follows the subscriptions ending, not the table.
+// The first @lim not held whose grace period is over, by when their status began. Each is
+// destroyed (and leaves the set), so the next run goes on with the rest.
+func (q *Queries) BillingDue(ctx context.Context, db DBTX, arg BillingDueParams) ([]BillingDueRow, error) {
+	rows, err := db.Query(ctx, billingDue,
+		arg.Destroyable,
+		arg.PastDueDue,
+		arg.CanceledDue,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []BillingDueRow
+	for rows.Next() {
+		var i BillingDueRow
+		if err := rows.Scan(&i.ID, &i.BillingStatus, &i.StatusSince); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const billingEnding = `-- name: BillingEnding :many
 SELECT s.id, c.email AS customer_email, s.billing_status, s.provisioning_status, l.status_since, l.held_at, l.held_by
 FROM subscriptions s JOIN billing_lifecycle l ON l.subscription_id = s.id JOIN customers c ON c.id = s.customer_id
@@ -196,6 +253,43 @@ func (q *Queries) BillingEnding(ctx context.Context, db DBTX, arg BillingEndingP
 		return nil, err
 	}
 	return items, nil
+}
+
+const billingEndingCounts = `-- name: BillingEndingCounts :one
+SELECT count(*) FILTER (WHERE l.held_at IS NOT NULL)::int AS held,
+       count(*) FILTER (WHERE l.held_at IS NULL
+           AND l.status_since > CASE s.billing_status WHEN 'past_due' THEN $1::timestamptz ELSE $2::timestamptz END
+           AND l.status_since <= CASE s.billing_status WHEN 'past_due' THEN $3::timestamptz ELSE $4::timestamptz END)::int AS soon
+FROM subscriptions s JOIN billing_lifecycle l ON l.subscription_id = s.id
+WHERE s.billing_status IN ('canceled', 'past_due')
+  AND s.provisioning_status = ANY(CAST($5::text[] AS provisioning_status[]))
+`
+
+type BillingEndingCountsParams struct {
+	PastDueDue   time.Time
+	CanceledDue  time.Time
+	PastDueWarn  time.Time
+	CanceledWarn time.Time
+	Destroyable  []string
+}
+
+type BillingEndingCountsRow struct {
+	Held int32
+	Soon int32
+}
+
+// How many ending subscriptions are held, and how many not held are due within a day.
+func (q *Queries) BillingEndingCounts(ctx context.Context, db DBTX, arg BillingEndingCountsParams) (BillingEndingCountsRow, error) {
+	row := db.QueryRow(ctx, billingEndingCounts,
+		arg.PastDueDue,
+		arg.CanceledDue,
+		arg.PastDueWarn,
+		arg.CanceledWarn,
+		arg.Destroyable,
+	)
+	var i BillingEndingCountsRow
+	err := row.Scan(&i.Held, &i.Soon)
+	return i, err
 }
 
 const billingHold = `-- name: BillingHold :execrows
@@ -383,6 +477,126 @@ type BillingSinceParams struct {
 func (q *Queries) BillingSince(ctx context.Context, db DBTX, arg BillingSinceParams) error {
 	_, err := db.Exec(ctx, billingSince, arg.SubscriptionID, arg.Since)
 	return err
+}
+
+const billingSoonGone = `-- name: BillingSoonGone :many
+SELECT i.id FROM notify_incidents i
+WHERE i.kind = 'billing_destroy_soon' AND i.resolved_at IS NULL
+  AND NOT EXISTS (
+      SELECT 1 FROM subscriptions s JOIN billing_lifecycle l ON l.subscription_id = s.id
+      WHERE s.id = i.subscription_id AND i.key = 'billing_destroy_soon:' || s.id
+        AND s.billing_status IN ('canceled', 'past_due')
+        AND s.provisioning_status = ANY(CAST($1::text[] AS provisioning_status[]))
+        AND l.held_at IS NULL
+        AND l.status_since > CASE s.billing_status WHEN 'past_due' THEN $2::timestamptz ELSE $3::timestamptz END
+        AND l.status_since <= CASE s.billing_status WHEN 'past_due' THEN $4::timestamptz ELSE $5::timestamptz END)
+ORDER BY i.id
+LIMIT $6::int
+`
+
+type BillingSoonGoneParams struct {
+	Destroyable  []string
+	PastDueDue   time.Time
+	CanceledDue  time.Time
+	PastDueWarn  time.Time
+	CanceledWarn time.Time
+	Lim          int32
+}
+
+// The first @lim open billing_destroy_soon incidents (by ID) whose subscription is no longer due
+// within a day: billing fine again, held, destroyed or on its way, due already, or gone.
+func (q *Queries) BillingSoonGone(ctx context.Context, db DBTX, arg BillingSoonGoneParams) ([]int64, error) {
+	rows, err := db.Query(ctx, billingSoonGone,
+		arg.Destroyable,
+		arg.PastDueDue,
+		arg.CanceledDue,
+		arg.PastDueWarn,
+		arg.CanceledWarn,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const billingSoonUnnotified = `-- name: BillingSoonUnnotified :many
+WITH todo AS MATERIALIZED (
+    SELECT s.id, l.status_since FROM subscriptions s JOIN billing_lifecycle l ON l.subscription_id = s.id
+    WHERE s.billing_status IN ('canceled', 'past_due')
+      AND s.provisioning_status = ANY(CAST($1::text[] AS provisioning_status[]))
+      AND l.held_at IS NULL
+      AND l.status_since > CASE s.billing_status WHEN 'past_due' THEN $2::timestamptz ELSE $3::timestamptz END
+      AND l.status_since <= CASE s.billing_status WHEN 'past_due' THEN $4::timestamptz ELSE $5::timestamptz END
+      AND NOT EXISTS (SELECT 1 FROM notify_incidents i WHERE i.key = 'billing_destroy_soon:' || s.id AND i.resolved_at IS NULL)
+    ORDER BY l.status_since, s.id
+    LIMIT $6::int
+)
+SELECT s.id, c.email AS customer_email, s.billing_status, t.status_since
+FROM todo t JOIN subscriptions s ON s.id = t.id JOIN customers c ON c.id = s.customer_id
+ORDER BY t.status_since, t.id
+`
+
+type BillingSoonUnnotifiedParams struct {
+	Destroyable  []string
+	PastDueDue   time.Time
+	CanceledDue  time.Time
+	PastDueWarn  time.Time
+	CanceledWarn time.Time
+	Lim          int32
+}
+
+type BillingSoonUnnotifiedRow struct {
+	ID            int64
+	CustomerEmail string
+	BillingStatus string
+	StatusSince   time.Time
+}
+
+// The first @lim due within a day (not yet due, not held) without an open billing_destroy_soon
+// incident, by when their status began; the customers are joined to the batch only.
+func (q *Queries) BillingSoonUnnotified(ctx context.Context, db DBTX, arg BillingSoonUnnotifiedParams) ([]BillingSoonUnnotifiedRow, error) {
+	rows, err := db.Query(ctx, billingSoonUnnotified,
+		arg.Destroyable,
+		arg.PastDueDue,
+		arg.CanceledDue,
+		arg.PastDueWarn,
+		arg.CanceledWarn,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []BillingSoonUnnotifiedRow
+	for rows.Next() {
+		var i BillingSoonUnnotifiedRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.CustomerEmail,
+			&i.BillingStatus,
+			&i.StatusSince,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const billingStatusSet = `-- name: BillingStatusSet :exec

@@ -609,6 +609,45 @@ func (q *Queries) NotifyIncidentResolveAbsent(ctx context.Context, db DBTX, arg 
 	return items, nil
 }
 
+const notifyIncidentResolveIDs = `-- name: NotifyIncidentResolveIDs :many
+WITH resolved AS (
+    UPDATE notify_incidents SET resolved_at = $1::timestamptz
+    WHERE id = ANY($2::bigint[]) AND kind = $3::text AND resolved_at IS NULL
+    RETURNING id
+)
+INSERT INTO notify_events (incident_id, what, occurred_at)
+SELECT id, 'resolved', $1::timestamptz FROM resolved ORDER BY id
+RETURNING incident_id
+`
+
+type NotifyIncidentResolveIDsParams struct {
+	Now  time.Time
+	Ids  []int64
+	Kind string
+}
+
+// Resolves the open incidents of one kind among @ids (a detector found their condition gone, in
+// its own query: billing, health), recording a "resolved" event each. Returns their IDs.
+func (q *Queries) NotifyIncidentResolveIDs(ctx context.Context, db DBTX, arg NotifyIncidentResolveIDsParams) ([]int64, error) {
+	rows, err := db.Query(ctx, notifyIncidentResolveIDs, arg.Now, arg.Ids, arg.Kind)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []int64
+	for rows.Next() {
+		var incident_id int64
+		if err := rows.Scan(&incident_id); err != nil {
+			return nil, err
+		}
+		items = append(items, incident_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const notifyLimitWaiting = `-- name: NotifyLimitWaiting :one
 SELECT count(*)::int AS waiting, coalesce(min(limit_wait_since), now())::timestamptz AS since
 FROM subscriptions WHERE limit_wait_since IS NOT NULL

@@ -197,6 +197,31 @@ func (n *Notifier) Sync(ctx context.Context, kind Kind, current []Condition) err
 	})
 }
 
+// OpenBatch opens, in dbtx, the incidents of conds (all of kind) that are not open yet, in one
+// statement, recording an "opened" event each; it returns how many it opened. A detector of a kind
+// that grows with the fleet (billing, health) opens a bounded batch of its unnotified conditions
+// per run with it and resolves with [Notifier.ResolveIDs], rather than [Notifier.Sync] a list
+// that a limit could cut short.
+func (n *Notifier) OpenBatch(ctx context.Context, dbtx db.DBTX, kind Kind, conds []Condition) (int, error) {
+	return n.openBatch(ctx, dbtx, kind, conds)
+}
+
+// ResolveIDs resolves, in dbtx, the open incidents of kind among ids (their detector found the
+// condition gone), in one statement, recording a "resolved" event each; it returns how many.
+func (n *Notifier) ResolveIDs(ctx context.Context, dbtx db.DBTX, kind Kind, ids []int64) (int, error) {
+	if _, ok := titles[kind]; !ok {
+		return 0, fmt.Errorf("notify: unknown incident kind %q", kind)
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	done, err := n.q.NotifyIncidentResolveIDs(ctx, dbtx, db.NotifyIncidentResolveIDsParams{Now: n.now(), Ids: ids, Kind: string(kind)})
+	if err != nil {
+		return 0, fmt.Errorf("notify: resolve %d %s incident(s): %w", len(ids), kind, err)
+	}
+	return len(done), nil
+}
+
 // openBatch opens the incidents of conds (all of kind, whatever their Kind says) that are not open
 // yet, in one statement, recording an "opened" event each in the order given; a key given twice
 // counts once. It returns how many it opened.
