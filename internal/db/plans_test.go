@@ -359,6 +359,27 @@ func TestPlansAtScale(t *testing.T) {
 		 FROM subscriptions WHERE provisioning_status IN ('cloud_init', 'creating') AND id % 40 >= 20`,
 		`INSERT INTO notify_incidents (key, kind, summary, opened_at, resolved_at)
 		 SELECT 'provision_failed:' || g, 'provision_failed', 'long gone', now(), now() FROM generate_series(1, $1) g`,
+		// Billing (billing.Evaluate): 2,500 ready subscriptions canceled, 500 of them held, 250 due
+		// (a 2-day grace), 750 not held due within a day, 375 of which notified.
+		`UPDATE subscriptions SET billing_status = 'canceled' WHERE id % 40 = 5`,
+		`UPDATE billing_lifecycle SET status_since = now() - CASE WHEN subscription_id % 400 = 5 THEN interval '50 hours'
+		     WHEN subscription_id % 80 = 5 THEN interval '47 hours' ELSE interval '1 hour' END,
+		     held_at = CASE WHEN subscription_id % 200 = 45 THEN now() END
+		 WHERE subscription_id % 40 = 5`,
+		`INSERT INTO notify_incidents (key, kind, subscription_id, summary, opened_at)
+		 SELECT 'billing_destroy_soon:' || subscription_id, 'billing_destroy_soon', subscription_id, 'soon', now()
+		 FROM billing_lifecycle WHERE subscription_id % 160 = 5 AND subscription_id % 400 <> 5 AND held_at IS NULL`,
+		// Health (health.CheckAll): every ready VPS checked, 2,500 down, half of them notified.
+		`INSERT INTO assistant_health (subscription_id, checked_at, state, detail, last_seen_at, consecutive_failures)
+		 SELECT id, now(), CASE WHEN id % 40 = 1 THEN 'down' ELSE 'up' END, '', now() - make_interval(secs => id::float8),
+		     CASE WHEN id % 40 = 1 THEN 3 ELSE 0 END
+		 FROM subscriptions WHERE provisioning_status = 'ready'`,
+		`INSERT INTO notify_incidents (key, kind, subscription_id, summary, opened_at)
+		 SELECT 'assistant_down:' || subscription_id, 'assistant_down', subscription_id, 'down', now()
+		 FROM assistant_health WHERE consecutive_failures > 0 AND subscription_id % 80 = 1`,
+		`ANALYZE subscriptions`,
+		`ANALYZE billing_lifecycle`,
+		`ANALYZE assistant_health`,
 		`ANALYZE notify_incidents`,
 	} {
 		var args []any
@@ -379,7 +400,7 @@ func TestPlansAtScale(t *testing.T) {
 		walk = func(n map[string]any) (out []string) {
 			rel, _ := n["Relation Name"].(string)
 			switch rel {
-			case "subscriptions", "customers", "notify_incidents", "reconcile_findings":
+			case "subscriptions", "customers", "notify_incidents", "reconcile_findings", "billing_lifecycle", "assistant_health":
 				switch n["Node Type"] {
 				case "Seq Scan":
 					out = append(out, "sequential scan of "+rel)
@@ -413,6 +434,8 @@ func TestPlansAtScale(t *testing.T) {
 			}
 		}
 	}
+	destroyable := []string{"pending", "creating", "cloud_init", "injecting_secrets", "ready", "failed"}
+	canceledDue, pastDueDue := time.Now().Add(-48*time.Hour), time.Now().Add(-7*24*time.Hour)
 	allNotified := false
 	detectors := map[string]func() error{
 		"notify failed to open": func() error {
@@ -462,6 +485,58 @@ func TestPlansAtScale(t *testing.T) {
 			_, err := q.NotifyFindingsResolve(ctx, e, db.NotifyFindingsResolveParams{Now: time.Now(), Lim: 1000})
 			return err
 		},
+		"billing due": func() error {
+			rows, err := q.BillingDue(ctx, e, db.BillingDueParams{Destroyable: destroyable, CanceledDue: canceledDue, PastDueDue: pastDueDue, Lim: 1000})
+			if err == nil && len(rows) != 250 {
+				err = fmt.Errorf("%d due, want 250", len(rows))
+			}
+			return err
+		},
+		"billing soon to open": func() error {
+			rows, err := q.BillingSoonUnnotified(ctx, e, db.BillingSoonUnnotifiedParams{Destroyable: destroyable,
+				CanceledDue: canceledDue, PastDueDue: pastDueDue, CanceledWarn: canceledDue.Add(24 * time.Hour), PastDueWarn: pastDueDue.Add(24 * time.Hour), Lim: 1000})
+			if want := map[bool]int{false: 375, true: 0}[allNotified]; err == nil && len(rows) != want {
+				err = fmt.Errorf("%d due within a day without a notification, want %d", len(rows), want)
+			}
+			return err
+		},
+		"billing soon to resolve": func() error {
+			ids, err := q.BillingSoonGone(ctx, e, db.BillingSoonGoneParams{Destroyable: destroyable,
+				CanceledDue: canceledDue, PastDueDue: pastDueDue, CanceledWarn: canceledDue.Add(24 * time.Hour), PastDueWarn: pastDueDue.Add(24 * time.Hour), Lim: 1000})
+			if err == nil && len(ids) != 0 {
+				err = fmt.Errorf("%d resolved that are still due within a day", len(ids))
+			}
+			return err
+		},
+		"billing counts": func() error {
+			c, err := q.BillingEndingCounts(ctx, e, db.BillingEndingCountsParams{Destroyable: destroyable,
+				CanceledDue: canceledDue, PastDueDue: pastDueDue, CanceledWarn: canceledDue.Add(24 * time.Hour), PastDueWarn: pastDueDue.Add(24 * time.Hour)})
+			if err == nil && (c.Held != 500 || c.Soon != 750) {
+				err = fmt.Errorf("counts %+v", c)
+			}
+			return err
+		},
+		"health down to open": func() error {
+			rows, err := q.HealthDownUnnotified(ctx, e, db.HealthDownUnnotifiedParams{DownAfter: 2, Lim: 1000})
+			if want := map[bool]int{false: 1000, true: 0}[allNotified]; err == nil && len(rows) != want {
+				err = fmt.Errorf("%d down without an incident, want %d", len(rows), want)
+			}
+			return err
+		},
+		"health down to resolve": func() error {
+			ids, err := q.HealthDownGone(ctx, e, db.HealthDownGoneParams{DownAfter: 2, Lim: 1000})
+			if err == nil && len(ids) != 0 {
+				err = fmt.Errorf("%d resolved that are still down", len(ids))
+			}
+			return err
+		},
+		"health count down": func() error {
+			n, err := q.HealthCountDown(ctx, e, 2)
+			if err == nil && n != 2500 {
+				err = fmt.Errorf("%d down, want 2500", n)
+			}
+			return err
+		},
 	}
 	for name, f := range detectors {
 		run(name, f)
@@ -477,6 +552,14 @@ func TestPlansAtScale(t *testing.T) {
 		 ON CONFLICT (key) WHERE resolved_at IS NULL DO NOTHING`,
 		`INSERT INTO notify_incidents (key, kind, summary, opened_at)
 		 SELECT kind || ':' || hetzner_server_id, kind, 'finding', now() FROM reconcile_findings WHERE resolved_at IS NULL
+		 ON CONFLICT (key) WHERE resolved_at IS NULL DO NOTHING`,
+		`INSERT INTO notify_incidents (key, kind, subscription_id, summary, opened_at)
+		 SELECT 'billing_destroy_soon:' || subscription_id, 'billing_destroy_soon', subscription_id, 'soon', now()
+		 FROM billing_lifecycle WHERE subscription_id % 80 = 5 AND subscription_id % 400 <> 5 AND held_at IS NULL
+		 ON CONFLICT (key) WHERE resolved_at IS NULL DO NOTHING`,
+		`INSERT INTO notify_incidents (key, kind, subscription_id, summary, opened_at)
+		 SELECT 'assistant_down:' || subscription_id, 'assistant_down', subscription_id, 'down', now()
+		 FROM assistant_health WHERE consecutive_failures > 0
 		 ON CONFLICT (key) WHERE resolved_at IS NULL DO NOTHING`,
 		`ANALYZE notify_incidents`,
 	} {
