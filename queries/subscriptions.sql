@@ -137,5 +137,12 @@ LIMIT @lim::int;
 -- early) always serves a search.
 SELECT set_config('enable_seqscan', 'off', true);
 
+-- name: PlannerReadMatches :exec
+-- For the rest of the transaction, a search reads its matches through the trigram index (bitmap
+-- scans only) and sorts them: the page query of a search whose count found few matches. A walk
+-- of the sort's index, filtering as it goes, may pass over most of the table before it finds a
+-- page of rare matches (the planner assumes matches are spread evenly; names and numbers cluster).
+SELECT set_config('enable_indexscan', 'off', true), set_config('enable_indexonlyscan', 'off', true);
+
 -- name: SubscriptionCountByServer :one
 SELECT count(*) FROM subscriptions WHERE hetzner_server_id = @hetzner_server_id::bigint;

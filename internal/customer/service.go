@@ -259,6 +259,12 @@ func (s *Service) list(ctx context.Context, p ListParams, window, searchWindow i
 		}
 		out.Total, out.TotalAtLeast = min(n, int64(searchWindow)), n > int64(searchWindow)
 		out.setPages(p.Page)
+		if !out.TotalAtLeast {
+			// Few matches: read them all and sort, rather than walk the sort's index for them.
+			if err := s.q.PlannerReadMatches(ctx, tx); err != nil {
+				return fmt.Errorf("read matches: %w", err)
+			}
+		}
 		out.Rows, err = s.q.SubscriptionList(ctx, database.PlanPerCall(tx), db.SubscriptionListParams{
 			Status: p.Status, Search: search, Sort: p.Sort, Lim: int32(p.PerPage), Off: int32((out.Page - 1) * p.PerPage)})
 		if err != nil {

@@ -26,6 +26,19 @@ func (q *Queries) PlannerPreferIndexes(ctx context.Context, db DBTX) error {
 	return err
 }
 
+const plannerReadMatches = `-- name: PlannerReadMatches :exec
+SELECT set_config('enable_indexscan', 'off', true), set_config('enable_indexonlyscan', 'off', true)
+`
+
+// For the rest of the transaction, a search reads its matches through the trigram index (bitmap
+// scans only) and sorts them: the page query of a search whose count found few matches. A walk
+// of the sort's index, filtering as it goes, may pass over most of the table before it finds a
+// page of rare matches (the planner assumes matches are spread evenly; names and numbers cluster).
+func (q *Queries) PlannerReadMatches(ctx context.Context, db DBTX) error {
+	_, err := db.Exec(ctx, plannerReadMatches)
+	return err
+}
+
 const subscriptionAttention = `-- name: SubscriptionAttention :many
 (SELECT s.id, s.provisioning_status, s.failed_step, s.updated_at AS since, c.email AS customer_email, c.name AS customer_name
  FROM subscriptions s
