@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
@@ -50,6 +51,10 @@ type Options struct {
 	// Dial opens the TCP connection to a VPS's sshd (nil: a net.Dialer). Tests wrap it to see
 	// how many checks are in flight at once.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// NotifyBatch bounds what one run does to the assistant_down incidents: it opens at most this
+	// many and resolves at most this many (default [notify.DefaultScanBatch]); the next runs take
+	// the rest. Tests set a small one.
+	NotifyBatch int
 }
 
 // Checker runs the health checks and answers the pages.
@@ -73,6 +78,9 @@ func New(pool *pgxpool.Pool, cfg *config.Config, o Options) *Checker {
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 15 * time.Second
+	}
+	if o.NotifyBatch <= 0 {
+		o.NotifyBatch = notify.DefaultScanBatch
 	}
 	if o.Dial == nil {
 		o.Dial = (&net.Dialer{}).DialContext
@@ -130,25 +138,52 @@ func (c *Checker) CheckAll(ctx context.Context) (Result, error) {
 			errs = append(errs, fmt.Errorf("health: record subscription %d: %w", o.sub.ID, err))
 		}
 	}
-	down, err := c.Down(ctx, 10000)
+	down, err := c.q.HealthCountDown(ctx, c.pool, DownAfter)
 	if err != nil {
-		return res, errors.Join(append(errs, err)...)
+		return res, errors.Join(append(errs, fmt.Errorf("health: count assistants down: %w", err))...)
 	}
-	res.Down = len(down)
-	if c.o.Notify != nil {
-		conds := make([]notify.Condition, 0, len(down))
-		for _, d := range down {
+	res.Down = int(down)
+	errs = append(errs, c.syncDown(ctx))
+	if res.Failing > 0 {
+		c.o.Log.Warn("assistant health", "checked", res.Checked, "failing", res.Failing, "down", res.Down)
+	}
+	return res, errors.Join(errs...)
+}
+
+// syncDown keeps the assistant_down incidents current in bounded batches, in one transaction:
+// it resolves up to a batch of the open ones whose assistant is no longer down (checked in the
+// database against each incident's subscription), then opens up to a batch for the assistants
+// down without one, longest down first. So an incident resolves only when its assistant is up
+// again (or no longer ready), however many are down, and the rest open at the next runs.
+func (c *Checker) syncDown(ctx context.Context) error {
+	if c.o.Notify == nil {
+		return nil
+	}
+	lim := int32(min(c.o.NotifyBatch, 1<<30))
+	return pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
+		gone, err := c.q.HealthDownGone(ctx, tx, db.HealthDownGoneParams{DownAfter: DownAfter, Lim: lim})
+		if err != nil {
+			return fmt.Errorf("health: assistant_down incidents no longer down: %w", err)
+		}
+		if _, err := c.o.Notify.ResolveIDs(ctx, tx, notify.KindAssistantDown, gone); err != nil {
+			return fmt.Errorf("health: %w", err)
+		}
+		rows, err := c.q.HealthDownUnnotified(ctx, tx, db.HealthDownUnnotifiedParams{DownAfter: DownAfter, Lim: lim})
+		if err != nil {
+			return fmt.Errorf("health: assistants down without an incident: %w", err)
+		}
+		conds := make([]notify.Condition, 0, len(rows))
+		for _, d := range rows {
 			id := d.SubscriptionID
 			conds = append(conds, notify.Condition{Key: fmt.Sprintf("assistant_down:%d", id), SubscriptionID: &id,
 				Summary: fmt.Sprintf("The assistant of subscription #%d (%s) is %s: %s. Last seen running %s. Re-inject restarts it; Reboot restarts the VPS.",
 					id, d.CustomerEmail, d.State, d.Detail, lastSeen(d.LastSeenAt))})
 		}
-		errs = append(errs, c.o.Notify.Sync(ctx, notify.KindAssistantDown, conds))
-	}
-	if res.Failing > 0 {
-		c.o.Log.Warn("assistant health", "checked", res.Checked, "failing", res.Failing, "down", res.Down)
-	}
-	return res, errors.Join(errs...)
+		if _, err := c.o.Notify.OpenBatch(ctx, tx, notify.KindAssistantDown, conds); err != nil {
+			return fmt.Errorf("health: %w", err)
+		}
+		return nil
+	})
 }
 
 func lastSeen(t *time.Time) string {

@@ -328,3 +328,63 @@ func TestExpiringTokens(t *testing.T) {
 	require.Len(t, got, 1, "without a warning only the expired")
 	require.Equal(t, "past@example.com", got[0].Email)
 }
+
+// With more assistants down than a run's NotifyBatch (3), their incidents all open over a few runs
+// and none is resolved and reopened while its assistant stays down; one resolves exactly when its
+// assistant is no longer down (here: re-injected, so no longer ready).
+func TestDownIncidentsPastOneBatch(t *testing.T) {
+	t.Parallel()
+	env, ln := envWithListener(t)
+	go (&heldListener{}).serve(ln, 1) // every connection closed at once: unreachable
+	var ids []int64
+	for i := range 7 {
+		ids = append(ids, readySubscription(t, env, fmt.Sprintf("down%d@example.com", i)))
+	}
+	ctx := context.Background()
+	n, err := notify.New(env.Pool, env.Config, notify.Options{})
+	require.NoError(t, err)
+	c := health.New(env.Pool, env.Config, health.Options{Notify: n, NotifyBatch: 3, Timeout: testkit.HangGuard(t)})
+	events := func() map[string]int {
+		rows, err := env.Pool.Query(ctx, `SELECT e.what, count(*)::int FROM notify_events e
+			JOIN notify_incidents i ON i.id = e.incident_id WHERE i.kind = 'assistant_down' GROUP BY e.what`)
+		require.NoError(t, err)
+		out := map[string]int{}
+		for rows.Next() {
+			var what string
+			var k int
+			require.NoError(t, rows.Scan(&what, &k))
+			out[what] = k
+		}
+		require.NoError(t, rows.Err())
+		return out
+	}
+
+	res, err := c.CheckAll(ctx)
+	require.NoError(t, err)
+	require.Equal(t, health.Result{Checked: 7, Failing: 7}, res, "one failure is not yet down")
+	require.Empty(t, events())
+	for i, want := range []int{3, 6, 7, 7, 7} {
+		res, err := c.CheckAll(ctx)
+		require.NoError(t, err)
+		require.Equal(t, health.Result{Checked: 7, Failing: 7, Down: 7}, res, "run %d", i)
+		require.Equal(t, map[string]int{"opened": want}, events(), "run %d", i)
+	}
+	open, err := n.OpenIncidents(ctx, 20)
+	require.NoError(t, err)
+	require.Len(t, open, 7)
+	for _, inc := range open {
+		require.Contains(t, ids, *inc.SubscriptionID)
+		require.Contains(t, inc.Summary, fmt.Sprintf("The assistant of subscription #%d (down", *inc.SubscriptionID))
+		require.Contains(t, inc.Summary, "is unreachable: SSH to 127.0.0.1:")
+	}
+
+	_, err = env.Pool.Exec(ctx, `UPDATE subscriptions SET provisioning_status = 'injecting_secrets' WHERE id = $1`, ids[5])
+	require.NoError(t, err)
+	res, err = c.CheckAll(ctx)
+	require.NoError(t, err)
+	require.Equal(t, health.Result{Checked: 6, Failing: 6, Down: 6}, res)
+	require.Equal(t, map[string]int{"opened": 7, "resolved": 1}, events())
+	var resolved int64
+	require.NoError(t, env.Pool.QueryRow(ctx, `SELECT subscription_id FROM notify_incidents WHERE kind = 'assistant_down' AND resolved_at IS NOT NULL`).Scan(&resolved))
+	require.Equal(t, ids[5], resolved)
+}
