@@ -208,6 +208,16 @@ func (s *Simulator) getServerAction(w http.ResponseWriter, r *http.Request) *api
 }
 
 // actionFailure consumes a matching ActionFailure fault; mu must be held.
+// actionStalled reports whether an ActionStall fault holds command on server; mu must be held.
+func (s *Simulator) actionStalled(command, server string) bool {
+	for _, st := range s.faults.ActionStalls {
+		if st.Command == command && (st.Server == "" || st.Server == server) {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *Simulator) actionFailure(command, server string) (code, message string) {
 	f := &s.faults
 	for i := range f.ActionFailures {

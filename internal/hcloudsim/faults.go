@@ -47,6 +47,8 @@ type Faults struct {
 	Slow []SlowFault `json:"slow,omitempty"`
 	// ActionFailures makes server actions end in status error.
 	ActionFailures []ActionFailure `json:"action_failures,omitempty"`
+	// ActionStalls keeps power actions running (their server locked) until the fault is lifted.
+	ActionStalls []ActionStall `json:"action_stalls,omitempty"`
 	// Servers sets faults of the simulated machines, matched by server name.
 	Servers []ServerFault `json:"servers,omitempty"`
 	// Capacity makes POST /servers fail for lack of capacity in a location.
@@ -63,6 +65,16 @@ type ErrorFault struct {
 	Probability float64 `json:"probability,omitempty"`
 	// Count of errors to inject before the fault switches itself off; 0 means unlimited.
 	Count int `json:"count,omitempty"`
+}
+
+// ActionStall keeps the power actions of Command ("stop_server", "shutdown_server",
+// "reboot_server", "reset_server", "start_server" of a power-on) running while the fault is set,
+// on the server named Server (empty: every server): Hetzner's actions take as long as they take,
+// and a server stays locked (423) while one runs. Lifting the fault lets them finish within one
+// more action duration.
+type ActionStall struct {
+	Command string `json:"command"`
+	Server  string `json:"server,omitempty"`
 }
 
 // SlowFault delays requests of Route by Delay.
@@ -131,6 +143,13 @@ func (f Faults) validate() error {
 		case "create_server", "start_server", "delete_server", "stop_server", "shutdown_server", "reboot_server", "reset_server":
 		default:
 			return fmt.Errorf("action failure command %q: want create_server, start_server, delete_server, stop_server, shutdown_server, reboot_server or reset_server", a.Command)
+		}
+	}
+	for _, a := range f.ActionStalls {
+		switch a.Command {
+		case "start_server", "stop_server", "shutdown_server", "reboot_server", "reset_server":
+		default:
+			return fmt.Errorf("action stall command %q: want start_server, stop_server, shutdown_server, reboot_server or reset_server", a.Command)
 		}
 	}
 	for _, c := range f.Capacity {

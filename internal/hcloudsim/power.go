@@ -53,22 +53,38 @@ func (s *Simulator) powerAction(kind string) apiHandler {
 		switch {
 		case kind == "poweron" && was == hcloud.ServerStatusOff:
 			sv.status = hcloud.ServerStatusStarting
-			s.after(d, func() { s.startDone(sv, a) })
+			s.afterUnstalled(d, a, sv, func() { s.startDone(sv, a) })
 		case (kind == "poweroff" || kind == "shutdown") && was == hcloud.ServerStatusRunning:
 			sv.status = hcloud.ServerStatusStopping
 			// The power goes; a real VPS's disk stays for the next power-on.
 			s.stopMachine(sv)
-			s.after(d, func() { s.powerDone(sv, a, hcloud.ServerStatusOff) })
+			s.afterUnstalled(d, a, sv, func() { s.powerDone(sv, a, hcloud.ServerStatusOff) })
 		default:
 			// Nothing to change (already in the wanted state, or a reboot/reset): the action runs
 			// its course and the status stays.
-			s.after(d, func() { s.powerDone(sv, a, "") })
+			s.afterUnstalled(d, a, sv, func() { s.powerDone(sv, a, "") })
 		}
 		writeJSON(w, http.StatusCreated, struct {
 			Action schema.Action `json:"action"`
 		}{a.wire()})
 		return nil
 	}
+}
+
+// afterUnstalled runs done after the simulated duration d, or, while an ActionStall fault holds
+// the action's command on sv, looks again every d; mu must be held.
+func (s *Simulator) afterUnstalled(d time.Duration, a *action, sv *server, done func()) {
+	s.after(d, func() {
+		s.mu.Lock()
+		stalled := !sv.gone && s.actionStalled(a.Command, sv.name)
+		if stalled {
+			s.afterUnstalled(d, a, sv, done)
+		}
+		s.mu.Unlock()
+		if !stalled {
+			done()
+		}
+	})
 }
 
 // powerDone ends a power action; status, when set, is the server's new status.

@@ -157,3 +157,42 @@ func jsonNum(n int64) string {
 	b, _ := json.Marshal(n)
 	return string(b)
 }
+
+// TestActionStalls: a stalled power action keeps running and its server locked (423) for as
+// long as the fault is set, only on the named server; lifting it lets the action finish. An
+// unknown command is refused.
+func TestActionStalls(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	ctx := context.Background()
+	var servers []*hcloud.Server
+	for _, name := range []string{"held", "free"} {
+		res, _, err := b.client.Server.Create(ctx, createOpts(name, ""))
+		require.NoError(t, err)
+		require.NoError(t, b.client.Action.WaitFor(ctx, res.Action))
+		a, _, err := b.client.Server.Poweron(ctx, res.Server)
+		require.NoError(t, err)
+		require.NoError(t, b.client.Action.WaitFor(ctx, a))
+		servers = append(servers, res.Server)
+	}
+	require.ErrorContains(t, b.sim.SetFaults(Faults{ActionStalls: []ActionStall{{Command: "create_server"}}}), "action stall command")
+	require.NoError(t, b.sim.SetFaults(Faults{ActionStalls: []ActionStall{{Command: "shutdown_server", Server: "held"}}}))
+	held, _, err := b.client.Server.Shutdown(ctx, servers[0])
+	require.NoError(t, err)
+	free, _, err := b.client.Server.Shutdown(ctx, servers[1])
+	require.NoError(t, err)
+	require.NoError(t, b.client.Action.WaitFor(ctx, free), "the other server's shutdown is not held")
+	// Held: however often it is looked at, the action runs and the server is locked.
+	for range 3 {
+		a, _, err := b.client.Action.GetByID(ctx, held.ID)
+		require.NoError(t, err)
+		require.Equal(t, hcloud.ActionStatusRunning, a.Status)
+		_, _, err = b.client.Server.Reset(ctx, servers[0])
+		require.True(t, hcloud.IsError(err, hcloud.ErrorCodeLocked), "%v", err)
+	}
+	require.NoError(t, b.sim.SetFaults(Faults{}))
+	require.NoError(t, b.client.Action.WaitFor(ctx, held))
+	s, _, err := b.client.Server.GetByID(ctx, servers[0].ID)
+	require.NoError(t, err)
+	require.Equal(t, hcloud.ServerStatusOff, s.Status)
+}
