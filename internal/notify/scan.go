@@ -17,8 +17,8 @@ import (
 // Scan runs the detectors that read the database: provisioning failed, stuck past its step's
 // expected time, the server limit reached (provisionings waiting for it, or failed by it), the
 // stored preflight result, and the reconciler's open findings (orphans, ghosts). The other kinds
-// are raised by their own packages (health, billing) with [Notifier.Sync], [Notifier.Open] and
-// [Notifier.Resolve].
+// are raised by their own packages (health, billing) in bounded batches with [Notifier.OpenBatch]
+// and [Notifier.ResolveIDs], the same way.
 func (n *Notifier) Scan(ctx context.Context) error {
 	return errors.Join(n.scanFailed(ctx), n.scanStuck(ctx), n.scanFindings(ctx), n.scanPreflight(ctx))
 }
