@@ -1,9 +1,14 @@
 -- name: HealthReadySubscriptions :many
+-- The ready VPSes one run checks: the @lim checked longest ago, never checked first, so a fleet
+-- larger than a run's batch is checked in rotation (it reads every ready subscription to choose:
+-- a background job every HEALTH_CHECK_INTERVAL, not a page).
 SELECT s.id, c.email AS customer_email, s.vps_ip_address, s.ssh_private_key, s.ssh_host_key_public, s.provisioned_at
-FROM subscriptions s JOIN customers c ON c.id = s.customer_id
+FROM subscriptions s
+JOIN customers c ON c.id = s.customer_id
+LEFT JOIN assistant_health h ON h.subscription_id = s.id
 WHERE s.provisioning_status = 'ready'
-ORDER BY s.id
-LIMIT 10000;
+ORDER BY h.checked_at NULLS FIRST, s.id
+LIMIT @lim::int;
 
 -- name: HealthRecord :exec
 INSERT INTO assistant_health (subscription_id, checked_at, state, detail, last_seen_at, consecutive_failures)

@@ -242,7 +242,7 @@ var Vars = []Var{
 	{"NOTIFY_WEBHOOK_URL", "(no webhook)", "Webhook channel of notifications: JSON `{\"text\":…}` (Slack-compatible) POSTed here, signed (see Notifications)."},
 	{"NOTIFY_WEBHOOK_SECRET", "", "HMAC-SHA256 key of the webhook signature (at least 16 characters). Required with NOTIFY_WEBHOOK_URL."},
 	{"BILLING_API_RATE", "60", "Requests a minute (per client address) the billing API accepts before answering 429."},
-	{"HEALTH_CHECK_INTERVAL", "5m", "How often the worker checks over SSH that the assistant of every ready VPS runs (two failures in a row: down, notified)."},
+	{"HEALTH_CHECK_INTERVAL", "5m", "How often the worker checks over SSH that the assistant of every ready VPS runs (two failures in a row: down, notified); a run checks at most 10,000, those checked longest ago first, so a larger fleet is checked in rotation."},
 	{"CLAUDE_TOKEN_WARN", "168h", "Claude tokens expiring within this are listed on the Assistants page (expired ones always)."},
 	{"NOTIFY_DIGEST_WINDOW", "1m", "Incidents within this window after the first go out as one message (a digest when several)."},
 }

@@ -253,10 +253,12 @@ func (q *Queries) HealthListDown(ctx context.Context, db DBTX, arg HealthListDow
 
 const healthReadySubscriptions = `-- name: HealthReadySubscriptions :many
 SELECT s.id, c.email AS customer_email, s.vps_ip_address, s.ssh_private_key, s.ssh_host_key_public, s.provisioned_at
-FROM subscriptions s JOIN customers c ON c.id = s.customer_id
+FROM subscriptions s
+JOIN customers c ON c.id = s.customer_id
+LEFT JOIN assistant_health h ON h.subscription_id = s.id
 WHERE s.provisioning_status = 'ready'
-ORDER BY s.id
-LIMIT 10000
+ORDER BY h.checked_at NULLS FIRST, s.id
+LIMIT $1::int
 `
 
 type HealthReadySubscriptionsRow struct {
@@ -268,8 +270,11 @@ type HealthReadySubscriptionsRow struct {
 	ProvisionedAt    *time.Time
 }
 
-func (q *Queries) HealthReadySubscriptions(ctx context.Context, db DBTX) ([]HealthReadySubscriptionsRow, error) {
-	rows, err := db.Query(ctx, healthReadySubscriptions)
+// The ready VPSes one run checks: the @lim checked longest ago, never checked first, so a fleet
+// larger than a run's batch is checked in rotation (it reads every ready subscription to choose:
+// a background job every HEALTH_CHECK_INTERVAL, not a page).
+func (q *Queries) HealthReadySubscriptions(ctx context.Context, db DBTX, lim int32) ([]HealthReadySubscriptionsRow, error) {
+	rows, err := db.Query(ctx, healthReadySubscriptions, lim)
 	if err != nil {
 		return nil, err
 	}

@@ -51,6 +51,9 @@ type Options struct {
 	// Dial opens the TCP connection to a VPS's sshd (nil: a net.Dialer). Tests wrap it to see
 	// how many checks are in flight at once.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// CheckBatch is how many VPSes one run checks (default 10,000): those checked longest ago,
+	// so a larger fleet is checked in rotation over several runs.
+	CheckBatch int
 	// NotifyBatch bounds what one run does to the assistant_down incidents: it opens at most this
 	// many and resolves at most this many (default [notify.DefaultScanBatch]); the next runs take
 	// the rest. Tests set a small one.
@@ -79,6 +82,9 @@ func New(pool *pgxpool.Pool, cfg *config.Config, o Options) *Checker {
 	if o.Timeout <= 0 {
 		o.Timeout = 15 * time.Second
 	}
+	if o.CheckBatch <= 0 {
+		o.CheckBatch = 10_000
+	}
 	if o.NotifyBatch <= 0 {
 		o.NotifyBatch = notify.DefaultScanBatch
 	}
@@ -91,14 +97,14 @@ func New(pool *pgxpool.Pool, cfg *config.Config, o Options) *Checker {
 // Result counts one run.
 type Result struct{ Checked, Up, Failing, Down int }
 
-// CheckAll checks every ready VPS once, records the outcomes and keeps the assistant_down
-// incidents current.
+// CheckAll checks the ready VPSes once (at most Options.CheckBatch, those checked longest ago
+// first), records the outcomes and keeps the assistant_down incidents current.
 func (c *Checker) CheckAll(ctx context.Context) (Result, error) {
 	var res Result
 	if err := c.q.HealthForgetNotReady(ctx, c.pool); err != nil {
 		return res, fmt.Errorf("health: forget VPSes no longer ready: %w", err)
 	}
-	subs, err := c.q.HealthReadySubscriptions(ctx, c.pool)
+	subs, err := c.q.HealthReadySubscriptions(ctx, c.pool, int32(c.o.CheckBatch))
 	if err != nil {
 		return res, fmt.Errorf("health: list ready subscriptions: %w", err)
 	}

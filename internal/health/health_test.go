@@ -388,3 +388,39 @@ func TestDownIncidentsPastOneBatch(t *testing.T) {
 	require.NoError(t, env.Pool.QueryRow(ctx, `SELECT subscription_id FROM notify_incidents WHERE kind = 'assistant_down' AND resolved_at IS NOT NULL`).Scan(&resolved))
 	require.Equal(t, ids[5], resolved)
 }
+
+// TestCheckAllRotatesPastOneBatch: with more ready VPSes than a run checks (CheckBatch 2), each
+// run checks those never checked, then those checked longest ago: every VPS is checked within
+// three runs, and the fourth starts again with the oldest.
+func TestCheckAllRotatesPastOneBatch(t *testing.T) {
+	t.Parallel()
+	env, ln := envWithListener(t)
+	go (&heldListener{}).serve(ln, 1) // every connection closed at once: unreachable
+	var ids []int64
+	for i := range 5 {
+		ids = append(ids, readySubscription(t, env, fmt.Sprintf("rot%d@example.com", i)))
+	}
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	c := health.New(env.Pool, env.Config, health.Options{CheckBatch: 2, Clock: clock, Timeout: testkit.HangGuard(t)})
+	ctx := context.Background()
+	checks := func() []int32 { // consecutive failures per VPS, in ids' order
+		t.Helper()
+		out := make([]int32, len(ids))
+		for i, id := range ids {
+			h, err := c.Of(ctx, id)
+			require.NoError(t, err)
+			if h != nil {
+				out[i] = h.ConsecutiveFailures
+			}
+		}
+		return out
+	}
+	for run, want := range [][]int32{{1, 1, 0, 0, 0}, {1, 1, 1, 1, 0}, {2, 1, 1, 1, 1}, {2, 2, 2, 1, 1}} {
+		res, err := c.CheckAll(ctx)
+		require.NoError(t, err)
+		require.Equal(t, 2, res.Checked, "run %d", run)
+		require.Equal(t, want, checks(), "run %d", run)
+		now = now.Add(time.Minute)
+	}
+}
