@@ -1,20 +1,5 @@
--- name: NotifyIncidentOpen :one
--- Opens an incident unless one with the key is open already (then no row).
-INSERT INTO notify_incidents (key, kind, subscription_id, summary, opened_at)
-VALUES (@key::text, @kind::text, sqlc.narg(subscription_id)::bigint, @summary::text, @now::timestamptz)
-ON CONFLICT (key) WHERE resolved_at IS NULL DO NOTHING
-RETURNING id;
-
--- name: NotifyIncidentResolve :one
-UPDATE notify_incidents SET resolved_at = @now::timestamptz
-WHERE key = @key::text AND resolved_at IS NULL
-RETURNING id;
-
 -- name: NotifyIncidentListOpen :many
 SELECT * FROM notify_incidents WHERE resolved_at IS NULL ORDER BY opened_at DESC, id DESC LIMIT @lim::int;
-
--- name: NotifyEventInsert :exec
-INSERT INTO notify_events (incident_id, what, occurred_at) VALUES (@incident_id::bigint, @what::text, @now::timestamptz);
 
 -- name: NotifyEventOldestUnsent :one
 SELECT occurred_at FROM notify_events WHERE message_id IS NULL ORDER BY occurred_at LIMIT 1;

@@ -153,21 +153,6 @@ func (q *Queries) NotifyEventAttach(ctx context.Context, db DBTX, arg NotifyEven
 	return err
 }
 
-const notifyEventInsert = `-- name: NotifyEventInsert :exec
-INSERT INTO notify_events (incident_id, what, occurred_at) VALUES ($1::bigint, $2::text, $3::timestamptz)
-`
-
-type NotifyEventInsertParams struct {
-	IncidentID int64
-	What       string
-	Now        time.Time
-}
-
-func (q *Queries) NotifyEventInsert(ctx context.Context, db DBTX, arg NotifyEventInsertParams) error {
-	_, err := db.Exec(ctx, notifyEventInsert, arg.IncidentID, arg.What, arg.Now)
-	return err
-}
-
 const notifyEventOldestUnsent = `-- name: NotifyEventOldestUnsent :one
 SELECT occurred_at FROM notify_events WHERE message_id IS NULL ORDER BY occurred_at LIMIT 1
 `
@@ -467,35 +452,6 @@ func (q *Queries) NotifyIncidentListOpen(ctx context.Context, db DBTX, lim int32
 	return items, nil
 }
 
-const notifyIncidentOpen = `-- name: NotifyIncidentOpen :one
-INSERT INTO notify_incidents (key, kind, subscription_id, summary, opened_at)
-VALUES ($1::text, $2::text, $3::bigint, $4::text, $5::timestamptz)
-ON CONFLICT (key) WHERE resolved_at IS NULL DO NOTHING
-RETURNING id
-`
-
-type NotifyIncidentOpenParams struct {
-	Key            string
-	Kind           string
-	SubscriptionID *int64
-	Summary        string
-	Now            time.Time
-}
-
-// Opens an incident unless one with the key is open already (then no row).
-func (q *Queries) NotifyIncidentOpen(ctx context.Context, db DBTX, arg NotifyIncidentOpenParams) (int64, error) {
-	row := db.QueryRow(ctx, notifyIncidentOpen,
-		arg.Key,
-		arg.Kind,
-		arg.SubscriptionID,
-		arg.Summary,
-		arg.Now,
-	)
-	var id int64
-	err := row.Scan(&id)
-	return id, err
-}
-
 const notifyIncidentOpenBatch = `-- name: NotifyIncidentOpenBatch :many
 
 WITH opened AS (
@@ -550,24 +506,6 @@ func (q *Queries) NotifyIncidentOpenBatch(ctx context.Context, db DBTX, arg Noti
 		return nil, err
 	}
 	return items, nil
-}
-
-const notifyIncidentResolve = `-- name: NotifyIncidentResolve :one
-UPDATE notify_incidents SET resolved_at = $1::timestamptz
-WHERE key = $2::text AND resolved_at IS NULL
-RETURNING id
-`
-
-type NotifyIncidentResolveParams struct {
-	Now time.Time
-	Key string
-}
-
-func (q *Queries) NotifyIncidentResolve(ctx context.Context, db DBTX, arg NotifyIncidentResolveParams) (int64, error) {
-	row := db.QueryRow(ctx, notifyIncidentResolve, arg.Now, arg.Key)
-	var id int64
-	err := row.Scan(&id)
-	return id, err
 }
 
 const notifyIncidentResolveAbsent = `-- name: NotifyIncidentResolveAbsent :many

@@ -57,39 +57,48 @@ func (b *bundle) messages(t *testing.T) (subjects, bodies []string) {
 }
 
 // TestIncidentOpensOncePerKeyAndReopensAfterResolve: opening an open incident again changes
-// nothing (no second row, no second event), resolving it records one event, and the same
-// condition coming back later is a new incident. An unknown kind is refused and stores nothing.
+// nothing (no second row, no second event), resolving it records one event (only for its own
+// kind), and the same condition coming back later is a new incident. An unknown kind is refused
+// and stores nothing.
 func TestIncidentOpensOncePerKeyAndReopensAfterResolve(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
 	c := notify.Condition{Key: "assistant_down:7", Kind: notify.KindAssistantDown, Summary: "Assistant of #7 last seen 20 minutes ago"}
 
-	opened, err := b.n.Open(ctx, b.pool, c)
+	opened, err := b.n.OpenBatch(ctx, b.pool, notify.KindAssistantDown, []notify.Condition{c})
 	require.NoError(t, err)
-	require.True(t, opened)
-	opened, err = b.n.Open(ctx, b.pool, c)
+	require.Equal(t, 1, opened)
+	opened, err = b.n.OpenBatch(ctx, b.pool, notify.KindAssistantDown, []notify.Condition{c, c})
 	require.NoError(t, err)
-	require.False(t, opened, "already open")
+	require.Zero(t, opened, "already open")
 	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM notify_incidents WHERE key = $1`, c.Key))
 	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM notify_events`))
 
-	resolved, err := b.n.Resolve(ctx, b.pool, c.Key)
+	open, err := b.n.OpenIncidents(ctx, 10)
 	require.NoError(t, err)
-	require.True(t, resolved)
-	resolved, err = b.n.Resolve(ctx, b.pool, c.Key)
+	require.Len(t, open, 1)
+	resolved, err := b.n.ResolveIDs(ctx, b.pool, notify.KindOrphan, []int64{open[0].ID})
 	require.NoError(t, err)
-	require.False(t, resolved, "nothing open to resolve")
+	require.Zero(t, resolved, "an incident of another kind is left alone")
+	resolved, err = b.n.ResolveIDs(ctx, b.pool, notify.KindAssistantDown, []int64{open[0].ID})
+	require.NoError(t, err)
+	require.Equal(t, 1, resolved)
+	resolved, err = b.n.ResolveIDs(ctx, b.pool, notify.KindAssistantDown, []int64{open[0].ID})
+	require.NoError(t, err)
+	require.Zero(t, resolved, "nothing open to resolve")
 	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM notify_events WHERE what = 'resolved'`))
 
-	opened, err = b.n.Open(ctx, b.pool, c)
+	opened, err = b.n.OpenBatch(ctx, b.pool, notify.KindAssistantDown, []notify.Condition{c})
 	require.NoError(t, err)
-	require.True(t, opened, "the condition came back")
+	require.Equal(t, 1, opened, "the condition came back")
 	require.Equal(t, 2, b.count(t, `SELECT count(*) FROM notify_incidents WHERE key = $1`, c.Key))
 	require.Equal(t, 1, b.count(t, `SELECT count(*) FROM notify_incidents WHERE key = $1 AND resolved_at IS NULL`, c.Key))
 	require.Equal(t, 3, b.count(t, `SELECT count(*) FROM notify_events`))
 
-	_, err = b.n.Open(ctx, b.pool, notify.Condition{Key: "x:1", Kind: "no_such_kind", Summary: "s"})
+	_, err = b.n.OpenBatch(ctx, b.pool, "no_such_kind", []notify.Condition{{Key: "x:1", Summary: "s"}})
+	require.ErrorContains(t, err, `unknown incident kind "no_such_kind"`)
+	_, err = b.n.ResolveIDs(ctx, b.pool, "no_such_kind", []int64{1})
 	require.ErrorContains(t, err, `unknown incident kind "no_such_kind"`)
 	require.Zero(t, b.count(t, `SELECT count(*) FROM notify_incidents WHERE key = 'x:1'`))
 

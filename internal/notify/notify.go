@@ -140,43 +140,6 @@ func New(pool *pgxpool.Pool, cfg *config.Config, o Options) (*Notifier, error) {
 
 func (n *Notifier) now() time.Time { return n.o.Clock() }
 
-// Open opens the incident unless it is open already, recording its "opened" event in dbtx (pass
-// the transaction that makes the change). It reports whether it opened one.
-func (n *Notifier) Open(ctx context.Context, dbtx db.DBTX, c Condition) (bool, error) {
-	if _, ok := titles[c.Kind]; !ok {
-		return false, fmt.Errorf("notify: unknown incident kind %q", c.Kind)
-	}
-	now := n.now()
-	id, err := n.q.NotifyIncidentOpen(ctx, dbtx, db.NotifyIncidentOpenParams{Key: c.Key, Kind: string(c.Kind),
-		SubscriptionID: c.SubscriptionID, Summary: n.scrub.clean(c.Summary), Now: now})
-	if errors.Is(err, db.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("notify: open incident %s: %w", c.Key, err)
-	}
-	if err := n.q.NotifyEventInsert(ctx, dbtx, db.NotifyEventInsertParams{IncidentID: id, What: "opened", Now: now}); err != nil {
-		return false, fmt.Errorf("notify: record incident %s opened: %w", c.Key, err)
-	}
-	return true, nil
-}
-
-// Resolve closes the open incident with key, if any, recording its "resolved" event.
-func (n *Notifier) Resolve(ctx context.Context, dbtx db.DBTX, key string) (bool, error) {
-	now := n.now()
-	id, err := n.q.NotifyIncidentResolve(ctx, dbtx, db.NotifyIncidentResolveParams{Key: key, Now: now})
-	if errors.Is(err, db.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("notify: resolve incident %s: %w", key, err)
-	}
-	if err := n.q.NotifyEventInsert(ctx, dbtx, db.NotifyEventInsertParams{IncidentID: id, What: "resolved", Now: now}); err != nil {
-		return false, fmt.Errorf("notify: record incident %s resolved: %w", key, err)
-	}
-	return true, nil
-}
-
 // Sync makes the open incidents of kind exactly current: opens those not open yet and resolves
 // the open ones whose condition no longer holds. Detectors that see the whole picture of a small
 // kind use it (a large one opens and resolves in batches, as [Notifier.Scan]'s do).

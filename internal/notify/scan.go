@@ -49,8 +49,8 @@ func (n *Notifier) scanPreflight(ctx context.Context) error {
 // the whole picture: each scan resolves, in one statement, up to a batch of the open incidents
 // whose condition no longer holds (the query checks each against the database), then opens up
 // to a batch of those in the condition that have no open incident yet, in a fixed order (lowest
-// ID first; the longest stuck or found first); the rest follow at the next scans. So an incident is resolved only when its condition is gone, however
-// many hold, and a scan's work is bounded.
+// ID first; the longest stuck or found first); the rest follow at the next scans. So an incident
+// is resolved only when its condition is gone, however many hold, and a scan's work is bounded.
 
 func (n *Notifier) scanFailed(ctx context.Context) error {
 	err := inTx(ctx, n.pool, func(tx pgx.Tx) error {
